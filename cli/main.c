@@ -1,0 +1,312 @@
+/* gpumem: the command-line program. Uses only the public API. */
+#include "gpumem.h"
+#include "options.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { EXIT_INPUT = 1, EXIT_USAGE = 2 };
+
+static const struct {
+    const char *name;
+    unsigned cmd;
+    const char *usage;
+    const char *summary;
+} commands[] = {
+    {"estimate", CMD_ESTIMATE, "gpumem estimate MODEL [options] | --params COUNT [options]",
+     "GPU memory to run MODEL: a catalog name or Hugging Face id, a config.json, or a "
+     "directory holding one"},
+    {"models", CMD_MODELS, "gpumem models [--json]",
+     "the embedded model catalog with parameter counts"},
+    {"gpus", CMD_GPUS, "gpumem gpus [--json] [--unit GiB|GB]",
+     "the embedded GPU catalog with the memory a process can see"},
+};
+
+static void main_help(FILE *f)
+{
+    fprintf(f, "gpumem %s: how much GPU memory a model needs, and whether it fits.\n\n"
+               "usage: gpumem COMMAND [options]\n\ncommands:\n",
+            gpumem_version());
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n  gpumem COMMAND --help   options of a command\n"
+               "  gpumem --version\n\n"
+               "examples:\n"
+               "  gpumem estimate llama-3.1-8b --gpu rtx-4090\n"
+               "  gpumem estimate ./config.json --dtype bf16 --batch 8 --context 4096\n"
+               "  gpumem estimate --params 7B --dtype int4 --simple\n");
+}
+
+static int fail(gpumem_status st, const gpumem_error *err)
+{
+    fprintf(stderr, "gpumem: error: ");
+    if (err->file[0]) {
+        fprintf(stderr, "%s", err->file);
+        if (err->line)
+            fprintf(stderr, ":%d:%d", err->line, err->column);
+        else if (err->offset >= 0)
+            fprintf(stderr, ": byte %lld", (long long)err->offset);
+        fprintf(stderr, ": ");
+    }
+    fprintf(stderr, "%s\n", err->message[0] ? err->message : gpumem_strerror(st));
+    return st == GPUMEM_ERR_USAGE ? EXIT_USAGE : EXIT_INPUT;
+}
+
+static int usage_error(const char *msg)
+{
+    fprintf(stderr, "gpumem: error: %s\n", msg);
+    return EXIT_USAGE;
+}
+
+/* A positive integer, strictly: no sign, no junk, no overflow. */
+static int parse_count(const char *opt, const char *text, uint64_t max, uint64_t *out)
+{
+    char msg[256];
+    const char *p = text;
+    uint64_t v = 0;
+    if (!*p)
+        goto bad;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            goto bad;
+        if (v > (max - (uint64_t)(*p - '0')) / 10)
+            goto big;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (v == 0)
+        goto bad;
+    *out = v;
+    return 0;
+bad:
+    snprintf(msg, sizeof msg, "--%s must be a positive integer, got '%s'", opt, text);
+    return usage_error(msg);
+big:
+    snprintf(msg, sizeof msg, "--%s %s is too large (at most %llu)", opt, text,
+             (unsigned long long)max);
+    return usage_error(msg);
+}
+
+static int apply_settings(const opt_values *v, gpumem_settings *s, gpumem_unit *unit)
+{
+    gpumem_error err;
+    gpumem_status st = GPUMEM_OK;
+    int rc;
+    if (v->set[O_ENGINE] && (st = gpumem_engine_parse(v->value[O_ENGINE], &s->engine, &err)))
+        return fail(GPUMEM_ERR_USAGE, &err);
+    if (v->set[O_SIMPLE] || (v->set[O_PARAMS] && !v->set[O_ENGINE]))
+        s->engine = GPUMEM_ENGINE_SIMPLE;
+    if (v->set[O_DTYPE]) {
+        if ((st = gpumem_dtype_parse(v->value[O_DTYPE], &s->dtype, &err)))
+            return fail(GPUMEM_ERR_USAGE, &err);
+        s->dtype_set = 1;
+    }
+    if (v->set[O_KV_DTYPE]) {
+        if ((st = gpumem_dtype_parse(v->value[O_KV_DTYPE], &s->kv_dtype, &err)))
+            return fail(GPUMEM_ERR_USAGE, &err);
+        s->kv_dtype_set = 1;
+    }
+    if (v->set[O_ATTN] && (st = gpumem_attn_parse(v->value[O_ATTN], &s->attn, &err)))
+        return fail(GPUMEM_ERR_USAGE, &err);
+    if (v->set[O_BATCH] && (rc = parse_count("batch", v->value[O_BATCH], 1u << 20, &s->batch)))
+        return rc;
+    if (v->set[O_CONTEXT] &&
+        (rc = parse_count("context", v->value[O_CONTEXT], 1ull << 26, &s->context)))
+        return rc;
+    if (v->set[O_GPUS]) {
+        uint64_t n;
+        if ((rc = parse_count("gpus", v->value[O_GPUS], 64, &n)))
+            return rc;
+        s->gpus = (uint32_t)n;
+    }
+    if (v->set[O_GPU] && (st = gpumem_gpu_find(v->value[O_GPU], &s->gpu, &err)))
+        return fail(GPUMEM_ERR_USAGE, &err);
+    if (v->set[O_UNIT] && (st = gpumem_unit_parse(v->value[O_UNIT], unit, &err)))
+        return fail(GPUMEM_ERR_USAGE, &err);
+    return 0;
+}
+
+static int cmd_estimate(const opt_values *v)
+{
+    gpumem_settings s;
+    gpumem_unit unit = GPUMEM_UNIT_GIB;
+    gpumem_error err;
+    gpumem_model *m = NULL;
+    gpumem_status st;
+    gpumem_settings_init(&s);
+    int rc = apply_settings(v, &s, &unit);
+    if (rc)
+        return rc;
+    if (v->set[O_PARAMS]) {
+        double p;
+        if (v->n_positional)
+            return usage_error("give either a MODEL or --params, not both");
+        if ((st = gpumem_params_parse(v->value[O_PARAMS], &p, &err)) ||
+            (st = gpumem_model_from_params(p, &m, &err)))
+            return fail(st, &err);
+    } else {
+        if (v->n_positional != 1)
+            return usage_error(v->n_positional ? "give one MODEL"
+                                               : "missing MODEL (a catalog name, config.json or "
+                                                 "directory), or --params COUNT");
+        if ((st = gpumem_model_load(v->positional[0], &m, &err)))
+            return fail(st, &err);
+    }
+    gpumem_estimate *e = malloc(sizeof *e);
+    if (!e) {
+        gpumem_model_free(m);
+        return usage_error("out of memory");
+    }
+    st = gpumem_estimate_inference(m, &s, e, &err);
+    if (st == GPUMEM_OK) {
+        char *out = v->set[O_JSON] ? gpumem_report_json(m, e)
+                                   : gpumem_report_text(m, e, unit, v->set[O_BREAKDOWN]);
+        if (out) {
+            fputs(out, stdout);
+            if (v->set[O_JSON])
+                fputc('\n', stdout);
+            free(out);
+        } else {
+            st = GPUMEM_ERR_NOMEM;
+            err.message[0] = '\0';
+            err.file[0] = '\0';
+        }
+    }
+    free(e);
+    gpumem_model_free(m);
+    return st == GPUMEM_OK ? 0 : fail(st, &err);
+}
+
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            printf("\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            printf("\\u%04x", *s);
+        else
+            putchar(*s);
+    }
+    putchar('"');
+}
+
+static int cmd_models(const opt_values *v)
+{
+    size_t n = gpumem_catalog_model_count();
+    int json = v->set[O_JSON];
+    if (json)
+        printf("[\n");
+    else
+        printf("%-22s %-14s %9s %9s  %s\n", "id", "architecture", "params", "active",
+               "hugging face id");
+    for (size_t i = 0; i < n; i++) {
+        const gpumem_catalog_model *c = gpumem_catalog_model_at(i);
+        gpumem_model *m;
+        gpumem_error err;
+        gpumem_status st = gpumem_model_load_catalog(c->id, &m, &err);
+        if (st != GPUMEM_OK)
+            return fail(st, &err);
+        gpumem_model_info info;
+        gpumem_model_get_info(m, &info);
+        if (json) {
+            printf("  {\"id\": ");
+            json_str(c->id);
+            printf(", \"hf_id\": ");
+            json_str(c->hf_id);
+            printf(", \"architecture\": ");
+            json_str(info.architecture);
+            printf(", \"params\": %llu, \"active_params\": %llu, \"aliases\": ",
+                   (unsigned long long)info.params, (unsigned long long)info.active_params);
+            json_str(c->aliases);
+            printf("}%s\n", i + 1 < n ? "," : "");
+        } else {
+            printf("%-22s %-14s %8.2fB %8.2fB  %s\n", c->id, info.architecture,
+                   info.params / 1e9, info.active_params / 1e9, c->hf_id);
+        }
+        gpumem_model_free(m);
+    }
+    if (json)
+        printf("]\n");
+    return 0;
+}
+
+static int cmd_gpus(const opt_values *v)
+{
+    gpumem_unit unit = GPUMEM_UNIT_GIB;
+    gpumem_error err;
+    if (v->set[O_UNIT] && gpumem_unit_parse(v->value[O_UNIT], &unit, &err))
+        return fail(GPUMEM_ERR_USAGE, &err);
+    double u = unit == GPUMEM_UNIT_GB ? 1e9 : 1073741824.0;
+    size_t n = gpumem_gpu_count();
+    if (v->set[O_JSON])
+        printf("[\n");
+    else
+        printf("%-20s %-7s %10s  %s\n", "id", "vendor", unit == GPUMEM_UNIT_GB ? "GB" : "GiB",
+               "name");
+    for (size_t i = 0; i < n; i++) {
+        const gpumem_gpu *g = gpumem_gpu_at(i);
+        if (v->set[O_JSON]) {
+            printf("  {\"id\": ");
+            json_str(g->id);
+            printf(", \"name\": ");
+            json_str(g->name);
+            printf(", \"vendor\": ");
+            json_str(g->vendor);
+            printf(", \"memory_bytes\": %llu, \"unified\": %s, \"aliases\": ",
+                   (unsigned long long)g->memory_bytes, g->unified ? "true" : "false");
+            json_str(g->aliases);
+            printf("}%s\n", i + 1 < n ? "," : "");
+        } else {
+            printf("%-20s %-7s %10.2f  %s%s\n", g->id, g->vendor, g->memory_bytes / u, g->name,
+                   g->unified ? " (unified memory)" : "");
+        }
+    }
+    if (v->set[O_JSON])
+        printf("]\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        main_help(stderr);
+        return EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "--version") || !strcmp(name, "-V")) {
+        printf("gpumem %s\n", gpumem_version());
+        return 0;
+    }
+    if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+        main_help(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(name, commands[i].name) != 0)
+            continue;
+        opt_values v;
+        char msg[256];
+        if (opts_parse(argc, argv, 2, commands[i].cmd, &v, msg, sizeof msg) != 0)
+            return usage_error(msg);
+        if (v.set[O_HELP]) {
+            printf("usage: %s\n\n%s.\n\noptions:\n", commands[i].usage, commands[i].summary);
+            opts_help(stdout, commands[i].cmd);
+            return 0;
+        }
+        if (commands[i].cmd != CMD_ESTIMATE && v.n_positional)
+            return usage_error("this command takes no arguments");
+        switch (commands[i].cmd) {
+        case CMD_ESTIMATE:
+            return cmd_estimate(&v);
+        case CMD_MODELS:
+            return cmd_models(&v);
+        default:
+            return cmd_gpus(&v);
+        }
+    }
+    char msg[256];
+    snprintf(msg, sizeof msg, "unknown command '%s' (try 'gpumem --help')", name);
+    return usage_error(msg);
+}

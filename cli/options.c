@@ -1,0 +1,126 @@
+#include "options.h"
+
+#include <string.h>
+
+const opt_spec cli_options[O_COUNT] = {
+    {O_HELP, "help", 'h', OPT_FLAG, NULL, CMD_ALL, "show this help"},
+    {O_JSON, "json", 0, OPT_FLAG, NULL, CMD_ALL, "print machine-readable JSON"},
+    {O_DTYPE, "dtype", 'd', OPT_VALUE, "TYPE", CMD_ESTIMATE,
+     "weight dtype: fp32, fp16, bf16, fp8, int8 (bitsandbytes), int4 (bitsandbytes NF4); "
+     "default: the config's torch_dtype"},
+    {O_KV_DTYPE, "kv-dtype", 0, OPT_VALUE, "TYPE", CMD_ESTIMATE,
+     "KV cache dtype (default: the compute dtype)"},
+    {O_BATCH, "batch", 'b', OPT_VALUE, "N", CMD_ESTIMATE, "sequences per batch (default 1)"},
+    {O_CONTEXT, "context", 'c', OPT_VALUE, "N", CMD_ESTIMATE,
+     "tokens per sequence (default: 4096, or the model's maximum if smaller)"},
+    {O_ATTN, "attn", 0, OPT_VALUE, "KIND", CMD_ESTIMATE,
+     "attention implementation: sdpa (default) or eager"},
+    {O_GPU, "gpu", 'g', OPT_VALUE, "NAME", CMD_ESTIMATE,
+     "target GPU from 'gpumem gpus': says whether it fits"},
+    {O_GPUS, "gpus", 0, OPT_VALUE, "N", CMD_ESTIMATE,
+     "tensor-parallel GPUs sharing weights and KV cache (default 1)"},
+    {O_UNIT, "unit", 'u', OPT_VALUE, "UNIT", CMD_ALL,
+     "GiB (2^30 bytes, default) or GB (10^9 bytes)"},
+    {O_ENGINE, "engine", 'e', OPT_VALUE, "NAME", CMD_ESTIMATE,
+     "transformers (default; transformers 5.23 / torch 2.15) or simple"},
+    {O_SIMPLE, "simple", 0, OPT_FLAG, NULL, CMD_ESTIMATE,
+     "the rule of thumb: parameters x bytes per parameter x 1.2"},
+    {O_PARAMS, "params", 'p', OPT_VALUE, "COUNT", CMD_ESTIMATE,
+     "size a model by parameter count alone (7B, 7e9, 350M); implies --simple"},
+    {O_BREAKDOWN, "breakdown", 0, OPT_FLAG, NULL, CMD_ESTIMATE,
+     "list every device's components"},
+};
+
+static const opt_spec *find_long(const char *name, size_t len)
+{
+    for (int i = 0; i < O_COUNT; i++)
+        if (strlen(cli_options[i].name) == len && strncmp(cli_options[i].name, name, len) == 0)
+            return &cli_options[i];
+    return NULL;
+}
+
+static const opt_spec *find_short(char c)
+{
+    for (int i = 0; i < O_COUNT; i++)
+        if (cli_options[i].short_name && cli_options[i].short_name == c)
+            return &cli_options[i];
+    return NULL;
+}
+
+int opts_parse(int argc, char **argv, int first, unsigned command, opt_values *out, char *msg,
+               size_t msg_len)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = first; i < argc; i++) {
+        const char *arg = argv[i];
+        const opt_spec *o = NULL;
+        const char *inline_value = NULL;
+        if (strncmp(arg, "--", 2) == 0 && arg[2]) {
+            const char *eq = strchr(arg + 2, '=');
+            size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+            o = find_long(arg + 2, len);
+            inline_value = eq ? eq + 1 : NULL;
+        } else if (arg[0] == '-' && arg[1] && !(arg[1] >= '0' && arg[1] <= '9')) {
+            if (arg[2]) {
+                snprintf(msg, msg_len, "unknown option '%s' (short options take no attached "
+                                       "value; write '-%c VALUE')",
+                         arg, arg[1]);
+                return -1;
+            }
+            o = find_short(arg[1]);
+        } else {
+            if (out->n_positional == 4) {
+                snprintf(msg, msg_len, "too many arguments ('%s')", arg);
+                return -1;
+            }
+            out->positional[out->n_positional++] = arg;
+            continue;
+        }
+        if (!o) {
+            snprintf(msg, msg_len, "unknown option '%s' (see --help)", arg);
+            return -1;
+        }
+        if (!(o->commands & command)) {
+            snprintf(msg, msg_len, "option '--%s' does not apply to this command", o->name);
+            return -1;
+        }
+        if (out->set[o->id]) {
+            snprintf(msg, msg_len, "option '--%s' given twice", o->name);
+            return -1;
+        }
+        out->set[o->id] = 1;
+        if (o->kind == OPT_FLAG) {
+            if (inline_value) {
+                snprintf(msg, msg_len, "option '--%s' takes no value", o->name);
+                return -1;
+            }
+            continue;
+        }
+        if (!inline_value) {
+            if (i + 1 >= argc) {
+                snprintf(msg, msg_len, "option '--%s' needs a value (%s)", o->name, o->metavar);
+                return -1;
+            }
+            inline_value = argv[++i];
+        }
+        out->value[o->id] = inline_value;
+    }
+    return 0;
+}
+
+void opts_help(FILE *f, unsigned command)
+{
+    for (int i = 0; i < O_COUNT; i++) {
+        const opt_spec *o = &cli_options[i];
+        if (!(o->commands & command))
+            continue;
+        char left[48];
+        if (o->short_name)
+            snprintf(left, sizeof left, "-%c, --%s%s%s", o->short_name, o->name,
+                     o->metavar ? " " : "", o->metavar ? o->metavar : "");
+        else
+            snprintf(left, sizeof left, "    --%s%s%s", o->name, o->metavar ? " " : "",
+                     o->metavar ? o->metavar : "");
+        fprintf(f, "  %-26s %s\n", left, o->help);
+    }
+}

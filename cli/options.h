@@ -1,0 +1,60 @@
+/* The CLI's one table of options: it drives parsing and --help (and later
+ * the man page and completions). */
+#ifndef GPUMEM_CLI_OPTIONS_H
+#define GPUMEM_CLI_OPTIONS_H
+
+#include <stdio.h>
+
+enum {
+    CMD_ESTIMATE = 1 << 0,
+    CMD_MODELS = 1 << 1,
+    CMD_GPUS = 1 << 2,
+    CMD_ALL = CMD_ESTIMATE | CMD_MODELS | CMD_GPUS,
+};
+
+typedef enum { OPT_FLAG, OPT_VALUE } opt_kind;
+
+typedef enum {
+    O_HELP,
+    O_JSON,
+    O_DTYPE,
+    O_KV_DTYPE,
+    O_BATCH,
+    O_CONTEXT,
+    O_ATTN,
+    O_GPU,
+    O_GPUS,
+    O_UNIT,
+    O_ENGINE,
+    O_SIMPLE,
+    O_PARAMS,
+    O_BREAKDOWN,
+    O_COUNT
+} opt_id;
+
+typedef struct {
+    opt_id id;
+    const char *name;    /* long form, without -- */
+    char short_name;     /* or 0 */
+    opt_kind kind;
+    const char *metavar; /* for values */
+    unsigned commands;   /* where it applies */
+    const char *help;
+} opt_spec;
+
+typedef struct {
+    int set[O_COUNT];
+    const char *value[O_COUNT];
+    const char *positional[4];
+    int n_positional;
+} opt_values;
+
+extern const opt_spec cli_options[O_COUNT];
+
+/* Parses argv[first..argc) for `command`. On error writes a message to
+ * `msg` and returns -1. */
+int opts_parse(int argc, char **argv, int first, unsigned command, opt_values *out, char *msg,
+               size_t msg_len);
+void opts_help(FILE *f, unsigned command);
+
+#endif

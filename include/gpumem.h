@@ -1,0 +1,258 @@
+/*
+ * gpumem — how much GPU memory a model needs, and whether it fits.
+ *
+ * This header is the whole public API and its reference. Conventions:
+ *  - every size is a uint64_t count of bytes; conversion to GiB (2^30) or
+ *    GB (10^9) happens only when printing;
+ *  - functions return a gpumem_status; on failure they fill the caller's
+ *    gpumem_error (which may be NULL) with a message and, where it applies,
+ *    the file, byte offset or line:column of the defect;
+ *  - the library never prints, never exits and keeps no global mutable
+ *    state: every object is owned by the caller and freed with one call.
+ */
+#ifndef GPUMEM_H
+#define GPUMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GPUMEM_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------- errors */
+
+typedef enum {
+    GPUMEM_OK = 0,
+    GPUMEM_ERR_USAGE,       /* a setting or argument is invalid (e.g. batch 0) */
+    GPUMEM_ERR_IO,          /* a file could not be opened or read */
+    GPUMEM_ERR_PARSE,       /* malformed input syntax (JSON, binary header) */
+    GPUMEM_ERR_INVALID,     /* well-formed input with impossible values */
+    GPUMEM_ERR_UNSUPPORTED, /* valid input that gpumem cannot model yet */
+    GPUMEM_ERR_NOT_FOUND,   /* unknown model, GPU or dtype name */
+    GPUMEM_ERR_OVERFLOW,    /* a size does not fit in 64 bits */
+    GPUMEM_ERR_NOMEM,       /* memory allocation failed */
+    GPUMEM_ERR_COUNT
+} gpumem_status;
+
+typedef struct {
+    gpumem_status code;
+    char message[320]; /* specific, human-readable explanation */
+    char file[256];    /* file the defect is in, or "" */
+    int64_t offset;    /* byte offset in file, or -1 */
+    int line;          /* 1-based line, or 0 when unknown */
+    int column;        /* 1-based column, or 0 when unknown */
+} gpumem_error;
+
+/* Generic text for a status code ("invalid input", ...). Never NULL. */
+const char *gpumem_strerror(gpumem_status code);
+
+/* Library version string (GPUMEM_VERSION). */
+const char *gpumem_version(void);
+
+/* ---------------------------------------------------------------- dtypes */
+
+typedef enum {
+    GPUMEM_DTYPE_FP32 = 0,
+    GPUMEM_DTYPE_FP16,
+    GPUMEM_DTYPE_BF16,
+    GPUMEM_DTYPE_FP8,  /* fp8 e4m3 / e5m2: one byte per element */
+    GPUMEM_DTYPE_INT8, /* bitsandbytes LLM.int8() for weights */
+    GPUMEM_DTYPE_INT4, /* bitsandbytes NF4 (4-bit) for weights */
+    GPUMEM_DTYPE_COUNT
+} gpumem_dtype;
+
+/* Parses "fp32", "float16", "bf16", "int4", ... (case-insensitive). */
+gpumem_status gpumem_dtype_parse(const char *name, gpumem_dtype *out, gpumem_error *err);
+/* Canonical name: "fp32", "fp16", "bf16", "fp8", "int8", "int4". */
+const char *gpumem_dtype_name(gpumem_dtype dtype);
+
+/* ---------------------------------------------------------------- models */
+
+typedef struct gpumem_model gpumem_model;
+
+typedef enum {
+    GPUMEM_SOURCE_CATALOG = 0,
+    GPUMEM_SOURCE_CONFIG,
+    GPUMEM_SOURCE_PARAMS,
+    GPUMEM_SOURCE_GGUF,
+    GPUMEM_SOURCE_SAFETENSORS,
+    GPUMEM_SOURCE_COUNT
+} gpumem_source;
+
+/* A read-only summary of a model description. */
+typedef struct {
+    const char *name;         /* catalog id, file name or "7B params" */
+    const char *architecture; /* HF model_type, e.g. "llama"; "unknown" for params */
+    gpumem_source source;
+    uint64_t params;          /* total parameters, as transformers counts them */
+    uint64_t active_params;   /* parameters used per token (MoE); = params if dense */
+    uint32_t n_layers;
+    uint32_t hidden_size;
+    uint32_t vocab_size;
+    uint32_t max_context;     /* max_position_embeddings, 0 if unknown */
+    gpumem_dtype dtype;       /* the checkpoint's dtype (fp32 when absent) */
+    int tied_embeddings;      /* 1 when lm_head shares the embedding */
+    int is_encoder;           /* encoder-only (BERT): no KV cache */
+    int architecture_known;   /* 0 for a bare parameter count */
+    const char *note;         /* e.g. "sized by its text tower", or "" */
+} gpumem_model_info;
+
+/*
+ * Loads a model from a specification, trying in order: an existing path
+ * (a config.json file, or a directory holding config.json), then a catalog
+ * name, alias or Hugging Face id. Unknown names fail with
+ * GPUMEM_ERR_NOT_FOUND and a "did you mean" list in the message.
+ */
+gpumem_status gpumem_model_load(const char *spec, gpumem_model **out, gpumem_error *err);
+
+/* Loads a catalog model by id, alias or Hugging Face id (case-insensitive). */
+gpumem_status gpumem_model_load_catalog(const char *name, gpumem_model **out, gpumem_error *err);
+
+/* Reads a Hugging Face config.json file, or a directory that holds one. */
+gpumem_status gpumem_model_load_config_file(const char *path, gpumem_model **out,
+                                            gpumem_error *err);
+
+/* Reads config.json text held in memory; `name` labels the model and errors. */
+gpumem_status gpumem_model_load_config_json(const char *json, size_t len, const char *name,
+                                            gpumem_model **out, gpumem_error *err);
+
+/* A model known only by its parameter count (for the seed rule). The count
+ * must be in [1, 1e15]. */
+gpumem_status gpumem_model_from_params(double params, gpumem_model **out, gpumem_error *err);
+
+/* Parses "7B", "7e9", "1.5b", "350M", "125000000" into a parameter count. */
+gpumem_status gpumem_params_parse(const char *text, double *out, gpumem_error *err);
+
+void gpumem_model_free(gpumem_model *model);
+void gpumem_model_get_info(const gpumem_model *model, gpumem_model_info *out);
+
+/* --------------------------------------------------------------- catalogs */
+
+typedef struct {
+    const char *id;      /* e.g. "llama-2-7b" */
+    const char *hf_id;   /* e.g. "meta-llama/Llama-2-7b-hf" */
+    const char *aliases; /* comma-separated, or "" */
+    const char *source;  /* where the config.json was copied from */
+} gpumem_catalog_model;
+
+typedef struct {
+    const char *id;      /* e.g. "rtx-4090" */
+    const char *aliases; /* comma-separated, or "" */
+    const char *vendor;  /* nvidia, amd, apple, intel */
+    const char *name;    /* marketing name */
+    uint64_t memory_bytes; /* memory a process can see */
+    int unified;         /* 1 for unified (Apple) memory */
+    const char *source;
+} gpumem_gpu;
+
+size_t gpumem_catalog_model_count(void);
+const gpumem_catalog_model *gpumem_catalog_model_at(size_t index);
+size_t gpumem_gpu_count(void);
+const gpumem_gpu *gpumem_gpu_at(size_t index);
+/* Finds a GPU by id or alias (case-insensitive); NOT_FOUND with suggestions. */
+gpumem_status gpumem_gpu_find(const char *name, const gpumem_gpu **out, gpumem_error *err);
+
+/* -------------------------------------------------------------- estimates */
+
+typedef enum {
+    GPUMEM_ENGINE_TRANSFORMERS = 0, /* PyTorch + transformers (default) */
+    GPUMEM_ENGINE_SIMPLE,           /* the seed rule: P x Q x 1.2 */
+    GPUMEM_ENGINE_COUNT
+} gpumem_engine;
+
+typedef enum { GPUMEM_ATTN_SDPA = 0, GPUMEM_ATTN_EAGER, GPUMEM_ATTN_COUNT } gpumem_attn;
+
+typedef struct {
+    gpumem_engine engine;
+    int dtype_set;           /* 0: use the model's own dtype */
+    gpumem_dtype dtype;      /* weight storage */
+    int kv_dtype_set;        /* 0: the compute dtype */
+    gpumem_dtype kv_dtype;
+    uint64_t batch;          /* sequences, >= 1 */
+    uint64_t context;        /* tokens per sequence, >= 1; 0: default */
+    gpumem_attn attn;
+    uint32_t gpus;           /* tensor-parallel GPUs, >= 1 */
+    const gpumem_gpu *gpu;   /* target GPU, or NULL */
+} gpumem_settings;
+
+/* Fills defaults: transformers, model dtype, batch 1, context 0 (= the
+ * smaller of 4096 and the model's maximum), sdpa, 1 GPU, no target. */
+void gpumem_settings_init(gpumem_settings *settings);
+
+#define GPUMEM_MAX_COMPONENTS 16
+#define GPUMEM_MAX_DEVICES 65
+#define GPUMEM_NAME_LEN 32
+#define GPUMEM_NOTE_LEN 128
+
+typedef struct {
+    char name[GPUMEM_NAME_LEN]; /* stable snake_case: weights, kv_cache, ... */
+    uint64_t bytes;
+    char note[GPUMEM_NOTE_LEN]; /* how it was computed */
+} gpumem_component;
+
+typedef struct {
+    char name[GPUMEM_NAME_LEN]; /* "gpu0", "gpu1", ..., "host" */
+    int is_host;
+    uint64_t bytes;
+    size_t n_components;
+    gpumem_component components[GPUMEM_MAX_COMPONENTS];
+} gpumem_device;
+
+typedef struct {
+    gpumem_engine engine;
+    gpumem_dtype dtype;    /* resolved weight dtype */
+    gpumem_dtype kv_dtype; /* resolved KV dtype */
+    uint64_t batch, context;
+    gpumem_attn attn;
+    uint32_t gpus;
+    /* Components of the most loaded GPU; they sum to per_gpu_bytes. */
+    size_t n_components;
+    gpumem_component components[GPUMEM_MAX_COMPONENTS];
+    size_t n_devices;
+    gpumem_device devices[GPUMEM_MAX_DEVICES];
+    uint64_t total_bytes;   /* sum over all devices */
+    uint64_t per_gpu_bytes; /* the most loaded GPU */
+    const gpumem_gpu *gpu;  /* target, or NULL */
+    int fits;               /* 1, 0, or -1 when no GPU was given */
+    int64_t headroom_bytes; /* GPU memory minus per_gpu_bytes (may be < 0) */
+    char note[GPUMEM_NOTE_LEN]; /* a line worth telling the user, or "" */
+} gpumem_estimate;
+
+/*
+ * Estimates inference memory of `model` under `settings` into `out` (caller
+ * owned; it is large, so prefer the heap). Fails with GPUMEM_ERR_USAGE for
+ * impossible settings (batch 0, a context beyond learned position
+ * embeddings, more GPUs than the layout allows) and GPUMEM_ERR_OVERFLOW when
+ * a size leaves 64 bits.
+ */
+gpumem_status gpumem_estimate_inference(const gpumem_model *model,
+                                        const gpumem_settings *settings,
+                                        gpumem_estimate *out, gpumem_error *err);
+
+const char *gpumem_engine_name(gpumem_engine engine);
+gpumem_status gpumem_engine_parse(const char *name, gpumem_engine *out, gpumem_error *err);
+const char *gpumem_attn_name(gpumem_attn attn);
+gpumem_status gpumem_attn_parse(const char *name, gpumem_attn *out, gpumem_error *err);
+
+/* ---------------------------------------------------------------- reports */
+
+typedef enum { GPUMEM_UNIT_GIB = 0, GPUMEM_UNIT_GB, GPUMEM_UNIT_COUNT } gpumem_unit;
+
+gpumem_status gpumem_unit_parse(const char *name, gpumem_unit *out, gpumem_error *err);
+
+/* The JSON contract (see README): returns a malloc'd NUL-terminated string
+ * the caller frees with free(), or NULL when out of memory. */
+char *gpumem_report_json(const gpumem_model *model, const gpumem_estimate *est);
+
+/* A short human table: components, total and fit. malloc'd, caller frees.
+ * `breakdown` != 0 adds every device's components. */
+char *gpumem_report_text(const gpumem_model *model, const gpumem_estimate *est,
+                         gpumem_unit unit, int breakdown);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,553 @@
+/* One function per Hugging Face model_type: which keys it reads, the class
+ * defaults transformers (5.x, configuration_<arch>.py) applies to absent
+ * keys, and which parameters its modules hold (modeling_<arch>.py). Adding
+ * an architecture is one function and one table row. */
+#include "read_config_internal.h"
+
+#include "error_internal.h"
+
+#include <string.h>
+
+#define TRY(expr)                                                                             \
+    do {                                                                                      \
+        gpumem_status st_ = (expr);                                                           \
+        if (st_ != GPUMEM_OK)                                                                 \
+            return st_;                                                                       \
+    } while (0)
+
+enum {
+    MAX_DIM = 1 << 20,    /* hidden size, head dim */
+    MAX_WIDTH = 1 << 24,  /* vocab, MLP width */
+    MAX_COUNT = 1 << 16,  /* heads, experts */
+    MAX_CTX = 1 << 30,    /* positions, windows */
+};
+
+/* Class defaults of the common keys. */
+typedef struct {
+    uint32_t vocab, hidden, layers, heads, kv_heads, head_dim, ff, maxpos;
+    bool tie;
+} dims;
+
+static gpumem_status read_dims(cfg_ctx *c, arch_spec *s, dims d)
+{
+    TRY(cfg_u32(c, "vocab_size", d.vocab, MAX_WIDTH, &s->vocab));
+    TRY(cfg_u32(c, "hidden_size,n_embd,d_model", d.hidden, MAX_DIM, &s->hidden));
+    TRY(cfg_u32(c, "num_hidden_layers,n_layer", d.layers, 1u << 31, &s->layers));
+    TRY(cfg_u32(c, "num_attention_heads,n_head", d.heads, MAX_COUNT, &s->heads));
+    TRY(cfg_u32(c, "num_key_value_heads,num_kv_heads", d.kv_heads, MAX_COUNT, &s->kv_heads));
+    TRY(cfg_u32(c, "head_dim", d.head_dim, MAX_DIM, &s->head_dim));
+    TRY(cfg_u32(c, "intermediate_size,n_inner,ffn_hidden_size", d.ff, MAX_WIDTH, &s->ff));
+    TRY(cfg_u32(c, "max_position_embeddings,n_positions", d.maxpos, MAX_CTX, &s->maxpos));
+    /* Multimodal configs keep tie_word_embeddings beside text_config. */
+    json_t *root = c->root;
+    if (!json_object_get(root, "tie_word_embeddings"))
+        c->root = c->top;
+    gpumem_status st = cfg_bool(c, "tie_word_embeddings", d.tie, &s->tie);
+    c->root = root;
+    return st;
+}
+
+static gpumem_status finish_dense(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(arch_read_common(c, m, s));
+    return arch_alloc_layers(c, m, s);
+}
+
+/* Every layer slides over `sliding_window` when the config sets one (Mistral,
+ * Mixtral, Starcoder2, Phi-3: transformers' DynamicCache gives each layer a
+ * sliding-window layer then), unless "layer_types" says otherwise. */
+static gpumem_status sliding_all(cfg_ctx *c, gpumem_model *m)
+{
+    uint32_t window;
+    bool found;
+    TRY(cfg_u32(c, "sliding_window", 0, MAX_CTX, &window));
+    TRY(arch_layer_types(c, m, window, &found));
+    for (uint32_t i = 0; !found && window && i < m->n_layer; i++) {
+        m->layers[i].attn = ATTN_KIND_SLIDING;
+        m->layers[i].window = window;
+    }
+    return GPUMEM_OK;
+}
+
+/* Sliding on layers where (i + 1) % pattern != 0 (Gemma 2: pattern 2,
+ * Gemma 3: sliding_window_pattern, default 6), unless "layer_types" says. */
+static gpumem_status sliding_pattern(cfg_ctx *c, gpumem_model *m, uint32_t def_window,
+                                     uint32_t def_pattern)
+{
+    uint32_t window, pattern;
+    bool found;
+    TRY(cfg_u32(c, "sliding_window", def_window, MAX_CTX, &window));
+    TRY(cfg_u32(c, "sliding_window_pattern", def_pattern, MAX_COUNT, &pattern));
+    TRY(arch_layer_types(c, m, window, &found));
+    for (uint32_t i = 0; !found && window && pattern && i < m->n_layer; i++) {
+        if ((i + 1) % pattern != 0) {
+            m->layers[i].attn = ATTN_KIND_SLIDING;
+            m->layers[i].window = window;
+        }
+    }
+    return GPUMEM_OK;
+}
+
+/* Qwen2/Qwen3: use_sliding_window applies the window from layer
+ * max_window_layers on (modeling_qwen2.py). */
+static gpumem_status sliding_qwen(cfg_ctx *c, gpumem_model *m)
+{
+    bool use;
+    uint32_t window, from;
+    bool found;
+    TRY(cfg_bool(c, "use_sliding_window", false, &use));
+    TRY(cfg_u32(c, "sliding_window", 4096, MAX_CTX, &window));
+    TRY(cfg_u32(c, "max_window_layers", 28, 1u << 31, &from));
+    TRY(arch_layer_types(c, m, use ? window : 0, &found));
+    for (uint32_t i = from; !found && use && window && i < m->n_layer; i++) {
+        m->layers[i].attn = ATTN_KIND_SLIDING;
+        m->layers[i].window = window;
+    }
+    return GPUMEM_OK;
+}
+
+/* ---------------------------------------------------------- dense decoders */
+
+static gpumem_status read_llama(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){32000, 4096, 32, 32, 0, 0, 11008, 2048, false}));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    s->o_bias = s->qkv_bias;
+    TRY(cfg_bool(c, "mlp_bias", false, &s->mlp_bias));
+    return finish_dense(c, m, s);
+}
+
+static gpumem_status read_mistral(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){32000, 4096, 32, 32, 8, 0, 14336, 4096 * 32, false}));
+    TRY(finish_dense(c, m, s));
+    return sliding_all(c, m);
+}
+
+static gpumem_status read_qwen2(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){151936, 4096, 32, 32, 32, 0, 22016, 32768, false}));
+    s->qkv_bias = true; /* Qwen2Attention: q/k/v with bias, o without */
+    TRY(finish_dense(c, m, s));
+    return sliding_qwen(c, m);
+}
+
+static gpumem_status read_qwen3(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){151936, 4096, 32, 32, 32, 128, 22016, 32768, false}));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    s->o_bias = s->qkv_bias;
+    s->qk_norm = 1; /* q_norm, k_norm: RMSNorm(head_dim) */
+    TRY(finish_dense(c, m, s));
+    return sliding_qwen(c, m);
+}
+
+static gpumem_status read_gemma(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){256000, 3072, 28, 16, 16, 256, 24576, 8192, true}));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    s->o_bias = s->qkv_bias;
+    return finish_dense(c, m, s);
+}
+
+static gpumem_status read_gemma2(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){256000, 2304, 26, 8, 4, 256, 9216, 8192, true}));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    s->o_bias = s->qkv_bias;
+    s->norms_per_layer = 4; /* input, post_attention, pre_ and post_feedforward */
+    TRY(finish_dense(c, m, s));
+    return sliding_pattern(c, m, 4096, 2);
+}
+
+static gpumem_status read_gemma3(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){262208, 2304, 26, 8, 4, 256, 9216, 131072, true}));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    s->o_bias = s->qkv_bias;
+    s->norms_per_layer = 4;
+    s->qk_norm = 1;
+    TRY(finish_dense(c, m, s));
+    return sliding_pattern(c, m, 4096, 6);
+}
+
+static gpumem_status read_olmo2(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){50304, 4096, 32, 32, 0, 0, 11008, 2048, false}));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    s->o_bias = s->qkv_bias;
+    s->qk_norm = 2; /* q_norm/k_norm over all heads: RMSNorm(heads * head_dim) */
+    return finish_dense(c, m, s);
+}
+
+static gpumem_status read_phi3(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){32064, 3072, 32, 32, 0, 0, 8192, 4096, false}));
+    TRY(finish_dense(c, m, s));
+    return sliding_all(c, m);
+}
+
+static gpumem_status read_starcoder2(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){49152, 3072, 30, 24, 2, 0, 12288, 4096, true}));
+    TRY(cfg_bool(c, "use_bias", true, &s->qkv_bias));
+    s->o_bias = s->mlp_bias = s->qkv_bias;
+    s->gated = false; /* c_fc, c_proj */
+    s->norm_w = 2;    /* LayerNorm with bias */
+    TRY(finish_dense(c, m, s));
+    return sliding_all(c, m);
+}
+
+static gpumem_status read_phi(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    bool qk_ln;
+    TRY(read_dims(c, s, (dims){51200, 2048, 24, 32, 0, 0, 8192, 2048, false}));
+    TRY(cfg_bool(c, "qk_layernorm", false, &qk_ln));
+    s->qkv_bias = s->o_bias = s->mlp_bias = true;
+    s->qk_norm = qk_ln ? 1 : 0;
+    s->gated = false;
+    s->norm_w = 2;
+    s->norms_per_layer = 1; /* parallel attention and MLP share input_layernorm */
+    s->lm_head_bias = true;
+    return finish_dense(c, m, s);
+}
+
+static gpumem_status read_gpt_neox(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){50432, 6144, 44, 64, 0, 0, 24576, 2048, false}));
+    TRY(cfg_bool(c, "attention_bias", true, &s->qkv_bias));
+    s->o_bias = s->qkv_bias;
+    s->mlp_bias = true;
+    s->gated = false;
+    s->norm_w = 2;
+    return finish_dense(c, m, s);
+}
+
+/* GPT-2 and GPT-BigCode: learned positions, biases everywhere, LayerNorm;
+ * n_inner null means 4 * n_embd. */
+static gpumem_status read_gpt2_like(cfg_ctx *c, gpumem_model *m, arch_spec *s, bool mqa)
+{
+    TRY(read_dims(c, s, (dims){50257, 768, 12, 12, 0, 0, 0, 1024, true}));
+    if (s->ff == 0)
+        s->ff = 4 * s->hidden;
+    if (mqa) {
+        bool multi_query;
+        TRY(cfg_bool(c, "multi_query", true, &multi_query));
+        s->kv_heads = multi_query ? 1 : 0;
+    }
+    s->qkv_bias = s->o_bias = s->mlp_bias = true;
+    s->gated = false;
+    s->norm_w = 2;
+    s->learned_pos = true;
+    s->extra_embed = (uint64_t)s->maxpos * s->hidden;
+    return finish_dense(c, m, s);
+}
+
+static gpumem_status read_gpt2(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    return read_gpt2_like(c, m, s, false);
+}
+
+static gpumem_status read_gpt_bigcode(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    return read_gpt2_like(c, m, s, true);
+}
+
+static gpumem_status read_falcon(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    bool new_arch, multi_query, parallel;
+    uint32_t n_ln;
+    TRY(read_dims(c, s, (dims){65024, 4544, 32, 71, 0, 0, 0, 2048, true}));
+    TRY(cfg_bool(c, "new_decoder_architecture", false, &new_arch));
+    TRY(cfg_bool(c, "multi_query", true, &multi_query));
+    TRY(cfg_bool(c, "parallel_attn", true, &parallel));
+    TRY(cfg_bool(c, "bias", false, &s->qkv_bias));
+    TRY(cfg_u32(c, "num_ln_in_parallel_attn", new_arch ? 2 : 1, 2, &n_ln));
+    if (s->ff == 0)
+        s->ff = 4 * s->hidden;
+    /* FalconAttention: new architecture uses num_kv_heads, else one KV head
+     * with multi_query or one per head without. */
+    if (!new_arch)
+        s->kv_heads = multi_query ? 1 : s->heads;
+    s->o_bias = s->mlp_bias = s->qkv_bias;
+    s->gated = false;
+    s->norm_w = 2;
+    s->norms_per_layer = (new_arch || parallel) ? (uint8_t)(new_arch ? n_ln : 1) : 2;
+    return finish_dense(c, m, s);
+}
+
+/* ------------------------------------------------------------- encoders */
+
+static gpumem_status read_bert(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    uint32_t types;
+    TRY(read_dims(c, s, (dims){30522, 768, 12, 12, 0, 0, 3072, 512, true}));
+    TRY(cfg_u32(c, "type_vocab_size", 2, MAX_WIDTH, &types));
+    s->qkv_bias = s->o_bias = s->mlp_bias = true;
+    s->gated = false;
+    s->norm_w = 2;
+    s->encoder = true;
+    s->learned_pos = true;
+    /* AutoModel builds BertModel: position and token-type embeddings, the
+     * embedding LayerNorm, and the pooler (dense with bias). */
+    s->extra_embed = ((uint64_t)s->maxpos + types) * s->hidden;
+    s->extra_other = (uint64_t)s->hidden * s->hidden + s->hidden;
+    TRY(finish_dense(c, m, s));
+    return GPUMEM_OK;
+}
+
+/* ---------------------------------------------------------------- MoE */
+
+/* Marks layer i MoE with the spec's expert shape. */
+static void set_moe(model_layer *l, const arch_spec *s)
+{
+    l->n_ff = 0;
+    l->n_expert = s->n_expert;
+    l->n_expert_used = s->n_expert_used;
+    l->n_ff_expert = s->ff_expert;
+    l->n_ff_shared = s->ff_shared;
+}
+
+static gpumem_status check_moe(cfg_ctx *c, const arch_spec *s)
+{
+    if (s->n_expert == 0 || s->n_expert_used == 0 || s->n_expert_used > s->n_expert)
+        return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
+                          "experts per token (%u) must be between 1 and the number of "
+                          "experts (%u)",
+                          s->n_expert_used, s->n_expert);
+    if (s->ff_expert == 0)
+        return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
+                          "expert intermediate size is zero");
+    return GPUMEM_OK;
+}
+
+static gpumem_status read_mixtral(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){32000, 4096, 32, 32, 8, 0, 14336, 4096 * 32, false}));
+    TRY(cfg_u32(c, "num_local_experts", 8, MAX_COUNT, &s->n_expert));
+    TRY(cfg_u32(c, "num_experts_per_tok", 2, MAX_COUNT, &s->n_expert_used));
+    s->ff_expert = s->ff;
+    TRY(check_moe(c, s));
+    TRY(finish_dense(c, m, s));
+    for (uint32_t i = 0; i < m->n_layer; i++)
+        set_moe(&m->layers[i], s);
+    return sliding_all(c, m);
+}
+
+/* Qwen2-MoE / Qwen3-MoE: layer i is sparse unless listed in mlp_only_layers
+ * or (i + 1) % decoder_sparse_step != 0 (modeling_qwen2_moe.py). */
+static gpumem_status qwen_moe_layers(cfg_ctx *c, gpumem_model *m, const arch_spec *s)
+{
+    uint32_t step;
+    TRY(cfg_u32(c, "decoder_sparse_step", 1, MAX_COUNT, &step));
+    json_t *only = json_object_get(c->root, "mlp_only_layers");
+    if (only && !json_is_null(only) && !json_is_array(only))
+        return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
+                          "\"mlp_only_layers\" must be an array of layer indices");
+    for (uint32_t i = 0; i < m->n_layer; i++) {
+        bool dense = step == 0 || (i + 1) % step != 0;
+        for (size_t k = 0; only && k < json_array_size(only); k++) {
+            json_t *v = json_array_get(only, k);
+            if (json_is_integer(v) && json_integer_value(v) == (json_int_t)i)
+                dense = true;
+        }
+        if (!dense)
+            set_moe(&m->layers[i], s);
+    }
+    return GPUMEM_OK;
+}
+
+static gpumem_status read_qwen2_moe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){151936, 2048, 24, 16, 16, 0, 5632, 32768, false}));
+    TRY(cfg_u32(c, "num_experts", 60, MAX_COUNT, &s->n_expert));
+    TRY(cfg_u32(c, "num_experts_per_tok", 4, MAX_COUNT, &s->n_expert_used));
+    TRY(cfg_u32(c, "moe_intermediate_size", 1408, MAX_WIDTH, &s->ff_expert));
+    TRY(cfg_u32(c, "shared_expert_intermediate_size", 5632, MAX_WIDTH, &s->ff_shared));
+    s->qkv_bias = true;
+    s->shared_gate = s->ff_shared != 0; /* shared_expert_gate: Linear(hidden, 1) */
+    TRY(check_moe(c, s));
+    TRY(finish_dense(c, m, s));
+    TRY(qwen_moe_layers(c, m, s));
+    return sliding_qwen(c, m);
+}
+
+static gpumem_status read_qwen3_moe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){151936, 2048, 24, 32, 4, 0, 6144, 32768, false}));
+    TRY(cfg_u32(c, "num_experts", 128, MAX_COUNT, &s->n_expert));
+    TRY(cfg_u32(c, "num_experts_per_tok", 8, MAX_COUNT, &s->n_expert_used));
+    TRY(cfg_u32(c, "moe_intermediate_size", 768, MAX_WIDTH, &s->ff_expert));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    s->o_bias = s->qkv_bias;
+    s->qk_norm = 1;
+    TRY(check_moe(c, s));
+    TRY(finish_dense(c, m, s));
+    TRY(qwen_moe_layers(c, m, s));
+    return sliding_qwen(c, m);
+}
+
+static gpumem_status read_gpt_oss(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){201088, 2880, 36, 64, 8, 64, 2880, 131072, false}));
+    TRY(cfg_u32(c, "num_local_experts", 128, MAX_COUNT, &s->n_expert));
+    TRY(cfg_u32(c, "num_experts_per_tok,experts_per_token", 4, MAX_COUNT, &s->n_expert_used));
+    TRY(cfg_bool(c, "attention_bias", true, &s->qkv_bias));
+    s->o_bias = s->qkv_bias;
+    s->ff_expert = s->ff;
+    s->sinks = true;
+    s->router_bias = s->expert_bias = true; /* GptOssTopKRouter, GptOssExperts */
+    TRY(check_moe(c, s));
+    TRY(finish_dense(c, m, s));
+    for (uint32_t i = 0; i < m->n_layer; i++)
+        set_moe(&m->layers[i], s);
+    bool found;
+    uint32_t window;
+    TRY(cfg_u32(c, "sliding_window", 128, MAX_CTX, &window));
+    TRY(arch_layer_types(c, m, window, &found));
+    for (uint32_t i = 0; !found && i < m->n_layer; i += 2) { /* default: even layers slide */
+        m->layers[i].attn = ATTN_KIND_SLIDING;
+        m->layers[i].window = window;
+    }
+    return GPUMEM_OK;
+}
+
+/* DeepSeek-V2/V3: MLA attention; the first first_k_dense_replace layers are
+ * dense, the rest MoE every moe_layer_freq layers, with shared experts of
+ * n_shared_experts * moe_intermediate_size (modeling_deepseek_v3.py). */
+static gpumem_status read_deepseek(cfg_ctx *c, gpumem_model *m, arch_spec *s, bool v3)
+{
+    uint32_t first_dense, freq, n_shared;
+    dims d = v3 ? (dims){129280, 7168, 61, 128, 128, 0, 18432, 4096, false}
+                : (dims){102400, 4096, 30, 32, 32, 0, 11008, 2048, false};
+    TRY(read_dims(c, s, d));
+    TRY(cfg_u32(c, "n_routed_experts", v3 ? 256 : 0, MAX_COUNT, &s->n_expert));
+    TRY(cfg_u32(c, "num_experts_per_tok", v3 ? 8 : 0, MAX_COUNT, &s->n_expert_used));
+    TRY(cfg_u32(c, "moe_intermediate_size", v3 ? 2048 : 1407, MAX_WIDTH, &s->ff_expert));
+    TRY(cfg_u32(c, "n_shared_experts", v3 ? 1 : 0, MAX_COUNT, &n_shared));
+    TRY(cfg_u32(c, "first_k_dense_replace", v3 ? 3 : 0, 1u << 31, &first_dense));
+    TRY(cfg_u32(c, "moe_layer_freq", 1, MAX_COUNT, &freq));
+    TRY(cfg_u32(c, "q_lora_rank", v3 ? 1536 : 1536, MAX_DIM, &s->q_lora_rank));
+    TRY(cfg_u32(c, "kv_lora_rank", 512, MAX_DIM, &s->kv_lora_rank));
+    TRY(cfg_u32(c, "qk_rope_head_dim", 64, MAX_DIM, &s->qk_rope_dim));
+    TRY(cfg_u32(c, "qk_nope_head_dim", 128, MAX_DIM, &s->qk_nope_dim));
+    TRY(cfg_u32(c, "v_head_dim", 128, MAX_DIM, &s->v_head_dim));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    /* q_lora_rank: null means a plain q_proj. cfg_u32 treats null as absent,
+     * so look at the key itself. */
+    json_t *ql = json_object_get(c->root, "q_lora_rank");
+    if (ql && json_is_null(ql))
+        s->q_lora_rank = 0;
+    s->ff_shared = n_shared * s->ff_expert;
+    s->head_dim = s->qk_nope_dim + s->qk_rope_dim;
+    if (s->kv_lora_rank == 0 || s->head_dim == 0 || s->v_head_dim == 0)
+        return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
+                          "MLA needs non-zero kv_lora_rank, qk head dims and v_head_dim");
+    if (s->n_expert)
+        TRY(check_moe(c, s));
+    TRY(finish_dense(c, m, s));
+    for (uint32_t i = 0; i < m->n_layer; i++) {
+        model_layer *l = &m->layers[i];
+        l->attn = ATTN_KIND_MLA;
+        l->n_head_kv = l->n_head;
+        l->head_dim_v = s->v_head_dim;
+        l->kv_lora_rank = s->kv_lora_rank;
+        l->qk_rope_dim = s->qk_rope_dim;
+        if (s->n_expert && i >= first_dense && freq && i % freq == 0)
+            set_moe(l, s);
+    }
+    return GPUMEM_OK;
+}
+
+static gpumem_status read_deepseek_v2(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    return read_deepseek(c, m, s, false);
+}
+
+static gpumem_status read_deepseek_v3(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    return read_deepseek(c, m, s, true);
+}
+
+/* ---------------------------------------------------------------- SSM */
+
+static gpumem_status read_mamba(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    uint32_t state, expand, conv, dt_rank;
+    bool conv_bias;
+    TRY(read_dims(c, s, (dims){50280, 768, 32, 0, 0, 0, 0, 0, true}));
+    TRY(cfg_u32(c, "state_size", 16, MAX_DIM, &state));
+    TRY(cfg_u32(c, "expand", 2, 64, &expand));
+    TRY(cfg_u32(c, "conv_kernel", 4, 1024, &conv));
+    TRY(cfg_bool(c, "use_bias", false, &s->qkv_bias));
+    TRY(cfg_bool(c, "use_conv_bias", true, &conv_bias));
+    if (s->ff == 0)
+        s->ff = expand * s->hidden;
+    /* time_step_rank "auto" (or absent) is ceil(hidden / 16). */
+    json_t *tr = json_object_get(c->root, "time_step_rank");
+    if (tr && json_is_integer(tr))
+        TRY(cfg_u32(c, "time_step_rank", 0, MAX_DIM, &dt_rank));
+    else
+        dt_rank = (s->hidden + 15) / 16;
+    TRY(arch_check_base(c, s));
+    if (!conv_bias)
+        return err_set_at(c->err, GPUMEM_ERR_UNSUPPORTED, c->file, -1, 0, 0,
+                          "use_conv_bias false is not modelled");
+    s->norms_per_layer = 1;
+    s->heads = s->kv_heads = 0;
+    TRY(arch_alloc_layers(c, m, s));
+    for (uint32_t i = 0; i < m->n_layer; i++) {
+        model_layer *l = &m->layers[i];
+        l->attn = ATTN_KIND_NONE;
+        l->ssm = true;
+        l->n_ff = 0;
+        l->ssm_d_inner = s->ff;
+        l->ssm_d_state = state;
+        l->ssm_d_conv = conv;
+        l->ssm_dt_rank = dt_rank;
+    }
+    return GPUMEM_OK;
+}
+
+/* ---------------------------------------------------------------- table */
+
+static const arch_row rows[] = {
+    {"llama", read_llama},
+    {"mistral", read_mistral},
+    {"mixtral", read_mixtral},
+    {"qwen2", read_qwen2},
+    {"qwen2_moe", read_qwen2_moe},
+    {"qwen3", read_qwen3},
+    {"qwen3_moe", read_qwen3_moe},
+    {"gemma", read_gemma},
+    {"gemma2", read_gemma2},
+    {"gemma3_text", read_gemma3},
+    {"phi", read_phi},
+    {"phi3", read_phi3},
+    {"gpt2", read_gpt2},
+    {"gpt_neox", read_gpt_neox},
+    {"gpt_bigcode", read_gpt_bigcode},
+    {"falcon", read_falcon},
+    {"bert", read_bert},
+    {"deepseek_v2", read_deepseek_v2},
+    {"deepseek_v3", read_deepseek_v3},
+    {"gpt_oss", read_gpt_oss},
+    {"olmo2", read_olmo2},
+    {"starcoder2", read_starcoder2},
+    {"mamba", read_mamba},
+};
+
+const arch_row *arch_find(const char *model_type)
+{
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (strcmp(rows[i].model_type, model_type) == 0)
+            return &rows[i];
+    return NULL;
+}
+
+const char *arch_supported(void)
+{
+    return "llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe, gemma, gemma2, "
+           "gemma3 (text tower), gemma3_text, phi, phi3, gpt2, gpt_neox, gpt_bigcode, falcon, "
+           "bert, deepseek_v2, deepseek_v3, gpt_oss, olmo2, starcoder2, mamba";
+}

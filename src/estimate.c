@@ -1,0 +1,181 @@
+/* Settings, checks, engine dispatch, multi-GPU layout and the fit verdict:
+ * everything about an estimate that is not one engine's rule. */
+#include "estimate_internal.h"
+
+#include "dtype_internal.h"
+#include "error_internal.h"
+#include "util_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+enum { MAX_BATCH = 1 << 20, MAX_GPUS = GPUMEM_MAX_DEVICES - 1 };
+static const uint64_t max_context = 1ull << 26; /* 64 Mi tokens */
+static const uint64_t default_context = 4096;
+
+static const engine_profile engines[GPUMEM_ENGINE_COUNT] = {
+    [GPUMEM_ENGINE_TRANSFORMERS] = {"transformers", "transformers 5.23 / torch 2.15",
+                                    engine_transformers},
+    [GPUMEM_ENGINE_SIMPLE] = {"simple", "rule of thumb: P x Q x 1.2", engine_simple},
+};
+
+const engine_profile *engine_get(gpumem_engine e)
+{
+    return ((int)e >= 0 && e < GPUMEM_ENGINE_COUNT) ? &engines[e] : NULL;
+}
+
+const char *gpumem_engine_name(gpumem_engine e)
+{
+    const engine_profile *p = engine_get(e);
+    return p ? p->name : "unknown";
+}
+
+gpumem_status gpumem_engine_parse(const char *name, gpumem_engine *out, gpumem_error *err)
+{
+    for (int i = 0; i < GPUMEM_ENGINE_COUNT; i++)
+        if (str_ieq(name, engines[i].name)) {
+            *out = (gpumem_engine)i;
+            return GPUMEM_OK;
+        }
+    return err_set(err, GPUMEM_ERR_NOT_FOUND, "unknown engine '%s' (expected transformers or simple)",
+                   name);
+}
+
+static const char *const attn_names[GPUMEM_ATTN_COUNT] = {"sdpa", "eager"};
+
+const char *gpumem_attn_name(gpumem_attn a)
+{
+    return ((int)a >= 0 && a < GPUMEM_ATTN_COUNT) ? attn_names[a] : "unknown";
+}
+
+gpumem_status gpumem_attn_parse(const char *name, gpumem_attn *out, gpumem_error *err)
+{
+    for (int i = 0; i < GPUMEM_ATTN_COUNT; i++)
+        if (str_ieq(name, attn_names[i])) {
+            *out = (gpumem_attn)i;
+            return GPUMEM_OK;
+        }
+    return err_set(err, GPUMEM_ERR_NOT_FOUND, "unknown attention '%s' (expected eager or sdpa)",
+                   name);
+}
+
+void gpumem_settings_init(gpumem_settings *s)
+{
+    memset(s, 0, sizeof *s);
+    s->engine = GPUMEM_ENGINE_TRANSFORMERS;
+    s->batch = 1;
+    s->attn = GPUMEM_ATTN_SDPA;
+    s->gpus = 1;
+}
+
+gpumem_status device_add(gpumem_device *d, const char *name, uint64_t bytes, gpumem_error *err,
+                         const char *note_fmt, ...)
+{
+    if (d->n_components == GPUMEM_MAX_COMPONENTS)
+        return err_set(err, GPUMEM_ERR_OVERFLOW, "too many components");
+    if (!u64_add(d->bytes, bytes, &d->bytes))
+        return err_set(err, GPUMEM_ERR_OVERFLOW,
+                       "the estimate does not fit in 64 bits (component %s)", name);
+    gpumem_component *c = &d->components[d->n_components++];
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->bytes = bytes;
+    va_list ap;
+    va_start(ap, note_fmt);
+    vsnprintf(c->note, sizeof c->note, note_fmt, ap);
+    va_end(ap);
+    return GPUMEM_OK;
+}
+
+static gpumem_status resolve(const gpumem_model *m, const gpumem_settings *s, engine_req *r,
+                             gpumem_error *err)
+{
+    memset(r, 0, sizeof *r);
+    if (!engine_get(s->engine))
+        return err_set(err, GPUMEM_ERR_USAGE, "unknown engine %d", (int)s->engine);
+    if (s->batch == 0 || s->batch > MAX_BATCH)
+        return err_set(err, GPUMEM_ERR_USAGE, "batch must be between 1 and %d", MAX_BATCH);
+    if (s->context > max_context)
+        return err_set(err, GPUMEM_ERR_USAGE, "context %llu is beyond %llu tokens",
+                       (unsigned long long)s->context, (unsigned long long)max_context);
+    if (s->gpus == 0 || s->gpus > MAX_GPUS)
+        return err_set(err, GPUMEM_ERR_USAGE, "gpus must be between 1 and %d", MAX_GPUS);
+    r->dtype = s->dtype_set ? s->dtype : m->dtype;
+    r->compute = dtype_get(r->dtype)->compute;
+    r->kv_dtype = s->kv_dtype_set ? s->kv_dtype : r->compute;
+    if (dtype_get(r->kv_dtype)->quantized)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "KV cache dtype %s is not supported by transformers' cache (use fp16, "
+                       "bf16, fp32 or fp8)",
+                       dtype_get(r->kv_dtype)->name);
+    r->batch = s->batch;
+    r->attn = s->attn;
+    r->tp = s->gpus;
+    r->context = s->context;
+    if (r->context == 0) {
+        r->context = default_context;
+        if (m->max_ctx && m->max_ctx < r->context)
+            r->context = m->max_ctx;
+    }
+    if (m->learned_positions && m->max_ctx && r->context > m->max_ctx)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "context %llu exceeds %s's %u learned position embeddings",
+                       (unsigned long long)r->context, m->name, m->max_ctx);
+    if (m->layers && r->tp > 1) {
+        const model_layer *l = &m->layers[0];
+        if (l->n_head && l->n_head % r->tp != 0)
+            return err_set(err, GPUMEM_ERR_USAGE,
+                           "tensor parallel over %u GPUs needs the %u attention heads to divide "
+                           "evenly",
+                           r->tp, l->n_head);
+    }
+    return GPUMEM_OK;
+}
+
+gpumem_status gpumem_estimate_inference(const gpumem_model *m, const gpumem_settings *s,
+                                        gpumem_estimate *out, gpumem_error *err)
+{
+    engine_req r;
+    memset(out, 0, sizeof *out);
+    gpumem_status st = resolve(m, s, &r, err);
+    if (st != GPUMEM_OK)
+        return st;
+    if (s->engine == GPUMEM_ENGINE_TRANSFORMERS && !m->layers)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "a bare parameter count has no architecture: use --simple, or give a "
+                       "model name or config.json");
+    out->engine = s->engine;
+    out->dtype = r.dtype;
+    out->kv_dtype = r.kv_dtype;
+    out->batch = r.batch;
+    out->context = r.context;
+    out->attn = r.attn;
+    out->gpus = r.tp;
+    out->gpu = s->gpu;
+
+    gpumem_device *gpu0 = &out->devices[0];
+    snprintf(gpu0->name, sizeof gpu0->name, "gpu0");
+    st = engine_get(s->engine)->run(m, &r, gpu0, err);
+    if (st != GPUMEM_OK)
+        return st;
+    /* Tensor parallel ranks hold equal shares; rank 0 stands for all. */
+    out->n_devices = r.tp;
+    for (uint32_t i = 1; i < r.tp; i++) {
+        out->devices[i] = *gpu0;
+        snprintf(out->devices[i].name, sizeof out->devices[i].name, "gpu%u", i);
+    }
+    out->n_components = gpu0->n_components;
+    memcpy(out->components, gpu0->components, sizeof out->components);
+    out->per_gpu_bytes = gpu0->bytes;
+    for (size_t i = 0; i < out->n_devices; i++)
+        if (!u64_add(out->total_bytes, out->devices[i].bytes, &out->total_bytes))
+            return err_set(err, GPUMEM_ERR_OVERFLOW, "total does not fit in 64 bits");
+    out->fits = -1;
+    if (s->gpu) {
+        out->fits = out->per_gpu_bytes <= s->gpu->memory_bytes;
+        out->headroom_bytes = (int64_t)s->gpu->memory_bytes - (int64_t)out->per_gpu_bytes;
+        if (out->per_gpu_bytes > (uint64_t)INT64_MAX)
+            out->headroom_bytes = INT64_MIN;
+    }
+    return GPUMEM_OK;
+}

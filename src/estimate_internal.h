@@ -1,0 +1,45 @@
+/* What every engine profile receives and how it reports. */
+#ifndef GPUMEM_ESTIMATE_INTERNAL_H
+#define GPUMEM_ESTIMATE_INTERNAL_H
+
+#include "error_internal.h"
+#include "model_internal.h"
+
+#include <stdbool.h>
+
+/* Settings after defaults and checks. */
+typedef struct {
+    gpumem_dtype dtype;    /* weight storage */
+    gpumem_dtype compute;  /* activations */
+    gpumem_dtype kv_dtype;
+    uint64_t batch, context;
+    gpumem_attn attn;
+    uint32_t tp; /* tensor-parallel ranks */
+} engine_req;
+
+/* Builds one GPU's components (rank 0, the most loaded) into `gpu`. */
+typedef gpumem_status (*engine_fn)(const gpumem_model *m, const engine_req *r,
+                                   gpumem_device *gpu, gpumem_error *err);
+
+typedef struct {
+    const char *name;
+    const char *version; /* the engine version whose behaviour is modelled */
+    engine_fn run;
+} engine_profile;
+
+const engine_profile *engine_get(gpumem_engine engine);
+
+/* Appends a component; fails on overflow of the device total or on too
+ * many components. */
+gpumem_status device_add(gpumem_device *d, const char *name, uint64_t bytes, gpumem_error *err,
+                         const char *note_fmt, ...) GPUMEM_PRINTF(5, 6);
+
+gpumem_status engine_transformers(const gpumem_model *m, const engine_req *r,
+                                  gpumem_device *gpu, gpumem_error *err);
+gpumem_status engine_simple(const gpumem_model *m, const engine_req *r, gpumem_device *gpu,
+                            gpumem_error *err);
+
+/* Ceil division, for per-rank shares. */
+static inline uint64_t div_up(uint64_t a, uint64_t b) { return a / b + (a % b != 0); }
+
+#endif

@@ -1,0 +1,68 @@
+/* The model description: the one shared language between readers
+ * (config.json, later GGUF/safetensors) and engines. Engines read only this;
+ * they never look at a file format or a model_type string. */
+#ifndef GPUMEM_MODEL_INTERNAL_H
+#define GPUMEM_MODEL_INTERNAL_H
+
+#include "gpumem.h"
+
+#include <stdbool.h>
+
+typedef enum {
+    ATTN_KIND_NONE = 0, /* no attention in this layer (pure SSM) */
+    ATTN_KIND_FULL,     /* causal or bidirectional over the whole context */
+    ATTN_KIND_SLIDING,  /* attends to the last `window` tokens */
+    ATTN_KIND_MLA,      /* multi-head latent attention (DeepSeek-V2/V3) */
+    ATTN_KIND_COUNT
+} attn_kind;
+
+typedef struct {
+    attn_kind attn;
+    uint32_t window;      /* sliding window in tokens (ATTN_KIND_SLIDING) */
+    uint32_t n_head;      /* query heads */
+    uint32_t n_head_kv;   /* key/value heads (GQA/MQA) */
+    uint32_t head_dim_k;  /* per-head K (and Q) dim as the engine caches it */
+    uint32_t head_dim_v;  /* per-head V dim */
+    /* MLA (DeepSeek): the latent an engine may cache instead of K/V. */
+    uint32_t kv_lora_rank, qk_rope_dim;
+    /* SSM (Mamba): a fixed state per sequence instead of a KV cache. */
+    bool ssm;
+    uint32_t ssm_d_inner, ssm_d_state, ssm_d_conv, ssm_dt_rank;
+    /* Feed-forward: dense width, or MoE experts. */
+    uint32_t n_ff;          /* dense MLP width (0 when MoE only) */
+    bool gated_ff;          /* gate+up+down (3 matrices) vs up+down */
+    uint32_t n_expert;      /* routed experts (0 when dense) */
+    uint32_t n_expert_used; /* experts per token */
+    uint32_t n_ff_expert;   /* width of one routed expert */
+    uint32_t n_ff_shared;   /* total width of the shared expert(s), 0 if none */
+    /* Parameters of this layer, split as quantisers and engines need. */
+    uint64_t params_linear; /* 2-D matrices outside routed experts */
+    uint64_t params_expert; /* routed expert matrices (and their biases) */
+    uint64_t params_small;  /* norms, biases, sinks: kept in 16/32-bit */
+} model_layer;
+
+struct gpumem_model {
+    char name[128];
+    char architecture[48];
+    char note[128];
+    gpumem_source source;
+    bool architecture_known;
+    bool is_encoder;
+    bool tied;
+    bool learned_positions; /* absolute position embeddings cap the context */
+    gpumem_dtype dtype;
+    uint32_t n_layer, n_embd, n_vocab, max_ctx;
+    uint64_t params_embed;  /* token (+ position, type) embeddings */
+    uint64_t params_output; /* lm_head (0 when tied) incl. its bias */
+    uint64_t params_other;  /* final norm, pooler, embedding norm */
+    uint64_t params_total;
+    uint64_t params_active;
+    model_layer *layers; /* n_layer entries; NULL for a bare param count */
+};
+
+gpumem_model *model_alloc(uint32_t n_layer);
+/* Sums parameters from the parts into params_total/params_active; fails on
+ * overflow. */
+gpumem_status model_finish(gpumem_model *m, gpumem_error *err);
+
+#endif

@@ -1,0 +1,474 @@
+/* Hugging Face config.json reader: JSON plumbing, the steps every
+ * architecture shares, and the parameter counter. The per-architecture
+ * rules live in arch.c. Counts follow the modules transformers builds
+ * (modeling_<arch>.py, transformers 5.x): every nn.Parameter once, buffers
+ * never. */
+#include "read_config_internal.h"
+
+#include "dtype_internal.h"
+#include "error_internal.h"
+#include "util_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MAX_CONFIG_BYTES = 16 << 20, MAX_LAYERS = 100000 };
+
+/* ------------------------------------------------------------ JSON access */
+
+static json_t *lookup(json_t *obj, const char *keys, char *found, size_t found_len)
+{
+    const char *p = keys;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char key[64];
+        if (len >= sizeof key)
+            len = sizeof key - 1;
+        memcpy(key, p, len);
+        key[len] = '\0';
+        json_t *v = json_object_get(obj, key);
+        if (v && !json_is_null(v)) {
+            snprintf(found, found_len, "%s", key);
+            return v;
+        }
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return NULL;
+}
+
+gpumem_status cfg_u32(cfg_ctx *c, const char *keys, uint32_t def, uint32_t max, uint32_t *out)
+{
+    char key[64];
+    json_t *v = lookup(c->root, keys, key, sizeof key);
+    if (!v) {
+        *out = def;
+        return GPUMEM_OK;
+    }
+    double d;
+    if (json_is_integer(v))
+        d = (double)json_integer_value(v);
+    else if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)))
+        d = json_real_value(v);
+    else
+        return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
+                          "\"%s\" must be a non-negative integer", key);
+    if (d < 0)
+        return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
+                          "\"%s\" is negative (%.0f)", key, d);
+    if (d > max)
+        return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
+                          "\"%s\" is %.0f, more than the plausible maximum %u", key, d, max);
+    *out = (uint32_t)d;
+    return GPUMEM_OK;
+}
+
+gpumem_status cfg_bool(cfg_ctx *c, const char *keys, bool def, bool *out)
+{
+    char key[64];
+    json_t *v = lookup(c->root, keys, key, sizeof key);
+    if (!v) {
+        *out = def;
+        return GPUMEM_OK;
+    }
+    if (!json_is_boolean(v))
+        return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
+                          "\"%s\" must be true or false", key);
+    *out = json_is_true(v);
+    return GPUMEM_OK;
+}
+
+gpumem_status cfg_str(cfg_ctx *c, const char *key, const char **out)
+{
+    json_t *v = json_object_get(c->root, key);
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return GPUMEM_OK;
+    if (!json_is_string(v))
+        return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
+                          "\"%s\" must be a string", key);
+    *out = json_string_value(v);
+    return GPUMEM_OK;
+}
+
+/* ------------------------------------------------------- shared arch steps */
+
+#define TRY(expr)                                                                             \
+    do {                                                                                      \
+        gpumem_status st_ = (expr);                                                           \
+        if (st_ != GPUMEM_OK)                                                                 \
+            return st_;                                                                       \
+    } while (0)
+
+#define BAD(...) err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0, __VA_ARGS__)
+
+/* Checks the dimensions every transformer needs; fills head_dim and kv
+ * heads from their usual defaults. */
+gpumem_status arch_check_base(cfg_ctx *c, const arch_spec *s)
+{
+    if (s->hidden == 0)
+        return BAD("hidden size is zero");
+    if (s->layers == 0)
+        return BAD("number of layers is zero: a model needs at least one layer");
+    if (s->layers > MAX_LAYERS)
+        return BAD("number of layers is %u, more than %u", s->layers, MAX_LAYERS);
+    if (s->vocab == 0)
+        return BAD("vocab_size is zero");
+    return GPUMEM_OK;
+}
+
+gpumem_status arch_read_common(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    (void)m;
+    TRY(arch_check_base(c, s));
+    if (s->heads == 0)
+        return BAD("number of attention heads is zero");
+    if (s->kv_heads == 0)
+        s->kv_heads = s->heads;
+    if (s->head_dim == 0) {
+        if (s->hidden % s->heads != 0)
+            return BAD("num_attention_heads (%u) does not divide hidden_size (%u) and no "
+                       "head_dim is given",
+                       s->heads, s->hidden);
+        s->head_dim = s->hidden / s->heads;
+    }
+    if (s->kv_heads > s->heads || s->heads % s->kv_heads != 0)
+        return BAD("num_key_value_heads (%u) must divide num_attention_heads (%u)", s->kv_heads,
+                   s->heads);
+    return GPUMEM_OK;
+}
+
+gpumem_status arch_alloc_layers(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    m->layers = calloc(s->layers, sizeof *m->layers);
+    if (!m->layers)
+        return err_set(c->err, GPUMEM_ERR_NOMEM, "out of memory for %u layers", s->layers);
+    m->n_layer = s->layers;
+    m->n_embd = s->hidden;
+    m->n_vocab = s->vocab;
+    m->max_ctx = s->maxpos;
+    m->tied = s->tie;
+    m->learned_positions = s->learned_pos;
+    m->is_encoder = s->encoder;
+    for (uint32_t i = 0; i < s->layers; i++) {
+        model_layer *l = &m->layers[i];
+        l->attn = ATTN_KIND_FULL;
+        l->n_head = s->heads;
+        l->n_head_kv = s->kv_heads;
+        l->head_dim_k = s->head_dim;
+        l->head_dim_v = s->head_dim;
+        l->n_ff = s->ff;
+        l->gated_ff = s->gated;
+    }
+    return GPUMEM_OK;
+}
+
+gpumem_status arch_layer_types(cfg_ctx *c, gpumem_model *m, uint32_t window, bool *found)
+{
+    json_t *types = json_object_get(c->root, "layer_types");
+    *found = false;
+    if (!types || json_is_null(types))
+        return GPUMEM_OK;
+    if (!json_is_array(types) || json_array_size(types) != m->n_layer)
+        return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
+                          "\"layer_types\" must be an array of %u strings (one per layer)",
+                          m->n_layer);
+    for (uint32_t i = 0; i < m->n_layer; i++) {
+        const char *t = json_string_value(json_array_get(types, i));
+        if (!t)
+            return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
+                              "\"layer_types\"[%u] is not a string", i);
+        if (strcmp(t, "sliding_attention") == 0) {
+            if (window == 0)
+                return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
+                                  "layer %u is sliding_attention but \"sliding_window\" is absent",
+                                  i);
+            m->layers[i].attn = ATTN_KIND_SLIDING;
+            m->layers[i].window = window;
+        } else if (strcmp(t, "full_attention") != 0) {
+            return err_set_at(c->err, GPUMEM_ERR_UNSUPPORTED, c->file, -1, 0, 0,
+                              "\"layer_types\"[%u] is '%s'; gpumem models full_attention and "
+                              "sliding_attention layers",
+                              i, t);
+        }
+    }
+    *found = true;
+    return GPUMEM_OK;
+}
+
+/* ------------------------------------------------------ parameter counter */
+
+/* Sum of products, overflow-checked; each term is a pair of factors. */
+typedef struct {
+    uint64_t sum;
+    bool overflow;
+} acc64;
+
+static void add(acc64 *a, uint64_t x, uint64_t y)
+{
+    uint64_t p;
+    if (!u64_mul(x, y, &p) || !u64_add(a->sum, p, &a->sum))
+        a->overflow = true;
+}
+
+static void attn_params(const arch_spec *s, const model_layer *l, acc64 *lin, acc64 *small)
+{
+    uint64_t h = s->hidden, nh = l->n_head, nkv = l->n_head_kv;
+    if (l->ssm || l->attn == ATTN_KIND_NONE)
+        return;
+    if (l->attn == ATTN_KIND_MLA) {
+        /* DeepSeek-V2/V3 (modeling_deepseek_v3.py): q (optionally through a
+         * LoRA-like bottleneck with its norm), kv_a with the shared rope key,
+         * kv_a_layernorm, kv_b to per-head nope-K and V, o_proj. */
+        uint64_t qhd = (uint64_t)s->qk_nope_dim + s->qk_rope_dim;
+        if (s->q_lora_rank) {
+            add(lin, h, s->q_lora_rank);
+            add(small, s->q_lora_rank, 1);
+            add(lin, s->q_lora_rank, nh * qhd);
+        } else {
+            add(lin, h, nh * qhd);
+        }
+        add(lin, h, (uint64_t)s->kv_lora_rank + s->qk_rope_dim);
+        add(small, s->kv_lora_rank, 1);
+        add(lin, s->kv_lora_rank, nh * ((uint64_t)s->qk_nope_dim + s->v_head_dim));
+        add(lin, nh * s->v_head_dim, h);
+        if (s->qkv_bias) /* attention_bias: q_a (or none), kv_a, o */
+            add(small, (s->q_lora_rank ? s->q_lora_rank : 0) + s->kv_lora_rank +
+                           s->qk_rope_dim + h, 1);
+        return;
+    }
+    uint64_t qd = nh * l->head_dim_k, kd = nkv * l->head_dim_k, vd = nkv * l->head_dim_v;
+    add(lin, h, qd + kd + vd);
+    add(lin, nh * l->head_dim_v, h);
+    if (s->qkv_bias)
+        add(small, qd + kd + vd, 1);
+    if (s->o_bias)
+        add(small, h, 1);
+    if (s->qk_norm == 1)
+        add(small, 2ull * l->head_dim_k, s->norm_w);
+    else if (s->qk_norm == 2)
+        add(small, qd + kd, s->norm_w);
+    if (s->sinks)
+        add(small, nh, 1);
+}
+
+static void ssm_params(const arch_spec *s, const model_layer *l, acc64 *lin, acc64 *small)
+{
+    /* MambaMixer (modeling_mamba.py): in_proj, depthwise conv1d with bias,
+     * x_proj, dt_proj with bias, A_log, D, out_proj. */
+    uint64_t h = s->hidden, d = l->ssm_d_inner, n = l->ssm_d_state, r = l->ssm_dt_rank;
+    add(lin, h, 2 * d);
+    add(small, d, l->ssm_d_conv);
+    add(small, d, 1);
+    add(lin, d, r + 2 * n);
+    add(lin, r, d);
+    add(small, d, 1);
+    add(small, d, n);
+    add(small, d, 1);
+    add(lin, d, h);
+    if (s->qkv_bias) /* use_bias: in_proj and out_proj */
+        add(small, 2 * d + h, 1);
+}
+
+static void ff_params(const arch_spec *s, const model_layer *l, acc64 *lin, acc64 *small,
+                      acc64 *expert)
+{
+    uint64_t h = s->hidden, mats = l->gated_ff ? 3 : 2;
+    if (l->n_ff) {
+        add(lin, mats * h, l->n_ff);
+        if (s->mlp_bias)
+            add(small, (mats - 1) * (uint64_t)l->n_ff + h, 1);
+    }
+    if (l->n_expert) {
+        add(lin, h, l->n_expert); /* router */
+        if (s->router_bias)
+            add(small, l->n_expert, 1);
+        add(expert, (uint64_t)l->n_expert * mats * h, l->n_ff_expert);
+        if (s->expert_bias)
+            add(expert, l->n_expert, (mats - 1) * (uint64_t)l->n_ff_expert + h);
+        if (l->n_ff_shared)
+            add(lin, mats * h, l->n_ff_shared);
+        if (s->shared_gate)
+            add(lin, h, 1);
+    }
+}
+
+gpumem_status compute_params(cfg_ctx *c, gpumem_model *m, const arch_spec *s)
+{
+    uint64_t h = s->hidden;
+    acc64 top = {0, false};
+    add(&top, s->vocab, h);
+    m->params_embed = top.sum;
+    if (!u64_add(m->params_embed, s->extra_embed, &m->params_embed))
+        top.overflow = true;
+    m->params_output = 0;
+    if (!s->encoder && !s->tie)
+        m->params_output = (uint64_t)s->vocab * h + (s->lm_head_bias ? s->vocab : 0);
+    m->params_other = h * s->norm_w + s->extra_other;
+
+    for (uint32_t i = 0; i < m->n_layer; i++) {
+        model_layer *l = &m->layers[i];
+        acc64 lin = {0, false}, small = {0, false}, expert = {0, false};
+        if (l->ssm)
+            ssm_params(s, l, &lin, &small);
+        else
+            attn_params(s, l, &lin, &small);
+        ff_params(s, l, &lin, &small, &expert);
+        add(&small, (uint64_t)s->norms_per_layer * h, s->norm_w);
+        if (lin.overflow || small.overflow || expert.overflow)
+            top.overflow = true;
+        l->params_linear = lin.sum;
+        l->params_small = small.sum;
+        l->params_expert = expert.sum;
+    }
+    if (top.overflow)
+        return err_set_at(c->err, GPUMEM_ERR_OVERFLOW, c->file, -1, 0, 0,
+                          "parameter count of this configuration does not fit in 64 bits");
+    return model_finish(m, c->err);
+}
+
+/* ------------------------------------------------------------ entry points */
+
+static gpumem_status read_dtype(cfg_ctx *c, gpumem_model *m)
+{
+    const char *keys[] = {"torch_dtype", "dtype"};
+    json_t *objs[] = {c->root, c->top};
+    m->dtype = GPUMEM_DTYPE_FP32; /* transformers' default when unspecified */
+    for (size_t o = 0; o < 2; o++) {
+        for (size_t k = 0; k < 2; k++) {
+            json_t *v = json_object_get(objs[o], keys[k]);
+            if (!v || json_is_null(v))
+                continue;
+            const char *name = json_string_value(v);
+            if (!name)
+                return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
+                                  "\"%s\" must be a string", keys[k]);
+            if (!dtype_from_torch(name, &m->dtype))
+                return err_set_at(c->err, GPUMEM_ERR_UNSUPPORTED, c->file, -1, 0, 0,
+                                  "\"%s\" is '%s'; expected float32, float16 or bfloat16",
+                                  keys[k], name);
+            return GPUMEM_OK;
+        }
+    }
+    return GPUMEM_OK;
+}
+
+/* Picks the text tower of a multimodal config ("text_config"). */
+static gpumem_status pick_tower(cfg_ctx *c, gpumem_model *m, const char **model_type)
+{
+    json_t *text = json_object_get(c->top, "text_config");
+    TRY(cfg_str(c, "model_type", model_type));
+    if (!text || json_is_null(text) || arch_find(*model_type ? *model_type : ""))
+        return GPUMEM_OK;
+    if (!json_is_object(text))
+        return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
+                          "\"text_config\" must be an object");
+    const char *outer = *model_type;
+    c->root = text;
+    TRY(cfg_str(c, "model_type", model_type));
+    if (!*model_type)
+        return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
+                          "\"text_config\" has no \"model_type\"");
+    snprintf(m->note, sizeof m->note, "multimodal '%s': sized by its text tower '%s'",
+             outer ? outer : "?", *model_type);
+    return GPUMEM_OK;
+}
+
+gpumem_status gpumem_model_load_config_json(const char *text, size_t len, const char *name,
+                                            gpumem_model **out, gpumem_error *err)
+{
+    *out = NULL;
+    if (len > MAX_CONFIG_BYTES)
+        return err_set_at(err, GPUMEM_ERR_INVALID, name, -1, 0, 0,
+                          "config is %zu bytes; a config.json over %d MiB is not a config",
+                          len, MAX_CONFIG_BYTES >> 20);
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return err_set_at(err, GPUMEM_ERR_PARSE, name, jerr.position, jerr.line, jerr.column,
+                          "malformed JSON: %s", jerr.text);
+    gpumem_status st = GPUMEM_OK;
+    gpumem_model *m = NULL;
+    cfg_ctx c = {root, root, name, err};
+    if (!json_is_object(root)) {
+        st = err_set_at(err, GPUMEM_ERR_INVALID, name, -1, 1, 1,
+                        "a config.json must hold a JSON object at its top level");
+        goto done;
+    }
+    m = model_alloc(0);
+    if (!m) {
+        st = err_set(err, GPUMEM_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    snprintf(m->name, sizeof m->name, "%s", name ? name : "config.json");
+    m->source = GPUMEM_SOURCE_CONFIG;
+    m->architecture_known = true;
+    const char *model_type = NULL;
+    if ((st = pick_tower(&c, m, &model_type)) != GPUMEM_OK)
+        goto done;
+    if (!model_type) {
+        st = err_set_at(err, GPUMEM_ERR_INVALID, name, -1, 0, 0,
+                        "config has no \"model_type\"; is this a Hugging Face config.json?");
+        goto done;
+    }
+    const arch_row *row = arch_find(model_type);
+    if (!row) {
+        st = err_set_at(err, GPUMEM_ERR_UNSUPPORTED, name, -1, 0, 0,
+                        "unsupported model_type '%s' (supported: %s)", model_type,
+                        arch_supported());
+        goto done;
+    }
+    snprintf(m->architecture, sizeof m->architecture, "%s", row->model_type);
+    if ((st = read_dtype(&c, m)) != GPUMEM_OK)
+        goto done;
+    arch_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.norm_w = 1;
+    spec.norms_per_layer = 2;
+    spec.gated = true;
+    if ((st = row->read(&c, m, &spec)) != GPUMEM_OK)
+        goto done;
+    st = compute_params(&c, m, &spec);
+done:
+    json_decref(root);
+    if (st != GPUMEM_OK) {
+        gpumem_model_free(m);
+        return st;
+    }
+    *out = m;
+    return GPUMEM_OK;
+}
+
+gpumem_status gpumem_model_load_config_file(const char *path, gpumem_model **out,
+                                            gpumem_error *err)
+{
+    char buf[4096];
+    const char *file = path;
+    char *text = NULL;
+    size_t len = 0;
+    *out = NULL;
+    int rc = file_read_all(path, MAX_CONFIG_BYTES, &text, &len);
+    if (rc == EISDIR) {
+        snprintf(buf, sizeof buf, "%s/config.json", path);
+        file = buf;
+        rc = file_read_all(file, MAX_CONFIG_BYTES, &text, &len);
+        if (rc == ENOENT)
+            return err_set_at(err, GPUMEM_ERR_IO, path, -1, 0, 0,
+                              "directory has no config.json");
+    }
+    if (rc == EFBIG)
+        return err_set_at(err, GPUMEM_ERR_INVALID, file, -1, 0, 0,
+                          "file is larger than %d MiB; a config.json is a few KiB",
+                          MAX_CONFIG_BYTES >> 20);
+    if (rc != 0)
+        return err_set_at(err, GPUMEM_ERR_IO, file, -1, 0, 0, "cannot read: %s",
+                          strerror(rc));
+    gpumem_status st = gpumem_model_load_config_json(text, len, file, out, err);
+    free(text);
+    return st;
+}

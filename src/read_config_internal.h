@@ -1,0 +1,70 @@
+/* Hugging Face config.json → model description. */
+#ifndef GPUMEM_READ_CONFIG_INTERNAL_H
+#define GPUMEM_READ_CONFIG_INTERNAL_H
+
+#include "model_internal.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+
+/* Everything an architecture function reads from a config, in one place.
+ * compute_params() turns it (plus the per-layer attention/MoE choices the
+ * architecture function wrote into the model's layers) into counts. */
+typedef struct {
+    uint32_t vocab, hidden, layers, heads, kv_heads, head_dim, ff, maxpos;
+    bool tie;
+    bool qkv_bias, o_bias;
+    uint8_t qk_norm;      /* 0 none, 1 one norm of head_dim each, 2 full width */
+    bool sinks;           /* one learned sink logit per head (gpt-oss) */
+    bool gated, mlp_bias;
+    uint8_t norm_w;       /* params per norm element: 1 RMSNorm, 2 LayerNorm */
+    uint8_t norms_per_layer;
+    bool lm_head_bias;
+    uint64_t extra_embed; /* position / token-type embeddings */
+    uint64_t extra_other; /* beyond the final norm: pooler, embedding norm */
+    /* MoE */
+    uint32_t n_expert, n_expert_used, ff_expert, ff_shared;
+    bool shared_gate, router_bias, expert_bias;
+    /* MLA */
+    uint32_t q_lora_rank, kv_lora_rank, qk_rope_dim, qk_nope_dim, v_head_dim;
+    bool learned_pos, encoder;
+} arch_spec;
+
+/* Reader context for one config object; errors name `file` and the key. */
+typedef struct {
+    json_t *root;       /* the (text) config object being read */
+    json_t *top;        /* the whole file (holds torch_dtype, tie, ...) */
+    const char *file;
+    gpumem_error *err;
+} cfg_ctx;
+
+/* Reads a non-negative integer from the first present, non-null key of a
+ * comma-separated list; `def` when absent. Fails on wrong type, negative,
+ * fractional or > max values. */
+gpumem_status cfg_u32(cfg_ctx *c, const char *keys, uint32_t def, uint32_t max, uint32_t *out);
+gpumem_status cfg_bool(cfg_ctx *c, const char *keys, bool def, bool *out);
+/* A string value, or NULL when absent/null; fails when of another type. */
+gpumem_status cfg_str(cfg_ctx *c, const char *key, const char **out);
+
+typedef gpumem_status (*arch_fn)(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+
+typedef struct {
+    const char *model_type;
+    arch_fn read;
+} arch_row;
+
+const arch_row *arch_find(const char *model_type);
+/* Comma-separated list of supported model types, for messages. */
+const char *arch_supported(void);
+
+/* Shared steps architecture functions build on. */
+/* hidden, layers and vocab are non-zero and layers plausible. */
+gpumem_status arch_check_base(cfg_ctx *c, const arch_spec *s);
+/* arch_check_base, plus heads: defaults kv heads and head_dim, checks they divide. */
+gpumem_status arch_read_common(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_alloc_layers(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+/* Marks layers sliding from "layer_types" when present; returns whether it was. */
+gpumem_status arch_layer_types(cfg_ctx *c, gpumem_model *m, uint32_t window, bool *found);
+gpumem_status compute_params(cfg_ctx *c, gpumem_model *m, const arch_spec *s);
+
+#endif

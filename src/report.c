@@ -1,0 +1,194 @@
+/* Turns an estimate into the JSON contract or a short human table. */
+#include "gpumem.h"
+
+#include "error_internal.h"
+#include "model_internal.h"
+#include "util_internal.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const source_names[GPUMEM_SOURCE_COUNT] = {"catalog", "config", "params",
+                                                              "gguf", "safetensors"};
+
+static const struct {
+    const char *name;
+    double bytes;
+} units[GPUMEM_UNIT_COUNT] = {{"GiB", 1073741824.0}, {"GB", 1e9}};
+
+gpumem_status gpumem_unit_parse(const char *name, gpumem_unit *out, gpumem_error *err)
+{
+    for (int i = 0; i < GPUMEM_UNIT_COUNT; i++)
+        if (str_ieq(name, units[i].name)) {
+            *out = (gpumem_unit)i;
+            return GPUMEM_OK;
+        }
+    return err_set(err, GPUMEM_ERR_NOT_FOUND, "unknown unit '%s' (expected GiB or GB)", name);
+}
+
+/* ------------------------------------------------------------------- JSON */
+
+static json_t *components_json(const gpumem_component *c, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_pack("{s:s, s:I, s:s}", "name", c[i].name, "bytes",
+                                             (json_int_t)c[i].bytes, "note", c[i].note));
+    return arr;
+}
+
+char *gpumem_report_json(const gpumem_model *m, const gpumem_estimate *e)
+{
+    json_t *model = json_pack("{s:s, s:s, s:s, s:I, s:I}", "name", m->name, "source",
+                              source_names[m->source], "architecture",
+                              m->architecture_known ? m->architecture : "unknown", "params",
+                              (json_int_t)m->params_total, "active_params",
+                              (json_int_t)m->params_active);
+    if (m->note[0])
+        json_object_set_new(model, "note", json_string(m->note));
+    json_t *settings = json_pack("{s:s, s:s, s:I, s:I, s:s, s:I}", "dtype",
+                                 gpumem_dtype_name(e->dtype), "kv_dtype",
+                                 gpumem_dtype_name(e->kv_dtype), "batch", (json_int_t)e->batch,
+                                 "context", (json_int_t)e->context, "attn",
+                                 gpumem_attn_name(e->attn), "gpus", (json_int_t)e->gpus);
+    json_t *devices = json_array();
+    for (size_t i = 0; i < e->n_devices; i++) {
+        const gpumem_device *d = &e->devices[i];
+        json_array_append_new(devices,
+                              json_pack("{s:s, s:s, s:I, s:o}", "name", d->name, "kind",
+                                        d->is_host ? "host" : "gpu", "bytes",
+                                        (json_int_t)d->bytes, "components",
+                                        components_json(d->components, d->n_components)));
+    }
+    json_t *root = json_pack("{s:o, s:s, s:s, s:o, s:o, s:o, s:I, s:I}", "model", model, "mode",
+                             "inference", "engine", gpumem_engine_name(e->engine), "settings",
+                             settings, "components",
+                             components_json(e->components, e->n_components), "devices",
+                             devices, "total_bytes", (json_int_t)e->total_bytes,
+                             "per_gpu_bytes", (json_int_t)e->per_gpu_bytes);
+    if (e->gpu) {
+        json_object_set_new(root, "gpu",
+                            json_pack("{s:s, s:I, s:I}", "name", e->gpu->id, "memory_bytes",
+                                      (json_int_t)e->gpu->memory_bytes, "count",
+                                      (json_int_t)e->gpus));
+        json_object_set_new(root, "fits", json_boolean(e->fits == 1));
+        json_object_set_new(root, "headroom_bytes", json_integer(e->headroom_bytes));
+    } else {
+        json_object_set_new(root, "gpu", json_null());
+        json_object_set_new(root, "fits", json_null());
+        json_object_set_new(root, "headroom_bytes", json_null());
+    }
+    char *out = json_dumps(root, JSON_INDENT(2));
+    json_decref(root);
+    return out;
+}
+
+/* ------------------------------------------------------------------- text */
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int failed;
+} sbuf;
+
+static void put(sbuf *s, const char *fmt, ...) GPUMEM_PRINTF(2, 3);
+
+static void put(sbuf *s, const char *fmt, ...)
+{
+    if (s->failed)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(s->buf + s->len, s->cap - s->len, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        s->failed = 1;
+        return;
+    }
+    if ((size_t)n >= s->cap - s->len) {
+        size_t cap = (s->cap + (size_t)n) * 2;
+        char *nb = realloc(s->buf, cap);
+        if (!nb) {
+            s->failed = 1;
+            return;
+        }
+        s->buf = nb;
+        s->cap = cap;
+        va_start(ap, fmt);
+        vsnprintf(s->buf + s->len, s->cap - s->len, fmt, ap);
+        va_end(ap);
+    }
+    s->len += (size_t)n;
+}
+
+static void human_count(uint64_t n, char *out, size_t len)
+{
+    if (n >= 1000000000ull)
+        snprintf(out, len, "%.2fB", n / 1e9);
+    else
+        snprintf(out, len, "%.1fM", n / 1e6);
+}
+
+static void table(sbuf *s, const gpumem_component *c, size_t n, uint64_t total, double u,
+                  const char *uname, const char *total_label)
+{
+    for (size_t i = 0; i < n; i++)
+        put(s, "  %-14s %9.2f %s  %s\n", c[i].name, c[i].bytes / u, uname, c[i].note);
+    put(s, "  %-14s %9.2f %s  %s\n", "total", total / u, uname, total_label);
+}
+
+char *gpumem_report_text(const gpumem_model *m, const gpumem_estimate *e, gpumem_unit unit,
+                         int breakdown)
+{
+    sbuf s = {malloc(1024), 0, 1024, 0};
+    if (!s.buf)
+        return NULL;
+    s.buf[0] = '\0';
+    double u = units[unit < GPUMEM_UNIT_COUNT ? unit : 0].bytes;
+    const char *un = units[unit < GPUMEM_UNIT_COUNT ? unit : 0].name;
+    char params[32], active[32];
+    human_count(m->params_total, params, sizeof params);
+    human_count(m->params_active, active, sizeof active);
+    put(&s, "%s (%s, %s params", m->name, m->architecture_known ? m->architecture : "unknown",
+        params);
+    if (m->params_active != m->params_total)
+        put(&s, ", %s active", active);
+    put(&s, ") on %s\n", gpumem_engine_name(e->engine));
+    if (m->note[0])
+        put(&s, "note: %s\n", m->note);
+    put(&s, "%s weights, %s KV, batch %llu, context %llu, %s attention%s\n",
+        gpumem_dtype_name(e->dtype), gpumem_dtype_name(e->kv_dtype),
+        (unsigned long long)e->batch, (unsigned long long)e->context, gpumem_attn_name(e->attn),
+        e->gpus > 1 ? ", tensor parallel" : "");
+    char label[64];
+    if (e->gpus > 1)
+        snprintf(label, sizeof label, "per GPU; %.2f %s over %u GPUs", e->total_bytes / u, un,
+                 e->gpus);
+    else
+        snprintf(label, sizeof label, "%s", "");
+    table(&s, e->components, e->n_components, e->per_gpu_bytes, u, un, label);
+    if (breakdown && e->n_devices > 1) {
+        for (size_t i = 0; i < e->n_devices; i++) {
+            const gpumem_device *d = &e->devices[i];
+            put(&s, "%s:\n", d->name);
+            table(&s, d->components, d->n_components, d->bytes, u, un, "");
+        }
+    }
+    if (e->gpu) {
+        double head = (double)e->headroom_bytes / u;
+        if (e->fits == 1)
+            put(&s, "fits %s (%.2f %s%s): %.2f %s headroom\n", e->gpu->id,
+                e->gpu->memory_bytes / u, un, e->gpus > 1 ? " each" : "", head, un);
+        else
+            put(&s, "does NOT fit %s (%.2f %s%s): short by %.2f %s\n", e->gpu->id,
+                e->gpu->memory_bytes / u, un, e->gpus > 1 ? " each" : "", -head, un);
+    }
+    if (s.failed) {
+        free(s.buf);
+        return NULL;
+    }
+    return s.buf;
+}
