@@ -60,7 +60,7 @@ static uint64_t linear_bytes(gpumem_dtype d, uint64_t params, uint32_t n_embd, a
 {
     switch (d) {
     case GPUMEM_DTYPE_INT4:
-        return nbytes(d, params, a) + params / 64 * 4 + 4;
+        return nbytes(d, params, a) + div_up(params, 64) * 4;
     case GPUMEM_DTYPE_INT8:
         return params + div_up(params, n_embd) * 4;
     case GPUMEM_DTYPE_FP8:

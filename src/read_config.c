@@ -339,6 +339,22 @@ static gpumem_status read_dtype(cfg_ctx *c, gpumem_model *m)
     const char *keys[] = {"torch_dtype", "dtype"};
     json_t *objs[] = {c->root, c->top};
     m->dtype = GPUMEM_DTYPE_FP32; /* transformers' default when unspecified */
+    /* A pre-quantised checkpoint stores its matrices in the quantised type;
+     * transformers keeps fine-grained FP8 as FP8 on the GPU
+     * (integrations/finegrained_fp8.py). Other methods are sized at the
+     * dtype until their readers land, which over- rather than
+     * under-estimates. */
+    json_t *q = json_object_get(c->top, "quantization_config");
+    const char *method = q ? json_string_value(json_object_get(q, "quant_method")) : NULL;
+    if (method && strcmp(method, "fp8") == 0) {
+        m->dtype = GPUMEM_DTYPE_FP8;
+        snprintf(m->note, sizeof m->note, "checkpoint quantised to fp8 (quantization_config)");
+        return GPUMEM_OK;
+    }
+    if (method)
+        snprintf(m->note, sizeof m->note,
+                 "checkpoint quantised with %s: sized at its torch_dtype (an upper bound)",
+                 method);
     for (size_t o = 0; o < 2; o++) {
         for (size_t k = 0; k < 2; k++) {
             json_t *v = json_object_get(objs[o], keys[k]);
@@ -437,6 +453,8 @@ gpumem_status gpumem_model_load_config_json(const char *text, size_t len, const 
 done:
     json_decref(root);
     if (st != GPUMEM_OK) {
+        if (err && !err->file[0])
+            err_set_file(err, name);
         gpumem_model_free(m);
         return st;
     }

@@ -140,6 +140,17 @@ static void table(sbuf *s, const gpumem_component *c, size_t n, uint64_t total, 
     put(s, "  %-14s %9.2f %s  %s\n", "total", total / u, uname, total_label);
 }
 
+static int same_components(const gpumem_device *a, const gpumem_device *b)
+{
+    if (a->n_components != b->n_components || a->is_host != b->is_host)
+        return 0;
+    for (size_t i = 0; i < a->n_components; i++)
+        if (a->components[i].bytes != b->components[i].bytes ||
+            strcmp(a->components[i].name, b->components[i].name) != 0)
+            return 0;
+    return 1;
+}
+
 char *gpumem_report_text(const gpumem_model *m, const gpumem_estimate *e, gpumem_unit unit,
                          int breakdown)
 {
@@ -173,8 +184,15 @@ char *gpumem_report_text(const gpumem_model *m, const gpumem_estimate *e, gpumem
     if (breakdown && e->n_devices > 1) {
         for (size_t i = 0; i < e->n_devices; i++) {
             const gpumem_device *d = &e->devices[i];
-            put(&s, "%s:\n", d->name);
+            size_t same = i;
+            while (same + 1 < e->n_devices && same_components(d, &e->devices[same + 1]))
+                same++;
+            if (same > i)
+                put(&s, "%s to %s, each:\n", d->name, e->devices[same].name);
+            else
+                put(&s, "%s:\n", d->name);
             table(&s, d->components, d->n_components, d->bytes, u, un, "");
+            i = same;
         }
     }
     if (e->gpu) {

@@ -1,0 +1,1 @@
+estimate deepseek-v3 --gpus 8 --gpu h200 --breakdown

@@ -1,0 +1,1 @@
+estimate gemma-2-9b-it --context 8192 --attn eager --gpu l4

@@ -1,0 +1,1 @@
+estimate llama-2-7b

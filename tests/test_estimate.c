@@ -1,0 +1,163 @@
+/* Inference estimates: weights worked out by hand, the JSON contract, the
+ * fit verdict and the multi-GPU split. */
+#include "test_helpers.h"
+
+#include <jansson.h>
+#include <string.h>
+
+/* Llama-3.1-8B from its config: embed and lm_head 128256 x 4096 each
+ * (untied), 32 layers of q,o 4096x4096 + k,v 4096x1024 + 3 x 4096x14336
+ * = 218,103,808 matrix weights, 2 RMSNorms of 4096, and a final norm. */
+static const uint64_t l31_vocab = 2ull * 128256 * 4096;
+static const uint64_t l31_linear = 32ull * 218103808;
+static const uint64_t l31_small = 32ull * 2 * 4096 + 4096;
+
+static gpumem_estimate *run(const char *model, gpumem_dtype d, uint32_t gpus)
+{
+    gpumem_model *m = load_or_fail(model);
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    s.dtype = d;
+    s.dtype_set = 1;
+    s.gpus = gpus;
+    gpumem_estimate *e = estimate_or_fail(m, &s);
+    gpumem_model_free(m);
+    return e;
+}
+
+static void test_weights_by_hand(void **state)
+{
+    (void)state;
+    assert_int_equal(l31_vocab + l31_linear + l31_small, 8030261248ull);
+    gpumem_estimate *e = run("llama-3.1-8b", GPUMEM_DTYPE_BF16, 1);
+    assert_int_equal(component(e, "weights"), 2 * 8030261248ull);
+    free(e);
+    e = run("llama-3.1-8b", GPUMEM_DTYPE_FP32, 1);
+    assert_int_equal(component(e, "weights"), 4 * 8030261248ull);
+    free(e);
+    /* NF4 (bitsandbytes): 4 bits per matrix weight plus one fp32 absmax per
+     * 64 weights; embeddings, lm_head and norms stay fp16. */
+    e = run("llama-3.1-8b", GPUMEM_DTYPE_INT4, 1);
+    assert_int_equal(component(e, "weights"),
+                     l31_linear / 2 + l31_linear / 64 * 4 + 2 * l31_vocab + 2 * l31_small);
+    free(e);
+    /* LLM.int8: one byte per matrix weight and an fp32 scale per row. */
+    e = run("llama-3.1-8b", GPUMEM_DTYPE_INT8, 1);
+    uint64_t w = component(e, "weights");
+    assert_true(w >= l31_linear + 2 * l31_vocab + 2 * l31_small);
+    assert_true(w <= l31_linear + l31_linear / 4096 * 4 + 2 * l31_vocab + 2 * l31_small);
+    free(e);
+}
+
+static void test_tensor_parallel_split(void **state)
+{
+    (void)state;
+    gpumem_estimate *one = run("llama-3.1-70b", GPUMEM_DTYPE_BF16, 1);
+    gpumem_estimate *four = run("llama-3.1-70b", GPUMEM_DTYPE_BF16, 4);
+    uint64_t w1 = component(one, "weights"), w4 = component(four, "weights");
+    /* Matrices and embeddings split four ways; the norms (80 layers x 2 x
+     * 8192 + a final 8192, bf16) are replicated on every GPU. */
+    uint64_t norms = (80ull * 2 * 8192 + 8192) * 2;
+    assert_int_equal(w4, (w1 - norms) / 4 + norms);
+    assert_int_equal(four->n_devices, 4);
+    assert_int_equal(four->total_bytes, 4 * four->per_gpu_bytes);
+    free(one);
+    free(four);
+}
+
+static void test_components_sum_and_fit(void **state)
+{
+    (void)state;
+    gpumem_model *m = load_or_fail("llama-3.1-8b");
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    gpumem_error err;
+    assert_int_equal(gpumem_gpu_find("rtx-4090", &s.gpu, &err), GPUMEM_OK);
+    gpumem_estimate *e = estimate_or_fail(m, &s);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < e->n_components; i++)
+        sum += e->components[i].bytes;
+    assert_int_equal(sum, e->per_gpu_bytes);
+    assert_int_equal(e->headroom_bytes, (int64_t)s.gpu->memory_bytes - (int64_t)sum);
+    assert_int_equal(e->fits, 1); /* 16 GB of bf16 weights fit 23.6 GiB */
+    free(e);
+    s.batch = 64;
+    s.context = 8192; /* 64 x 8192 x 128 KiB of KV: 64 GiB */
+    e = estimate_or_fail(m, &s);
+    assert_int_equal(e->fits, 0);
+    assert_true(e->headroom_bytes < 0);
+    free(e);
+    gpumem_model_free(m);
+}
+
+static void test_eager_materialises_scores(void **state)
+{
+    (void)state;
+    gpumem_model *m = load_or_fail("llama-3.1-8b");
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    s.context = 4096;
+    gpumem_estimate *sdpa = estimate_or_fail(m, &s);
+    s.attn = GPUMEM_ATTN_EAGER;
+    gpumem_estimate *eager = estimate_or_fail(m, &s);
+    /* 32 heads x 4096^2 scores: bf16 scores, fp32 softmax, bf16 cast (8 B)
+     * plus the bf16 causal mask. */
+    uint64_t scores = 32ull * 4096 * 4096 * 8 + 4096ull * 4096 * 2;
+    assert_int_equal(component(eager, "activations") - component(sdpa, "activations"), scores);
+    free(sdpa);
+    free(eager);
+    gpumem_model_free(m);
+}
+
+static void test_json_contract(void **state)
+{
+    (void)state;
+    gpumem_model *m = load_or_fail("qwen3-30b-a3b");
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    gpumem_error err;
+    s.gpus = 2;
+    assert_int_equal(gpumem_gpu_find("h100-80gb", &s.gpu, &err), GPUMEM_OK);
+    gpumem_estimate *e = estimate_or_fail(m, &s);
+    char *text = gpumem_report_json(m, e);
+    json_error_t jerr;
+    json_t *root = json_loads(text, 0, &jerr);
+    assert_non_null(root);
+    const char *keys[] = {"model", "mode", "engine", "settings", "components", "devices",
+                          "total_bytes", "per_gpu_bytes", "gpu", "fits", "headroom_bytes"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (!json_object_get(root, keys[i]))
+            fail_msg("JSON lacks %s", keys[i]);
+    json_t *model = json_object_get(root, "model");
+    assert_string_equal(json_string_value(json_object_get(model, "source")), "catalog");
+    assert_int_equal(json_integer_value(json_object_get(model, "params")), 30532122624ll);
+    assert_true(json_integer_value(json_object_get(model, "active_params")) < 3400000000ll);
+    json_t *devices = json_object_get(root, "devices");
+    assert_int_equal(json_array_size(devices), 2);
+    json_int_t total = 0;
+    for (size_t i = 0; i < json_array_size(devices); i++)
+        total += json_integer_value(json_object_get(json_array_get(devices, i), "bytes"));
+    assert_int_equal(total, json_integer_value(json_object_get(root, "total_bytes")));
+    json_int_t sum = 0;
+    json_t *comps = json_object_get(root, "components");
+    for (size_t i = 0; i < json_array_size(comps); i++)
+        sum += json_integer_value(json_object_get(json_array_get(comps, i), "bytes"));
+    assert_int_equal(sum, json_integer_value(json_object_get(root, "per_gpu_bytes")));
+    assert_true(json_is_true(json_object_get(root, "fits")));
+    json_decref(root);
+    free(text);
+    free(e);
+    gpumem_model_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_weights_by_hand),
+        cmocka_unit_test(test_tensor_parallel_split),
+        cmocka_unit_test(test_components_sum_and_fit),
+        cmocka_unit_test(test_eager_materialises_scores),
+        cmocka_unit_test(test_json_contract),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,45 @@
+/* Shared by the unit tests: load a catalog model or fail the test. */
+#ifndef GPUMEM_TEST_HELPERS_H
+#define GPUMEM_TEST_HELPERS_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "gpumem.h"
+
+static inline gpumem_model *load_or_fail(const char *name)
+{
+    gpumem_model *m = NULL;
+    gpumem_error err;
+    if (gpumem_model_load_catalog(name, &m, &err) != GPUMEM_OK)
+        fail_msg("loading %s: %s", name, err.message);
+    return m;
+}
+
+static inline gpumem_estimate *estimate_or_fail(const gpumem_model *m, const gpumem_settings *s)
+{
+    gpumem_estimate *e = malloc(sizeof *e);
+    gpumem_error err;
+    assert_non_null(e);
+    if (gpumem_estimate_inference(m, s, e, &err) != GPUMEM_OK)
+        fail_msg("estimate: %s", err.message);
+    return e;
+}
+
+static inline uint64_t component(const gpumem_estimate *e, const char *name)
+{
+    for (size_t i = 0; i < e->n_components; i++)
+        if (!strcmp(e->components[i].name, name))
+            return e->components[i].bytes;
+    fail_msg("no component %s", name);
+    return 0;
+}
+
+#endif

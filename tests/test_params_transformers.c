@@ -1,0 +1,59 @@
+/* Every catalog model's parameter count equals what transformers itself
+ * reports (model.num_parameters() of the class AutoModelForCausalLM builds,
+ * AutoModel for encoders, on the meta device). The figures come from
+ * validation/param_counts.py and are committed as data in
+ * validation/measurements/param_counts.jsonl, so this test needs no Python. */
+#include "test_helpers.h"
+
+#include <jansson.h>
+#include <string.h>
+
+static void test_counts_match_transformers(void **state)
+{
+    (void)state;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/validation/measurements/param_counts.jsonl",
+             GPUMEM_SOURCE_DIR);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        fail_msg("missing %s", path);
+    char line[8192];
+    int rows = 0, errors = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_error_t jerr;
+        json_t *row = json_loads(line, 0, &jerr);
+        if (!row)
+            fail_msg("%s: %s", path, jerr.text);
+        const char *id = json_string_value(json_object_get(row, "id"));
+        assert_non_null(id);
+        if (json_object_get(row, "error")) {
+            printf("  %-22s transformers could not build it: %s\n", id,
+                   json_string_value(json_object_get(row, "error")));
+            errors++;
+            json_decref(row);
+            continue;
+        }
+        uint64_t want = (uint64_t)json_integer_value(json_object_get(row, "params"));
+        gpumem_model *m = load_or_fail(id);
+        gpumem_model_info info;
+        gpumem_model_get_info(m, &info);
+        printf("  %-22s transformers %15llu  gpumem %15llu  %s\n", id,
+               (unsigned long long)want, (unsigned long long)info.params,
+               want == info.params ? "equal" : "DIFFERENT");
+        if (want != info.params)
+            fail_msg("%s: gpumem counts %llu, transformers %llu", id,
+                     (unsigned long long)info.params, (unsigned long long)want);
+        gpumem_model_free(m);
+        json_decref(row);
+        rows++;
+    }
+    fclose(f);
+    printf("  %d models equal to transformers, %d not buildable there\n", rows, errors);
+    assert_true(rows >= 12);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_counts_match_transformers)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
