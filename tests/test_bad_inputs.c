@@ -13,7 +13,7 @@ static const char *const status_names[GPUMEM_ERR_COUNT] = {
 
 static void check_case(const char *file, const char *status, const char *msg, const char *pos)
 {
-    char path[1024];
+    char path[2048 + 1024];
     snprintf(path, sizeof path, "%s/tests/bad/%s", GPUMEM_SOURCE_DIR, file);
     gpumem_model *m = NULL;
     gpumem_error err;

@@ -86,7 +86,7 @@ static void models(FILE *out, const char *dir)
         for (int j = 0; j < n; j++)
             if (strcmp(rows[j][0], fl[0]) == 0)
                 die("duplicate id", path, lineno);
-        char json[4096];
+        char json[sizeof path + MAX_LINE + 16];
         snprintf(json, sizeof json, "%s/models/%s.json", dir, fl[0]);
         emit_file_bytes(out, json, n);
         n++;
@@ -102,6 +102,9 @@ static void models(FILE *out, const char *dir)
         fprintf(out, "}, model_json_%d, sizeof model_json_%d - 1},\n", i, i);
     }
     fprintf(out, "};\nconst size_t catalog_models_count = %d;\n\n", n);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < 4; k++)
+            free(rows[i][k]);
 }
 
 static void gpus(FILE *out, const char *dir)
