@@ -102,7 +102,8 @@ typedef struct {
 
 /*
  * Loads a model from a specification, trying in order: an existing path
- * (a config.json file, or a directory holding config.json), then a catalog
+ * (a GGUF file, a config.json file, or a directory holding config.json),
+ * then a catalog
  * name, alias or Hugging Face id. Unknown names fail with
  * GPUMEM_ERR_NOT_FOUND and a "did you mean" list in the message.
  */
@@ -114,6 +115,11 @@ gpumem_status gpumem_model_load_catalog(const char *name, gpumem_model **out, gp
 /* Reads a Hugging Face config.json file, or a directory that holds one. */
 gpumem_status gpumem_model_load_config_file(const char *path, gpumem_model **out,
                                             gpumem_error *err);
+
+/* Reads a GGUF file's header (v2/v3): architecture from its metadata,
+ * weights from its tensor infos, exact to the byte. Tensor data is never
+ * read. */
+gpumem_status gpumem_model_load_gguf(const char *path, gpumem_model **out, gpumem_error *err);
 
 /* Reads config.json text held in memory; `name` labels the model and errors. */
 gpumem_status gpumem_model_load_config_json(const char *json, size_t len, const char *name,

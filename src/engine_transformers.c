@@ -70,9 +70,26 @@ static uint64_t linear_bytes(gpumem_dtype d, uint64_t params, uint32_t n_embd, a
     }
 }
 
+/* A weights file (GGUF, safetensors) says its storage to the byte: matrices
+ * and embeddings split over tensor-parallel ranks, small tensors copied. */
+static gpumem_status stored_weights(const gpumem_model *m, const engine_req *r,
+                                    gpumem_device *gpu, gpumem_error *err)
+{
+    uint64_t split = m->bytes_embed + m->bytes_output, copied = m->bytes_other;
+    for (uint32_t i = 0; i < m->n_layer; i++) {
+        split += m->layers[i].bytes_linear + m->layers[i].bytes_expert;
+        copied += m->layers[i].bytes_small;
+    }
+    return device_add(gpu, "weights", div_up(split, r->tp) + copied, err,
+                      "%llu params as stored (%s)%s", (unsigned long long)m->params_total,
+                      m->storage_desc, r->tp > 1 ? ", split over GPUs" : "");
+}
+
 static gpumem_status weights(const gpumem_model *m, const engine_req *r, gpumem_device *gpu,
                              gpumem_error *err)
 {
+    if (m->has_storage && !r->dtype_given)
+        return stored_weights(m, r, gpu, err);
     acc lin = {0, false}, small = {0, false}, a = {0, false};
     for (uint32_t i = 0; i < m->n_layer; i++) {
         acc_add(&lin, m->layers[i].params_linear);

@@ -101,6 +101,7 @@ static gpumem_status resolve(const gpumem_model *m, const gpumem_settings *s, en
     if (s->gpus == 0 || s->gpus > MAX_GPUS)
         return err_set(err, GPUMEM_ERR_USAGE, "gpus must be between 1 and %d", MAX_GPUS);
     r->dtype = s->dtype_set ? s->dtype : m->dtype;
+    r->dtype_given = s->dtype_set;
     r->compute = dtype_get(r->dtype)->compute;
     r->kv_dtype = s->kv_dtype_set ? s->kv_dtype : r->compute;
     if (dtype_get(r->kv_dtype)->quantized)

@@ -10,6 +10,7 @@
 /* Settings after defaults and checks. */
 typedef struct {
     gpumem_dtype dtype;    /* weight storage */
+    bool dtype_given;      /* set by the user: overrides a file's own storage */
     gpumem_dtype compute;  /* activations */
     gpumem_dtype kv_dtype;
     uint64_t batch, context;

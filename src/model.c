@@ -1,6 +1,7 @@
 #include "model_internal.h"
 
 #include "catalog_internal.h"
+#include "read_gguf_internal.h"
 #include "error_internal.h"
 #include "util_internal.h"
 
@@ -162,14 +163,46 @@ gpumem_status gpumem_model_from_params(double params, gpumem_model **out, gpumem
     return GPUMEM_OK;
 }
 
+static bool has_magic(const char *path, const char *magic)
+{
+    char buf[8] = {0};
+    size_t n = strlen(magic);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    bool ok = fread(buf, 1, n, f) == n && memcmp(buf, magic, n) == 0;
+    fclose(f);
+    return ok;
+}
+
+gpumem_status gpumem_model_load_gguf(const char *path, gpumem_model **out, gpumem_error *err)
+{
+    byte_source src;
+    gguf_file f;
+    *out = NULL;
+    gpumem_status st = source_open_file(&src, path, err);
+    if (st != GPUMEM_OK)
+        return st;
+    st = gguf_read(&src, &f, err);
+    source_close(&src);
+    if (st != GPUMEM_OK)
+        return st;
+    st = model_from_gguf(&f, path, out, err);
+    gguf_free(&f);
+    return st;
+}
+
 gpumem_status gpumem_model_load(const char *spec, gpumem_model **out, gpumem_error *err)
 {
     struct stat st;
     *out = NULL;
     if (!spec || !*spec)
         return err_set(err, GPUMEM_ERR_USAGE, "no model given");
-    if (stat(spec, &st) == 0)
+    if (stat(spec, &st) == 0) {
+        if (S_ISREG(st.st_mode) && has_magic(spec, "GGUF"))
+            return gpumem_model_load_gguf(spec, out, err);
         return gpumem_model_load_config_file(spec, out, err);
+    }
     if (strchr(spec, '/') && (spec[0] == '.' || spec[0] == '/' || strstr(spec, ".json"))) {
         /* Looks like a path, not a Hub id: say the file is missing. */
         if (!catalog_model_find(spec))

@@ -39,6 +39,9 @@ typedef struct {
     uint64_t params_linear; /* 2-D matrices outside routed experts */
     uint64_t params_expert; /* routed expert matrices (and their biases) */
     uint64_t params_small;  /* norms, biases, sinks: kept in 16/32-bit */
+    /* Storage bytes of the same three parts, when a file says (GGUF,
+     * safetensors); 0 otherwise. */
+    uint64_t bytes_linear, bytes_expert, bytes_small;
 } model_layer;
 
 struct gpumem_model {
@@ -57,6 +60,11 @@ struct gpumem_model {
     uint64_t params_other;  /* final norm, pooler, embedding norm */
     uint64_t params_total;
     uint64_t params_active;
+    /* Real storage from a weights file: has_storage says the bytes_* fields
+     * (here and per layer) hold the file's tensor bytes. */
+    bool has_storage;
+    uint64_t bytes_embed, bytes_output, bytes_other, bytes_total;
+    char storage_desc[64]; /* e.g. "Q4_K_M, 4.89 bits/weight" */
     model_layer *layers; /* n_layer entries; NULL for a bare param count */
 };
 

@@ -11,14 +11,17 @@ static const char *const status_names[GPUMEM_ERR_COUNT] = {
     "GPUMEM_ERR_NOT_FOUND", "GPUMEM_ERR_OVERFLOW",  "GPUMEM_ERR_NOMEM",
 };
 
-static void check_case(const char *file, const char *status, const char *msg, const char *pos)
+typedef gpumem_status (*loader)(const char *path, gpumem_model **out, gpumem_error *err);
+
+static void check_case(const char *dir, loader load, const char *file, const char *status,
+                       const char *msg, const char *pos)
 {
     char path[2048 + 1024];
-    snprintf(path, sizeof path, "%s/tests/bad/%s", GPUMEM_SOURCE_DIR, file);
+    snprintf(path, sizeof path, "%s/tests/%s/%s", GPUMEM_SOURCE_DIR, dir, file);
     gpumem_model *m = NULL;
     gpumem_error err;
     memset(&err, 0, sizeof err);
-    gpumem_status st = gpumem_model_load_config_file(path, &m, &err);
+    gpumem_status st = load(path, &m, &err);
     printf("  %-40s %-24s %s\n", file, gpumem_strerror(st), err.message);
     if (st == GPUMEM_OK)
         fail_msg("%s: accepted", file);
@@ -37,11 +40,10 @@ static void check_case(const char *file, const char *status, const char *msg, co
     }
 }
 
-static void test_corpus(void **state)
+static int run_corpus(const char *dir, loader load)
 {
-    (void)state;
     char path[1024], line[1024];
-    snprintf(path, sizeof path, "%s/tests/bad/cases.tsv", GPUMEM_SOURCE_DIR);
+    snprintf(path, sizeof path, "%s/tests/%s/cases.tsv", GPUMEM_SOURCE_DIR, dir);
     FILE *f = fopen(path, "r");
     assert_non_null(f);
     int n = 0;
@@ -57,12 +59,24 @@ static void test_corpus(void **state)
             *tab = '\0';
             fields[i] = tab + 1;
         }
-        check_case(fields[0], fields[1], fields[2], fields[3]);
+        check_case(dir, load, fields[0], fields[1], fields[2], fields[3]);
         n++;
     }
     fclose(f);
-    printf("  %d bad inputs rejected as expected\n", n);
-    assert_true(n >= 20);
+    printf("  %d bad inputs in tests/%s rejected as expected\n", n, dir);
+    return n;
+}
+
+static void test_config_corpus(void **state)
+{
+    (void)state;
+    assert_true(run_corpus("bad", gpumem_model_load_config_file) >= 20);
+}
+
+static void test_gguf_corpus(void **state)
+{
+    (void)state;
+    assert_true(run_corpus("bad_gguf", gpumem_model_load_gguf) >= 30);
 }
 
 static void test_missing_paths(void **state)
@@ -129,7 +143,8 @@ static void test_absurd_settings(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_corpus),
+        cmocka_unit_test(test_config_corpus),
+        cmocka_unit_test(test_gguf_corpus),
         cmocka_unit_test(test_missing_paths),
         cmocka_unit_test(test_unknown_names_suggest),
         cmocka_unit_test(test_absurd_settings),

