@@ -112,7 +112,9 @@ gpumem_status gpumem_model_load(const char *spec, gpumem_model **out, gpumem_err
 /* Loads a catalog model by id, alias or Hugging Face id (case-insensitive). */
 gpumem_status gpumem_model_load_catalog(const char *name, gpumem_model **out, gpumem_error *err);
 
-/* Reads a Hugging Face config.json file, or a directory that holds one. */
+/* Reads a Hugging Face config.json file, or a directory that holds one; in a
+ * directory, *.safetensors headers (never their data) give the weights'
+ * real storage, and a mismatch with the config is noted. */
 gpumem_status gpumem_model_load_config_file(const char *path, gpumem_model **out,
                                             gpumem_error *err);
 
@@ -120,6 +122,12 @@ gpumem_status gpumem_model_load_config_file(const char *path, gpumem_model **out
  * weights from its tensor infos, exact to the byte. Tensor data is never
  * read. */
 gpumem_status gpumem_model_load_gguf(const char *path, gpumem_model **out, gpumem_error *err);
+
+/* Reads a .safetensors file's header: weights exact to the byte, parameter
+ * count from the shapes; the architecture stays unknown without a
+ * config.json (give the directory instead to get both). */
+gpumem_status gpumem_model_load_safetensors(const char *path, gpumem_model **out,
+                                            gpumem_error *err);
 
 /* Reads config.json text held in memory; `name` labels the model and errors. */
 gpumem_status gpumem_model_load_config_json(const char *json, size_t len, const char *name,

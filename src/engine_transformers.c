@@ -265,7 +265,9 @@ gpumem_status engine_transformers(const gpumem_model *m, const engine_req *r,
                                   gpumem_device *gpu, gpumem_error *err)
 {
     gpumem_status st;
-    if ((st = weights(m, r, gpu, err)) != GPUMEM_OK || (st = kv_cache(m, r, gpu, err)) != GPUMEM_OK ||
+    if (!m->layers) /* weights file without an architecture: weights only */
+        st = weights(m, r, gpu, err);
+    else if ((st = weights(m, r, gpu, err)) != GPUMEM_OK || (st = kv_cache(m, r, gpu, err)) != GPUMEM_OK ||
         (st = activations(m, r, gpu, err)) != GPUMEM_OK || (st = logits(m, r, gpu, err)) != GPUMEM_OK)
         return st;
     st = device_add(gpu, "cuda_context", cuda_context_bytes, err,

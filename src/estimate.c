@@ -141,7 +141,7 @@ gpumem_status gpumem_estimate_inference(const gpumem_model *m, const gpumem_sett
     gpumem_status st = resolve(m, s, &r, err);
     if (st != GPUMEM_OK)
         return st;
-    if (s->engine == GPUMEM_ENGINE_TRANSFORMERS && !m->layers)
+    if (s->engine == GPUMEM_ENGINE_TRANSFORMERS && !m->layers && !m->has_storage)
         return err_set(err, GPUMEM_ERR_USAGE,
                        "a bare parameter count has no architecture: use --simple, or give a "
                        "model name or config.json");

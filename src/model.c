@@ -2,6 +2,7 @@
 
 #include "catalog_internal.h"
 #include "read_gguf_internal.h"
+#include "read_safetensors_internal.h"
 #include "error_internal.h"
 #include "util_internal.h"
 
@@ -192,6 +193,67 @@ gpumem_status gpumem_model_load_gguf(const char *path, gpumem_model **out, gpume
     return st;
 }
 
+gpumem_status gpumem_model_load_safetensors(const char *path, gpumem_model **out,
+                                            gpumem_error *err)
+{
+    byte_source src;
+    st_set set;
+    memset(&set, 0, sizeof set);
+    *out = NULL;
+    gpumem_status st = source_open_file(&src, path, err);
+    if (st != GPUMEM_OK)
+        return st;
+    st = st_read_file(&src, &set, err);
+    source_close(&src);
+    gpumem_model *m = NULL;
+    if (st == GPUMEM_OK && !(m = model_alloc(0)))
+        st = err_set(err, GPUMEM_ERR_NOMEM, "out of memory");
+    if (st == GPUMEM_OK) {
+        const char *base = strrchr(path, '/');
+        snprintf(m->name, sizeof m->name, "%s", base ? base + 1 : path);
+        snprintf(m->architecture, sizeof m->architecture, "unknown");
+        snprintf(m->note, sizeof m->note,
+                 "no config.json beside it: weights exact, architecture (KV, activations) unknown");
+        m->source = GPUMEM_SOURCE_SAFETENSORS;
+        m->dtype = GPUMEM_DTYPE_BF16;
+        st = st_attach(m, &set, err);
+    }
+    st_free(&set);
+    if (st != GPUMEM_OK) {
+        gpumem_model_free(m);
+        return st;
+    }
+    *out = m;
+    return GPUMEM_OK;
+}
+
+gpumem_status model_attach_dir_weights(gpumem_model *m, const char *dir, gpumem_error *err)
+{
+    st_set set;
+    memset(&set, 0, sizeof set);
+    gpumem_status st = st_read_dir(dir, &set, err);
+    if (st == GPUMEM_ERR_NOT_FOUND)
+        return GPUMEM_OK; /* a config alone is fine */
+    if (st == GPUMEM_OK) {
+        uint64_t config_params = m->params_total, file_params = 0;
+        for (size_t i = 0; i < set.n; i++)
+            file_params += set.tensors[i].n_elems;
+        st = st_attach(m, &set, err);
+        m->source = GPUMEM_SOURCE_SAFETENSORS;
+        /* Quantised checkpoints pack several weights per stored element, so
+         * only unquantised files can be compared element for element. */
+        double diff = (double)file_params - (double)config_params;
+        if (st == GPUMEM_OK && !m->note[0] && (diff > 0.005 * config_params ||
+                                              -diff > 0.005 * config_params))
+            snprintf(m->note, sizeof m->note,
+                     "files hold %llu elements, config.json describes %llu parameters: weights "
+                     "sized from the files",
+                     (unsigned long long)file_params, (unsigned long long)config_params);
+    }
+    st_free(&set);
+    return st;
+}
+
 gpumem_status gpumem_model_load(const char *spec, gpumem_model **out, gpumem_error *err)
 {
     struct stat st;
@@ -201,6 +263,9 @@ gpumem_status gpumem_model_load(const char *spec, gpumem_model **out, gpumem_err
     if (stat(spec, &st) == 0) {
         if (S_ISREG(st.st_mode) && has_magic(spec, "GGUF"))
             return gpumem_model_load_gguf(spec, out, err);
+        size_t n = strlen(spec);
+        if (S_ISREG(st.st_mode) && n > 12 && strcmp(spec + n - 12, ".safetensors") == 0)
+            return gpumem_model_load_safetensors(spec, out, err);
         return gpumem_model_load_config_file(spec, out, err);
     }
     if (strchr(spec, '/') && (spec[0] == '.' || spec[0] == '/' || strstr(spec, ".json"))) {

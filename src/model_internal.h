@@ -73,4 +73,8 @@ gpumem_model *model_alloc(uint32_t n_layer);
  * overflow. */
 gpumem_status model_finish(gpumem_model *m, gpumem_error *err);
 
+/* Adds the storage of a directory's *.safetensors files, if any, to a model
+ * read from the directory's config.json (model.c). */
+gpumem_status model_attach_dir_weights(gpumem_model *m, const char *dir, gpumem_error *err);
+
 #endif

@@ -488,5 +488,20 @@ gpumem_status gpumem_model_load_config_file(const char *path, gpumem_model **out
                           strerror(rc));
     gpumem_status st = gpumem_model_load_config_json(text, len, file, out, err);
     free(text);
+    if (st == GPUMEM_OK && file == buf) {
+        /* Name the model after its directory ("./Qwen2.5-7B/" -> "Qwen2.5-7B"). */
+        char dir[sizeof buf];
+        snprintf(dir, sizeof dir, "%s", path);
+        size_t n = strlen(dir);
+        while (n > 1 && dir[n - 1] == '/')
+            dir[--n] = '\0';
+        const char *base = strrchr(dir, '/');
+        snprintf((*out)->name, sizeof (*out)->name, "%s", base ? base + 1 : dir);
+        st = model_attach_dir_weights(*out, path, err);
+        if (st != GPUMEM_OK) {
+            gpumem_model_free(*out);
+            *out = NULL;
+        }
+    }
     return st;
 }

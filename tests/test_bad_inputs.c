@@ -79,6 +79,12 @@ static void test_gguf_corpus(void **state)
     assert_true(run_corpus("bad_gguf", gpumem_model_load_gguf) >= 30);
 }
 
+static void test_safetensors_corpus(void **state)
+{
+    (void)state;
+    assert_true(run_corpus("bad_safetensors", gpumem_model_load_safetensors) >= 10);
+}
+
 static void test_missing_paths(void **state)
 {
     (void)state;
@@ -145,6 +151,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_corpus),
         cmocka_unit_test(test_gguf_corpus),
+        cmocka_unit_test(test_safetensors_corpus),
         cmocka_unit_test(test_missing_paths),
         cmocka_unit_test(test_unknown_names_suggest),
         cmocka_unit_test(test_absurd_settings),
