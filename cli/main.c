@@ -22,6 +22,8 @@ static const struct {
      "the embedded model catalog with parameter counts"},
     {"gpus", CMD_GPUS, "gpumem gpus [--json] [--unit GiB|GB]",
      "the embedded GPU catalog with the memory a process can see"},
+    {"inspect", CMD_INSPECT, "gpumem inspect FILE [--json]",
+     "what a .gguf or .safetensors file holds, from its header alone"},
 };
 
 static void main_help(FILE *f)
@@ -268,6 +270,22 @@ static int cmd_gpus(const opt_values *v)
     return 0;
 }
 
+static int cmd_inspect(const opt_values *v)
+{
+    if (v->n_positional != 1)
+        return usage_error("give one FILE (.gguf or .safetensors)");
+    char *out;
+    gpumem_error err;
+    gpumem_status st = gpumem_inspect(v->positional[0], v->set[O_JSON], &out, &err);
+    if (st != GPUMEM_OK)
+        return fail(st, &err);
+    fputs(out, stdout);
+    if (v->set[O_JSON])
+        fputc('\n', stdout);
+    free(out);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -295,13 +313,15 @@ int main(int argc, char **argv)
             opts_help(stdout, commands[i].cmd);
             return 0;
         }
-        if (commands[i].cmd != CMD_ESTIMATE && v.n_positional)
+        if (commands[i].cmd != CMD_ESTIMATE && commands[i].cmd != CMD_INSPECT && v.n_positional)
             return usage_error("this command takes no arguments");
         switch (commands[i].cmd) {
         case CMD_ESTIMATE:
             return cmd_estimate(&v);
         case CMD_MODELS:
             return cmd_models(&v);
+        case CMD_INSPECT:
+            return cmd_inspect(&v);
         default:
             return cmd_gpus(&v);
         }

@@ -9,7 +9,8 @@ enum {
     CMD_ESTIMATE = 1 << 0,
     CMD_MODELS = 1 << 1,
     CMD_GPUS = 1 << 2,
-    CMD_ALL = CMD_ESTIMATE | CMD_MODELS | CMD_GPUS,
+    CMD_INSPECT = 1 << 3,
+    CMD_ALL = CMD_ESTIMATE | CMD_MODELS | CMD_GPUS | CMD_INSPECT,
 };
 
 typedef enum { OPT_FLAG, OPT_VALUE } opt_kind;

@@ -143,6 +143,12 @@ gpumem_status gpumem_params_parse(const char *text, double *out, gpumem_error *e
 void gpumem_model_free(gpumem_model *model);
 void gpumem_model_get_info(const gpumem_model *model, gpumem_model_info *out);
 
+/* Describes a GGUF or safetensors file from its header: format, counts,
+ * architecture, parameters, weight bytes, bits per weight, the tensor-type
+ * histogram and (GGUF) every metadata key. `json` != 0 gives JSON, else a
+ * text summary; *out is malloc'd, the caller frees it. */
+gpumem_status gpumem_inspect(const char *path, int json, char **out, gpumem_error *err);
+
 /* --------------------------------------------------------------- catalogs */
 
 typedef struct {

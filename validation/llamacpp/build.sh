@@ -22,17 +22,19 @@ echo "source: $dir/src  commit $commit ($describe)"
 cmake -S "$dir/src" -B "$dir/build" -DCMAKE_BUILD_TYPE=Release \
     -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF \
     -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF >/dev/null
-targets=(llama-quantize)
+# main driver first: llama-completion where it exists (newer trees), else llama-cli
 if grep -rqs 'llama-completion' "$dir/src/tools" "$dir/src/examples" 2>/dev/null; then
-    targets+=(llama-completion)
+    targets=(llama-completion)
 else
-    targets+=(llama-cli)
+    targets=(llama-cli)
 fi
+# llama-batched-bench: the only simple driver here that accepts -kvu (unified KV) with -np > 1
+targets+=(llama-quantize llama-batched-bench)
 cmake --build "$dir/build" -j "$jobs" --target "${targets[@]}" 2>&1 | grep -E 'error|warning: unused|Built target' || true
 end=$(date +%s)
 for t in "${targets[@]}"; do test -x "$dir/build/bin/$t" || { echo "missing $t" >&2; exit 1; }; done
-ver="$("$dir/build/bin/${targets[1]}" --version 2>&1 | grep -i version || true)"
+ver="$("$dir/build/bin/${targets[0]}" --version 2>&1 | grep -i version || true)"
 echo "$ver"
 printf 'commit=%s\ndescribe=%s\nversion=%s\nbinary=%s\nbuild_seconds=%s\n' \
-    "$commit" "$describe" "$ver" "$dir/build/bin/${targets[1]}" "$((end-start))" > "$dir/VERSION"
+    "$commit" "$describe" "$ver" "$dir/build/bin/${targets[0]}" "$((end-start))" > "$dir/VERSION"
 cat "$dir/VERSION"

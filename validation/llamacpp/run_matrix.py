@@ -67,10 +67,12 @@ GGUF_DIR = Path(os.environ.get("GGUF_DIR", "/tmp/gpumem-gguf"))
 RAW_PATTERNS = [
     r"model buffer size", r"output buffer size", r"KV buffer size", r"llama_kv_cache: size = ",
     r"compute buffer size", r"creating (non-SWA|    SWA) KV cache", r"^llama_context: n_", r"^llama_context: (causal_attn|flash_attn|kv_unified)",
-    r"graph nodes|graph \(pp", r"Flash Attention", r"print_info: file (type|size)", r"n_ctx is not divisible",
+    r"graph(?: \(pp[^)]*\))?: nodes", r"Flash Attention", r"print_info: file (type|size)", r"n_ctx is not divisible",
     r"full-size SWA", r"padding V cache", r"print_info: n_swa", r"print_info: n_ctx_train", r"error|failed",
-    r"reserving \.\.\.", r"build: ", r"system_info",
+    r"reserving \.\.\.", r"reserve took", r"build: ", r"system_info", r"memory_breakdown",
+    r"worst-case: n_tokens", r"graph_reserve: reserving a graph",
 ]
+PREFIX_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+ [A-Z] ")
 RAW_RE = re.compile("|".join(f"(?:{p})" for p in RAW_PATTERNS))
 
 RE_MODEL = re.compile(r"^\S+: +(\S+) model buffer size = +([\d.]+) MiB")
@@ -163,10 +165,14 @@ def parse(log: str) -> tuple[dict, list[str]]:
     raw: list[str] = []
     pending_role = None
     cur_kv: dict | None = None
-    for line in log.splitlines():
-        line = line.rstrip()
+    for orig in log.splitlines():
+        orig = orig.rstrip()
+        # this version prefixes every log line with "<time> <level> ", e.g. "0.00.240.817 I llama_kv_cache: ..."
+        line = PREFIX_RE.sub("", orig)
         if RAW_RE.search(line) and not line.startswith("llama_model_loader: - "):
-            raw.append(line)
+            raw.append(orig)
+        if "memory breakdown" in line or line.startswith("common_memory_breakdown_print: |"):
+            p.setdefault("memory_breakdown", []).append(line.split(": ", 1)[1])
         if m := RE_MODEL.search(line):
             p["model"][m[1]] = p["model"].get(m[1], 0.0) + float(m[2])
         elif m := RE_OUTPUT.search(line):
