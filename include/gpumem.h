@@ -101,9 +101,10 @@ typedef struct {
 } gpumem_model_info;
 
 /*
- * Loads a model from a specification, trying in order: an existing path
- * (a GGUF file, a config.json file, or a directory holding config.json),
- * then a catalog
+ * Loads a model from a specification: "hf:ORG/NAME[@REV]" fetches from the
+ * Hub (gpumem_model_load_hub); otherwise, in order, an existing path (a GGUF
+ * file, a .safetensors file, a config.json file, or a directory holding
+ * config.json), then a catalog
  * name, alias or Hugging Face id. Unknown names fail with
  * GPUMEM_ERR_NOT_FOUND and a "did you mean" list in the message.
  */
@@ -122,6 +123,14 @@ gpumem_status gpumem_model_load_config_file(const char *path, gpumem_model **out
  * weights from its tensor infos, exact to the byte. Tensor data is never
  * read. */
 gpumem_status gpumem_model_load_gguf(const char *path, gpumem_model **out, gpumem_error *err);
+
+/* "hf:ORG/NAME[@REVISION]": fetches config.json, the safetensors index and
+ * only the header bytes of each shard (HTTP Range requests) from
+ * $HF_ENDPOINT (default https://huggingface.co), with $HF_TOKEN if set;
+ * caches them in $XDG_CACHE_HOME/gpumem (or ~/.cache/gpumem) and works
+ * offline from that cache. 401/403 (gated), 404 and network errors are
+ * reported as such. */
+gpumem_status gpumem_model_load_hub(const char *spec, gpumem_model **out, gpumem_error *err);
 
 /* Reads a .safetensors file's header: weights exact to the byte, parameter
  * count from the shapes; the architecture stays unknown without a

@@ -92,7 +92,8 @@ gpumem_status gpumem_model_load_catalog(const char *name, gpumem_model **out,
         char hint[256];
         suggestions(strip_hf(name), names, n, hint, sizeof hint);
         return err_set(err, GPUMEM_ERR_NOT_FOUND,
-                       "unknown model '%s'%s%s%s (see 'gpumem models', or give a config.json path)",
+                       "unknown model '%s'%s%s%s (see 'gpumem models'; give a config.json, a model "
+                       "file or directory, or hf:ORG/NAME to fetch from the Hub)",
                        name, hint[0] ? "; did you mean: " : "", hint, hint[0] ? "?" : "");
     }
     gpumem_status st = gpumem_model_load_config_json((const char *)row->json, row->json_len,

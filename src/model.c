@@ -1,6 +1,7 @@
 #include "model_internal.h"
 
 #include "catalog_internal.h"
+#include "hub_internal.h"
 #include "read_gguf_internal.h"
 #include "read_safetensors_internal.h"
 #include "error_internal.h"
@@ -254,12 +255,19 @@ gpumem_status model_attach_dir_weights(gpumem_model *m, const char *dir, gpumem_
     return st;
 }
 
+gpumem_status gpumem_model_load_hub(const char *spec, gpumem_model **out, gpumem_error *err)
+{
+    return hub_load(spec, out, err);
+}
+
 gpumem_status gpumem_model_load(const char *spec, gpumem_model **out, gpumem_error *err)
 {
     struct stat st;
     *out = NULL;
     if (!spec || !*spec)
         return err_set(err, GPUMEM_ERR_USAGE, "no model given");
+    if (strncmp(spec, "hf:", 3) == 0)
+        return gpumem_model_load_hub(spec, out, err);
     if (stat(spec, &st) == 0) {
         if (S_ISREG(st.st_mode) && has_magic(spec, "GGUF"))
             return gpumem_model_load_gguf(spec, out, err);

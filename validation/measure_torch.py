@@ -355,6 +355,7 @@ def analyse_profiler(prof, weights: int, batch: int, vocab: int | None) -> dict:
     # Under a TorchDispatchMode the event tree loses the parent link to the
     # ranges, so allocations are labelled by time: sweep the range boundaries.
     ranges.sort(key=lambda x: (x[0], x[1]))
+    allocs.sort(key=lambda x: x[0])
     labels_at = []
     open_n = {"cache": 0, "lm_head": 0, "forward": 0}
     j = 0
@@ -370,7 +371,6 @@ def analyse_profiler(prof, weights: int, batch: int, vocab: int | None) -> dict:
         e = allocs[i][3]
         return labels_at[i], [e.parent.name] if e.parent is not None else []
 
-    allocs.sort(key=lambda x: x[0])
     live = 0
     peak = 0
     peak_i = -1
