@@ -188,8 +188,9 @@ def _storages(x, out):
 class StorageTracker(TorchDispatchMode):
     """Sees every output storage of every aten op; a weakref finalizer records its free."""
 
-    def __init__(self, fake_scalars: bool = False):
+    def __init__(self, fake_scalars: bool = False, meta_sdpa: str | None = None):
         super().__init__()
+        self.meta_sdpa = meta_sdpa
         self.events: list[tuple[int, int]] = []  # (uid, +bytes | -bytes)
         self.info: dict[int, dict] = {}
         self.live: dict[int, tuple[int, object]] = {}  # cdata -> (uid, weakref)
@@ -489,6 +490,23 @@ def run_workload(model, case: dict, device: str):
     del out
 
 
+_ORIG_SDPA = torch.nn.functional.scaled_dot_product_attention
+
+
+def _sdpa_meta_flash(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                     enable_gqa=False):
+    """SDPA on meta as CPU/CUDA run it. aten's scaled_dot_product_attention picks its
+    backend through a DispatchStub that has no meta entry, so on meta it always
+    takes the math path ([B, H, q, k] fp32 scores, K/V repeated for GQA). CPU (and
+    CUDA) take the fused flash kernel: output + fp32 logsumexp, GQA without
+    repeating K/V. Call that kernel's meta function directly."""
+    if query.device.type != "meta":
+        return _ORIG_SDPA(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal,
+                          scale=scale, enable_gqa=enable_gqa)
+    return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+        query, key, value, dropout_p, is_causal, attn_mask=attn_mask, scale=scale)[0]
+
+
 def patch_meta_generate(model, new_tokens: int):
     """On meta, the stop check reads a tensor value; run exactly new_tokens steps instead."""
     state = {"n": 0}
@@ -513,8 +531,11 @@ def measure_case(model, case: dict, device: str, methods: list[str]) -> list[dic
     if device == "meta":
         nt = 1 if case["workload"] == "prefill" else int(case.get("new_tokens") or 1)
         patch_meta_generate(model, nt)
+        if case.get("meta_sdpa", "flash") == "flash":
+            torch.nn.functional.scaled_dot_product_attention = _sdpa_meta_flash
     if "dispatch" in methods:
-        tr = StorageTracker(fake_scalars=(device == "meta"))
+        tr = StorageTracker(fake_scalars=(device == "meta"),
+                            meta_sdpa=case.get("meta_sdpa", "flash") if device == "meta" else None)
         tr.add_baseline(weights_t)
         TRACKER = tr
     ctxs = []
@@ -538,6 +559,7 @@ def measure_case(model, case: dict, device: str, methods: list[str]) -> list[dic
             LABELS.profiling = False
             prof.__exit__(None, None, None)
         TRACKER = None
+        torch.nn.functional.scaled_dot_product_attention = _ORIG_SDPA
         LABELS.stack.clear()
         LABELS.module.clear()
         if device == "meta" and "_has_unfinished_sequences" in model.__dict__:
