@@ -111,6 +111,11 @@ static int apply_settings(const opt_values *v, gpumem_settings *s, gpumem_unit *
     }
     if (v->set[O_ATTN] && (st = gpumem_attn_parse(v->value[O_ATTN], &s->attn, &err)))
         return fail(GPUMEM_ERR_USAGE, &err);
+    if (v->set[O_CACHE] && (st = gpumem_cache_parse(v->value[O_CACHE], &s->cache, &err)))
+        return fail(GPUMEM_ERR_USAGE, &err);
+    if (v->set[O_NEW_TOKENS] &&
+        (rc = parse_count("new-tokens", v->value[O_NEW_TOKENS], 1ull << 26, &s->new_tokens)))
+        return rc;
     if (v->set[O_BATCH] && (rc = parse_count("batch", v->value[O_BATCH], 1u << 20, &s->batch)))
         return rc;
     if (v->set[O_CONTEXT] &&

@@ -4,7 +4,7 @@
 
 const opt_spec cli_options[O_COUNT] = {
     {O_HELP, "help", 'h', OPT_FLAG, NULL, CMD_ALL, "show this help"},
-    {O_JSON, "json", 0, OPT_FLAG, NULL, CMD_ALL, "print machine-readable JSON"},
+    {O_JSON, "json", 0, OPT_FLAG, NULL, CMD_ALL & ~CMD_VALIDATE, "print machine-readable JSON"},
     {O_DTYPE, "dtype", 'd', OPT_VALUE, "TYPE", CMD_ESTIMATE,
      "weight dtype: fp32, fp16, bf16, fp8, int8 (bitsandbytes), int4 (bitsandbytes NF4); "
      "default: the config's torch_dtype"},
@@ -19,7 +19,7 @@ const opt_spec cli_options[O_COUNT] = {
      "target GPU from 'gpumem gpus': says whether it fits"},
     {O_GPUS, "gpus", 0, OPT_VALUE, "N", CMD_ESTIMATE,
      "tensor-parallel GPUs sharing weights and KV cache (default 1)"},
-    {O_UNIT, "unit", 'u', OPT_VALUE, "UNIT", CMD_ALL,
+    {O_UNIT, "unit", 'u', OPT_VALUE, "UNIT", CMD_ESTIMATE | CMD_GPUS,
      "GiB (2^30 bytes, default) or GB (10^9 bytes)"},
     {O_ENGINE, "engine", 'e', OPT_VALUE, "NAME", CMD_ESTIMATE,
      "transformers (default; transformers 5.23 / torch 2.15) or simple"},
@@ -29,6 +29,12 @@ const opt_spec cli_options[O_COUNT] = {
      "size a model by parameter count alone (7B, 7e9, 350M); implies --simple"},
     {O_BREAKDOWN, "breakdown", 0, OPT_FLAG, NULL, CMD_ESTIMATE,
      "list every device's components"},
+    {O_NEW_TOKENS, "new-tokens", 'n', OPT_VALUE, "N", CMD_ESTIMATE,
+     "tokens generate() adds after the prompt (default 1)"},
+    {O_CACHE, "cache", 0, OPT_VALUE, "KIND", CMD_ESTIMATE,
+     "transformers KV cache: dynamic (default) or static"},
+    {O_CHECK, "check", 0, OPT_FLAG, NULL, CMD_VALIDATE,
+     "exit 1 if the median total error exceeds 5% or any case is under by more than 3%"},
 };
 
 static const opt_spec *find_long(const char *name, size_t len)
@@ -69,7 +75,7 @@ int opts_parse(int argc, char **argv, int first, unsigned command, opt_values *o
             }
             o = find_short(arg[1]);
         } else {
-            if (out->n_positional == 4) {
+            if (out->n_positional == 64) {
                 snprintf(msg, msg_len, "too many arguments ('%s')", arg);
                 return -1;
             }

@@ -10,7 +10,8 @@ enum {
     CMD_MODELS = 1 << 1,
     CMD_GPUS = 1 << 2,
     CMD_INSPECT = 1 << 3,
-    CMD_ALL = CMD_ESTIMATE | CMD_MODELS | CMD_GPUS | CMD_INSPECT,
+    CMD_VALIDATE = 1 << 4,
+    CMD_ALL = CMD_ESTIMATE | CMD_MODELS | CMD_GPUS | CMD_INSPECT | CMD_VALIDATE,
 };
 
 typedef enum { OPT_FLAG, OPT_VALUE } opt_kind;
@@ -30,6 +31,9 @@ typedef enum {
     O_SIMPLE,
     O_PARAMS,
     O_BREAKDOWN,
+    O_NEW_TOKENS,
+    O_CACHE,
+    O_CHECK,
     O_COUNT
 } opt_id;
 
@@ -46,7 +50,7 @@ typedef struct {
 typedef struct {
     int set[O_COUNT];
     const char *value[O_COUNT];
-    const char *positional[4];
+    const char *positional[64];
     int n_positional;
 } opt_values;
 

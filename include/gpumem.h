@@ -194,6 +194,10 @@ typedef enum {
 
 typedef enum { GPUMEM_ATTN_SDPA = 0, GPUMEM_ATTN_EAGER, GPUMEM_ATTN_COUNT } gpumem_attn;
 
+/* transformers' KV cache: DynamicCache grows with the tokens; StaticCache
+ * allocates context + new tokens up front. */
+typedef enum { GPUMEM_CACHE_DYNAMIC = 0, GPUMEM_CACHE_STATIC, GPUMEM_CACHE_COUNT } gpumem_cache;
+
 typedef struct {
     gpumem_engine engine;
     int dtype_set;           /* 0: use the model's own dtype */
@@ -201,14 +205,17 @@ typedef struct {
     int kv_dtype_set;        /* 0: the compute dtype */
     gpumem_dtype kv_dtype;
     uint64_t batch;          /* sequences, >= 1 */
-    uint64_t context;        /* tokens per sequence, >= 1; 0: default */
+    uint64_t context;        /* prompt tokens per sequence, >= 1; 0: default */
+    uint64_t new_tokens;     /* tokens generated after the prompt (default 1) */
+    gpumem_cache cache;
     gpumem_attn attn;
     uint32_t gpus;           /* tensor-parallel GPUs, >= 1 */
     const gpumem_gpu *gpu;   /* target GPU, or NULL */
 } gpumem_settings;
 
 /* Fills defaults: transformers, model dtype, batch 1, context 0 (= the
- * smaller of 4096 and the model's maximum), sdpa, 1 GPU, no target. */
+ * smaller of 4096 and the model's maximum), 1 new token, dynamic cache,
+ * sdpa, 1 GPU, no target. */
 void gpumem_settings_init(gpumem_settings *settings);
 
 #define GPUMEM_MAX_COMPONENTS 16
@@ -234,8 +241,9 @@ typedef struct {
     gpumem_engine engine;
     gpumem_dtype dtype;    /* resolved weight dtype */
     gpumem_dtype kv_dtype; /* resolved KV dtype */
-    uint64_t batch, context;
+    uint64_t batch, context, new_tokens;
     gpumem_attn attn;
+    gpumem_cache cache;
     uint32_t gpus;
     /* Components of the most loaded GPU; they sum to per_gpu_bytes. */
     size_t n_components;
@@ -264,6 +272,8 @@ gpumem_status gpumem_estimate_inference(const gpumem_model *model,
 const char *gpumem_engine_name(gpumem_engine engine);
 gpumem_status gpumem_engine_parse(const char *name, gpumem_engine *out, gpumem_error *err);
 const char *gpumem_attn_name(gpumem_attn attn);
+const char *gpumem_cache_name(gpumem_cache cache);
+gpumem_status gpumem_cache_parse(const char *name, gpumem_cache *out, gpumem_error *err);
 gpumem_status gpumem_attn_parse(const char *name, gpumem_attn *out, gpumem_error *err);
 
 /* ---------------------------------------------------------------- reports */

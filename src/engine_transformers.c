@@ -146,8 +146,14 @@ static gpumem_status kv_cache(const gpumem_model *m, const engine_req *r, gpumem
         return GPUMEM_OK;
     acc elems = {0, false}, a = {0, false};
     uint32_t sliding = 0;
+    /* After n new tokens the cache holds the prompt and n - 1 generated
+     * tokens (the last one is sampled, never fed back); a StaticCache
+     * allocates max_cache_len = prompt + new tokens at once. */
+    uint64_t tokens = r->context + r->new_tokens - (r->new_tokens > 0);
+    if (r->cache == GPUMEM_CACHE_STATIC)
+        tokens = r->context + r->new_tokens;
     for (uint32_t i = 0; i < m->n_layer; i++) {
-        layer_kv(&m->layers[i], r->context, r->tp, &elems);
+        layer_kv(&m->layers[i], tokens, r->tp, &elems);
         sliding += m->layers[i].attn == ATTN_KIND_SLIDING;
     }
     uint64_t total;
@@ -160,9 +166,9 @@ static gpumem_status kv_cache(const gpumem_model *m, const engine_req *r, gpumem
                        : m->layers[0].attn == ATTN_KIND_MLA ? "MLA, per-head K/V as transformers caches it"
                        : sliding                           ? "sliding-window layers capped"
                                                            : "K and V per KV head";
-    return device_add(gpu, "kv_cache", bytes, err, "%llu x %llu tokens, %s, %s",
-                      (unsigned long long)r->batch, (unsigned long long)r->context,
-                      dtype_get(r->kv_dtype)->name, kind);
+    return device_add(gpu, "kv_cache", bytes, err, "%llu x %llu tokens, %s %s, %s",
+                      (unsigned long long)r->batch, (unsigned long long)tokens,
+                      dtype_get(r->kv_dtype)->name, gpumem_cache_name(r->cache), kind);
 }
 
 /* ------------------------------------------------------------ activations */

@@ -43,6 +43,23 @@ gpumem_status gpumem_engine_parse(const char *name, gpumem_engine *out, gpumem_e
 }
 
 static const char *const attn_names[GPUMEM_ATTN_COUNT] = {"sdpa", "eager"};
+static const char *const cache_names[GPUMEM_CACHE_COUNT] = {"dynamic", "static"};
+
+const char *gpumem_cache_name(gpumem_cache c)
+{
+    return ((int)c >= 0 && c < GPUMEM_CACHE_COUNT) ? cache_names[c] : "unknown";
+}
+
+gpumem_status gpumem_cache_parse(const char *name, gpumem_cache *out, gpumem_error *err)
+{
+    for (int i = 0; i < GPUMEM_CACHE_COUNT; i++)
+        if (str_ieq(name, cache_names[i])) {
+            *out = (gpumem_cache)i;
+            return GPUMEM_OK;
+        }
+    return err_set(err, GPUMEM_ERR_NOT_FOUND, "unknown cache '%s' (expected dynamic or static)",
+                   name);
+}
 
 const char *gpumem_attn_name(gpumem_attn a)
 {
@@ -65,6 +82,7 @@ void gpumem_settings_init(gpumem_settings *s)
     memset(s, 0, sizeof *s);
     s->engine = GPUMEM_ENGINE_TRANSFORMERS;
     s->batch = 1;
+    s->new_tokens = 1;
     s->attn = GPUMEM_ATTN_SDPA;
     s->gpus = 1;
 }
@@ -111,6 +129,11 @@ static gpumem_status resolve(const gpumem_model *m, const gpumem_settings *s, en
                        dtype_get(r->kv_dtype)->name);
     r->batch = s->batch;
     r->attn = s->attn;
+    r->cache = s->cache;
+    r->new_tokens = s->new_tokens;
+    if (s->new_tokens > max_context)
+        return err_set(err, GPUMEM_ERR_USAGE, "new tokens %llu is beyond %llu",
+                       (unsigned long long)s->new_tokens, (unsigned long long)max_context);
     r->tp = s->gpus;
     r->context = s->context;
     if (r->context == 0) {
@@ -118,7 +141,7 @@ static gpumem_status resolve(const gpumem_model *m, const gpumem_settings *s, en
         if (m->max_ctx && m->max_ctx < r->context)
             r->context = m->max_ctx;
     }
-    if (m->learned_positions && m->max_ctx && r->context > m->max_ctx)
+    if (m->learned_positions && m->max_ctx && r->context + r->new_tokens - (r->new_tokens > 0) > m->max_ctx)
         return err_set(err, GPUMEM_ERR_USAGE,
                        "context %llu exceeds %s's %u learned position embeddings",
                        (unsigned long long)r->context, m->name, m->max_ctx);
@@ -150,7 +173,9 @@ gpumem_status gpumem_estimate_inference(const gpumem_model *m, const gpumem_sett
     out->kv_dtype = r.kv_dtype;
     out->batch = r.batch;
     out->context = r.context;
+    out->new_tokens = r.new_tokens;
     out->attn = r.attn;
+    out->cache = r.cache;
     out->gpus = r.tp;
     out->gpu = s->gpu;
 

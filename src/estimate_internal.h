@@ -13,8 +13,9 @@ typedef struct {
     bool dtype_given;      /* set by the user: overrides a file's own storage */
     gpumem_dtype compute;  /* activations */
     gpumem_dtype kv_dtype;
-    uint64_t batch, context;
+    uint64_t batch, context, new_tokens;
     gpumem_attn attn;
+    gpumem_cache cache;
     uint32_t tp; /* tensor-parallel ranks */
 } engine_req;
 

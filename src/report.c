@@ -49,11 +49,12 @@ char *gpumem_report_json(const gpumem_model *m, const gpumem_estimate *e)
                               (json_int_t)m->params_active);
     if (m->note[0])
         json_object_set_new(model, "note", json_string(m->note));
-    json_t *settings = json_pack("{s:s, s:s, s:I, s:I, s:s, s:I}", "dtype",
+    json_t *settings = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:I}", "dtype",
                                  gpumem_dtype_name(e->dtype), "kv_dtype",
                                  gpumem_dtype_name(e->kv_dtype), "batch", (json_int_t)e->batch,
-                                 "context", (json_int_t)e->context, "attn",
-                                 gpumem_attn_name(e->attn), "gpus", (json_int_t)e->gpus);
+                                 "context", (json_int_t)e->context, "new_tokens",
+                                 (json_int_t)e->new_tokens, "cache", gpumem_cache_name(e->cache),
+                                 "attn", gpumem_attn_name(e->attn), "gpus", (json_int_t)e->gpus);
     json_t *devices = json_array();
     for (size_t i = 0; i < e->n_devices; i++) {
         const gpumem_device *d = &e->devices[i];
@@ -170,10 +171,15 @@ char *gpumem_report_text(const gpumem_model *m, const gpumem_estimate *e, gpumem
     put(&s, ") on %s\n", gpumem_engine_name(e->engine));
     if (m->note[0])
         put(&s, "note: %s\n", m->note);
-    put(&s, "%s weights, %s KV, batch %llu, context %llu, %s attention%s\n",
-        gpumem_dtype_name(e->dtype), gpumem_dtype_name(e->kv_dtype),
-        (unsigned long long)e->batch, (unsigned long long)e->context, gpumem_attn_name(e->attn),
-        e->gpus > 1 ? ", tensor parallel" : "");
+    if (e->engine == GPUMEM_ENGINE_SIMPLE)
+        put(&s, "%s weights, rule of thumb%s\n", gpumem_dtype_name(e->dtype),
+            e->gpus > 1 ? ", split over GPUs" : "");
+    else
+        put(&s, "%s weights, %s KV, batch %llu, context %llu + %llu new, %s attention%s\n",
+            gpumem_dtype_name(e->dtype), gpumem_dtype_name(e->kv_dtype),
+            (unsigned long long)e->batch, (unsigned long long)e->context,
+            (unsigned long long)e->new_tokens, gpumem_attn_name(e->attn),
+            e->gpus > 1 ? ", tensor parallel" : "");
     char label[64];
     if (e->gpus > 1)
         snprintf(label, sizeof label, "per GPU; %.2f %s over %u GPUs", e->total_bytes / u, un,

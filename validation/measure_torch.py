@@ -503,8 +503,16 @@ def _sdpa_meta_flash(query, key, value, attn_mask=None, dropout_p=0.0, is_causal
     if query.device.type != "meta":
         return _ORIG_SDPA(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal,
                           scale=scale, enable_gqa=enable_gqa)
-    return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-        query, key, value, dropout_p, is_causal, attn_mask=attn_mask, scale=scale)[0]
+    if query.shape[-1] == value.shape[-1]:
+        return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+            query, key, value, dropout_p, is_causal, attn_mask=attn_mask, scale=scale)[0]
+    # q/k and v head dims differ (MLA: 192 vs 128): CPU's flash kernel refuses
+    # and CPU falls back to math; CUDA takes memory-efficient attention, whose
+    # memory is the same as flash's: the output and an fp32 logsumexp.
+    lse = query.new_empty(query.shape[:-1], dtype=torch.float32)
+    out = query.new_empty(query.shape[:-1] + (value.shape[-1],))
+    del lse
+    return out
 
 
 def patch_meta_generate(model, new_tokens: int):
