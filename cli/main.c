@@ -1,6 +1,7 @@
 /* gpumem: the command-line program. Uses only the public API. */
 #include "gpumem.h"
 #include "options.h"
+#include "validate.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +25,8 @@ static const struct {
      "the embedded GPU catalog with the memory a process can see"},
     {"inspect", CMD_INSPECT, "gpumem inspect FILE [--json]",
      "what a .gguf or .safetensors file holds, from its header alone"},
+    {"validate", CMD_VALIDATE, "gpumem validate MEASUREMENTS.jsonl... [--check] [--breakdown]",
+     "compare gpumem with measured cases (validation/measurements/)"},
 };
 
 static void main_help(FILE *f)
@@ -318,7 +321,7 @@ int main(int argc, char **argv)
             opts_help(stdout, commands[i].cmd);
             return 0;
         }
-        if (commands[i].cmd != CMD_ESTIMATE && commands[i].cmd != CMD_INSPECT && v.n_positional)
+        if ((commands[i].cmd == CMD_MODELS || commands[i].cmd == CMD_GPUS) && v.n_positional)
             return usage_error("this command takes no arguments");
         switch (commands[i].cmd) {
         case CMD_ESTIMATE:
@@ -327,6 +330,10 @@ int main(int argc, char **argv)
             return cmd_models(&v);
         case CMD_INSPECT:
             return cmd_inspect(&v);
+        case CMD_VALIDATE:
+            if (!v.n_positional)
+                return usage_error("give one or more measurement files (.jsonl)");
+            return validate_run(v.n_positional, v.positional, v.set[O_CHECK], v.set[O_BREAKDOWN]);
         default:
             return cmd_gpus(&v);
         }

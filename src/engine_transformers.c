@@ -1,7 +1,7 @@
 /* PyTorch + transformers inference, as `model.generate` runs it: weights in
  * their storage dtype, a DynamicCache, the transient peak of the prefill
  * forward pass, the logits of the last position, the CUDA context and the
- * cuBLAS workspace. Modelled version: transformers 5.23 with torch 2.15
+ * cuBLAS workspace. Modelled version: transformers 5.24 with torch 2.15
  * (modeling_llama.py and siblings, cache_utils.py, generation/utils.py). */
 #include "dtype_internal.h"
 #include "estimate_internal.h"
@@ -120,9 +120,11 @@ static gpumem_status weights(const gpumem_model *m, const engine_req *r, gpumem_
 
 /* Elements one sequence caches in layer l at `ctx` tokens. transformers'
  * DynamicCache stores K and V per KV head; sliding layers keep at most the
- * window; MLA layers store the decompressed per-head K (nope+rope) and V,
- * not the latent (modeling_deepseek_v3.py); Mamba keeps a conv and an SSM
- * state. */
+ * window; MLA layers store the compressed latent (kv_lora_rank) and the
+ * shared rope key, one "head", replicated on every tensor-parallel rank
+ * ("Cache read / write is performed while latent KV is still compressed",
+ * modeling_deepseek_v3.py, transformers 5.24); Mamba keeps a conv and an
+ * SSM state. */
 static void layer_kv(const model_layer *l, uint64_t ctx, uint32_t tp, acc *elems)
 {
     if (l->ssm) {
@@ -132,6 +134,10 @@ static void layer_kv(const model_layer *l, uint64_t ctx, uint32_t tp, acc *elems
     }
     if (l->attn == ATTN_KIND_NONE)
         return;
+    if (l->attn == ATTN_KIND_MLA) {
+        acc_mul(elems, 2, (uint64_t[]){ctx, (uint64_t)l->kv_lora_rank + l->qk_rope_dim});
+        return;
+    }
     uint64_t tokens = ctx;
     if (l->attn == ATTN_KIND_SLIDING && l->window < tokens)
         tokens = l->window;
@@ -163,7 +169,7 @@ static gpumem_status kv_cache(const gpumem_model *m, const engine_req *r, gpumem
     if (a.overflow)
         return err_set(err, GPUMEM_ERR_OVERFLOW, "KV cache does not fit in 64 bits");
     const char *kind = m->layers[0].ssm                    ? "SSM state per sequence"
-                       : m->layers[0].attn == ATTN_KIND_MLA ? "MLA, per-head K/V as transformers caches it"
+                       : m->layers[0].attn == ATTN_KIND_MLA ? "MLA latent + rope key"
                        : sliding                           ? "sliding-window layers capped"
                                                            : "K and V per KV head";
     return device_add(gpu, "kv_cache", bytes, err, "%llu x %llu tokens, %s %s, %s",

@@ -15,7 +15,7 @@ static const uint64_t max_context = 1ull << 26; /* 64 Mi tokens */
 static const uint64_t default_context = 4096;
 
 static const engine_profile engines[GPUMEM_ENGINE_COUNT] = {
-    [GPUMEM_ENGINE_TRANSFORMERS] = {"transformers", "transformers 5.23 / torch 2.15",
+    [GPUMEM_ENGINE_TRANSFORMERS] = {"transformers", "transformers 5.24 / torch 2.15",
                                     engine_transformers},
     [GPUMEM_ENGINE_SIMPLE] = {"simple", "rule of thumb: P x Q x 1.2", engine_simple},
 };

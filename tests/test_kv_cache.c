@@ -53,13 +53,15 @@ static void test_sliding_gemma2(void **state)
     assert_int_equal(kv_bytes("gemma-2-9b-it", 1, 2000, 0, 1), 42ull * 2000 * 8192);
 }
 
-/* DeepSeek-V3 (MLA): transformers caches the decompressed per-head K
- * (nope 128 + rope 64) and V (128) of all 128 heads, not the 512+64 latent:
- * 61 layers x 128 x (192 + 128) x 2 B = 4,997,120 B per token. */
+/* DeepSeek-V3 (MLA): transformers 5.24 caches the compressed latent
+ * (kv_lora_rank 512) and the shared rope key (64), not per-head K and V:
+ * 61 layers x (512 + 64) x 2 B = 70,272 B per token, the same on every
+ * tensor-parallel rank. */
 static void test_mla_deepseek_v3(void **state)
 {
     (void)state;
-    assert_int_equal(kv_bytes("deepseek-v3", 1, 1000, 0, 1), 4997120ull * 1000);
+    assert_int_equal(kv_bytes("deepseek-v3", 1, 1000, 0, 1), 70272ull * 1000);
+    assert_int_equal(kv_bytes("deepseek-v3", 1, 1000, 0, 8), 70272ull * 1000);
 }
 
 /* Encoders cache nothing. */
