@@ -211,6 +211,16 @@ typedef struct {
     gpumem_attn attn;
     uint32_t gpus;           /* tensor-parallel GPUs, >= 1 */
     const gpumem_gpu *gpu;   /* target GPU, or NULL */
+    /* vLLM (--engine vllm); 0 / NULL means the modelled version's default. */
+    double gpu_memory_utilization;
+    uint64_t max_model_len;
+    uint64_t max_num_seqs;
+    uint64_t max_num_batched_tokens;
+    uint32_t block_size;
+    uint32_t pipeline_parallel; /* ranks; tensor parallel is `gpus` */
+    int enforce_eager;
+    uint64_t kv_cache_memory;   /* bytes: bypasses profiling when non-zero */
+    const char *vllm_version;   /* e.g. "0.11.0"; NULL: the newest modelled */
 } gpumem_settings;
 
 /* Fills defaults: transformers, model dtype, batch 1, context 0 (= the
@@ -237,7 +247,23 @@ typedef struct {
     gpumem_component components[GPUMEM_MAX_COMPONENTS];
 } gpumem_device;
 
+/* What vLLM itself would print for the estimate (engine vllm only). */
 typedef struct {
+    int present;
+    char version[16];
+    double gpu_memory_utilization;
+    uint64_t max_model_len;
+    uint64_t kv_cache_tokens;     /* "GPU KV cache size: N tokens" */
+    double max_concurrency;       /* "Maximum concurrency for N tokens per request" */
+    int starts;                   /* 0 when vLLM refuses to start */
+    uint64_t max_model_len_limit; /* largest --max-model-len that starts */
+    char reason[GPUMEM_NOTE_LEN]; /* why it would not start, or "" */
+} gpumem_vllm_info;
+
+typedef enum { GPUMEM_MODE_INFERENCE = 0, GPUMEM_MODE_TRAINING, GPUMEM_MODE_COUNT } gpumem_mode;
+
+typedef struct {
+    gpumem_mode mode;
     gpumem_engine engine;
     gpumem_dtype dtype;    /* resolved weight dtype */
     gpumem_dtype kv_dtype; /* resolved KV dtype */
@@ -256,6 +282,8 @@ typedef struct {
     int fits;               /* 1, 0, or -1 when no GPU was given */
     int64_t headroom_bytes; /* GPU memory minus per_gpu_bytes (may be < 0) */
     char note[GPUMEM_NOTE_LEN]; /* a line worth telling the user, or "" */
+    gpumem_vllm_info vllm;
+    uint64_t reserved_bytes; /* what max_memory_reserved would show, 0 if not modelled */
 } gpumem_estimate;
 
 /*
@@ -275,6 +303,88 @@ const char *gpumem_attn_name(gpumem_attn attn);
 const char *gpumem_cache_name(gpumem_cache cache);
 gpumem_status gpumem_cache_parse(const char *name, gpumem_cache *out, gpumem_error *err);
 gpumem_status gpumem_attn_parse(const char *name, gpumem_attn *out, gpumem_error *err);
+
+/* --------------------------------------------------------------- training */
+
+typedef enum {
+    GPUMEM_TRAIN_FULL = 0,
+    GPUMEM_TRAIN_LORA,
+    GPUMEM_TRAIN_QLORA, /* LoRA on a 4-bit (NF4) frozen base */
+    GPUMEM_TRAIN_COUNT
+} gpumem_train_method;
+
+typedef enum {
+    GPUMEM_PREC_FP32 = 0,
+    GPUMEM_PREC_FP16_MIXED, /* fp16 compute, fp32 master weights and optimizer */
+    GPUMEM_PREC_BF16_MIXED,
+    GPUMEM_PREC_BF16,       /* pure bf16: weights, gradients, states in bf16 */
+    GPUMEM_PREC_FP8,        /* fp8 compute with bf16/fp32 copies kept */
+    GPUMEM_PREC_COUNT
+} gpumem_precision;
+
+typedef enum {
+    GPUMEM_OPTIM_ADAMW = 0,
+    GPUMEM_OPTIM_ADAMW8BIT,
+    GPUMEM_OPTIM_PAGED_ADAMW8BIT,
+    GPUMEM_OPTIM_SGD,
+    GPUMEM_OPTIM_SGD_MOMENTUM,
+    GPUMEM_OPTIM_ADAFACTOR,
+    GPUMEM_OPTIM_LION,
+    GPUMEM_OPTIM_MUON,
+    GPUMEM_OPTIM_COUNT
+} gpumem_optimizer;
+
+typedef enum {
+    GPUMEM_CKPT_NONE = 0,
+    GPUMEM_CKPT_SELECTIVE, /* recompute attention (Korthikanti et al. 2022) */
+    GPUMEM_CKPT_FULL,      /* keep only each layer's input */
+    GPUMEM_CKPT_COUNT
+} gpumem_checkpointing;
+
+typedef enum { GPUMEM_FSDP_NONE = 0, GPUMEM_FSDP_FULL, GPUMEM_FSDP_HYBRID, GPUMEM_FSDP_COUNT } gpumem_fsdp;
+
+typedef struct {
+    gpumem_train_method method;
+    uint32_t lora_rank;        /* default 16 */
+    const char *lora_targets;  /* "attention", "all-linear" or a list "q,v"; NULL: attention */
+    int freeze_embeddings;
+    gpumem_precision precision;
+    gpumem_optimizer optimizer;
+    gpumem_checkpointing checkpointing;
+    int flash_attention;       /* default 1 */
+    int sequence_parallel;
+    uint64_t micro_batch;      /* sequences per GPU per step, default 1 */
+    uint64_t seq_len;          /* default 2048 (capped by the model) */
+    uint32_t micro_batches;    /* gradient accumulation / pipeline micro-batches, default 1 */
+    uint32_t gpus;             /* world size; 0: tp x pp x cp x dp */
+    uint32_t zero;             /* DeepSpeed ZeRO stage 0..3 */
+    gpumem_fsdp fsdp;
+    uint32_t tp, pp, ep, cp, dp; /* 0: 1 (dp: derived from gpus) */
+    const gpumem_gpu *gpu;
+} gpumem_train_settings;
+
+/* Defaults: full fine-tuning, bf16 mixed precision, AdamW, no
+ * recomputation, flash attention, micro-batch 1, sequence 2048, 1 GPU. */
+void gpumem_train_settings_init(gpumem_train_settings *settings);
+
+/* Peak memory per GPU of a training step (forward, backward, optimizer
+ * step) into `out` (mode GPUMEM_MODE_TRAINING). Impossible layouts (tp not
+ * dividing heads, pp above the layer count, ep not dividing experts, world
+ * size mismatch) fail with GPUMEM_ERR_USAGE. */
+gpumem_status gpumem_estimate_training(const gpumem_model *model,
+                                       const gpumem_train_settings *settings,
+                                       gpumem_estimate *out, gpumem_error *err);
+
+const char *gpumem_train_method_name(gpumem_train_method m);
+gpumem_status gpumem_train_method_parse(const char *name, gpumem_train_method *out,
+                                        gpumem_error *err);
+const char *gpumem_precision_name(gpumem_precision p);
+gpumem_status gpumem_precision_parse(const char *name, gpumem_precision *out, gpumem_error *err);
+const char *gpumem_optimizer_name(gpumem_optimizer o);
+gpumem_status gpumem_optimizer_parse(const char *name, gpumem_optimizer *out, gpumem_error *err);
+const char *gpumem_checkpointing_name(gpumem_checkpointing c);
+gpumem_status gpumem_checkpointing_parse(const char *name, gpumem_checkpointing *out,
+                                         gpumem_error *err);
 
 /* ---------------------------------------------------------------- reports */
 

@@ -36,6 +36,9 @@ PY = sys.executable
 
 def C(src, workload="prefill", dtype="bf16", batch=1, context=128, attn="sdpa", cache="dynamic",
       device="cpu", new_tokens=None):
+    if attn == "sdpa" and ("gemma-2" in src or "gemma2" in src):
+        # transformers 5.24 refuses sdpa for Gemma2ForCausalLM (attention softcapping): eager is what runs
+        attn = "eager"
     d = {"workload": workload, "dtype": dtype, "batch": batch, "context": context, "attn": attn,
          "cache": cache, "device": device}
     if workload == "generate":
@@ -146,7 +149,15 @@ def all_cases(only=None):
         cs += cpu_cases()
     if only in (None, "meta"):
         cs += meta_cases() + twin_cases()
-    return cs
+    import measure_torch as M
+
+    seen, out = set(), []
+    for c in cs:
+        k = M.case_name(c, "x")
+        if k not in seen:
+            seen.add(k)
+            out.append(c)
+    return out
 
 
 def main():
