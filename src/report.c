@@ -65,7 +65,7 @@ char *gpumem_report_json(const gpumem_model *m, const gpumem_estimate *e)
                                         components_json(d->components, d->n_components)));
     }
     json_t *root = json_pack("{s:o, s:s, s:s, s:o, s:o, s:o, s:I, s:I}", "model", model, "mode",
-                             "inference", "engine", gpumem_engine_name(e->engine), "settings",
+                             e->mode == GPUMEM_MODE_TRAINING ? "training" : "inference", "engine", gpumem_engine_name(e->engine), "settings",
                              settings, "components",
                              components_json(e->components, e->n_components), "devices",
                              devices, "total_bytes", (json_int_t)e->total_bytes,
@@ -81,6 +81,21 @@ char *gpumem_report_json(const gpumem_model *m, const gpumem_estimate *e)
         json_object_set_new(root, "gpu", json_null());
         json_object_set_new(root, "fits", json_null());
         json_object_set_new(root, "headroom_bytes", json_null());
+    }
+    if (e->reserved_bytes)
+        json_object_set_new(root, "reserved_bytes", json_integer((json_int_t)e->reserved_bytes));
+    if (e->note[0])
+        json_object_set_new(root, "note", json_string(e->note));
+    if (e->vllm.present) {
+        const gpumem_vllm_info *v = &e->vllm;
+        json_object_set_new(
+            root, "vllm",
+            json_pack("{s:s, s:f, s:I, s:I, s:f, s:b, s:I, s:s}", "version", v->version,
+                      "gpu_memory_utilization", v->gpu_memory_utilization, "max_model_len",
+                      (json_int_t)v->max_model_len, "kv_cache_tokens",
+                      (json_int_t)v->kv_cache_tokens, "max_concurrency", v->max_concurrency,
+                      "starts", v->starts, "max_model_len_limit",
+                      (json_int_t)v->max_model_len_limit, "reason", v->reason));
     }
     char *out = json_dumps(root, JSON_INDENT(2));
     json_decref(root);
@@ -201,6 +216,21 @@ char *gpumem_report_text(const gpumem_model *m, const gpumem_estimate *e, gpumem
             i = same;
         }
     }
+    if (e->vllm.present) {
+        const gpumem_vllm_info *v = &e->vllm;
+        put(&s, "vLLM %s: GPU KV cache size: %llu tokens; maximum concurrency for %llu tokens "
+                "per request: %.2fx\n",
+            v->version, (unsigned long long)v->kv_cache_tokens,
+            (unsigned long long)v->max_model_len, v->max_concurrency);
+        if (!v->starts)
+            put(&s, "vLLM would NOT start: %s\n", v->reason);
+        put(&s, "largest --max-model-len that starts: %llu\n",
+            (unsigned long long)v->max_model_len_limit);
+    }
+    if (e->reserved_bytes)
+        put(&s, "max_memory_reserved (caching allocator): %.2f %s\n", e->reserved_bytes / u, un);
+    if (e->note[0])
+        put(&s, "note: %s\n", e->note);
     if (e->gpu) {
         double head = (double)e->headroom_bytes / u;
         if (e->fits == 1)
