@@ -93,6 +93,122 @@ big:
     return usage_error(msg);
 }
 
+/* "20GiB", "20GB", "512MiB" or plain bytes. */
+static int parse_size(const char *opt, const char *text, uint64_t *out)
+{
+    static const struct {
+        const char *suffix;
+        double mult;
+    } units[] = {{"TiB", 1099511627776.0}, {"GiB", 1073741824.0}, {"MiB", 1048576.0},
+                 {"KiB", 1024.0}, {"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}};
+    char *end;
+    double v = strtod(text, &end);
+    double mult = 1;
+    if (end != text && *end) {
+        size_t i;
+        for (i = 0; i < sizeof units / sizeof units[0]; i++)
+            if (!strcmp(end, units[i].suffix))
+                break;
+        if (i == sizeof units / sizeof units[0])
+            end = (char *)text; /* mark invalid */
+        else
+            mult = units[i].mult;
+    }
+    if (end == text || !(v > 0) || v * mult > 1e15) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "--%s wants a size such as 20GiB, 512MiB or bytes, got '%s'",
+                 opt, text);
+        return usage_error(msg);
+    }
+    *out = (uint64_t)(v * mult);
+    return 0;
+}
+
+static int apply_vllm(const opt_values *v, gpumem_settings *s)
+{
+    int rc;
+    uint64_t n;
+    if (v->set[O_GPU_UTIL]) {
+        char *end;
+        s->gpu_memory_utilization = strtod(v->value[O_GPU_UTIL], &end);
+        if (*end || !(s->gpu_memory_utilization > 0 && s->gpu_memory_utilization <= 1))
+            return usage_error("--gpu-memory-utilization must be a number in (0, 1]");
+    }
+    if (v->set[O_MAX_MODEL_LEN] &&
+        (rc = parse_count("max-model-len", v->value[O_MAX_MODEL_LEN], 1ull << 26, &s->max_model_len)))
+        return rc;
+    if (v->set[O_MAX_NUM_SEQS] &&
+        (rc = parse_count("max-num-seqs", v->value[O_MAX_NUM_SEQS], 1u << 20, &s->max_num_seqs)))
+        return rc;
+    if (v->set[O_MAX_BATCHED] && (rc = parse_count("max-num-batched-tokens", v->value[O_MAX_BATCHED],
+                                                   1ull << 26, &s->max_num_batched_tokens)))
+        return rc;
+    if (v->set[O_BLOCK_SIZE]) {
+        if ((rc = parse_count("block-size", v->value[O_BLOCK_SIZE], 4096, &n)))
+            return rc;
+        s->block_size = (uint32_t)n;
+    }
+    if (v->set[O_TP]) {
+        if (v->set[O_GPUS])
+            return usage_error("give --gpus or --tensor-parallel-size, not both");
+        if ((rc = parse_count("tensor-parallel-size", v->value[O_TP], 64, &n)))
+            return rc;
+        s->gpus = (uint32_t)n;
+    }
+    if (v->set[O_PP]) {
+        if ((rc = parse_count("pipeline-parallel-size", v->value[O_PP], 64, &n)))
+            return rc;
+        s->pipeline_parallel = (uint32_t)n;
+    }
+    s->enforce_eager = v->set[O_ENFORCE_EAGER];
+    if (v->set[O_KV_CACHE_MEMORY] &&
+        (rc = parse_size("kv-cache-memory", v->value[O_KV_CACHE_MEMORY], &s->kv_cache_memory)))
+        return rc;
+    if (v->set[O_KV_CACHE_DTYPE]) {
+        const char *k = v->value[O_KV_CACHE_DTYPE];
+        if (!strcmp(k, "auto")) {
+            s->kv_dtype_set = 0;
+        } else if (!strcmp(k, "fp8") || !strcmp(k, "fp8_e4m3") || !strcmp(k, "fp8_e5m2")) {
+            s->kv_dtype_set = 1;
+            s->kv_dtype = GPUMEM_DTYPE_FP8;
+        } else {
+            return usage_error("--kv-cache-dtype must be auto, fp8, fp8_e4m3 or fp8_e5m2");
+        }
+    }
+    if (v->set[O_QUANTIZATION]) {
+        static const struct {
+            const char *name;
+            int dtype; /* -1: keep */
+        } q[] = {{"awq", GPUMEM_DTYPE_INT4},          {"gptq", GPUMEM_DTYPE_INT4},
+                 {"awq_marlin", GPUMEM_DTYPE_INT4},   {"gptq_marlin", GPUMEM_DTYPE_INT4},
+                 {"bitsandbytes", GPUMEM_DTYPE_INT4}, {"fp8", GPUMEM_DTYPE_FP8},
+                 {"w8a8", GPUMEM_DTYPE_INT8},         {"int8", GPUMEM_DTYPE_INT8},
+                 {"mxfp4", -1},                       {"none", -1}};
+        size_t i;
+        for (i = 0; i < sizeof q / sizeof q[0]; i++)
+            if (!strcmp(v->value[O_QUANTIZATION], q[i].name))
+                break;
+        if (i == sizeof q / sizeof q[0])
+            return usage_error("--quantization: expected awq, gptq, awq_marlin, gptq_marlin, "
+                               "bitsandbytes, fp8, w8a8, int8, mxfp4 or none");
+        if (q[i].dtype >= 0) {
+            if (v->set[O_DTYPE])
+                return usage_error("give --dtype or --quantization, not both");
+            s->dtype_set = 1;
+            s->dtype = (gpumem_dtype)q[i].dtype;
+        }
+    }
+    if (v->set[O_VLLM_VERSION]) {
+        s->vllm_version = v->value[O_VLLM_VERSION];
+        if (strcmp(s->vllm_version, "latest") && strcmp(s->vllm_version, "0.33.0") &&
+            strcmp(s->vllm_version, "v0.33.0") && strcmp(s->vllm_version, "0.11.0") &&
+            strcmp(s->vllm_version, "v0.11.0")) {
+            return usage_error("--vllm-version: modelled versions are 0.33.0 (latest) and 0.11.0");
+        }
+    }
+    return 0;
+}
+
 static int apply_settings(const opt_values *v, gpumem_settings *s, gpumem_unit *unit)
 {
     gpumem_error err;
@@ -134,7 +250,7 @@ static int apply_settings(const opt_values *v, gpumem_settings *s, gpumem_unit *
         return fail(GPUMEM_ERR_USAGE, &err);
     if (v->set[O_UNIT] && (st = gpumem_unit_parse(v->value[O_UNIT], unit, &err)))
         return fail(GPUMEM_ERR_USAGE, &err);
-    return 0;
+    return apply_vllm(v, s);
 }
 
 static int cmd_estimate(const opt_values *v)

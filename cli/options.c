@@ -3,44 +3,77 @@
 #include <string.h>
 
 const opt_spec cli_options[O_COUNT] = {
-    {O_HELP, "help", 'h', OPT_FLAG, NULL, CMD_ALL, "show this help"},
-    {O_JSON, "json", 0, OPT_FLAG, NULL, CMD_ALL & ~CMD_VALIDATE, "print machine-readable JSON"},
-    {O_DTYPE, "dtype", 'd', OPT_VALUE, "TYPE", CMD_ESTIMATE,
+    {O_HELP, "help", 'h', NULL, OPT_FLAG, NULL, CMD_ALL, "show this help"},
+    {O_JSON, "json", 0, NULL, OPT_FLAG, NULL, CMD_ALL & ~CMD_VALIDATE, "print machine-readable JSON"},
+    {O_DTYPE, "dtype", 'd', NULL, OPT_VALUE, "TYPE", CMD_ESTIMATE,
      "weight dtype: fp32, fp16, bf16, fp8, int8 (bitsandbytes), int4 (bitsandbytes NF4); "
      "default: the config's torch_dtype"},
-    {O_KV_DTYPE, "kv-dtype", 0, OPT_VALUE, "TYPE", CMD_ESTIMATE,
+    {O_KV_DTYPE, "kv-dtype", 0, NULL, OPT_VALUE, "TYPE", CMD_ESTIMATE,
      "KV cache dtype (default: the compute dtype)"},
-    {O_BATCH, "batch", 'b', OPT_VALUE, "N", CMD_ESTIMATE, "sequences per batch (default 1)"},
-    {O_CONTEXT, "context", 'c', OPT_VALUE, "N", CMD_ESTIMATE,
+    {O_BATCH, "batch", 'b', NULL, OPT_VALUE, "N", CMD_ESTIMATE, "sequences per batch (default 1)"},
+    {O_CONTEXT, "context", 'c', NULL, OPT_VALUE, "N", CMD_ESTIMATE,
      "tokens per sequence (default: 4096, or the model's maximum if smaller)"},
-    {O_ATTN, "attn", 0, OPT_VALUE, "KIND", CMD_ESTIMATE,
+    {O_ATTN, "attn", 0, NULL, OPT_VALUE, "KIND", CMD_ESTIMATE,
      "attention implementation: sdpa (default) or eager"},
-    {O_GPU, "gpu", 'g', OPT_VALUE, "NAME", CMD_ESTIMATE,
+    {O_GPU, "gpu", 'g', NULL, OPT_VALUE, "NAME", CMD_ESTIMATE,
      "target GPU from 'gpumem gpus': says whether it fits"},
-    {O_GPUS, "gpus", 0, OPT_VALUE, "N", CMD_ESTIMATE,
+    {O_GPUS, "gpus", 0, NULL, OPT_VALUE, "N", CMD_ESTIMATE,
      "tensor-parallel GPUs sharing weights and KV cache (default 1)"},
-    {O_UNIT, "unit", 'u', OPT_VALUE, "UNIT", CMD_ESTIMATE | CMD_GPUS,
+    {O_UNIT, "unit", 'u', NULL, OPT_VALUE, "UNIT", CMD_ESTIMATE | CMD_GPUS,
      "GiB (2^30 bytes, default) or GB (10^9 bytes)"},
-    {O_ENGINE, "engine", 'e', OPT_VALUE, "NAME", CMD_ESTIMATE,
-     "transformers (default; transformers 5.24 / torch 2.15) or simple"},
-    {O_SIMPLE, "simple", 0, OPT_FLAG, NULL, CMD_ESTIMATE,
+    {O_ENGINE, "engine", 'e', NULL, OPT_VALUE, "NAME", CMD_ESTIMATE,
+     "transformers (default; transformers 5.24 / torch 2.15), vllm (vLLM 0.33.0) or simple"},
+    {O_SIMPLE, "simple", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE,
      "the rule of thumb: parameters x bytes per parameter x 1.2"},
-    {O_PARAMS, "params", 'p', OPT_VALUE, "COUNT", CMD_ESTIMATE,
+    {O_PARAMS, "params", 'p', NULL, OPT_VALUE, "COUNT", CMD_ESTIMATE,
      "size a model by parameter count alone (7B, 7e9, 350M); implies --simple"},
-    {O_BREAKDOWN, "breakdown", 0, OPT_FLAG, NULL, CMD_ESTIMATE | CMD_VALIDATE,
+    {O_BREAKDOWN, "breakdown", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE | CMD_VALIDATE,
      "list every device's components (validate: every case)"},
-    {O_NEW_TOKENS, "new-tokens", 'n', OPT_VALUE, "N", CMD_ESTIMATE,
+    {O_NEW_TOKENS, "new-tokens", 'n', NULL, OPT_VALUE, "N", CMD_ESTIMATE,
      "tokens generate() adds after the prompt (default 1)"},
-    {O_CACHE, "cache", 0, OPT_VALUE, "KIND", CMD_ESTIMATE,
+    {O_CACHE, "cache", 0, NULL, OPT_VALUE, "KIND", CMD_ESTIMATE,
      "transformers KV cache: dynamic (default) or static"},
-    {O_CHECK, "check", 0, OPT_FLAG, NULL, CMD_VALIDATE,
+    {O_CHECK, "check", 0, NULL, OPT_FLAG, NULL, CMD_VALIDATE,
      "exit 1 if the median total error exceeds 5% or any case is under by more than 3%"},
+    /* vLLM's own option names (--engine vllm; vLLM 0.33.0, 0.11.0). */
+    {O_GPU_UTIL, "gpu-memory-utilization", 0, NULL, OPT_VALUE, "F", CMD_ESTIMATE,
+     "vLLM: share of GPU memory vLLM may use (0.92 in 0.33.0, 0.9 in 0.11.0)"},
+    {O_MAX_MODEL_LEN, "max-model-len", 0, NULL, OPT_VALUE, "N", CMD_ESTIMATE,
+     "vLLM: longest request in tokens (default: the model's maximum)"},
+    {O_MAX_NUM_SEQS, "max-num-seqs", 0, NULL, OPT_VALUE, "N", CMD_ESTIMATE,
+     "vLLM: sequences per step (default by GPU size, as vllm serve)"},
+    {O_MAX_BATCHED, "max-num-batched-tokens", 0, NULL, OPT_VALUE, "N", CMD_ESTIMATE,
+     "vLLM: tokens per step; sizes the profiled activation peak"},
+    {O_KV_CACHE_DTYPE, "kv-cache-dtype", 0, NULL, OPT_VALUE, "TYPE", CMD_ESTIMATE,
+     "vLLM: auto, fp8, fp8_e4m3 or fp8_e5m2"},
+    {O_BLOCK_SIZE, "block-size", 0, NULL, OPT_VALUE, "N", CMD_ESTIMATE,
+     "vLLM: tokens per KV block (default 16)"},
+    {O_TP, "tensor-parallel-size", 0, "tp", OPT_VALUE, "N", CMD_ESTIMATE,
+     "vLLM: tensor-parallel GPUs (same as --gpus)"},
+    {O_PP, "pipeline-parallel-size", 0, "pp", OPT_VALUE, "N", CMD_ESTIMATE,
+     "vLLM: pipeline stages"},
+    {O_ENFORCE_EAGER, "enforce-eager", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE,
+     "vLLM: no CUDA graphs"},
+    {O_KV_CACHE_MEMORY, "kv-cache-memory", 0, NULL, OPT_VALUE, "SIZE", CMD_ESTIMATE,
+     "vLLM: KV pool per GPU (bytes, or 20GiB / 20GB), bypassing profiling"},
+    {O_QUANTIZATION, "quantization", 'q', NULL, OPT_VALUE, "METHOD", CMD_ESTIMATE,
+     "awq, gptq, awq_marlin, gptq_marlin, bitsandbytes (4-bit), fp8, w8a8/int8, none"},
+    {O_VLLM_VERSION, "vllm-version", 0, NULL, OPT_VALUE, "V", CMD_ESTIMATE,
+     "vLLM version modelled: 0.33.0 (default, 'latest') or 0.11.0"},
 };
 
 static const opt_spec *find_long(const char *name, size_t len)
 {
     for (int i = 0; i < O_COUNT; i++)
         if (strlen(cli_options[i].name) == len && strncmp(cli_options[i].name, name, len) == 0)
+            return &cli_options[i];
+    return NULL;
+}
+
+static const opt_spec *find_alias(const char *name)
+{
+    for (int i = 0; i < O_COUNT; i++)
+        if (cli_options[i].alias && strcmp(cli_options[i].alias, name) == 0)
             return &cli_options[i];
     return NULL;
 }
@@ -67,13 +100,16 @@ int opts_parse(int argc, char **argv, int first, unsigned command, opt_values *o
             o = find_long(arg + 2, len);
             inline_value = eq ? eq + 1 : NULL;
         } else if (arg[0] == '-' && arg[1] && !(arg[1] >= '0' && arg[1] <= '9')) {
-            if (arg[2]) {
+            if (arg[2] && (o = find_alias(arg + 1)) != NULL) {
+                /* a multi-letter short form such as -tp */
+            } else if (arg[2]) {
                 snprintf(msg, msg_len, "unknown option '%s' (short options take no attached "
                                        "value; write '-%c VALUE')",
                          arg, arg[1]);
                 return -1;
+            } else {
+                o = find_short(arg[1]);
             }
-            o = find_short(arg[1]);
         } else {
             if (out->n_positional == 64) {
                 snprintf(msg, msg_len, "too many arguments ('%s')", arg);
@@ -120,13 +156,16 @@ void opts_help(FILE *f, unsigned command)
         const opt_spec *o = &cli_options[i];
         if (!(o->commands & command))
             continue;
-        char left[48];
-        if (o->short_name)
+        char left[64];
+        if (o->alias)
+            snprintf(left, sizeof left, "-%s, --%s%s%s", o->alias, o->name, o->metavar ? " " : "",
+                     o->metavar ? o->metavar : "");
+        else if (o->short_name)
             snprintf(left, sizeof left, "-%c, --%s%s%s", o->short_name, o->name,
                      o->metavar ? " " : "", o->metavar ? o->metavar : "");
         else
             snprintf(left, sizeof left, "    --%s%s%s", o->name, o->metavar ? " " : "",
                      o->metavar ? o->metavar : "");
-        fprintf(f, "  %-26s %s\n", left, o->help);
+        fprintf(f, "  %-34s %s\n", left, o->help);
     }
 }

@@ -34,6 +34,18 @@ typedef enum {
     O_NEW_TOKENS,
     O_CACHE,
     O_CHECK,
+    O_GPU_UTIL,
+    O_MAX_MODEL_LEN,
+    O_MAX_NUM_SEQS,
+    O_MAX_BATCHED,
+    O_KV_CACHE_DTYPE,
+    O_BLOCK_SIZE,
+    O_TP,
+    O_PP,
+    O_ENFORCE_EAGER,
+    O_KV_CACHE_MEMORY,
+    O_QUANTIZATION,
+    O_VLLM_VERSION,
     O_COUNT
 } opt_id;
 
@@ -41,6 +53,7 @@ typedef struct {
     opt_id id;
     const char *name;    /* long form, without -- */
     char short_name;     /* or 0 */
+    const char *alias;   /* a multi-letter short form, "tp" for -tp, or NULL */
     opt_kind kind;
     const char *metavar; /* for values */
     unsigned commands;   /* where it applies */

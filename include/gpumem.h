@@ -189,6 +189,7 @@ gpumem_status gpumem_gpu_find(const char *name, const gpumem_gpu **out, gpumem_e
 typedef enum {
     GPUMEM_ENGINE_TRANSFORMERS = 0, /* PyTorch + transformers (default) */
     GPUMEM_ENGINE_SIMPLE,           /* the seed rule: P x Q x 1.2 */
+    GPUMEM_ENGINE_VLLM,             /* vLLM V1 serving (0.33.0; 0.11.0) */
     GPUMEM_ENGINE_COUNT
 } gpumem_engine;
 

@@ -3,6 +3,7 @@
 #include "estimate_internal.h"
 
 #include "dtype_internal.h"
+#include "engine_vllm_internal.h"
 #include "error_internal.h"
 #include "util_internal.h"
 
@@ -18,6 +19,8 @@ static const engine_profile engines[GPUMEM_ENGINE_COUNT] = {
     [GPUMEM_ENGINE_TRANSFORMERS] = {"transformers", "transformers 5.24 / torch 2.15",
                                     engine_transformers},
     [GPUMEM_ENGINE_SIMPLE] = {"simple", "rule of thumb: P x Q x 1.2", engine_simple},
+    /* vLLM needs the settings and fills its own info block: called below. */
+    [GPUMEM_ENGINE_VLLM] = {"vllm", "vLLM 0.33.0 (also 0.11.0)", NULL},
 };
 
 const engine_profile *engine_get(gpumem_engine e)
@@ -38,8 +41,8 @@ gpumem_status gpumem_engine_parse(const char *name, gpumem_engine *out, gpumem_e
             *out = (gpumem_engine)i;
             return GPUMEM_OK;
         }
-    return err_set(err, GPUMEM_ERR_NOT_FOUND, "unknown engine '%s' (expected transformers or simple)",
-                   name);
+    return err_set(err, GPUMEM_ERR_NOT_FOUND,
+                   "unknown engine '%s' (expected transformers, vllm or simple)", name);
 }
 
 static const char *const attn_names[GPUMEM_ATTN_COUNT] = {"sdpa", "eager"};
@@ -164,6 +167,10 @@ gpumem_status gpumem_estimate_inference(const gpumem_model *m, const gpumem_sett
     gpumem_status st = resolve(m, s, &r, err);
     if (st != GPUMEM_OK)
         return st;
+    if (s->engine == GPUMEM_ENGINE_VLLM && !m->layers)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "vLLM sizes its KV cache from the architecture: give a model name, a "
+                       "config.json or a model directory");
     if (s->engine == GPUMEM_ENGINE_TRANSFORMERS && !m->layers && !m->has_storage)
         return err_set(err, GPUMEM_ERR_USAGE,
                        "a bare parameter count has no architecture: use --simple, or give a "
@@ -181,12 +188,19 @@ gpumem_status gpumem_estimate_inference(const gpumem_model *m, const gpumem_sett
 
     gpumem_device *gpu0 = &out->devices[0];
     snprintf(gpu0->name, sizeof gpu0->name, "gpu0");
-    st = engine_get(s->engine)->run(m, &r, gpu0, err);
+    st = s->engine == GPUMEM_ENGINE_VLLM ? engine_vllm(m, &r, s, gpu0, &out->vllm, err)
+                                          : engine_get(s->engine)->run(m, &r, gpu0, err);
     if (st != GPUMEM_OK)
         return st;
-    /* Tensor parallel ranks hold equal shares; rank 0 stands for all. */
-    out->n_devices = r.tp;
-    for (uint32_t i = 1; i < r.tp; i++) {
+    /* Parallel ranks hold equal shares; rank 0 (the most loaded) stands for
+     * all. vLLM's pipeline stages are ranks too. */
+    uint32_t ranks = r.tp;
+    if (s->engine == GPUMEM_ENGINE_VLLM && s->pipeline_parallel > 1)
+        ranks *= s->pipeline_parallel;
+    if (ranks > GPUMEM_MAX_DEVICES)
+        return err_set(err, GPUMEM_ERR_USAGE, "more than %d GPUs", GPUMEM_MAX_DEVICES);
+    out->n_devices = ranks;
+    for (uint32_t i = 1; i < ranks; i++) {
         out->devices[i] = *gpu0;
         snprintf(out->devices[i].name, sizeof out->devices[i].name, "gpu%u", i);
     }
@@ -198,7 +212,9 @@ gpumem_status gpumem_estimate_inference(const gpumem_model *m, const gpumem_sett
             return err_set(err, GPUMEM_ERR_OVERFLOW, "total does not fit in 64 bits");
     out->fits = -1;
     if (s->gpu) {
-        out->fits = out->per_gpu_bytes <= s->gpu->memory_bytes;
+        /* vLLM always fills the GPU to its utilisation: it fits when it starts. */
+        out->fits = s->engine == GPUMEM_ENGINE_VLLM ? out->vllm.starts
+                                                    : out->per_gpu_bytes <= s->gpu->memory_bytes;
         out->headroom_bytes = (int64_t)s->gpu->memory_bytes - (int64_t)out->per_gpu_bytes;
         if (out->per_gpu_bytes > (uint64_t)INT64_MAX)
             out->headroom_bytes = INT64_MIN;

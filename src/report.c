@@ -189,6 +189,10 @@ char *gpumem_report_text(const gpumem_model *m, const gpumem_estimate *e, gpumem
     if (e->engine == GPUMEM_ENGINE_SIMPLE)
         put(&s, "%s weights, rule of thumb%s\n", gpumem_dtype_name(e->dtype),
             e->gpus > 1 ? ", split over GPUs" : "");
+    else if (e->vllm.present)
+        put(&s, "%s weights, %s KV, max-model-len %llu, tensor parallel %u, utilisation %.2f\n",
+            gpumem_dtype_name(e->dtype), gpumem_dtype_name(e->kv_dtype),
+            (unsigned long long)e->vllm.max_model_len, e->gpus, e->vllm.gpu_memory_utilization);
     else
         put(&s, "%s weights, %s KV, batch %llu, context %llu + %llu new, %s attention%s\n",
             gpumem_dtype_name(e->dtype), gpumem_dtype_name(e->kv_dtype),

@@ -1,0 +1,90 @@
+/* vLLM (V1 engine) profile: what one GPU holds after `vllm serve` starts,
+ * and what vLLM prints about its KV-cache pool. Versions are rows of a
+ * table (engine_vllm.c); the KV-cache planner (engine_vllm_kv.c) mirrors
+ * vllm/v1/core/kv_cache_utils.py. */
+#ifndef GPUMEM_ENGINE_VLLM_INTERNAL_H
+#define GPUMEM_ENGINE_VLLM_INTERNAL_H
+
+#include "estimate_internal.h"
+
+/* How a version turns blocks into the printed "GPU KV cache size". */
+typedef enum {
+    VLLM_TOKENS_BLOCKS = 0,   /* num_blocks // n_groups * min_block_size (<= 0.11) */
+    VLLM_TOKENS_CONCURRENCY,  /* int(max_concurrency * max_model_len) (0.2x+) */
+    VLLM_TOKENS_COUNT
+} vllm_tokens_rule;
+
+/* One row per modelled vLLM release. */
+typedef struct {
+    const char *version;
+    double default_utilization;   /* CacheConfig.gpu_memory_utilization */
+    bool graphs_in_profile;       /* VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS default */
+    vllm_tokens_rule tokens_rule;
+    uint32_t max_capture_size;    /* cap of max_cudagraph_capture_size */
+    /* `vllm serve` defaults (EngineArgs._set_default_args), by GPU memory:
+     * >= big_gib (and not an A100), else small. 0 big_gib: no tier. */
+    uint32_t big_gib, big_batched_tokens, big_num_seqs;
+    uint32_t huge_gib, huge_batched_tokens, huge_num_seqs;
+    uint32_t small_batched_tokens, small_num_seqs;
+} vllm_version;
+
+/* The row for "0.11.0" etc.; NULL (the newest) gives the newest row. */
+const vllm_version *vllm_version_find(const char *version);
+size_t vllm_version_count(void);
+const vllm_version *vllm_version_at(size_t i);
+
+/* ------------------------------------------------------------ KV planning */
+
+typedef enum {
+    VLLM_SPEC_FULL = 0, /* FullAttentionSpec */
+    VLLM_SPEC_SLIDING,  /* SlidingWindowSpec */
+    VLLM_SPEC_MLA,      /* MLAAttentionSpec: one latent "head" */
+    VLLM_SPEC_MAMBA,    /* MambaSpec: one state per request */
+    VLLM_SPEC_COUNT
+} vllm_spec_kind;
+
+typedef struct {
+    uint32_t block_size;        /* tokens per block (16 by default) */
+    uint32_t kv_bytes;          /* bytes per cached element (2, or 1 for fp8) */
+    uint32_t state_bytes;       /* bytes per Mamba state element */
+    uint32_t tp, pp;
+    uint64_t max_model_len;
+    uint64_t max_num_batched_tokens;
+    vllm_tokens_rule tokens_rule;
+} vllm_kv_params;
+
+typedef struct {
+    vllm_spec_kind kind;
+    uint32_t window;
+    uint64_t page_bytes; /* bytes of one block of one layer */
+    uint32_t n_layers;   /* layers of this spec on the rank */
+    uint32_t n_groups;   /* KV-cache groups it is split into */
+} vllm_kv_type;
+
+typedef struct {
+    size_t n_types;
+    vllm_kv_type types[4];
+    uint32_t n_groups;        /* KV-cache groups in all */
+    uint32_t group_size;      /* layers per group (one block = page x this) */
+    uint32_t attn_block_size; /* block size after the hybrid (Mamba) raise */
+    uint64_t bytes_per_block; /* pool bytes one block index costs */
+    uint64_t num_blocks;
+    uint64_t tokens;          /* "GPU KV cache size: N tokens" */
+    uint64_t blocks_per_request; /* at max_model_len, over all groups */
+    double max_concurrency;
+    uint64_t needed_bytes;    /* check_enough_kv_cache_memory's need */
+    bool starts;
+    uint64_t max_model_len_limit;
+} vllm_kv_plan;
+
+/* Plans the pool of `pool_bytes` on the most loaded rank. A model without
+ * any cached layer gets n_groups 0, starts and no limit. */
+gpumem_status vllm_plan_kv(const gpumem_model *m, const vllm_kv_params *p, uint64_t pool_bytes,
+                           vllm_kv_plan *out, gpumem_error *err);
+
+/* ----------------------------------------------------------------- engine */
+
+gpumem_status engine_vllm(const gpumem_model *m, const engine_req *r, const gpumem_settings *s,
+                          gpumem_device *gpu, gpumem_vllm_info *info, gpumem_error *err);
+
+#endif

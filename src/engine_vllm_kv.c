@@ -1,0 +1,237 @@
+/* vLLM's KV-cache planner, as vllm/v1/core/kv_cache_utils.py (0.11.0) and
+ * kv_cache_planning.py (0.33.0) compute it: one spec per cached layer, the
+ * layers grouped so every group has the same page size, the pool cut into
+ * blocks, and the printed token capacity and concurrency. */
+#include "engine_vllm_internal.h"
+#include "util_internal.h"
+
+#include <string.h>
+
+/* A layer's spec on the most loaded rank; false when it caches nothing. */
+static bool layer_spec(const model_layer *l, const vllm_kv_params *p, vllm_kv_type *t,
+                       uint64_t *per_token)
+{
+    memset(t, 0, sizeof *t);
+    if (l->ssm) {
+        /* MambaSpec: conv state (d_conv - 1) x d_inner and SSM state
+         * d_inner x d_state per request, d_inner split over TP ranks. */
+        uint64_t d = div_up(l->ssm_d_inner, p->tp);
+        uint64_t conv = l->ssm_d_conv ? l->ssm_d_conv - 1 : 0;
+        t->kind = VLLM_SPEC_MAMBA;
+        t->page_bytes = (conv * d + d * l->ssm_d_state) * p->state_bytes;
+        *per_token = 0;
+        return t->page_bytes != 0;
+    }
+    if (l->attn == ATTN_KIND_NONE)
+        return false;
+    if (l->attn == ATTN_KIND_MLA) {
+        /* MLAAttentionSpec: one latent of kv_lora_rank + rope dim, the same
+         * on every TP rank. */
+        t->kind = VLLM_SPEC_MLA;
+        *per_token = ((uint64_t)l->kv_lora_rank + l->qk_rope_dim) * p->kv_bytes;
+    } else {
+        /* AttentionSpec: K and V of the rank's KV heads; with more ranks
+         * than KV heads each rank keeps one replicated head. */
+        uint64_t heads = l->n_head_kv >= p->tp ? l->n_head_kv / p->tp : 1;
+        t->kind = l->attn == ATTN_KIND_SLIDING ? VLLM_SPEC_SLIDING : VLLM_SPEC_FULL;
+        t->window = l->attn == ATTN_KIND_SLIDING ? l->window : 0;
+        *per_token = heads * ((uint64_t)l->head_dim_k + l->head_dim_v) * p->kv_bytes;
+    }
+    t->page_bytes = *per_token * p->block_size;
+    return *per_token != 0;
+}
+
+typedef struct {
+    vllm_kv_type t;
+    uint64_t per_token; /* 0 for Mamba */
+    uint32_t block_size;
+} kv_type_ex;
+
+/* Bytes one request at `len` tokens needs in one layer of type t
+ * (KVCacheSpec.max_memory_usage_bytes). */
+static uint64_t type_max_memory(const kv_type_ex *t, uint64_t len, uint64_t batched)
+{
+    switch (t->t.kind) {
+    case VLLM_SPEC_SLIDING: {
+        /* The last window - 1 tokens plus one chunk in flight, and one more
+         * block because the window rarely starts on a block boundary. */
+        uint64_t n = (uint64_t)t->t.window - 1 + batched;
+        if (n > len)
+            n = len;
+        return (div_up(n, t->block_size) + 1) * t->t.page_bytes;
+    }
+    case VLLM_SPEC_MAMBA:
+        return t->t.page_bytes;
+    default:
+        return div_up(len, t->block_size) * t->t.page_bytes;
+    }
+}
+
+static uint64_t needed_bytes(const kv_type_ex *ts, size_t n, uint64_t len, uint64_t batched)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += ts[i].t.n_layers * type_max_memory(&ts[i], len, batched);
+    return sum;
+}
+
+/* Collects the distinct specs of the rank's layers (pipeline stage 0 holds
+ * the first ceil(n_layer / pp) layers). */
+static size_t collect_types(const gpumem_model *m, const vllm_kv_params *p, kv_type_ex *ts,
+                            size_t cap, gpumem_error *err, gpumem_status *st)
+{
+    size_t n = 0;
+    uint32_t layers = (uint32_t)div_up(m->n_layer, p->pp ? p->pp : 1);
+    *st = GPUMEM_OK;
+    for (uint32_t i = 0; i < layers && m->layers; i++) {
+        kv_type_ex e;
+        memset(&e, 0, sizeof e);
+        if (!layer_spec(&m->layers[i], p, &e.t, &e.per_token))
+            continue;
+        size_t j = 0;
+        while (j < n && !(ts[j].t.kind == e.t.kind && ts[j].t.window == e.t.window &&
+                          ts[j].t.page_bytes == e.t.page_bytes))
+            j++;
+        if (j == n) {
+            if (n == cap) {
+                *st = err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                              "more than %zu kinds of KV-cache layers", cap);
+                return 0;
+            }
+            e.block_size = p->block_size;
+            ts[n++] = e;
+        }
+        ts[j].t.n_layers++;
+    }
+    return n;
+}
+
+/* Hybrid attention + Mamba: vLLM raises the attention block size to a
+ * multiple of 16 whose page holds a Mamba state, then pads the Mamba page
+ * to the same size (HybridAttentionMambaModelConfig.verify_and_update_config). */
+static void unify_mamba(kv_type_ex *ts, size_t n, uint32_t *attn_bs)
+{
+    uint64_t mamba = 0, attn_tok = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ts[i].t.kind == VLLM_SPEC_MAMBA && ts[i].t.page_bytes > mamba)
+            mamba = ts[i].t.page_bytes;
+        else if (ts[i].t.kind != VLLM_SPEC_MAMBA && ts[i].per_token > attn_tok)
+            attn_tok = ts[i].per_token;
+    }
+    if (!mamba || !attn_tok)
+        return;
+    uint64_t bs = 16 * div_up(mamba, 16 * attn_tok);
+    if (bs < *attn_bs)
+        bs = *attn_bs;
+    *attn_bs = (uint32_t)bs;
+    for (size_t i = 0; i < n; i++) {
+        if (ts[i].t.kind == VLLM_SPEC_MAMBA) {
+            ts[i].t.page_bytes = bs * attn_tok;
+        } else {
+            ts[i].block_size = (uint32_t)bs;
+            ts[i].t.page_bytes = ts[i].per_token * bs;
+        }
+    }
+}
+
+/* Different page sizes among attention layers: the smaller pages get a
+ * larger block size so every page matches the largest
+ * (unify_kv_cache_spec_page_size). */
+static gpumem_status unify_pages(kv_type_ex *ts, size_t n, gpumem_error *err)
+{
+    uint64_t max = 0;
+    for (size_t i = 0; i < n; i++)
+        max = ts[i].t.page_bytes > max ? ts[i].t.page_bytes : max;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t pg = ts[i].t.page_bytes;
+        if (pg == max)
+            continue;
+        if (max % pg != 0)
+            return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                           "vLLM cannot unify KV page sizes %llu and %llu bytes",
+                           (unsigned long long)pg, (unsigned long long)max);
+        ts[i].block_size = (uint32_t)(ts[i].block_size * (max / pg));
+        ts[i].t.page_bytes = max;
+    }
+    return GPUMEM_OK;
+}
+
+static uint64_t blocks_per_request(const kv_type_ex *ts, size_t n, const vllm_kv_params *p,
+                                   uint64_t len)
+{
+    /* Per group; 0.11 rounds the sum of the groups, 0.2x+ each group. */
+    uint64_t sum = 0, page = ts[0].t.page_bytes;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t b = type_max_memory(&ts[i], len, p->max_num_batched_tokens);
+        if (p->tokens_rule == VLLM_TOKENS_CONCURRENCY)
+            sum += ts[i].t.n_groups * div_up(b, ts[i].t.page_bytes);
+        else
+            sum += ts[i].t.n_groups * b;
+    }
+    return p->tokens_rule == VLLM_TOKENS_CONCURRENCY ? sum : div_up(sum, page);
+}
+
+gpumem_status vllm_plan_kv(const gpumem_model *m, const vllm_kv_params *p, uint64_t pool_bytes,
+                           vllm_kv_plan *out, gpumem_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (p->block_size == 0 || p->tp == 0 || p->max_model_len == 0)
+        return err_set(err, GPUMEM_ERR_USAGE, "block size, TP size and max model len must be >= 1");
+    kv_type_ex ts[4];
+    gpumem_status st;
+    size_t n = collect_types(m, p, ts, 4, err, &st);
+    if (st != GPUMEM_OK)
+        return st;
+    out->attn_block_size = p->block_size;
+    out->starts = true;
+    if (n == 0) /* attention-free: no pool to check */
+        return GPUMEM_OK;
+    unify_mamba(ts, n, &out->attn_block_size);
+    if ((st = unify_pages(ts, n, err)) != GPUMEM_OK)
+        return st;
+
+    /* Groups (_get_kv_cache_groups_uniform_page_size): the smallest layer
+     * count is the group size; each kind is split into that many-layer
+     * groups, the last one padded. One kind: one group of all layers. */
+    uint32_t gs = ts[0].t.n_layers;
+    for (size_t i = 1; i < n; i++)
+        gs = ts[i].t.n_layers < gs ? ts[i].t.n_layers : gs;
+    for (size_t i = 0; i < n; i++) {
+        ts[i].t.n_groups = (uint32_t)div_up(ts[i].t.n_layers, gs);
+        out->n_groups += ts[i].t.n_groups;
+    }
+    out->group_size = gs;
+    for (size_t i = 0; i < n; i++)
+        out->types[out->n_types++] = ts[i].t;
+    out->bytes_per_block = ts[0].t.page_bytes * gs;
+    out->num_blocks = pool_bytes / out->bytes_per_block;
+
+    uint32_t min_bs = ts[0].block_size;
+    for (size_t i = 0; i < n; i++)
+        if (ts[i].t.kind != VLLM_SPEC_MAMBA && ts[i].block_size < min_bs)
+            min_bs = ts[i].block_size;
+    out->blocks_per_request = blocks_per_request(ts, n, p, p->max_model_len);
+    if (out->blocks_per_request)
+        out->max_concurrency = (double)out->num_blocks / (double)out->blocks_per_request;
+    if (p->tokens_rule == VLLM_TOKENS_CONCURRENCY)
+        out->tokens = (uint64_t)(out->max_concurrency * (double)p->max_model_len);
+    else
+        out->tokens = out->num_blocks / out->n_groups * min_bs;
+
+    /* check_enough_kv_cache_memory and estimate_max_model_len: the sum over
+     * layers of one max_model_len request must fit the pool. */
+    out->needed_bytes = needed_bytes(ts, n, p->max_model_len, p->max_num_batched_tokens);
+    out->starts = pool_bytes > 0 && out->needed_bytes <= pool_bytes;
+    uint64_t lo = 1, hi = p->max_model_len > m->max_ctx ? p->max_model_len : m->max_ctx;
+    if (pool_bytes == 0 || needed_bytes(ts, n, 1, p->max_num_batched_tokens) > pool_bytes)
+        return GPUMEM_OK;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo + 1) / 2;
+        if (needed_bytes(ts, n, mid, p->max_num_batched_tokens) <= pool_bytes)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    out->max_model_len_limit = lo;
+    return GPUMEM_OK;
+}

@@ -1,0 +1,333 @@
+/* The vLLM profile: the KV planner against hand calculations from
+ * vllm/v1/core/kv_cache_utils.py, and the engine against startup logs
+ * published in public issues (tests/data/engine_logs/vllm.tsv). */
+#include "test_helpers.h"
+
+#include "dtype_internal.h"
+#include "engine_vllm_internal.h"
+
+#include <math.h>
+
+static const double GiB = 1073741824.0;
+
+static engine_req req_for(const gpumem_model *m, uint32_t tp, int dtype_set, gpumem_dtype d,
+                          int kv_fp8)
+{
+    engine_req r;
+    memset(&r, 0, sizeof r);
+    r.dtype = dtype_set ? d : m->dtype;
+    r.dtype_given = dtype_set;
+    r.compute = dtype_get(r.dtype)->compute;
+    r.kv_dtype = kv_fp8 ? GPUMEM_DTYPE_FP8 : r.compute;
+    r.batch = 1;
+    r.tp = tp;
+    return r;
+}
+
+static const gpumem_gpu *gpu_or_fail(const char *id)
+{
+    const gpumem_gpu *g = NULL;
+    gpumem_error err;
+    if (gpumem_gpu_find(id, &g, &err) != GPUMEM_OK)
+        fail_msg("gpu %s: %s", id, err.message);
+    return g;
+}
+
+static uint64_t comp(const gpumem_device *d, const char *name)
+{
+    for (size_t i = 0; i < d->n_components; i++)
+        if (!strcmp(d->components[i].name, name))
+            return d->components[i].bytes;
+    fail_msg("no component %s", name);
+    return 0;
+}
+
+/* ------------------------------------------------------ planner by hand */
+
+static vllm_kv_params params(uint64_t len, vllm_tokens_rule rule)
+{
+    vllm_kv_params p = {16, 2, 2, 1, 1, len, 8192, rule};
+    return p;
+}
+
+/* Llama-3.1-8B: page = 16 tokens x 8 KV heads x (128 + 128) x 2 bytes =
+ * 65,536 bytes per layer; 32 layers make a block 2 MiB, so 1 GiB is 512
+ * blocks = 8,192 tokens; at max_model_len 4096 a request needs 256 blocks:
+ * concurrency 2.00x; one request of 8192 tokens needs exactly 1 GiB. */
+static void test_plan_dense_gqa(void **state)
+{
+    (void)state;
+    gpumem_model *m = load_or_fail("llama-3.1-8b");
+    vllm_kv_params p = params(4096, VLLM_TOKENS_BLOCKS);
+    vllm_kv_plan plan;
+    assert_int_equal(vllm_plan_kv(m, &p, 1ull << 30, &plan, NULL), GPUMEM_OK);
+    assert_int_equal(plan.types[0].page_bytes, 65536);
+    assert_int_equal(plan.n_groups, 1);
+    assert_int_equal(plan.num_blocks, 512);
+    assert_int_equal(plan.tokens, 8192);
+    assert_true(fabs(plan.max_concurrency - 2.0) < 1e-9);
+    assert_true(plan.starts);
+    assert_int_equal(plan.max_model_len_limit, 8192);
+    /* TP 8 leaves one KV head per rank: page 8,192 bytes, 8x the blocks. */
+    p.tp = 8;
+    assert_int_equal(vllm_plan_kv(m, &p, 1ull << 30, &plan, NULL), GPUMEM_OK);
+    assert_int_equal(plan.types[0].page_bytes, 8192);
+    assert_int_equal(plan.tokens, 65536);
+    /* fp8 KV halves the page. */
+    p.tp = 1, p.kv_bytes = 1;
+    assert_int_equal(vllm_plan_kv(m, &p, 1ull << 30, &plan, NULL), GPUMEM_OK);
+    assert_int_equal(plan.tokens, 16384);
+    gpumem_model_free(m);
+}
+
+/* Gemma-2-9B: 42 layers alternating sliding (4096) and full attention, 8
+ * KV heads of 256: page 16 x 8 x 512 x 2 = 131,072 bytes. Two kinds of 21
+ * layers: group size 21, 2 groups, a block index costs 21 pages; 1 GiB is
+ * 390 blocks; 0.11 prints 390 // 2 x 16 = 3,120 tokens. At max_model_len
+ * 8192 a request needs 512 full-layer blocks + (4095 + 8192 capped to 8192
+ * = 512) + 1 sliding blocks; 0.11 sums then divides: 1025 blocks. */
+static void test_plan_sliding_hybrid(void **state)
+{
+    (void)state;
+    gpumem_model *m = load_or_fail("gemma-2-9b-it");
+    vllm_kv_params p = params(8192, VLLM_TOKENS_BLOCKS);
+    vllm_kv_plan plan;
+    assert_int_equal(vllm_plan_kv(m, &p, 1ull << 30, &plan, NULL), GPUMEM_OK);
+    assert_int_equal(plan.n_types, 2);
+    assert_int_equal(plan.n_groups, 2);
+    assert_int_equal(plan.group_size, 21);
+    assert_int_equal(plan.num_blocks, 390);
+    assert_int_equal(plan.tokens, 3120);
+    assert_int_equal(plan.blocks_per_request, 1025);
+    /* 0.2x+: tokens = int(390 / 1025 x 8192). */
+    p.tokens_rule = VLLM_TOKENS_CONCURRENCY;
+    assert_int_equal(vllm_plan_kv(m, &p, 1ull << 30, &plan, NULL), GPUMEM_OK);
+    assert_int_equal(plan.tokens, (uint64_t)(390.0 / 1025.0 * 8192.0));
+    gpumem_model_free(m);
+}
+
+/* DeepSeek-V2-Lite: MLA caches 512 + 64 = 576 elements per layer and
+ * token, 2 bytes, 27 layers: a 32,768-token request needs 27 x 2048 blocks
+ * x 16 x 1152 bytes = 0.949 GiB, identical on every TP rank. */
+static void test_plan_mla(void **state)
+{
+    (void)state;
+    gpumem_model *m = load_or_fail("deepseek-v2-lite");
+    vllm_kv_params p = params(32768, VLLM_TOKENS_BLOCKS);
+    vllm_kv_plan plan;
+    assert_int_equal(vllm_plan_kv(m, &p, 1ull << 30, &plan, NULL), GPUMEM_OK);
+    assert_int_equal(plan.types[0].kind, VLLM_SPEC_MLA);
+    assert_int_equal(plan.types[0].page_bytes, 16 * 576 * 2);
+    assert_int_equal(plan.needed_bytes, 27ull * 2048 * 16 * 1152);
+    p.tp = 4;
+    assert_int_equal(vllm_plan_kv(m, &p, 1ull << 30, &plan, NULL), GPUMEM_OK);
+    assert_int_equal(plan.types[0].page_bytes, 16 * 576 * 2);
+    gpumem_model_free(m);
+}
+
+/* Mamba-130m: a state-only model still plans one state page per request:
+ * 24 layers of (conv 3 x 1536 + ssm 1536 x 16) x 2 bytes. */
+static void test_plan_mamba(void **state)
+{
+    (void)state;
+    gpumem_model *m = load_or_fail("mamba-130m");
+    vllm_kv_params p = params(2048, VLLM_TOKENS_BLOCKS);
+    vllm_kv_plan plan;
+    assert_int_equal(vllm_plan_kv(m, &p, 1ull << 30, &plan, NULL), GPUMEM_OK);
+    assert_int_equal(plan.types[0].kind, VLLM_SPEC_MAMBA);
+    assert_int_equal(plan.types[0].page_bytes, (3 * 1536 + 1536 * 16) * 2);
+    assert_int_equal(plan.needed_bytes, 24ull * (3 * 1536 + 1536 * 16) * 2);
+    gpumem_model_free(m);
+}
+
+/* ------------------------------------------------------------- engine */
+
+static void test_needs_gpu(void **state)
+{
+    (void)state;
+    gpumem_model *m = load_or_fail("llama-3.1-8b");
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    engine_req r = req_for(m, 1, 0, GPUMEM_DTYPE_BF16, 0);
+    gpumem_device d;
+    gpumem_vllm_info info;
+    gpumem_error err;
+    memset(&d, 0, sizeof d);
+    assert_int_equal(engine_vllm(m, &r, &s, &d, &info, &err), GPUMEM_ERR_USAGE);
+    assert_string_equal(err.message, "vLLM sizes its KV pool from the GPU: give --gpu");
+    s.gpu = gpu_or_fail("h100-sxm");
+    s.vllm_version = "0.1.0";
+    memset(&d, 0, sizeof d);
+    assert_int_equal(engine_vllm(m, &r, &s, &d, &info, &err), GPUMEM_ERR_NOT_FOUND);
+    gpumem_model_free(m);
+}
+
+/* The version table: 0.11.0 defaults to 0.90 utilisation without the
+ * CUDA-graph term, 0.33.0 (newest, the default) to 0.92 with it. On an
+ * H100 the components add up to the requested 92% of memory plus the CUDA
+ * context, which lives outside vLLM's request. */
+static void test_versions_and_sum(void **state)
+{
+    (void)state;
+    assert_string_equal(vllm_version_find(NULL)->version, "0.33.0");
+    assert_true(vllm_version_find("v0.11.0")->default_utilization == 0.90);
+    assert_true(vllm_version_find("0.33.0")->graphs_in_profile);
+    assert_false(vllm_version_find("0.11.0")->graphs_in_profile);
+    gpumem_model *m = load_or_fail("llama-3.1-8b");
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    s.gpu = gpu_or_fail("h100-sxm");
+    s.max_model_len = 8192;
+    engine_req r = req_for(m, 1, 0, GPUMEM_DTYPE_BF16, 0);
+    gpumem_device d;
+    gpumem_vllm_info info;
+    memset(&d, 0, sizeof d);
+    assert_int_equal(engine_vllm(m, &r, &s, &d, &info, NULL), GPUMEM_OK);
+    assert_true(info.present && info.starts);
+    assert_string_equal(info.version, "0.33.0");
+    assert_true(info.gpu_memory_utilization == 0.92);
+    double want = (double)s.gpu->memory_bytes * 0.92 + 512.0 * 1048576;
+    assert_true(fabs((double)d.bytes - want) < 2.0 * 1048576);
+    assert_true(info.max_model_len_limit >= 131072);
+    /* A 0.11 pool is larger by the CUDA graphs it did not count and
+     * smaller by 2% of the GPU. */
+    s.vllm_version = "0.11.0";
+    gpumem_device d2;
+    memset(&d2, 0, sizeof d2);
+    assert_int_equal(engine_vllm(m, &r, &s, &d2, &info, NULL), GPUMEM_OK);
+    double diff = (double)comp(&d, "kv_cache") - (double)comp(&d2, "kv_cache");
+    assert_true(fabs(diff - (0.02 * (double)s.gpu->memory_bytes - (double)comp(&d, "cuda_graphs"))) <
+                4096.0);
+    gpumem_model_free(m);
+}
+
+/* ------------------------------------------------- published logs */
+
+typedef struct {
+    char id[64], source[128], printed[32], rule[16], gpu[32], model[48];
+    unsigned tp;
+    char dtype[8], kv[8];
+    unsigned long long len;
+    char pool[16], weights[16], tokens[16], conc[16], needed[16], starts[4];
+} log_case;
+
+static int parse_line(char *line, log_case *c)
+{
+    char *f[16];
+    int n = 0;
+    for (char *t = strtok(line, "\t\n"); t && n < 16; t = strtok(NULL, "\t\n"))
+        f[n++] = t;
+    if (n != 16)
+        return 0;
+#define CP(dst, i) snprintf(dst, sizeof dst, "%s", f[i])
+    CP(c->id, 0), CP(c->source, 1), CP(c->printed, 2), CP(c->rule, 3), CP(c->gpu, 4);
+    CP(c->model, 5), CP(c->dtype, 7), CP(c->kv, 8), CP(c->pool, 10), CP(c->weights, 11);
+    CP(c->tokens, 12), CP(c->conc, 13), CP(c->needed, 14), CP(c->starts, 15);
+#undef CP
+    c->tp = (unsigned)strtoul(f[6], NULL, 10);
+    c->len = strtoull(f[9], NULL, 10);
+    return 1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void report(const char *what, double *e, size_t n)
+{
+    if (!n)
+        return;
+    qsort(e, n, sizeof *e, cmp_double);
+    double med = n % 2 ? e[n / 2] : (e[n / 2 - 1] + e[n / 2]) / 2;
+    print_message("vLLM %s: %zu cases, median error %.2f%%, worst %.2f%%\n", what, n, 100 * med,
+                  100 * e[n - 1]);
+}
+
+static void test_published_logs(void **state)
+{
+    (void)state;
+    FILE *f = fopen(GPUMEM_SOURCE_DIR "/tests/data/engine_logs/vllm.tsv", "r");
+    assert_non_null(f);
+    char line[1024];
+    double ew[64], et[64], ec[64], en[64];
+    size_t nw = 0, nt = 0, nc = 0, nn = 0, cases = 0;
+    bool header = true;
+    while (fgets(line, sizeof line, f)) {
+        log_case c;
+        if (line[0] == '#' || !parse_line(line, &c))
+            continue;
+        if (header) {
+            header = false;
+            continue;
+        }
+        cases++;
+        gpumem_model *m = load_or_fail(c.model);
+        gpumem_settings s;
+        gpumem_settings_init(&s);
+        s.gpu = gpu_or_fail(c.gpu);
+        s.max_model_len = c.len;
+        s.vllm_version = c.rule;
+        if (strcmp(c.pool, "-") != 0)
+            s.kv_cache_memory = (uint64_t)(strtod(c.pool, NULL) * GiB);
+        gpumem_dtype d;
+        assert_int_equal(gpumem_dtype_parse(c.dtype, &d, NULL), GPUMEM_OK);
+        engine_req r = req_for(m, c.tp, 1, d, !strcmp(c.kv, "fp8"));
+        gpumem_device dev;
+        gpumem_vllm_info info;
+        gpumem_error err;
+        memset(&dev, 0, sizeof dev);
+        if (engine_vllm(m, &r, &s, &dev, &info, &err) != GPUMEM_OK)
+            fail_msg("%s: %s", c.id, err.message);
+        if (strcmp(c.weights, "-") != 0) {
+            double want = strtod(c.weights, NULL) * GiB, got = (double)comp(&dev, "weights");
+            ew[nw] = fabs(got - want) / want;
+            print_message("%-26s weights %.3f GiB, log %.3f (%+.2f%%)\n", c.id, got / GiB,
+                          want / GiB, 100 * (got - want) / want);
+            assert_true(ew[nw++] <= 0.01);
+        }
+        if (strcmp(c.tokens, "-") != 0 && s.kv_cache_memory) {
+            double want = strtod(c.tokens, NULL), got = (double)info.kv_cache_tokens;
+            et[nt] = want > 0 ? fabs(got - want) / want : (got > 0);
+            print_message("%-26s KV tokens %.0f, log %.0f\n", c.id, got, want);
+            assert_true(et[nt++] <= 0.03);
+        }
+        if (strcmp(c.conc, "-") != 0 && s.kv_cache_memory) {
+            double want = strtod(c.conc, NULL);
+            ec[nc] = fabs(info.max_concurrency - want) / want;
+            assert_true(ec[nc++] <= 0.03);
+        }
+        if (strcmp(c.needed, "-") != 0) {
+            /* The need is what check_enough_kv_cache_memory prints. */
+            vllm_kv_params p = {16, r.kv_dtype == GPUMEM_DTYPE_FP8 ? 1 : 2, 2, c.tp, 1, c.len,
+                                8192, VLLM_TOKENS_BLOCKS};
+            vllm_kv_plan plan;
+            assert_int_equal(vllm_plan_kv(m, &p, s.kv_cache_memory, &plan, NULL), GPUMEM_OK);
+            double want = strtod(c.needed, NULL) * GiB;
+            en[nn] = fabs((double)plan.needed_bytes - want) / want;
+            assert_true(en[nn++] <= 0.03);
+        }
+        if (strcmp(c.starts, "-") != 0 && s.kv_cache_memory)
+            assert_int_equal(info.starts, atoi(c.starts));
+        gpumem_model_free(m);
+    }
+    fclose(f);
+    print_message("vLLM published logs: %zu cases\n", cases);
+    report("weights", ew, nw);
+    report("KV tokens", et, nt);
+    report("concurrency", ec, nc);
+    report("KV needed", en, nn);
+    assert_true(cases >= 9);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plan_dense_gqa),   cmocka_unit_test(test_plan_sliding_hybrid),
+        cmocka_unit_test(test_plan_mla),         cmocka_unit_test(test_plan_mamba),
+        cmocka_unit_test(test_needs_gpu),        cmocka_unit_test(test_versions_and_sum),
+        cmocka_unit_test(test_published_logs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
