@@ -76,7 +76,8 @@ static int parse_count(const char *opt, const char *text, uint64_t max, uint64_t
     for (; *p; p++) {
         if (*p < '0' || *p > '9')
             goto bad;
-        if (v > (max - (uint64_t)(*p - '0')) / 10)
+        uint64_t d = (uint64_t)(*p - '0');
+        if (d > max || v > (max - d) / 10)
             goto big;
         v = v * 10 + (uint64_t)(*p - '0');
     }
@@ -148,14 +149,14 @@ static int apply_vllm(const opt_values *v, gpumem_settings *s)
             return rc;
         s->block_size = (uint32_t)n;
     }
-    if (v->set[O_TP]) {
+    if (v->set[O_TP] && !v->set[O_TRAIN]) {
         if (v->set[O_GPUS])
             return usage_error("give --gpus or --tensor-parallel-size, not both");
         if ((rc = parse_count("tensor-parallel-size", v->value[O_TP], 64, &n)))
             return rc;
         s->gpus = (uint32_t)n;
     }
-    if (v->set[O_PP]) {
+    if (v->set[O_PP] && !v->set[O_TRAIN]) {
         if ((rc = parse_count("pipeline-parallel-size", v->value[O_PP], 64, &n)))
             return rc;
         s->pipeline_parallel = (uint32_t)n;
@@ -253,6 +254,86 @@ static int apply_settings(const opt_values *v, gpumem_settings *s, gpumem_unit *
     return apply_vllm(v, s);
 }
 
+static int count_u32(const opt_values *v, opt_id id, const char *name, uint64_t max,
+                     uint32_t *out)
+{
+    uint64_t n;
+    int rc;
+    if (!v->set[id])
+        return 0;
+    if (!strcmp(v->value[id], "0") && id == O_ZERO) {
+        *out = 0;
+        return 0;
+    }
+    if ((rc = parse_count(name, v->value[id], max, &n)))
+        return rc;
+    *out = (uint32_t)n;
+    return 0;
+}
+
+static int apply_train(const opt_values *v, gpumem_train_settings *t)
+{
+    gpumem_error err;
+    int rc;
+    gpumem_train_settings_init(t);
+    if (v->set[O_METHOD] && gpumem_train_method_parse(v->value[O_METHOD], &t->method, &err))
+        return fail(GPUMEM_ERR_USAGE, &err);
+    if (v->set[O_PRECISION] && gpumem_precision_parse(v->value[O_PRECISION], &t->precision, &err))
+        return fail(GPUMEM_ERR_USAGE, &err);
+    if (v->set[O_OPTIMIZER] && gpumem_optimizer_parse(v->value[O_OPTIMIZER], &t->optimizer, &err))
+        return fail(GPUMEM_ERR_USAGE, &err);
+    if (v->set[O_CHECKPOINTING] &&
+        gpumem_checkpointing_parse(v->value[O_CHECKPOINTING], &t->checkpointing, &err))
+        return fail(GPUMEM_ERR_USAGE, &err);
+    if (v->set[O_FSDP]) {
+        if (!strcmp(v->value[O_FSDP], "full"))
+            t->fsdp = GPUMEM_FSDP_FULL;
+        else if (!strcmp(v->value[O_FSDP], "hybrid"))
+            t->fsdp = GPUMEM_FSDP_HYBRID;
+        else
+            return usage_error("--fsdp must be full or hybrid");
+    }
+    if (v->set[O_LORA_TARGETS])
+        t->lora_targets = v->value[O_LORA_TARGETS];
+    if (v->set[O_BATCH] && (rc = parse_count("batch", v->value[O_BATCH], 1u << 20, &t->micro_batch)))
+        return rc;
+    const char *seq = v->set[O_SEQ] ? v->value[O_SEQ] : v->set[O_CONTEXT] ? v->value[O_CONTEXT] : NULL;
+    if (seq && (rc = parse_count("seq", seq, 1ull << 26, &t->seq_len)))
+        return rc;
+    if ((rc = count_u32(v, O_LORA_RANK, "lora-rank", 65536, &t->lora_rank)) ||
+        (rc = count_u32(v, O_ZERO, "zero", 3, &t->zero)) ||
+        (rc = count_u32(v, O_TP, "tp", 64, &t->tp)) || (rc = count_u32(v, O_PP, "pp", 64, &t->pp)) ||
+        (rc = count_u32(v, O_EP, "ep", 64, &t->ep)) || (rc = count_u32(v, O_CP, "cp", 64, &t->cp)) ||
+        (rc = count_u32(v, O_DP, "dp", 64, &t->dp)) ||
+        (rc = count_u32(v, O_GPUS, "gpus", 64, &t->gpus)) ||
+        (rc = count_u32(v, O_MICRO_BATCHES, "micro-batches", 1u << 16, &t->micro_batches)))
+        return rc;
+    t->freeze_embeddings = v->set[O_FREEZE_EMB];
+    t->sequence_parallel = v->set[O_SEQ_PARALLEL];
+    if (v->set[O_NO_FLASH])
+        t->flash_attention = 0;
+    if (v->set[O_GPU] && gpumem_gpu_find(v->value[O_GPU], &t->gpu, &err))
+        return fail(GPUMEM_ERR_USAGE, &err);
+    return 0;
+}
+
+/* Training-only options given without --train are a mistake worth naming. */
+static int check_train_only(const opt_values *v)
+{
+    static const opt_id train_only[] = {O_METHOD, O_LORA_RANK, O_LORA_TARGETS, O_PRECISION,
+                                        O_OPTIMIZER, O_CHECKPOINTING, O_SEQ, O_ZERO, O_FSDP, O_EP,
+                                        O_CP, O_DP, O_MICRO_BATCHES, O_FREEZE_EMB, O_NO_FLASH,
+                                        O_SEQ_PARALLEL};
+    for (size_t i = 0; i < sizeof train_only / sizeof train_only[0]; i++)
+        if (v->set[train_only[i]]) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "--%s applies to training: add --train",
+                     cli_options[train_only[i]].name);
+            return usage_error(msg);
+        }
+    return 0;
+}
+
 static int cmd_estimate(const opt_values *v)
 {
     gpumem_settings s;
@@ -260,8 +341,12 @@ static int cmd_estimate(const opt_values *v)
     gpumem_error err;
     gpumem_model *m = NULL;
     gpumem_status st;
+    gpumem_train_settings t;
     gpumem_settings_init(&s);
-    int rc = apply_settings(v, &s, &unit);
+    int rc = v->set[O_TRAIN] ? apply_train(v, &t) : check_train_only(v);
+    if (rc)
+        return rc;
+    rc = apply_settings(v, &s, &unit);
     if (rc)
         return rc;
     if (v->set[O_PARAMS]) {
@@ -284,7 +369,8 @@ static int cmd_estimate(const opt_values *v)
         gpumem_model_free(m);
         return usage_error("out of memory");
     }
-    st = gpumem_estimate_inference(m, &s, e, &err);
+    st = v->set[O_TRAIN] ? gpumem_estimate_training(m, &t, e, &err)
+                         : gpumem_estimate_inference(m, &s, e, &err);
     if (st == GPUMEM_OK) {
         char *out = v->set[O_JSON] ? gpumem_report_json(m, e)
                                    : gpumem_report_text(m, e, unit, v->set[O_BREAKDOWN]);

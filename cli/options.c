@@ -49,9 +49,9 @@ const opt_spec cli_options[O_COUNT] = {
     {O_BLOCK_SIZE, "block-size", 0, NULL, OPT_VALUE, "N", CMD_ESTIMATE,
      "vLLM: tokens per KV block (default 16)"},
     {O_TP, "tensor-parallel-size", 0, "tp", OPT_VALUE, "N", CMD_ESTIMATE,
-     "vLLM: tensor-parallel GPUs (same as --gpus)"},
+     "tensor-parallel ranks (also --tp; vLLM: same as --gpus)"},
     {O_PP, "pipeline-parallel-size", 0, "pp", OPT_VALUE, "N", CMD_ESTIMATE,
-     "vLLM: pipeline stages"},
+     "pipeline stages (also --pp)"},
     {O_ENFORCE_EAGER, "enforce-eager", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE,
      "vLLM: no CUDA graphs"},
     {O_KV_CACHE_MEMORY, "kv-cache-memory", 0, NULL, OPT_VALUE, "SIZE", CMD_ESTIMATE,
@@ -60,6 +60,34 @@ const opt_spec cli_options[O_COUNT] = {
      "awq, gptq, awq_marlin, gptq_marlin, bitsandbytes (4-bit), fp8, w8a8/int8, none"},
     {O_VLLM_VERSION, "vllm-version", 0, NULL, OPT_VALUE, "V", CMD_ESTIMATE,
      "vLLM version modelled: 0.33.0 (default, 'latest') or 0.11.0"},
+    /* Training (--train; transformers 5.24 + PEFT + DeepSpeed/FSDP, or
+     * Megatron-Core 0.14 when tp/pp/cp/ep > 1). */
+    {O_TRAIN, "train", 't', NULL, OPT_FLAG, NULL, CMD_ESTIMATE,
+     "estimate a training / fine-tuning step instead of inference"},
+    {O_METHOD, "method", 0, NULL, OPT_VALUE, "M", CMD_ESTIMATE, "training: full, lora or qlora"},
+    {O_LORA_RANK, "lora-rank", 0, NULL, OPT_VALUE, "R", CMD_ESTIMATE, "training: LoRA rank (16)"},
+    {O_LORA_TARGETS, "lora-targets", 0, NULL, OPT_VALUE, "T", CMD_ESTIMATE,
+     "training: attention (default), all-linear, or a list such as q,v"},
+    {O_PRECISION, "precision", 0, NULL, OPT_VALUE, "P", CMD_ESTIMATE,
+     "training: fp32, fp16-mixed, bf16-mixed (default), bf16, fp8"},
+    {O_OPTIMIZER, "optimizer", 0, NULL, OPT_VALUE, "O", CMD_ESTIMATE,
+     "training: adamw, adamw8bit, paged-adamw8bit, sgd, sgd-momentum, adafactor, lion, muon"},
+    {O_CHECKPOINTING, "checkpointing", 0, NULL, OPT_VALUE, "C", CMD_ESTIMATE,
+     "training: activation recomputation none (default), selective or full"},
+    {O_SEQ, "seq", 's', NULL, OPT_VALUE, "N", CMD_ESTIMATE, "training: sequence length (2048)"},
+    {O_ZERO, "zero", 0, NULL, OPT_VALUE, "0-3", CMD_ESTIMATE, "training: DeepSpeed ZeRO stage"},
+    {O_FSDP, "fsdp", 0, NULL, OPT_VALUE, "KIND", CMD_ESTIMATE, "training: FSDP full or hybrid"},
+    {O_EP, "ep", 0, NULL, OPT_VALUE, "N", CMD_ESTIMATE, "training: expert-parallel ranks"},
+    {O_CP, "cp", 0, NULL, OPT_VALUE, "N", CMD_ESTIMATE, "training: context-parallel ranks"},
+    {O_DP, "dp", 0, NULL, OPT_VALUE, "N", CMD_ESTIMATE, "training: data-parallel ranks"},
+    {O_MICRO_BATCHES, "micro-batches", 0, NULL, OPT_VALUE, "N", CMD_ESTIMATE,
+     "training: gradient-accumulation / pipeline micro-batches"},
+    {O_FREEZE_EMB, "freeze-embeddings", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE,
+     "training: no gradients for the embeddings"},
+    {O_NO_FLASH, "no-flash", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE,
+     "training: attention without flash/SDPA kernels (materialised scores)"},
+    {O_SEQ_PARALLEL, "sequence-parallel", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE,
+     "training: Megatron sequence parallelism with --tp"},
 };
 
 static const opt_spec *find_long(const char *name, size_t len)
@@ -98,6 +126,12 @@ int opts_parse(int argc, char **argv, int first, unsigned command, opt_values *o
             const char *eq = strchr(arg + 2, '=');
             size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
             o = find_long(arg + 2, len);
+            if (!o && len < 8) { /* --tp is -tp */
+                char alias[8];
+                memcpy(alias, arg + 2, len);
+                alias[len] = '\0';
+                o = find_alias(alias);
+            }
             inline_value = eq ? eq + 1 : NULL;
         } else if (arg[0] == '-' && arg[1] && !(arg[1] >= '0' && arg[1] <= '9')) {
             if (arg[2] && (o = find_alias(arg + 1)) != NULL) {

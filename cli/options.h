@@ -46,6 +46,23 @@ typedef enum {
     O_KV_CACHE_MEMORY,
     O_QUANTIZATION,
     O_VLLM_VERSION,
+    O_TRAIN,
+    O_METHOD,
+    O_LORA_RANK,
+    O_LORA_TARGETS,
+    O_PRECISION,
+    O_OPTIMIZER,
+    O_CHECKPOINTING,
+    O_SEQ,
+    O_ZERO,
+    O_FSDP,
+    O_EP,
+    O_CP,
+    O_DP,
+    O_MICRO_BATCHES,
+    O_FREEZE_EMB,
+    O_NO_FLASH,
+    O_SEQ_PARALLEL,
     O_COUNT
 } opt_id;
 

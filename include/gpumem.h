@@ -284,6 +284,7 @@ typedef struct {
     int64_t headroom_bytes; /* GPU memory minus per_gpu_bytes (may be < 0) */
     char note[GPUMEM_NOTE_LEN]; /* a line worth telling the user, or "" */
     gpumem_vllm_info vllm;
+    char description[GPUMEM_NOTE_LEN]; /* training: method, optimizer, layout */
     uint64_t reserved_bytes; /* what max_memory_reserved would show, 0 if not modelled */
 } gpumem_estimate;
 

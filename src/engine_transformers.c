@@ -203,10 +203,19 @@ static uint64_t layer_peak_per_token(const gpumem_model *m, const model_layer *l
     if (l->n_ff)
         ff = mats * div_up(l->n_ff, tp) + h;
     if (l->n_expert) {
-        /* Router logits in fp32 (2 elements each), the accumulator, one
-         * expert's intermediate over (at worst) every token, shared expert. */
-        uint64_t moe = 2ull * l->n_expert + h + mats * div_up(l->n_ff_expert, tp) +
-                       mats * div_up(l->n_ff_shared, tp) + h;
+        /* transformers 5.24 runs experts with grouped_mm by default
+         * (integrations/moe.py grouped_mm_experts_forward): every token is
+         * copied once per chosen expert (S = k x tokens rows), then
+         * gate_up (2I), act(gate) and act * up (I each) are live together.
+         * Router logits with their fp32 softmax (3E), the int64 top-k
+         * indices, sort order and permutation (k x 24 bytes), and the
+         * shared expert's output beside them. */
+        uint64_t k = l->n_expert_used, ie = div_up(l->n_ff_expert, tp);
+        uint64_t routed = k * (h + 4 * ie) + 3ull * l->n_expert + 12 * k + h;
+        uint64_t shared = l->n_ff_shared ? mats * div_up(l->n_ff_shared, tp) + h : 0;
+        uint64_t moe = routed > shared ? routed : shared;
+        if (l->params_expert > (uint64_t)l->n_expert * mats * h * l->n_ff_expert)
+            moe += k * 2 * ie; /* per-row expert biases gathered (gpt-oss) */
         ff = ff > moe ? ff : moe;
     }
     return base + (attn > ff ? attn : ff);

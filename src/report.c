@@ -86,6 +86,8 @@ char *gpumem_report_json(const gpumem_model *m, const gpumem_estimate *e)
         json_object_set_new(root, "reserved_bytes", json_integer((json_int_t)e->reserved_bytes));
     if (e->note[0])
         json_object_set_new(root, "note", json_string(e->note));
+    if (e->mode == GPUMEM_MODE_TRAINING)
+        json_object_set_new(settings, "description", json_string(e->description));
     if (e->vllm.present) {
         const gpumem_vllm_info *v = &e->vllm;
         json_object_set_new(
@@ -186,7 +188,9 @@ char *gpumem_report_text(const gpumem_model *m, const gpumem_estimate *e, gpumem
     put(&s, ") on %s\n", gpumem_engine_name(e->engine));
     if (m->note[0])
         put(&s, "note: %s\n", m->note);
-    if (e->engine == GPUMEM_ENGINE_SIMPLE)
+    if (e->mode == GPUMEM_MODE_TRAINING)
+        put(&s, "training: %s\n", e->description);
+    else if (e->engine == GPUMEM_ENGINE_SIMPLE)
         put(&s, "%s weights, rule of thumb%s\n", gpumem_dtype_name(e->dtype),
             e->gpus > 1 ? ", split over GPUs" : "");
     else if (e->vllm.present)
