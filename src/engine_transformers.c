@@ -154,10 +154,9 @@ static gpumem_status kv_cache(const gpumem_model *m, const engine_req *r, gpumem
     uint32_t sliding = 0;
     /* After n new tokens the cache holds the prompt and n - 1 generated
      * tokens (the last one is sampled, never fed back); a StaticCache
-     * allocates max_cache_len = prompt + new tokens at once. */
+     * allocates that many at once: max_cache_len = max_length - 1
+     * (generation/utils.py, transformers 5.24). */
     uint64_t tokens = r->context + r->new_tokens - (r->new_tokens > 0);
-    if (r->cache == GPUMEM_CACHE_STATIC)
-        tokens = r->context + r->new_tokens;
     for (uint32_t i = 0; i < m->n_layer; i++) {
         layer_kv(&m->layers[i], tokens, r->tp, &elems);
         sliding += m->layers[i].attn == ATTN_KIND_SLIDING;
@@ -179,11 +178,15 @@ static gpumem_status kv_cache(const gpumem_model *m, const engine_req *r, gpumem
 
 /* ------------------------------------------------------------ activations */
 
-/* Peak of live intermediate elements per token inside one layer (no grad):
- * the residual stream and the normed input stay live through both halves. */
-static uint64_t layer_peak_per_token(const gpumem_model *m, const model_layer *l, uint32_t tp)
+/* Peak of live intermediate elements per token inside one layer (no grad).
+ * Four hidden-sized tensors stay live through a layer: the model's
+ * inputs_embeds (held by the model's forward for the whole loop), the
+ * layer's input (held by the caller), the residual and the normed input
+ * (measured: validation/measurements/torch_inference.jsonl "top"). */
+static uint64_t layer_peak_per_token(const gpumem_model *m, const model_layer *l, uint32_t tp,
+                                     gpumem_dtype compute)
 {
-    uint64_t h = m->n_embd, base = 2 * h;
+    uint64_t h = m->n_embd, base = 4 * h;
     uint64_t attn = 0, ff = 0;
     if (l->ssm) {
         /* in_proj output (2 d), conv output, x_proj, dt, gated output. */
@@ -206,12 +209,19 @@ static uint64_t layer_peak_per_token(const gpumem_model *m, const model_layer *l
         /* transformers 5.24 runs experts with grouped_mm by default
          * (integrations/moe.py grouped_mm_experts_forward): every token is
          * copied once per chosen expert (S = k x tokens rows), then
-         * gate_up (2I), act(gate) and act * up (I each) are live together.
+         * the expert projections run over those rows.
          * Router logits with their fp32 softmax (3E), the int64 top-k
          * indices, sort order and permutation (k x 24 bytes), and the
          * shared expert's output beside them. */
         uint64_t k = l->n_expert_used, ie = div_up(l->n_ff_expert, tp);
-        uint64_t routed = k * (h + 4 * ie) + 3ull * l->n_expert + 12 * k + h;
+        /* Two phases: gathered input + gate_up + act + product (H + 4I),
+         * then gathered input + down output + the weighted and reordered
+         * rows, which are fp32 when the router keeps fp32 weights
+         * (DeepSeek; measured), i.e. 2 elements each in 16-bit compute. */
+        uint64_t f32 = dtype_get(compute)->bytes_num < 4 ? 2 : 1;
+        uint64_t phase_a = h + 4 * ie, phase_b = 2 * h + 2 * f32 * h;
+        uint64_t per_row = phase_a > phase_b ? phase_a : phase_b;
+        uint64_t routed = k * per_row + 3ull * l->n_expert + 12 * k + h;
         uint64_t shared = l->n_ff_shared ? mats * div_up(l->n_ff_shared, tp) + h : 0;
         uint64_t moe = routed > shared ? routed : shared;
         if (l->params_expert > (uint64_t)l->n_expert * mats * h * l->n_ff_expert)
@@ -225,10 +235,16 @@ static gpumem_status activations(const gpumem_model *m, const engine_req *r, gpu
                                  gpumem_error *err)
 {
     uint64_t per_token = 0, eager = 0;
+    bool sliding_short = false, full_layers = false;
     acc a = {0, false}, bytes = {0, false};
     for (uint32_t i = 0; i < m->n_layer; i++) {
         const model_layer *l = &m->layers[i];
-        uint64_t p = layer_peak_per_token(m, l, r->tp);
+        if (l->attn == ATTN_KIND_SLIDING && l->window < r->context)
+            sliding_short = true;
+        if (l->attn == ATTN_KIND_FULL || l->attn == ATTN_KIND_MLA ||
+            (l->attn == ATTN_KIND_SLIDING && l->window >= r->context))
+            full_layers = true;
+        uint64_t p = layer_peak_per_token(m, l, r->tp, r->compute);
         per_token = p > per_token ? p : per_token;
         if (r->attn == GPUMEM_ATTN_EAGER && l->attn != ATTN_KIND_NONE && !l->ssm)
             eager = div_up(l->n_head, r->tp) > eager ? div_up(l->n_head, r->tp) : eager;
@@ -239,21 +255,33 @@ static gpumem_status activations(const gpumem_model *m, const engine_req *r, gpu
     acc elems = {0, false};
     acc_mul(&elems, 2, (uint64_t[]){tokens, per_token});
     acc_add(&bytes, nbytes(r->compute, elems.sum, &a));
+    /* Attention masks [batch, 1, q, k] in the compute dtype: eager always
+     * builds them; SDPA only when some layer slides over a window shorter
+     * than the context (a causal-only model passes is_causal instead). A
+     * model with both full and sliding layers builds one of each
+     * (masking_utils.py, transformers 5.24). */
+    uint64_t masks = 0;
+    if (sliding_short && full_layers)
+        masks = 2;
+    else if (sliding_short || r->attn == GPUMEM_ATTN_EAGER)
+        masks = 1;
+    uint64_t d = dtype_get(r->compute)->bytes_num, s2;
+    if (!u64_mul(r->context, r->context, &s2))
+        a.overflow = true;
+    acc sc = {0, false};
     if (eager) {
-        /* Eager attention materialises [batch, heads, q, k] scores in the
-         * compute dtype, their fp32 softmax and its cast back, beside the
-         * [batch, 1, q, k] causal mask (modeling_llama.py
-         * eager_attention_forward). */
-        uint64_t d = dtype_get(r->compute)->bytes_num, s2;
-        acc sc = {0, false};
-        if (!u64_mul(r->context, r->context, &s2))
-            a.overflow = true;
-        acc_mul(&sc, 3, (uint64_t[]){r->batch * eager, s2, 2 * d + 4});
-        acc_mul(&sc, 3, (uint64_t[]){r->batch, s2, d});
-        acc_add(&bytes, sc.sum);
-        if (sc.overflow)
-            a.overflow = true;
+        /* Eager attention at its softmax holds the [batch, heads, q, k]
+         * scores plus mask in the compute dtype, softmax's fp32 upcast of
+         * them (none when already fp32) and the fp32 result
+         * (eager_attention_forward; measured peak op: _softmax). */
+        uint64_t per_score = d + 4 + (d < 4 ? 4 : 0);
+        acc_mul(&sc, 3, (uint64_t[]){r->batch * eager, s2, per_score});
     }
+    if (r->attn == GPUMEM_ATTN_EAGER || sliding_short)
+        acc_mul(&sc, 4, (uint64_t[]){r->batch, s2, d, masks});
+    acc_add(&bytes, sc.sum);
+    if (sc.overflow)
+        a.overflow = true;
     if (a.overflow || elems.overflow || bytes.overflow)
         return err_set(err, GPUMEM_ERR_OVERFLOW, "activations do not fit in 64 bits");
     return device_add(gpu, "activations", bytes.sum, err,
