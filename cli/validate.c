@@ -203,8 +203,12 @@ int validate_run(int n_files, const char *const *files, int check, int verbose)
     for (int k = 0; k <= N_PARTS; k++) {
         size_t n = st.n[k];
         double med = quantile(st.err[k], n, 0.5), p90 = quantile(st.err[k], n, 0.9);
-        printf("  %-12s %6zu %9.2f%% %9.2f%%\n", k < N_PARTS ? parts[k] : "total", n, 100 * med,
-               100 * p90);
+        if (n)
+            printf("  %-12s %6zu %9.2f%% %9.2f%%\n", k < N_PARTS ? parts[k] : "total", n,
+                   100 * med, 100 * p90);
+        else
+            printf("  %-12s %6zu %10s %10s  (none measured above 1 MiB)\n",
+                   k < N_PARTS ? parts[k] : "total", n, "-", "-");
     }
     printf("under-estimates: %zu of %zu (%zu by more than 3%%; worst %.2f%%%s%s)\n", st.under,
            st.cases, st.under3, 100 * st.worst_under, st.worst_case[0] ? " in " : "",

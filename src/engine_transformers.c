@@ -202,9 +202,9 @@ static uint64_t layer_peak_per_token(const gpumem_model *m, const model_layer *l
         if (l->attn == ATTN_KIND_MLA)
             attn += l->kv_lora_rank + l->qk_rope_dim;
     }
-    uint64_t mats = l->gated_ff ? 3 : 2;
+    uint64_t mats = l->gated_ff ? 3 : 2, live = l->ff_live ? l->ff_live : mats;
     if (l->n_ff)
-        ff = mats * div_up(l->n_ff, tp) + h;
+        ff = live * div_up(l->n_ff, tp) + h;
     if (l->n_expert) {
         /* transformers 5.24 runs experts with grouped_mm by default
          * (integrations/moe.py grouped_mm_experts_forward): every token is

@@ -31,6 +31,7 @@ typedef struct {
     /* Feed-forward: dense width, or MoE experts. */
     uint32_t n_ff;          /* dense MLP width (0 when MoE only) */
     bool gated_ff;          /* gate+up+down (3 matrices) vs up+down */
+    uint8_t ff_live;        /* MLP-wide tensors live at the MLP's peak (0: 2, or 3 if gated) */
     uint32_t n_expert;      /* routed experts (0 when dense) */
     uint32_t n_expert_used; /* experts per token */
     uint32_t n_ff_expert;   /* width of one routed expert */

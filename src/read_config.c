@@ -164,6 +164,7 @@ gpumem_status arch_alloc_layers(cfg_ctx *c, gpumem_model *m, arch_spec *s)
         l->head_dim_v = s->head_dim;
         l->n_ff = s->ff;
         l->gated_ff = s->gated;
+        l->ff_live = s->ff_live;
     }
     return GPUMEM_OK;
 }
@@ -447,6 +448,14 @@ gpumem_status gpumem_model_load_config_json(const char *text, size_t len, const 
     spec.norm_w = 1;
     spec.norms_per_layer = 2;
     spec.gated = true;
+    /* GPT-2's gelu_new is composed in Python (activations.py NewGELU):
+     * fc output, pow, and two products are live together (measured). */
+    const char *act = NULL;
+    if ((st = cfg_str(&c, "activation_function", &act)) != GPUMEM_OK ||
+        (!act && (st = cfg_str(&c, "hidden_act", &act)) != GPUMEM_OK))
+        goto done;
+    if (act && strcmp(act, "gelu_new") == 0)
+        spec.ff_live = 4;
     if ((st = row->read(&c, m, &spec)) != GPUMEM_OK)
         goto done;
     st = compute_params(&c, m, &spec);

@@ -17,6 +17,7 @@ typedef struct {
     uint8_t qk_norm;      /* 0 none, 1 one norm of head_dim each, 2 full width */
     bool sinks;           /* one learned sink logit per head (gpt-oss) */
     bool gated, mlp_bias;
+    uint8_t ff_live;      /* see model_layer.ff_live */
     uint8_t norm_w;       /* params per norm element: 1 RMSNorm, 2 LayerNorm */
     uint8_t norms_per_layer;
     bool lm_head_bias;

@@ -485,6 +485,11 @@ def run_workload(model, case: dict, device: str):
               pad_token_id=0, eos_token_id=None)
     if case.get("cache", "dynamic") == "static":
         kw["cache_implementation"] = "static"
+    # generate() sizes a StaticCache for the longest of all calls on this
+    # model object (_previous_max_cache_length); cases share models, so
+    # forget earlier calls to measure each case as a fresh process would.
+    if hasattr(model, "_previous_max_cache_length"):
+        del model._previous_max_cache_length
     with torch.no_grad():
         out = model.generate(ids, **kw)
     del out

@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from make_gguf import SWA_PATTERN  # noqa: E402
 OUT = HERE.parent / "measurements" / "llamacpp.jsonl"
 MiB = 1024 * 1024
 BLOCK = {"f32": (1, 4), "f16": (1, 2), "bf16": (1, 2), "q8_0": (32, 34), "q4_0": (32, 18), "q4_1": (32, 20),
@@ -54,7 +56,8 @@ def expect(r: dict) -> dict:
     kvs = []
     if g["swa"]:
         L = g["n_layer"]
-        n_global = sum(1 for il in range(L) if il % 6 == 5)  # gemma3 pattern 6: every 6th layer is global
+        pat = SWA_PATTERN[g["arch"]]
+        n_global = sum(1 for il in range(L) if il % pat == pat - 1)  # layer il is SWA iff il % pat < pat - 1
         n_local = L - n_global
         swa_cells = n_ctx_seq if s["swa_full"] else pad(min(n_ctx_seq, g["swa"] * (n_seq if kvu else 1) + n_ubatch), 256)
         kvs.append((n_global, n_ctx_seq))

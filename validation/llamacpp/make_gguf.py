@@ -28,12 +28,12 @@ import gguf
 
 # ---------------------------------------------------------------------------
 # Shape specs. Keys follow llama.cpp's hparams names.
-#   arch: llama | qwen3moe | gemma3
+#   arch: llama | qwen3moe | gemma3 | gemma2
 #   head_dim: n_embd_head_k == n_embd_head_v
 #   n_ff: dense FFN width (llama MoE: per-expert width; qwen3moe: expert_ff)
 #   experts / experts_used: 0 for dense
 #   tied: no output.weight (output reuses token_embd)
-#   swa: sliding window (gemma3: every 6th layer is global, pattern 6)
+#   swa: sliding window (gemma3: every 6th layer is global, pattern 6; gemma2: every 2nd, pattern 2)
 # ---------------------------------------------------------------------------
 SPECS: list[dict] = [
     dict(name="dense-1b", arch="llama", n_layer=16, n_embd=2048, n_head=32, n_head_kv=8,
@@ -54,7 +54,14 @@ SPECS: list[dict] = [
     dict(name="gemma3-swa", arch="gemma3", n_layer=12, n_embd=1152, n_head=4, n_head_kv=1,
          head_dim=256, n_ff=6912, n_vocab=65536, experts=0, experts_used=0, tied=True,
          swa=512, n_ctx_train=32768),
+    dict(name="gemma2-swa", arch="gemma2", n_layer=10, n_embd=1024, n_head=8, n_head_kv=4,
+         head_dim=128, n_ff=4096, n_vocab=32000, experts=0, experts_used=0, tied=True,
+         swa=1024, n_ctx_train=32768),
 ]
+
+# sliding-window layer pattern per arch (llama.cpp load_swa_pattern default):
+# layer il is SWA iff il % pattern < pattern - 1
+SWA_PATTERN = {"gemma2": 2, "gemma3": 6}
 
 QUANT_TYPES = ["Q8_0", "Q4_K_M", "IQ4_XS"]
 
@@ -111,7 +118,7 @@ def tensor_list(s: dict) -> list[tuple[str, tuple[int, ...], str]]:
                 (p + "ffn_norm.weight", (E,), "f32")]
         if s["arch"] in ("qwen3moe", "gemma3"):
             out += [(p + "attn_q_norm.weight", (hd,), "f32"), (p + "attn_k_norm.weight", (hd,), "f32")]
-        if s["arch"] == "gemma3":
+        if s["arch"] in ("gemma2", "gemma3"):
             out += [(p + "post_attention_norm.weight", (E,), "f32"), (p + "post_ffw_norm.weight", (E,), "f32")]
         if X:
             out += [(p + "ffn_gate_inp.weight", (E, X), "f32"),
@@ -157,6 +164,9 @@ def write_f16(s: dict, path: Path) -> None:
         w.add_feed_forward_length(s["n_ff"])
     if s["swa"]:
         w.add_sliding_window(s["swa"])
+    if arch == "gemma2":
+        w.add_attn_logit_softcapping(50.0)
+        w.add_final_logit_softcapping(30.0)
     tokens, types, merges, bos, eos = make_vocab(s["n_vocab"])
     w.add_tokenizer_model("gpt2")
     w.add_tokenizer_pre("default")
