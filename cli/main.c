@@ -210,6 +210,49 @@ static int apply_vllm(const opt_values *v, gpumem_settings *s)
     return 0;
 }
 
+static int apply_llamacpp(const opt_values *v, gpumem_settings *s)
+{
+    gpumem_error err;
+    uint64_t n;
+    int rc;
+    if (v->set[O_UBATCH] && (rc = parse_count("ubatch-size", v->value[O_UBATCH], 1u << 20, &s->n_ubatch)))
+        return rc;
+    if (v->set[O_PARALLEL]) {
+        if ((rc = parse_count("parallel", v->value[O_PARALLEL], 4096, &n)))
+            return rc;
+        s->n_parallel = (uint32_t)n;
+    }
+    s->kv_unified = v->set[O_KV_UNIFIED];
+    s->swa_full = v->set[O_SWA_FULL];
+    if (v->set[O_FLASH_ATTN]) {
+        const char *f = v->value[O_FLASH_ATTN];
+        if (!strcmp(f, "on") || !strcmp(f, "1"))
+            s->flash_attn = 1;
+        else if (!strcmp(f, "off") || !strcmp(f, "0"))
+            s->flash_attn = 2;
+        else if (strcmp(f, "auto"))
+            return usage_error("--flash-attn must be on, off or auto");
+    }
+    if (v->set[O_CTK] && gpumem_cache_type_parse(v->value[O_CTK], &s->cache_type_k, &err))
+        return fail(GPUMEM_ERR_USAGE, &err);
+    if (v->set[O_CTV] && gpumem_cache_type_parse(v->value[O_CTV], &s->cache_type_v, &err))
+        return fail(GPUMEM_ERR_USAGE, &err);
+    if (v->set[O_NGL]) {
+        if (!strcmp(v->value[O_NGL], "0")) {
+            s->n_gpu_layers = 0;
+        } else if (!strcmp(v->value[O_NGL], "all") || !strcmp(v->value[O_NGL], "-1")) {
+            s->n_gpu_layers = -1;
+        } else {
+            if ((rc = parse_count("n-gpu-layers", v->value[O_NGL], 100000, &n)))
+                return rc;
+            s->n_gpu_layers = (int)n;
+        }
+    } else {
+        s->n_gpu_layers = -1;
+    }
+    return 0;
+}
+
 static int apply_settings(const opt_values *v, gpumem_settings *s, gpumem_unit *unit)
 {
     gpumem_error err;
@@ -251,6 +294,8 @@ static int apply_settings(const opt_values *v, gpumem_settings *s, gpumem_unit *
         return fail(GPUMEM_ERR_USAGE, &err);
     if (v->set[O_UNIT] && (st = gpumem_unit_parse(v->value[O_UNIT], unit, &err)))
         return fail(GPUMEM_ERR_USAGE, &err);
+    if ((rc = apply_llamacpp(v, s)))
+        return rc;
     return apply_vllm(v, s);
 }
 
@@ -363,6 +408,12 @@ static int cmd_estimate(const opt_values *v)
                                                  "directory), or --params COUNT");
         if ((st = gpumem_model_load(v->positional[0], &m, &err)))
             return fail(st, &err);
+        /* A GGUF file runs on llama.cpp unless another engine is asked for. */
+        gpumem_model_info info;
+        gpumem_model_get_info(m, &info);
+        if (info.source == GPUMEM_SOURCE_GGUF && !v->set[O_ENGINE] && !v->set[O_SIMPLE] &&
+            !v->set[O_TRAIN])
+            s.engine = GPUMEM_ENGINE_LLAMACPP;
     }
     gpumem_estimate *e = malloc(sizeof *e);
     if (!e) {

@@ -11,7 +11,7 @@ const opt_spec cli_options[O_COUNT] = {
     {O_KV_DTYPE, "kv-dtype", 0, NULL, OPT_VALUE, "TYPE", CMD_ESTIMATE,
      "KV cache dtype (default: the compute dtype)"},
     {O_BATCH, "batch", 'b', NULL, OPT_VALUE, "N", CMD_ESTIMATE, "sequences per batch (default 1)"},
-    {O_CONTEXT, "context", 'c', NULL, OPT_VALUE, "N", CMD_ESTIMATE,
+    {O_CONTEXT, "context", 'c', "ctx-size", OPT_VALUE, "N", CMD_ESTIMATE,
      "tokens per sequence (default: 4096, or the model's maximum if smaller)"},
     {O_ATTN, "attn", 0, NULL, OPT_VALUE, "KIND", CMD_ESTIMATE,
      "attention implementation: sdpa (default) or eager"},
@@ -88,6 +88,24 @@ const opt_spec cli_options[O_COUNT] = {
      "training: attention without flash/SDPA kernels (materialised scores)"},
     {O_SEQ_PARALLEL, "sequence-parallel", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE,
      "training: Megatron sequence parallelism with --tp"},
+    /* llama.cpp's own names (--engine llamacpp, the default for GGUF files;
+     * llama.cpp de3ff81). With it, -b/--batch is llama.cpp's logical batch. */
+    {O_UBATCH, "ubatch-size", 0, "ub", OPT_VALUE, "N", CMD_ESTIMATE,
+     "llama.cpp: physical batch (default 512)"},
+    {O_PARALLEL, "parallel", 0, "np", OPT_VALUE, "N", CMD_ESTIMATE,
+     "llama.cpp: parallel sequences (default 1)"},
+    {O_KV_UNIFIED, "kv-unified", 0, "kvu", OPT_FLAG, NULL, CMD_ESTIMATE,
+     "llama.cpp: one KV buffer shared by all sequences"},
+    {O_FLASH_ATTN, "flash-attn", 0, "fa", OPT_VALUE, "on|off|auto", CMD_ESTIMATE,
+     "llama.cpp: flash attention (default auto = on)"},
+    {O_CTK, "cache-type-k", 0, "ctk", OPT_VALUE, "TYPE", CMD_ESTIMATE,
+     "llama.cpp: K cache type (f16, q8_0, q4_0, ...)"},
+    {O_CTV, "cache-type-v", 0, "ctv", OPT_VALUE, "TYPE", CMD_ESTIMATE,
+     "llama.cpp: V cache type (quantised V needs -fa on)"},
+    {O_NGL, "n-gpu-layers", 0, "ngl", OPT_VALUE, "N", CMD_ESTIMATE,
+     "llama.cpp: layers on the GPU (default: all with --gpu, else 0)"},
+    {O_SWA_FULL, "swa-full", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE,
+     "llama.cpp: full-size cache for sliding-window layers"},
 };
 
 static const opt_spec *find_long(const char *name, size_t len)

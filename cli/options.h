@@ -63,6 +63,14 @@ typedef enum {
     O_FREEZE_EMB,
     O_NO_FLASH,
     O_SEQ_PARALLEL,
+    O_UBATCH,
+    O_PARALLEL,
+    O_KV_UNIFIED,
+    O_FLASH_ATTN,
+    O_CTK,
+    O_CTV,
+    O_NGL,
+    O_SWA_FULL,
     O_COUNT
 } opt_id;
 

@@ -138,6 +138,12 @@ gpumem_status gpumem_model_load_hub(const char *spec, gpumem_model **out, gpumem
 gpumem_status gpumem_model_load_safetensors(const char *path, gpumem_model **out,
                                             gpumem_error *err);
 
+/* Reads a GGUF header saved alone (the bytes before the tensor data) as if
+ * it began a file of `file_size` bytes: for headers fetched over HTTP
+ * ranges, sliced in a browser, or kept without their data. */
+gpumem_status gpumem_model_load_gguf_header(const char *path, uint64_t file_size,
+                                            gpumem_model **out, gpumem_error *err);
+
 /* Reads config.json text held in memory; `name` labels the model and errors. */
 gpumem_status gpumem_model_load_config_json(const char *json, size_t len, const char *name,
                                             gpumem_model **out, gpumem_error *err);
@@ -190,6 +196,7 @@ typedef enum {
     GPUMEM_ENGINE_TRANSFORMERS = 0, /* PyTorch + transformers (default) */
     GPUMEM_ENGINE_SIMPLE,           /* the seed rule: P x Q x 1.2 */
     GPUMEM_ENGINE_VLLM,             /* vLLM V1 serving (0.33.0; 0.11.0) */
+    GPUMEM_ENGINE_LLAMACPP,         /* llama.cpp de3ff81 (node-llama-cpp 3.22.1) */
     GPUMEM_ENGINE_COUNT
 } gpumem_engine;
 
@@ -222,7 +229,21 @@ typedef struct {
     int enforce_eager;
     uint64_t kv_cache_memory;   /* bytes: bypasses profiling when non-zero */
     const char *vllm_version;   /* e.g. "0.11.0"; NULL: the newest modelled */
+    /* llama.cpp (--engine llamacpp); context is -c, batch is -b (tokens
+     * per logical batch); 0 means llama.cpp's default. */
+    uint64_t n_ubatch;          /* -ub, default 512 */
+    uint32_t n_parallel;        /* -np sequences, default 1 */
+    int kv_unified;             /* -kvu */
+    int flash_attn;             /* -fa: 0 auto (on), 1 on, 2 off */
+    int cache_type_k;           /* -ctk as a ggml type id + 1; 0: f16 */
+    int cache_type_v;           /* -ctv, likewise */
+    int n_gpu_layers;           /* -ngl; -1: all (default with a GPU), 0: CPU */
+    int swa_full;               /* --swa-full */
 } gpumem_settings;
+
+/* A KV-cache type name llama.cpp accepts for -ctk/-ctv (f32, f16, bf16,
+ * q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1), as the value cache_type_k/v take. */
+gpumem_status gpumem_cache_type_parse(const char *name, int *out, gpumem_error *err);
 
 /* Fills defaults: transformers, model dtype, batch 1, context 0 (= the
  * smaller of 4096 and the model's maximum), 1 new token, dynamic cache,

@@ -21,6 +21,7 @@ static const engine_profile engines[GPUMEM_ENGINE_COUNT] = {
     [GPUMEM_ENGINE_SIMPLE] = {"simple", "rule of thumb: P x Q x 1.2", engine_simple},
     /* vLLM needs the settings and fills its own info block: called below. */
     [GPUMEM_ENGINE_VLLM] = {"vllm", "vLLM 0.33.0 (also 0.11.0)", NULL},
+    [GPUMEM_ENGINE_LLAMACPP] = {"llamacpp", "llama.cpp de3ff81 (node-llama-cpp 3.22.1)", NULL},
 };
 
 const engine_profile *engine_get(gpumem_engine e)
@@ -42,7 +43,7 @@ gpumem_status gpumem_engine_parse(const char *name, gpumem_engine *out, gpumem_e
             return GPUMEM_OK;
         }
     return err_set(err, GPUMEM_ERR_NOT_FOUND,
-                   "unknown engine '%s' (expected transformers, vllm or simple)", name);
+                   "unknown engine '%s' (expected transformers, llamacpp, vllm or simple)", name);
 }
 
 static const char *const attn_names[GPUMEM_ATTN_COUNT] = {"sdpa", "eager"};
@@ -159,6 +160,24 @@ static gpumem_status resolve(const gpumem_model *m, const gpumem_settings *s, en
     return GPUMEM_OK;
 }
 
+/* Totals over devices and the fit verdict. */
+static gpumem_status finish(gpumem_estimate *out, const gpumem_settings *s, gpumem_error *err)
+{
+    for (size_t i = 0; i < out->n_devices; i++)
+        if (!u64_add(out->total_bytes, out->devices[i].bytes, &out->total_bytes))
+            return err_set(err, GPUMEM_ERR_OVERFLOW, "total does not fit in 64 bits");
+    out->fits = -1;
+    if (s->gpu) {
+        /* vLLM always fills the GPU to its utilisation: it fits when it starts. */
+        out->fits = s->engine == GPUMEM_ENGINE_VLLM ? out->vllm.starts
+                                                    : out->per_gpu_bytes <= s->gpu->memory_bytes;
+        out->headroom_bytes = (int64_t)s->gpu->memory_bytes - (int64_t)out->per_gpu_bytes;
+        if (out->per_gpu_bytes > (uint64_t)INT64_MAX)
+            out->headroom_bytes = INT64_MIN;
+    }
+        return GPUMEM_OK;
+}
+
 gpumem_status gpumem_estimate_inference(const gpumem_model *m, const gpumem_settings *s,
                                         gpumem_estimate *out, gpumem_error *err)
 {
@@ -186,6 +205,11 @@ gpumem_status gpumem_estimate_inference(const gpumem_model *m, const gpumem_sett
     out->gpus = r.tp;
     out->gpu = s->gpu;
 
+    if (s->engine == GPUMEM_ENGINE_LLAMACPP) {
+        if ((st = engine_llamacpp(m, &r, s, out, err)) != GPUMEM_OK)
+            return st;
+        return finish(out, s, err);
+    }
     gpumem_device *gpu0 = &out->devices[0];
     snprintf(gpu0->name, sizeof gpu0->name, "gpu0");
     st = s->engine == GPUMEM_ENGINE_VLLM ? engine_vllm(m, &r, s, gpu0, &out->vllm, err)
@@ -207,17 +231,5 @@ gpumem_status gpumem_estimate_inference(const gpumem_model *m, const gpumem_sett
     out->n_components = gpu0->n_components;
     memcpy(out->components, gpu0->components, sizeof out->components);
     out->per_gpu_bytes = gpu0->bytes;
-    for (size_t i = 0; i < out->n_devices; i++)
-        if (!u64_add(out->total_bytes, out->devices[i].bytes, &out->total_bytes))
-            return err_set(err, GPUMEM_ERR_OVERFLOW, "total does not fit in 64 bits");
-    out->fits = -1;
-    if (s->gpu) {
-        /* vLLM always fills the GPU to its utilisation: it fits when it starts. */
-        out->fits = s->engine == GPUMEM_ENGINE_VLLM ? out->vllm.starts
-                                                    : out->per_gpu_bytes <= s->gpu->memory_bytes;
-        out->headroom_bytes = (int64_t)s->gpu->memory_bytes - (int64_t)out->per_gpu_bytes;
-        if (out->per_gpu_bytes > (uint64_t)INT64_MAX)
-            out->headroom_bytes = INT64_MIN;
-    }
-    return GPUMEM_OK;
+    return finish(out, s, err);
 }

@@ -41,6 +41,10 @@ gpumem_status engine_transformers(const gpumem_model *m, const engine_req *r,
 gpumem_status engine_simple(const gpumem_model *m, const engine_req *r, gpumem_device *gpu,
                             gpumem_error *err);
 
+/* llama.cpp fills every device of `out` itself (GPU and host). */
+gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
+                              const gpumem_settings *s, gpumem_estimate *out, gpumem_error *err);
+
 /* Ceil division, for per-rank shares. */
 static inline uint64_t div_up(uint64_t a, uint64_t b) { return a / b + (a % b != 0); }
 

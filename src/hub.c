@@ -274,6 +274,7 @@ static gpumem_status read_shard(hub *h, const char *file, st_set *set)
         src.read_at = head_read;
         src.ctx = &ctx;
         src.size = b.total;
+        src.avail = b.len;
         src.name = file;
         st = st_read_file(&src, set, h->err);
         set->bytes_read += b.len - src.bytes_read; /* count the fetched header */

@@ -8,6 +8,7 @@
 #include "read_safetensors_internal.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,8 +211,10 @@ gpumem_status gpumem_inspect(const char *path, int json, char **out, gpumem_erro
         return err_set_at(err, GPUMEM_ERR_IO, path, -1, 0, 0, "cannot open");
     size_t got = fread(magic, 1, 4, f);
     fclose(f);
-    json_t *o = got == 4 && memcmp(magic, "GGUF", 4) == 0 ? inspect_gguf(path, err)
-                                                          : inspect_safetensors(path, err);
+    size_t n = strlen(path);
+    bool gguf = (got == 4 && memcmp(magic, "GGUF", 4) == 0) ||
+                (n > 5 && strcmp(path + n - 5, ".gguf") == 0);
+    json_t *o = gguf ? inspect_gguf(path, err) : inspect_safetensors(path, err);
     if (!o)
         return err && err->code ? err->code : GPUMEM_ERR_NOMEM;
     *out = json ? json_dumps(o, JSON_INDENT(2)) : render_text(o);

@@ -194,6 +194,24 @@ gpumem_status gpumem_model_load_gguf(const char *path, gpumem_model **out, gpume
     return st;
 }
 
+gpumem_status gpumem_model_load_gguf_header(const char *path, uint64_t file_size,
+                                            gpumem_model **out, gpumem_error *err)
+{
+    byte_source src;
+    gguf_file f;
+    *out = NULL;
+    gpumem_status st = source_open_prefix(&src, path, file_size, err);
+    if (st != GPUMEM_OK)
+        return st;
+    st = gguf_read(&src, &f, err);
+    source_close(&src);
+    if (st != GPUMEM_OK)
+        return st;
+    st = model_from_gguf(&f, path, out, err);
+    gguf_free(&f);
+    return st;
+}
+
 gpumem_status gpumem_model_load_safetensors(const char *path, gpumem_model **out,
                                             gpumem_error *err)
 {

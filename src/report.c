@@ -86,7 +86,7 @@ char *gpumem_report_json(const gpumem_model *m, const gpumem_estimate *e)
         json_object_set_new(root, "reserved_bytes", json_integer((json_int_t)e->reserved_bytes));
     if (e->note[0])
         json_object_set_new(root, "note", json_string(e->note));
-    if (e->mode == GPUMEM_MODE_TRAINING)
+    if (e->description[0])
         json_object_set_new(settings, "description", json_string(e->description));
     if (e->vllm.present) {
         const gpumem_vllm_info *v = &e->vllm;
@@ -190,6 +190,8 @@ char *gpumem_report_text(const gpumem_model *m, const gpumem_estimate *e, gpumem
         put(&s, "note: %s\n", m->note);
     if (e->mode == GPUMEM_MODE_TRAINING)
         put(&s, "training: %s\n", e->description);
+    else if (e->engine == GPUMEM_ENGINE_LLAMACPP)
+        put(&s, "llama.cpp de3ff81: %s\n", e->description);
     else if (e->engine == GPUMEM_ENGINE_SIMPLE)
         put(&s, "%s weights, rule of thumb%s\n", gpumem_dtype_name(e->dtype),
             e->gpus > 1 ? ", split over GPUs" : "");
@@ -209,8 +211,11 @@ char *gpumem_report_text(const gpumem_model *m, const gpumem_estimate *e, gpumem
                  e->gpus);
     else
         snprintf(label, sizeof label, "%s", "");
-    table(&s, e->components, e->n_components, e->per_gpu_bytes, u, un, label);
-    if (breakdown && e->n_devices > 1) {
+    uint64_t shown = e->per_gpu_bytes ? e->per_gpu_bytes : e->total_bytes;
+    if (!e->per_gpu_bytes)
+        snprintf(label, sizeof label, "%s", "host memory (no GPU)");
+    table(&s, e->components, e->n_components, shown, u, un, label);
+    if ((breakdown || e->engine == GPUMEM_ENGINE_LLAMACPP) && e->n_devices > 1) {
         for (size_t i = 0; i < e->n_devices; i++) {
             const gpumem_device *d = &e->devices[i];
             size_t same = i;

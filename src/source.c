@@ -65,8 +65,24 @@ gpumem_status source_open_file(byte_source *s, const char *path, gpumem_error *e
     ctx->fd = fd;
     s->ctx = ctx;
     s->read_at = file_read_at;
-    s->size = (uint64_t)st.st_size;
+    s->size = s->avail = (uint64_t)st.st_size;
     s->win_cap = WINDOW;
+    return GPUMEM_OK;
+}
+
+gpumem_status source_open_prefix(byte_source *s, const char *path, uint64_t size,
+                                 gpumem_error *err)
+{
+    gpumem_status st = source_open_file(s, path, err);
+    if (st != GPUMEM_OK)
+        return st;
+    if (size < s->size) {
+        source_close(s);
+        return err_set_at(err, GPUMEM_ERR_USAGE, path, -1, 0, 0,
+                          "the header is longer than the stated file size %llu",
+                          (unsigned long long)size);
+    }
+    s->size = size; /* reads beyond the header (avail) fail */
     return GPUMEM_OK;
 }
 
@@ -75,7 +91,7 @@ void source_open_memory(byte_source *s, const void *data, size_t len, const char
     memset(s, 0, sizeof *s);
     s->name = name;
     s->read_at = mem_read_at;
-    s->size = len;
+    s->size = s->avail = len;
     /* memory needs no window: point the window at the data itself */
     s->win = (unsigned char *)data;
     s->win_len = len;
@@ -95,7 +111,7 @@ void source_close(byte_source *s)
 
 bool source_read(byte_source *s, uint64_t off, void *buf, size_t n)
 {
-    if (off > s->size || n > s->size - off)
+    if (off > s->size || n > s->size - off || off > s->avail || n > s->avail - off)
         return false;
     if (off >= s->win_off && off - s->win_off + n <= s->win_len) {
         memcpy(buf, s->win + (off - s->win_off), n);
@@ -106,8 +122,8 @@ bool source_read(byte_source *s, uint64_t off, void *buf, size_t n)
         return s->read_at(s->ctx, off, buf, n) == 0;
     }
     size_t len = s->win_cap;
-    if (len > s->size - off)
-        len = (size_t)(s->size - off);
+    if (len > s->avail - off)
+        len = (size_t)(s->avail - off);
     if (s->read_at(s->ctx, off, s->win, len) != 0) {
         s->win_len = 0;
         return false;

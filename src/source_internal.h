@@ -13,6 +13,7 @@ typedef struct {
     int (*read_at)(void *ctx, uint64_t off, void *buf, size_t n);
     void *ctx;
     uint64_t size;        /* total bytes in the source */
+    uint64_t avail;       /* bytes that can actually be read (<= size) */
     const char *name;     /* for errors */
     uint64_t bytes_read;  /* accounting: bytes actually fetched */
     /* read-ahead window */
@@ -24,6 +25,10 @@ typedef struct {
 
 /* Opens a file source; the window is allocated here. */
 gpumem_status source_open_file(byte_source *s, const char *path, gpumem_error *err);
+/* Opens a file that holds only the first bytes of a `size`-byte source:
+ * reads past the file fail, as for a header fetched alone. */
+gpumem_status source_open_prefix(byte_source *s, const char *path, uint64_t size,
+                                 gpumem_error *err);
 /* A source over memory (tests, fuzzing); `data` must outlive the source. */
 void source_open_memory(byte_source *s, const void *data, size_t len, const char *name);
 void source_close(byte_source *s);

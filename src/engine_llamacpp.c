@@ -1,0 +1,230 @@
+/* llama.cpp, as the source in node-llama-cpp 3.22.1 builds it (0.5.0-dev,
+ * commit de3ff81): the buffers it prints at load, per device.
+ *  - model: the GGUF's tensor bytes; layers il >= n_layer - ngl on the GPU,
+ *    the output layer only when ngl > n_layer, token embeddings on the host
+ *    (llama-model.cpp load_tensors);
+ *  - KV: n_ctx padded to 256, per sequence n_ctx_seq = pad(n_ctx / np, 256)
+ *    unless unified; K and V rows of the cache types; sliding-window layers
+ *    hold pad(min(n_ctx_seq, n_swa * (unified ? np : 1) + n_ubatch), 256)
+ *    cells per stream unless --swa-full; MLA caches only K (latent + rope)
+ *    (llama-context.cpp, llama-kv-cache.cpp, llama-kv-cache-iswa.cpp);
+ *  - output: n_vocab x n_seq floats on the host (output_reserve);
+ *  - compute: the graph allocator's worst case over a full ubatch, fitted
+ *    to the printed sizes of the real CPU build (validation/measurements/
+ *    llamacpp.jsonl): the larger of the logits phase and the attention
+ *    phase of the layer with the most cells. */
+#include "estimate_internal.h"
+#include "ggml_types_internal.h"
+#include "util_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const uint64_t MiB = 1ull << 20;
+/* CUDA context of a llama.cpp process with the CUDA backend (modelled: not
+ * printed by llama.cpp; cuBLAS handles and CUDA graphs come on top). */
+static const uint64_t cuda_context_bytes = 384ull << 20;
+
+static uint64_t pad(uint64_t x, uint64_t n) { return (x + n - 1) / n * n; }
+
+/* Bytes of one cache row of `n` elements of ggml type `t`. */
+static uint64_t row_bytes(int t, uint64_t n)
+{
+    uint64_t b = 0;
+    ggml_tensor_bytes((uint32_t)t, n, n, &b);
+    return b;
+}
+
+typedef struct {
+    uint64_t n_ctx, n_ctx_seq, n_stream, ub, n_seq;
+    int tk, tv; /* ggml types of K and V */
+    bool fa, unified, swa_full;
+    uint32_t ngl; /* layers on the GPU */
+    bool gpu, output_on_gpu;
+} lcpp;
+
+/* Cells one stream of layer l holds. */
+static uint64_t layer_cells(const model_layer *l, const lcpp *c)
+{
+    if (l->attn == ATTN_KIND_SLIDING && !c->swa_full) {
+        uint64_t want = (uint64_t)l->window * (c->unified ? c->n_seq : 1) + c->ub;
+        uint64_t cap = c->n_ctx_seq;
+        return pad(want < cap ? want : cap, 256);
+    }
+    return c->n_ctx_seq;
+}
+
+static void layer_kv_bytes(const model_layer *l, const lcpp *c, uint64_t *k, uint64_t *v)
+{
+    *k = *v = 0;
+    if (l->ssm || l->attn == ATTN_KIND_NONE)
+        return;
+    uint64_t cells = layer_cells(l, c) * c->n_stream;
+    if (l->attn == ATTN_KIND_MLA) { /* one latent "head", no V (is_mla) */
+        *k = row_bytes(c->tk, (uint64_t)l->kv_lora_rank + l->qk_rope_dim) * cells;
+        return;
+    }
+    *k = row_bytes(c->tk, (uint64_t)l->n_head_kv * l->head_dim_k) * cells;
+    *v = row_bytes(c->tv, (uint64_t)l->n_head_kv * l->head_dim_v) * cells;
+}
+
+/* Worst-case compute buffer of a ubatch over `first..last` layers, with or
+ * without the output layer. */
+static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t first, uint32_t last,
+                              bool with_output)
+{
+    uint64_t e = m->n_embd, ub = c->ub, attn = 0, swa_cells = 0, full_cells = 0;
+    uint64_t logits = with_output ? ub * m->n_vocab * 4 + 2 * ub * e * 4 : 2 * ub * e * 4;
+    bool quant_kv = c->tk > 1 || c->tv > 1; /* beyond F32/F16 */
+    for (uint32_t i = first; i < last; i++) {
+        const model_layer *l = &m->layers[i];
+        if (l->ssm || l->attn == ATTN_KIND_NONE)
+            continue;
+        uint64_t n_kv = layer_cells(l, c); /* cells one sequence's attention sees */
+        if (l->attn == ATTN_KIND_SLIDING && !c->swa_full)
+            swa_cells = n_kv;
+        else
+            full_cells = n_kv;
+        uint64_t qkv = (uint64_t)l->n_head * l->head_dim_k + 2ull * l->n_head_kv * l->head_dim_k;
+        uint64_t a;
+        if (c->fa) /* the f32 mask and its f16 copy for the kernel, beside the
+                    * residual rows (fits dense-1b and gemma2 at 32k cells) */
+            a = n_kv * ub * 6 + 2 * ub * e * 4;
+        else /* f32 scores of every head, f32 mask, and the layer's rows */
+            a = n_kv * ub * ((uint64_t)l->n_head + 1) * 4 + ub * 4 * (4 * e + qkv);
+        attn = a > attn ? a : attn;
+    }
+    /* A model with sliding and full layers keeps one mask per kind as graph
+     * inputs: the smaller one sits beside the other's attention. */
+    if (swa_cells && full_cells)
+        attn += (swa_cells < full_cells ? swa_cells : full_cells) * ub * (c->fa ? 2 : 4);
+    uint64_t out = attn > logits ? attn : logits;
+    if (quant_kv && c->fa)
+        out += ub * e * 4; /* rows converted for the quantised cache */
+    return out;
+}
+
+static gpumem_status add_mib(gpumem_device *d, const char *name, uint64_t bytes,
+                             gpumem_error *err, const char *note)
+{
+    return device_add(d, name, bytes, err, "llama.cpp prints %.2f MiB; %s", (double)bytes / MiB,
+                      note);
+}
+
+gpumem_status gpumem_cache_type_parse(const char *name, int *out, gpumem_error *err)
+{
+    static const char *const allowed[] = {"f32",  "f16",  "bf16", "q8_0", "q4_0",
+                                          "q4_1", "iq4_nl", "q5_0", "q5_1"};
+    for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
+        if (str_ieq(name, allowed[i])) {
+            *out = ggml_type_by_name(allowed[i]) + 1;
+            return GPUMEM_OK;
+        }
+    return err_set(err, GPUMEM_ERR_NOT_FOUND,
+                   "unknown cache type '%s' (llama.cpp takes f32, f16, bf16, q8_0, q4_0, q4_1, "
+                   "iq4_nl, q5_0, q5_1)",
+                   name);
+}
+
+gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
+                              const gpumem_settings *s, gpumem_estimate *out, gpumem_error *err)
+{
+    if (!m->layers)
+        return err_set(err, GPUMEM_ERR_USAGE, "llama.cpp needs the architecture: give a GGUF file");
+    lcpp c;
+    memset(&c, 0, sizeof c);
+    c.n_seq = s->n_parallel ? s->n_parallel : 1;
+    c.unified = s->kv_unified != 0;
+    /* n_batch = min(ctx, -b), n_ubatch = min(n_batch, -ub), before the
+     * context is padded (llama-context.cpp). */
+    c.ub = s->n_ubatch ? s->n_ubatch : 512;
+    uint64_t n_batch = r->batch > 1 ? r->batch : 2048;
+    if (n_batch > r->context)
+        n_batch = r->context;
+    if (c.ub > n_batch)
+        c.ub = n_batch;
+    c.fa = s->flash_attn != 2;
+    c.swa_full = s->swa_full != 0;
+    c.tk = s->cache_type_k ? s->cache_type_k - 1 : 1;
+    c.tv = s->cache_type_v ? s->cache_type_v - 1 : 1;
+    if (c.tv > 1 && !c.fa)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "llama.cpp needs flash attention (-fa on) for a quantised V cache");
+    c.n_ctx = pad(r->context, 256);
+    c.n_stream = c.unified ? 1 : c.n_seq;
+    c.n_ctx_seq = c.unified ? c.n_ctx : pad(c.n_ctx / c.n_seq, 256);
+    if (!c.unified)
+        c.n_ctx = c.n_ctx_seq * c.n_seq;
+    c.gpu = s->gpu != NULL && s->n_gpu_layers != 0;
+    uint32_t ngl = !c.gpu ? 0 : s->n_gpu_layers < 0 ? m->n_layer + 1 : (uint32_t)s->n_gpu_layers;
+    c.output_on_gpu = ngl > m->n_layer;
+    c.ngl = ngl > m->n_layer ? m->n_layer : ngl;
+    uint32_t first_gpu = m->n_layer - c.ngl;
+
+    /* Storage by device. */
+    uint64_t w_host = m->bytes_embed + m->bytes_other, w_gpu = 0, k_host = 0, v_host = 0,
+             k_gpu = 0, v_gpu = 0;
+    if (c.output_on_gpu)
+        w_gpu += m->bytes_output;
+    else
+        w_host += m->bytes_output;
+    for (uint32_t i = 0; i < m->n_layer; i++) {
+        const model_layer *l = &m->layers[i];
+        uint64_t w = l->bytes_linear + l->bytes_expert + l->bytes_small, k, v;
+        layer_kv_bytes(l, &c, &k, &v);
+        bool on_gpu = i >= first_gpu && c.gpu;
+        *(on_gpu ? &w_gpu : &w_host) += w;
+        *(on_gpu ? &k_gpu : &k_host) += k;
+        *(on_gpu ? &v_gpu : &v_host) += v;
+    }
+    if (!m->has_storage)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "the llama.cpp engine sizes weights from a GGUF file: give one");
+    uint64_t output = (uint64_t)m->n_vocab * c.n_seq * 4;
+    char kvnote[GPUMEM_NOTE_LEN];
+    snprintf(kvnote, sizeof kvnote, "%llu cells x %llu stream(s), K %s V %s",
+             (unsigned long long)c.n_ctx_seq, (unsigned long long)c.n_stream,
+             ggml_type_get((uint32_t)c.tk)->name, ggml_type_get((uint32_t)c.tv)->name);
+
+    gpumem_device *gpu = &out->devices[0], *host = &out->devices[c.gpu ? 1 : 0];
+    gpumem_status st = GPUMEM_OK;
+    if (c.gpu) {
+        snprintf(gpu->name, sizeof gpu->name, "gpu0");
+        char note[96];
+        snprintf(note, sizeof note, "%u of %u layers%s", c.ngl, m->n_layer,
+                 c.output_on_gpu ? " + output" : "");
+        if ((st = add_mib(gpu, "weights", w_gpu, err, note)) ||
+            (st = add_mib(gpu, "kv_cache", k_gpu + v_gpu, err, kvnote)) ||
+            (st = add_mib(gpu, "compute", compute_bytes(m, &c, first_gpu, m->n_layer,
+                                                        c.output_on_gpu), err,
+                          "worst-case graph (fitted to llama.cpp's CPU build)")) ||
+            (st = device_add(gpu, "cuda_context", cuda_context_bytes, err,
+                             "CUDA context and cuBLAS (modelled, not printed)")))
+            return st;
+    }
+    snprintf(host->name, sizeof host->name, "host");
+    host->is_host = 1;
+    uint64_t host_compute = c.gpu && c.ngl == m->n_layer && c.output_on_gpu
+                                ? c.ub * m->n_embd * 4 + c.ub * 4 /* embeddings, positions */
+                                : compute_bytes(m, &c, 0, first_gpu, !c.output_on_gpu);
+    if ((st = add_mib(host, "weights", w_host, err, c.gpu ? "token embeddings + CPU layers" : "all tensors (mmap)")) ||
+        (k_host + v_host && (st = add_mib(host, "kv_cache", k_host + v_host, err, kvnote))) ||
+        (st = add_mib(host, "output", output, err, "logits: n_vocab x n_seq x f32")) ||
+        (st = add_mib(host, "compute", host_compute, err, "worst-case graph on the host")))
+        return st;
+    out->n_devices = c.gpu ? 2 : 1;
+    /* Without a GPU the host is the device that holds everything. */
+    const gpumem_device *main = c.gpu ? gpu : host;
+    out->n_components = main->n_components;
+    memcpy(out->components, main->components, sizeof out->components);
+    out->per_gpu_bytes = c.gpu ? gpu->bytes : 0;
+    out->context = c.n_ctx;
+    out->batch = c.n_seq;
+    snprintf(out->description, sizeof out->description,
+             "%s; n_ctx %llu, %llu seq%s%s, ubatch %llu, flash attention %s, -ngl %u%s",
+             m->storage_desc, (unsigned long long)c.n_ctx, (unsigned long long)c.n_seq,
+             c.n_seq == 1 ? "" : "s", c.unified ? " (unified KV)" : "", (unsigned long long)c.ub,
+             c.fa ? "on" : "off", c.output_on_gpu ? c.ngl + 1 : c.ngl,
+             c.gpu ? "" : " (CPU only)");
+    return GPUMEM_OK;
+}
