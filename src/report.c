@@ -153,9 +153,13 @@ static void human_count(uint64_t n, char *out, size_t len)
 static void table(sbuf *s, const gpumem_component *c, size_t n, uint64_t total, double u,
                   const char *uname, const char *total_label)
 {
+    int width = 14; /* the widest name, at least "cuda_context  " */
     for (size_t i = 0; i < n; i++)
-        put(s, "  %-14s %9.2f %s  %s\n", c[i].name, c[i].bytes / u, uname, c[i].note);
-    put(s, "  %-14s %9.2f %s  %s\n", "total", total / u, uname, total_label);
+        if ((int)strlen(c[i].name) > width)
+            width = (int)strlen(c[i].name);
+    for (size_t i = 0; i < n; i++)
+        put(s, "  %-*s %9.2f %s  %s\n", width, c[i].name, c[i].bytes / u, uname, c[i].note);
+    put(s, "  %-*s %9.2f %s  %s\n", width, "total", total / u, uname, total_label);
 }
 
 static int same_components(const gpumem_device *a, const gpumem_device *b)
