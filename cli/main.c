@@ -415,6 +415,33 @@ static int cmd_estimate(const opt_values *v)
             !v->set[O_TRAIN])
             s.engine = GPUMEM_ENGINE_LLAMACPP;
     }
+    if ((v->set[O_MAX_CONTEXT] || v->set[O_MAX_BATCH]) && !v->set[O_TRAIN]) {
+        /* Search first, then estimate at the limit found. */
+        uint64_t best = 0;
+        st = v->set[O_MAX_CONTEXT] ? gpumem_max_context(m, &s, &best, &err)
+                                   : gpumem_max_batch(m, &s, &best, &err);
+        if (st != GPUMEM_OK) {
+            gpumem_model_free(m);
+            return fail(st, &err);
+        }
+        if (!best) {
+            gpumem_model_free(m);
+            fprintf(stderr, "gpumem: nothing fits %s with these settings, not even %s 1\n",
+                    s.gpu->id, v->set[O_MAX_CONTEXT] ? "context" : "batch");
+            return EXIT_INPUT;
+        }
+        if (v->set[O_MAX_CONTEXT]) {
+            s.context = best;
+            if (s.engine == GPUMEM_ENGINE_VLLM)
+                s.max_model_len = best;
+        } else {
+            s.batch = best;
+        }
+        if (!v->set[O_JSON])
+            printf("largest %s that fits %s: %llu\n",
+                   v->set[O_MAX_CONTEXT] ? "context" : "batch", s.gpu->id,
+                   (unsigned long long)best);
+    }
     gpumem_estimate *e = malloc(sizeof *e);
     if (!e) {
         gpumem_model_free(m);

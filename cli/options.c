@@ -106,6 +106,10 @@ const opt_spec cli_options[O_COUNT] = {
      "llama.cpp: layers on the GPU (default: all with --gpu, else 0)"},
     {O_SWA_FULL, "swa-full", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE,
      "llama.cpp: full-size cache for sliding-window layers"},
+    {O_MAX_CONTEXT, "max-context", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE,
+     "print the largest context that fits --gpu (any engine)"},
+    {O_MAX_BATCH, "max-batch", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE,
+     "print the largest batch that fits --gpu at the given context"},
 };
 
 static const opt_spec *find_long(const char *name, size_t len)

@@ -71,6 +71,8 @@ typedef enum {
     O_CTV,
     O_NGL,
     O_SWA_FULL,
+    O_MAX_CONTEXT,
+    O_MAX_BATCH,
     O_COUNT
 } opt_id;
 

@@ -320,6 +320,15 @@ gpumem_status gpumem_estimate_inference(const gpumem_model *model,
                                         const gpumem_settings *settings,
                                         gpumem_estimate *out, gpumem_error *err);
 
+/* The largest context (prompt tokens; vLLM: --max-model-len) that fits
+ * settings->gpu with the other settings as given; 0 when even one token
+ * does not. Needs settings->gpu. */
+gpumem_status gpumem_max_context(const gpumem_model *model, const gpumem_settings *settings,
+                                 uint64_t *out, gpumem_error *err);
+/* The largest batch (sequences) that fits at the given context. */
+gpumem_status gpumem_max_batch(const gpumem_model *model, const gpumem_settings *settings,
+                               uint64_t *out, gpumem_error *err);
+
 const char *gpumem_engine_name(gpumem_engine engine);
 gpumem_status gpumem_engine_parse(const char *name, gpumem_engine *out, gpumem_error *err);
 const char *gpumem_attn_name(gpumem_attn attn);

@@ -154,6 +154,38 @@ static void test_json_contract(void **state)
     gpumem_model_free(m);
 }
 
+/* The largest context fits, one more token does not (any engine). */
+static void test_max_context_is_the_edge(void **state)
+{
+    (void)state;
+    gpumem_model *m = load_or_fail("llama-3.1-8b");
+    gpumem_error err;
+    const gpumem_engine engines[] = {GPUMEM_ENGINE_TRANSFORMERS, GPUMEM_ENGINE_VLLM};
+    for (size_t i = 0; i < 2; i++) {
+        gpumem_settings s;
+        gpumem_settings_init(&s);
+        s.engine = engines[i];
+        assert_int_equal(gpumem_gpu_find("rtx-4090", &s.gpu, &err), GPUMEM_OK);
+        uint64_t best;
+        assert_int_equal(gpumem_max_context(m, &s, &best, &err), GPUMEM_OK);
+        assert_true(best > 1000);
+        s.context = s.max_model_len = best;
+        gpumem_estimate *e = estimate_or_fail(m, &s);
+        assert_int_equal(e->fits, 1);
+        free(e);
+        s.context = s.max_model_len = best + 1;
+        e = estimate_or_fail(m, &s);
+        assert_int_equal(e->fits, 0);
+        free(e);
+        printf("  %s: largest context on an RTX 4090: %llu\n", gpumem_engine_name(engines[i]),
+               (unsigned long long)best);
+    }
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    assert_int_equal(gpumem_max_context(m, &s, &(uint64_t){0}, &err), GPUMEM_ERR_USAGE);
+    gpumem_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -162,6 +194,7 @@ int main(void)
         cmocka_unit_test(test_components_sum_and_fit),
         cmocka_unit_test(test_eager_materialises_scores),
         cmocka_unit_test(test_json_contract),
+        cmocka_unit_test(test_max_context_is_the_edge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

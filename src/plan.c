@@ -1,0 +1,69 @@
+/* Searches over a setting for the largest value that still fits the GPU:
+ * the largest context (--max-context) and the largest batch
+ * (--max-batch). Memory grows monotonically with both in every engine, so a
+ * binary search over estimates finds the limit. */
+#include "estimate_internal.h"
+
+#include <stdlib.h>
+
+enum { MAX_SEARCH = 1 << 24 };
+
+/* 1 fits, 0 does not, -1 error (other than "does not fit"). */
+static int fits(const gpumem_model *m, gpumem_settings *s, gpumem_estimate *e, gpumem_error *err)
+{
+    gpumem_status st = gpumem_estimate_inference(m, s, e, err);
+    if (st == GPUMEM_ERR_USAGE || st == GPUMEM_ERR_OVERFLOW)
+        return 0; /* e.g. beyond learned positions: treated as too large */
+    if (st != GPUMEM_OK)
+        return -1;
+    return e->fits == 1;
+}
+
+static gpumem_status search(const gpumem_model *m, const gpumem_settings *base, uint64_t hi,
+                            int which, uint64_t *out, gpumem_error *err)
+{
+    if (!base->gpu)
+        return err_set(err, GPUMEM_ERR_USAGE, "the largest value that fits needs a --gpu");
+    gpumem_estimate *e = malloc(sizeof *e);
+    if (!e)
+        return err_set(err, GPUMEM_ERR_NOMEM, "out of memory");
+    gpumem_settings s = *base;
+    uint64_t lo = 0; /* lo fits (0: nothing does yet); hi + 1 is the cap */
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo + 1) / 2;
+        if (which == 0) {
+            s.context = mid;
+            if (base->engine == GPUMEM_ENGINE_VLLM)
+                s.max_model_len = mid;
+        } else {
+            s.batch = mid;
+        }
+        int f = fits(m, &s, e, err);
+        if (f < 0) {
+            free(e);
+            return err->code;
+        }
+        if (f)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    free(e);
+    *out = lo;
+    return GPUMEM_OK;
+}
+
+gpumem_status gpumem_max_context(const gpumem_model *m, const gpumem_settings *s, uint64_t *out,
+                                 gpumem_error *err)
+{
+    uint64_t cap = MAX_SEARCH;
+    if (m->max_ctx && (m->learned_positions || s->engine == GPUMEM_ENGINE_VLLM))
+        cap = m->max_ctx; /* learned positions, and vLLM's own limit */
+    return search(m, s, cap, 0, out, err);
+}
+
+gpumem_status gpumem_max_batch(const gpumem_model *m, const gpumem_settings *s, uint64_t *out,
+                               gpumem_error *err)
+{
+    return search(m, s, 1u << 20, 1, out, err);
+}
