@@ -8,12 +8,6 @@
 
 #include <string.h>
 
-#define TRY(expr)                                                                             \
-    do {                                                                                      \
-        gpumem_status st_ = (expr);                                                           \
-        if (st_ != GPUMEM_OK)                                                                 \
-            return st_;                                                                       \
-    } while (0)
 
 enum {
     MAX_DIM = 1 << 20,    /* hidden size, head dim */

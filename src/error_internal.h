@@ -9,6 +9,14 @@
 #define GPUMEM_PRINTF(a, b)
 #endif
 
+/* Returns from the calling function when `expr` is not GPUMEM_OK. */
+#define TRY(expr)                                                                             \
+    do {                                                                                      \
+        gpumem_status st_ = (expr);                                                           \
+        if (st_ != GPUMEM_OK)                                                                 \
+            return st_;                                                                       \
+    } while (0)
+
 /* Fills `err` (if non-NULL) and returns `code`, so callers can write
  * `return err_set(err, GPUMEM_ERR_USAGE, "batch must be >= 1");`. */
 gpumem_status err_set(gpumem_error *err, gpumem_status code, const char *fmt, ...)

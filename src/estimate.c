@@ -56,13 +56,11 @@ const char *gpumem_cache_name(gpumem_cache c)
 
 gpumem_status gpumem_cache_parse(const char *name, gpumem_cache *out, gpumem_error *err)
 {
-    for (int i = 0; i < GPUMEM_CACHE_COUNT; i++)
-        if (str_ieq(name, cache_names[i])) {
-            *out = (gpumem_cache)i;
-            return GPUMEM_OK;
-        }
-    return err_set(err, GPUMEM_ERR_NOT_FOUND, "unknown cache '%s' (expected dynamic or static)",
-                   name);
+    int i = 0;
+    gpumem_status st = name_parse(cache_names, GPUMEM_CACHE_COUNT, "cache", name, &i, err);
+    if (st == GPUMEM_OK)
+        *out = (gpumem_cache)i;
+    return st;
 }
 
 const char *gpumem_attn_name(gpumem_attn a)
@@ -72,13 +70,11 @@ const char *gpumem_attn_name(gpumem_attn a)
 
 gpumem_status gpumem_attn_parse(const char *name, gpumem_attn *out, gpumem_error *err)
 {
-    for (int i = 0; i < GPUMEM_ATTN_COUNT; i++)
-        if (str_ieq(name, attn_names[i])) {
-            *out = (gpumem_attn)i;
-            return GPUMEM_OK;
-        }
-    return err_set(err, GPUMEM_ERR_NOT_FOUND, "unknown attention '%s' (expected eager or sdpa)",
-                   name);
+    int i = 0;
+    gpumem_status st = name_parse(attn_names, GPUMEM_ATTN_COUNT, "attention", name, &i, err);
+    if (st == GPUMEM_OK)
+        *out = (gpumem_attn)i;
+    return st;
 }
 
 void gpumem_settings_init(gpumem_settings *s)

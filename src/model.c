@@ -177,16 +177,16 @@ static bool has_magic(const char *path, const char *magic)
     return ok;
 }
 
-gpumem_status gpumem_model_load_gguf(const char *path, gpumem_model **out, gpumem_error *err)
+/* Parses a GGUF header from an opened source and builds the description. */
+static gpumem_status load_gguf_source(byte_source *src, gpumem_status opened, const char *path,
+                                      gpumem_model **out, gpumem_error *err)
 {
-    byte_source src;
     gguf_file f;
     *out = NULL;
-    gpumem_status st = source_open_file(&src, path, err);
-    if (st != GPUMEM_OK)
-        return st;
-    st = gguf_read(&src, &f, err);
-    source_close(&src);
+    if (opened != GPUMEM_OK)
+        return opened;
+    gpumem_status st = gguf_read(src, &f, err);
+    source_close(src);
     if (st != GPUMEM_OK)
         return st;
     st = model_from_gguf(&f, path, out, err);
@@ -194,22 +194,18 @@ gpumem_status gpumem_model_load_gguf(const char *path, gpumem_model **out, gpume
     return st;
 }
 
+gpumem_status gpumem_model_load_gguf(const char *path, gpumem_model **out, gpumem_error *err)
+{
+    byte_source src;
+    return load_gguf_source(&src, source_open_file(&src, path, err), path, out, err);
+}
+
 gpumem_status gpumem_model_load_gguf_header(const char *path, uint64_t file_size,
                                             gpumem_model **out, gpumem_error *err)
 {
     byte_source src;
-    gguf_file f;
-    *out = NULL;
-    gpumem_status st = source_open_prefix(&src, path, file_size, err);
-    if (st != GPUMEM_OK)
-        return st;
-    st = gguf_read(&src, &f, err);
-    source_close(&src);
-    if (st != GPUMEM_OK)
-        return st;
-    st = model_from_gguf(&f, path, out, err);
-    gguf_free(&f);
-    return st;
+    return load_gguf_source(&src, source_open_prefix(&src, path, file_size, err), path, out,
+                            err);
 }
 
 gpumem_status gpumem_model_load_safetensors(const char *path, gpumem_model **out,

@@ -98,12 +98,6 @@ gpumem_status cfg_str(cfg_ctx *c, const char *key, const char **out)
 
 /* ------------------------------------------------------- shared arch steps */
 
-#define TRY(expr)                                                                             \
-    do {                                                                                      \
-        gpumem_status st_ = (expr);                                                           \
-        if (st_ != GPUMEM_OK)                                                                 \
-            return st_;                                                                       \
-    } while (0)
 
 #define BAD(...) err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0, __VA_ARGS__)
 

@@ -65,12 +65,6 @@ static gpumem_status rd_uint(cursor *c, size_t n, uint64_t *out, const char *wha
     return st;
 }
 
-#define TRY(expr)                                                                             \
-    do {                                                                                      \
-        gpumem_status st_ = (expr);                                                           \
-        if (st_ != GPUMEM_OK)                                                                 \
-            return st_;                                                                       \
-    } while (0)
 
 static bool utf8_valid(const unsigned char *s, size_t n)
 {

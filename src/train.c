@@ -54,22 +54,6 @@ static const char *name_at(const char *const *names, int count, int i)
     return i >= 0 && i < count ? names[i] : "unknown";
 }
 
-static gpumem_status parse_name(const char *const *names, int count, const char *what,
-                                const char *name, int *out, gpumem_error *err)
-{
-    char expected[160] = "";
-    for (int i = 0; name && i < count; i++)
-        if (str_ieq(name, names[i])) {
-            *out = i;
-            return GPUMEM_OK;
-        }
-    for (int i = 0; i < count; i++) {
-        size_t n = strlen(expected);
-        snprintf(expected + n, sizeof expected - n, "%s%s", i ? ", " : "", names[i]);
-    }
-    return err_set(err, GPUMEM_ERR_NOT_FOUND, "unknown %s '%s' (expected %s)", what,
-                   name ? name : "", expected);
-}
 
 const char *gpumem_train_method_name(gpumem_train_method m)
 {
@@ -92,7 +76,7 @@ gpumem_status gpumem_train_method_parse(const char *name, gpumem_train_method *o
                                         gpumem_error *err)
 {
     int i = 0;
-    gpumem_status st = parse_name(method_names, GPUMEM_TRAIN_COUNT, "training method", name, &i, err);
+    gpumem_status st = name_parse(method_names, GPUMEM_TRAIN_COUNT, "training method", name, &i, err);
     if (st == GPUMEM_OK)
         *out = (gpumem_train_method)i;
     return st;
@@ -101,7 +85,7 @@ gpumem_status gpumem_train_method_parse(const char *name, gpumem_train_method *o
 gpumem_status gpumem_precision_parse(const char *name, gpumem_precision *out, gpumem_error *err)
 {
     int i = 0;
-    gpumem_status st = parse_name(precision_names, GPUMEM_PREC_COUNT, "precision", name, &i, err);
+    gpumem_status st = name_parse(precision_names, GPUMEM_PREC_COUNT, "precision", name, &i, err);
     if (st == GPUMEM_OK)
         *out = (gpumem_precision)i;
     return st;
@@ -110,7 +94,7 @@ gpumem_status gpumem_precision_parse(const char *name, gpumem_precision *out, gp
 gpumem_status gpumem_optimizer_parse(const char *name, gpumem_optimizer *out, gpumem_error *err)
 {
     int i = 0;
-    gpumem_status st = parse_name(optimizer_names, GPUMEM_OPTIM_COUNT, "optimizer", name, &i, err);
+    gpumem_status st = name_parse(optimizer_names, GPUMEM_OPTIM_COUNT, "optimizer", name, &i, err);
     if (st == GPUMEM_OK)
         *out = (gpumem_optimizer)i;
     return st;
@@ -120,7 +104,7 @@ gpumem_status gpumem_checkpointing_parse(const char *name, gpumem_checkpointing 
                                          gpumem_error *err)
 {
     int i = 0;
-    gpumem_status st = parse_name(ckpt_names, GPUMEM_CKPT_COUNT, "checkpointing", name, &i, err);
+    gpumem_status st = name_parse(ckpt_names, GPUMEM_CKPT_COUNT, "checkpointing", name, &i, err);
     if (st == GPUMEM_OK)
         *out = (gpumem_checkpointing)i;
     return st;

@@ -1,5 +1,7 @@
 #include "util_internal.h"
 
+#include "error_internal.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,31 @@ int str_ieq(const char *a, const char *b)
         b++;
     }
     return *a == '\0' && *b == '\0';
+}
+
+int str_index(const char *name, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (names[i] && str_ieq(name, names[i]))
+            return (int)i;
+    return -1;
+}
+
+gpumem_status name_parse(const char *const *names, int count, const char *what, const char *name,
+                         int *out, gpumem_error *err)
+{
+    int i = name ? str_index(name, names, (size_t)count) : -1;
+    if (i >= 0) {
+        *out = i;
+        return GPUMEM_OK;
+    }
+    char expected[160] = "";
+    for (int k = 0; k < count; k++) {
+        size_t n = strlen(expected);
+        snprintf(expected + n, sizeof expected - n, "%s%s", k ? ", " : "", names[k]);
+    }
+    return err_set(err, GPUMEM_ERR_NOT_FOUND, "unknown %s '%s' (expected %s)", what,
+                   name ? name : "", expected);
 }
 
 bool str_in_list(const char *name, const char *list)
