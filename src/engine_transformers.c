@@ -282,6 +282,20 @@ static gpumem_status activations(const gpumem_model *m, const engine_req *r, gpu
     acc_add(&bytes, sc.sum);
     if (sc.overflow)
         a.overflow = true;
+    /* bitsandbytes dequantises a whole weight matrix into the compute dtype
+     * for every multi-token matmul (MatMul4Bit / int8 outlier handling):
+     * the largest matrix of a layer is live beside the activations. */
+    if (dtype_get(r->dtype)->quantized) {
+        uint64_t widest = 0;
+        for (uint32_t i = 0; i < m->n_layer; i++) {
+            const model_layer *l = &m->layers[i];
+            uint64_t w = l->n_ff > l->n_ff_expert ? l->n_ff : l->n_ff_expert;
+            uint64_t q = (uint64_t)l->n_head * l->head_dim_k;
+            widest = w > widest ? w : widest;
+            widest = q > widest ? q : widest;
+        }
+        acc_add(&bytes, nbytes(r->compute, (uint64_t)m->n_embd * div_up(widest, r->tp), &a));
+    }
     if (a.overflow || elems.overflow || bytes.overflow)
         return err_set(err, GPUMEM_ERR_OVERFLOW, "activations do not fit in 64 bits");
     return device_add(gpu, "activations", bytes.sum, err,

@@ -121,6 +121,12 @@ static gpumem_status resolve(const gpumem_model *m, const gpumem_settings *s, en
     r->dtype = s->dtype_set ? s->dtype : m->dtype;
     r->dtype_given = s->dtype_set;
     r->compute = dtype_get(r->dtype)->compute;
+    /* Weight-only quantisation (bitsandbytes) leaves the rest of the model,
+     * and the compute, in the checkpoint's dtype: transformers 5 loads with
+     * dtype="auto". fp8 checkpoints compute in bf16. */
+    if (dtype_get(r->dtype)->quantized && !dtype_get(m->dtype)->quantized &&
+        m->dtype != GPUMEM_DTYPE_FP8)
+        r->compute = m->dtype;
     r->kv_dtype = s->kv_dtype_set ? s->kv_dtype : r->compute;
     if (dtype_get(r->kv_dtype)->quantized)
         return err_set(err, GPUMEM_ERR_USAGE,
