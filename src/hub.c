@@ -11,6 +11,7 @@
 #include "source_internal.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -20,7 +21,52 @@
 
 enum { MAX_SMALL_FILE = 64 << 20, MAX_SHARDS = 4096 };
 
+/* libcurl is opened with dlopen when a Hub model is asked for, so the
+ * program does not load it (and its TLS and GSSAPI libraries, about 5 ms)
+ * on every run; only curl/curl.h is needed to build. */
 typedef struct {
+    void *lib;
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+    CURLcode (*easy_perform)(CURL *);
+    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+    void (*easy_cleanup)(CURL *);
+    const char *(*easy_strerror)(CURLcode);
+    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+    void (*slist_free_all)(struct curl_slist *);
+} curl_api;
+
+static gpumem_status curl_open(curl_api *api, gpumem_error *err)
+{
+    static const char *const names[] = {"libcurl.so.4", "libcurl.so", "libcurl-gnutls.so.4",
+                                        "libcurl.4.dylib"};
+    memset(api, 0, sizeof *api);
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !api->lib; i++)
+        api->lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!api->lib)
+        return err_set(err, GPUMEM_ERR_IO, "cannot load libcurl (libcurl4 is needed for hf: models)");
+    /* POSIX: casting dlsym's object pointer to a function pointer is allowed. */
+#define SYM(field, name) *(void **)(&api->field) = dlsym(api->lib, name)
+    SYM(easy_init, "curl_easy_init");
+    SYM(easy_setopt, "curl_easy_setopt");
+    SYM(easy_perform, "curl_easy_perform");
+    SYM(easy_getinfo, "curl_easy_getinfo");
+    SYM(easy_cleanup, "curl_easy_cleanup");
+    SYM(easy_strerror, "curl_easy_strerror");
+    SYM(slist_append, "curl_slist_append");
+    SYM(slist_free_all, "curl_slist_free_all");
+#undef SYM
+    if (!api->easy_init || !api->easy_setopt || !api->easy_perform || !api->easy_getinfo ||
+        !api->easy_cleanup || !api->easy_strerror || !api->slist_append || !api->slist_free_all) {
+        dlclose(api->lib);
+        api->lib = NULL;
+        return err_set(err, GPUMEM_ERR_IO, "libcurl lacks the functions gpumem needs");
+    }
+    return GPUMEM_OK;
+}
+
+typedef struct {
+    curl_api curl;
     char repo[256];
     char rev[128];
     char endpoint[512];
@@ -76,38 +122,39 @@ static gpumem_status http_get(hub *h, const char *file, const char *range, membu
 {
     char url[2048];
     snprintf(url, sizeof url, "%s/%s/resolve/%s/%s", h->endpoint, h->repo, h->rev, file);
-    CURL *c = curl_easy_init();
+    const curl_api *api = &h->curl;
+    CURL *c = api->easy_init();
     if (!c)
         return err_set(h->err, GPUMEM_ERR_NOMEM, "cannot start libcurl");
     struct curl_slist *hdrs = NULL;
     char auth[1100];
     if (h->token && *h->token) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", h->token);
-        hdrs = curl_slist_append(hdrs, auth);
+        hdrs = api->slist_append(hdrs, auth);
     }
     char ua[64];
     snprintf(ua, sizeof ua, "gpumem/%s", GPUMEM_VERSION);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, ua);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, b);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 15L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    api->easy_setopt(c, CURLOPT_URL, url);
+    api->easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    api->easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+    api->easy_setopt(c, CURLOPT_USERAGENT, ua);
+    api->easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    api->easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    api->easy_setopt(c, CURLOPT_WRITEDATA, b);
+    api->easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    api->easy_setopt(c, CURLOPT_HEADERDATA, b);
+    api->easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 15L);
+    api->easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+    api->easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     if (range)
-        curl_easy_setopt(c, CURLOPT_RANGE, range);
-    CURLcode rc = curl_easy_perform(c);
+        api->easy_setopt(c, CURLOPT_RANGE, range);
+    CURLcode rc = api->easy_perform(c);
     long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(c);
+    api->easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    api->slist_free_all(hdrs);
+    api->easy_cleanup(c);
     if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && code >= 400))
-        return err_set(h->err, GPUMEM_ERR_IO, "cannot fetch %s: %s", url, curl_easy_strerror(rc));
+        return err_set(h->err, GPUMEM_ERR_IO, "cannot fetch %s: %s", url, api->easy_strerror(rc));
     if (code == 401 || code == 403)
         return err_set(h->err, GPUMEM_ERR_IO,
                        "HTTP %ld for %s: the repository is gated or private; accept its licence "
@@ -326,6 +373,9 @@ gpumem_status hub_load(const char *spec, gpumem_model **out, gpumem_error *err)
     gpumem_status st = parse_spec(spec, &h, err);
     if (st != GPUMEM_OK)
         return st;
+    /* A cache hit needs no network; libcurl is loaded regardless, once. */
+    if ((st = curl_open(&h.curl, err)) != GPUMEM_OK)
+        return st;
     membuf cfg = {0}, idx = {0};
     st_set set;
     memset(&set, 0, sizeof set);
@@ -375,6 +425,7 @@ gpumem_status hub_load(const char *spec, gpumem_model **out, gpumem_error *err)
         m->source = GPUMEM_SOURCE_SAFETENSORS;
     }
 done:
+    dlclose(h.curl.lib);
     free(cfg.data);
     free(idx.data);
     st_free(&set);
