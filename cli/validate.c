@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +253,37 @@ static void one_llamacpp(json_t *r, const char *jsonl, lstats *ls, int verbose)
     gpumem_model_free(m);
 }
 
+/* A training record: settings for gpumem_estimate_training. */
+static int train_settings_from(json_t *r, gpumem_train_settings *t, char *why, size_t len)
+{
+    gpumem_error err;
+    gpumem_train_settings_init(t);
+    const char *method = json_string_value(json_object_get(r, "method"));
+    const char *prec = json_string_value(json_object_get(r, "precision"));
+    const char *opt = json_string_value(json_object_get(r, "optimizer"));
+    const char *ckpt = json_string_value(json_object_get(r, "checkpointing"));
+    const char *attn = json_string_value(json_object_get(r, "attn"));
+    if ((method && gpumem_train_method_parse(method, &t->method, &err)) ||
+        (prec && gpumem_precision_parse(prec, &t->precision, &err)) ||
+        (opt && gpumem_optimizer_parse(opt, &t->optimizer, &err)) ||
+        (ckpt && gpumem_checkpointing_parse(ckpt, &t->checkpointing, &err))) {
+        snprintf(why, len, "%s", err.message);
+        return -1;
+    }
+    json_t *rank = json_object_get(r, "lora_rank");
+    if (json_is_integer(rank))
+        t->lora_rank = (uint32_t)json_integer_value(rank);
+    t->lora_targets = json_string_value(json_object_get(r, "lora_targets"));
+    t->micro_batch = (uint64_t)json_integer_value(json_object_get(r, "batch"));
+    t->seq_len = (uint64_t)json_integer_value(json_object_get(r, "seq"));
+    t->flash_attention = !(attn && !strcmp(attn, "eager"));
+    return 0;
+}
+
+static const char *const train_parts[] = {"weights", "gradients", "optimizer_states",
+                                          "lora_weights", "lora_gradients",
+                                          "lora_optimizer_states", "activations", "logits"};
+
 static void one(json_t *r, const char *jsonl, stats *st, int verbose)
 {
     char why[400] = "";
@@ -262,12 +294,17 @@ static void one(json_t *r, const char *jsonl, stats *st, int verbose)
         return;
     }
     gpumem_settings s;
+    gpumem_train_settings t;
     gpumem_model *m = NULL;
     gpumem_estimate *e = malloc(sizeof *e);
     gpumem_error err;
-    if (!e || settings_from(r, &s, why, sizeof why) != 0 ||
+    bool training = json_object_get(r, "optimizer") != NULL;
+    if (!e ||
+        (training ? train_settings_from(r, &t, why, sizeof why)
+                  : settings_from(r, &s, why, sizeof why)) != 0 ||
         !(m = model_from(r, jsonl, why, sizeof why)) ||
-        (gpumem_estimate_inference(m, &s, e, &err) != GPUMEM_OK &&
+        ((training ? gpumem_estimate_training(m, &t, e, &err)
+                   : gpumem_estimate_inference(m, &s, e, &err)) != GPUMEM_OK &&
          snprintf(why, sizeof why, "%s", err.message) > 0)) {
         printf("  skip %-50s %s\n", name ? name : "?", why);
         st->skipped++;
@@ -276,7 +313,10 @@ static void one(json_t *r, const char *jsonl, stats *st, int verbose)
         return;
     }
     double pred_total = 0, meas_total = (double)json_integer_value(json_object_get(meas, "peak_bytes"));
-    for (int k = 0; k < N_PARTS; k++) {
+    if (training) /* every allocator-visible training component */
+        for (size_t k = 0; k < sizeof train_parts / sizeof train_parts[0]; k++)
+            pred_total += (double)comp(e, train_parts[k]);
+    for (int k = 0; !training && k < N_PARTS; k++) {
         double p = (double)comp(e, parts[k]);
         double q = (double)json_integer_value(json_object_get(meas, parts[k]));
         pred_total += p;
