@@ -4,6 +4,7 @@
 #include "validate.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,8 @@ static const struct {
      "the embedded GPU catalog with the memory a process can see"},
     {"inspect", CMD_INSPECT, "gpumem inspect FILE [--json]",
      "what a .gguf or .safetensors file holds, from its header alone"},
+    {"fit", CMD_FIT, "gpumem fit MODEL.gguf --gpu NAME [-c N] [--margin SIZE] [--budget SIZE]",
+     "the llama.cpp flags that fit a GPU (what --fit would choose, offline)"},
     {"validate", CMD_VALIDATE, "gpumem validate MEASUREMENTS.jsonl... [--check] [--breakdown]",
      "compare gpumem with measured cases (validation/measurements/)"},
 };
@@ -223,6 +226,13 @@ static int apply_llamacpp(const opt_values *v, gpumem_settings *s)
         s->n_parallel = (uint32_t)n;
     }
     s->kv_unified = v->set[O_KV_UNIFIED];
+    if (v->set[O_CPU_MOE])
+        s->n_cpu_moe = -1;
+    if (v->set[O_N_CPU_MOE]) {
+        if ((rc = parse_count("n-cpu-moe", v->value[O_N_CPU_MOE], 100000, &n)))
+            return rc;
+        s->n_cpu_moe = (int)n;
+    }
     s->swa_full = v->set[O_SWA_FULL];
     if (v->set[O_FLASH_ATTN]) {
         const char *f = v->value[O_FLASH_ATTN];
@@ -574,6 +584,76 @@ static int cmd_inspect(const opt_values *v)
     return 0;
 }
 
+static int cmd_fit(const opt_values *v)
+{
+    gpumem_settings s;
+    gpumem_unit unit = GPUMEM_UNIT_GIB;
+    gpumem_error err;
+    gpumem_model *m = NULL;
+    gpumem_fit_request req;
+    memset(&req, 0, sizeof req);
+    gpumem_settings_init(&s);
+    int rc = apply_settings(v, &s, &unit);
+    if (rc)
+        return rc;
+    if (v->n_positional != 1)
+        return usage_error("give one MODEL.gguf");
+    if (!s.gpu)
+        return usage_error("fit needs a --gpu");
+    req.context_set = v->set[O_CONTEXT];
+    if (v->set[O_MARGIN] && (rc = parse_size("margin", v->value[O_MARGIN], &req.margin)))
+        return rc;
+    if (v->set[O_BUDGET] && (rc = parse_size("budget", v->value[O_BUDGET], &req.budget)))
+        return rc;
+    if (v->set[O_FIT_CTX] && (rc = parse_count("fit-ctx", v->value[O_FIT_CTX], 1ull << 26,
+                                               &req.min_context)))
+        return rc;
+    gpumem_status st = gpumem_model_load(v->positional[0], &m, &err);
+    if (st != GPUMEM_OK)
+        return fail(st, &err);
+    gpumem_fit_plan *p = malloc(sizeof *p);
+    if (!p) {
+        gpumem_model_free(m);
+        return usage_error("out of memory");
+    }
+    st = gpumem_fit(m, &s, &req, p, &err);
+    if (st == GPUMEM_OK) {
+        if (v->set[O_JSON]) {
+            char *text = gpumem_report_json(m, &p->estimate);
+            json_t *root = text ? json_loads(text, 0, NULL) : NULL;
+            free(text);
+            if (root) {
+                json_object_set_new(
+                    root, "plan",
+                    json_pack("{s:b, s:s, s:I, s:i, s:i, s:I, s:s}", "fits", p->fits, "flags",
+                              p->flags, "context", (json_int_t)p->context, "n_gpu_layers",
+                              p->n_gpu_layers, "n_cpu_moe", p->n_cpu_moe, "max_context",
+                              (json_int_t)p->max_context, "advice", p->advice));
+                char *out = json_dumps(root, JSON_INDENT(2));
+                if (out)
+                    puts(out);
+                free(out);
+                json_decref(root);
+            }
+        } else {
+            printf("%s %s: %s\n", p->fits ? "fits" : "does NOT fit", s.gpu->id,
+                   p->fits ? "use these llama.cpp flags" : "even the smallest plan is too big");
+            printf("  flags: %s\n", p->flags);
+            printf("  largest context with every layer on the GPU: %llu\n",
+                   (unsigned long long)p->max_context);
+            if (p->advice[0])
+                printf("  %s\n", p->advice);
+            char *text = gpumem_report_text(m, &p->estimate, unit, 1);
+            if (text)
+                fputs(text, stdout);
+            free(text);
+        }
+    }
+    free(p);
+    gpumem_model_free(m);
+    return st == GPUMEM_OK ? 0 : fail(st, &err);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -610,6 +690,8 @@ int main(int argc, char **argv)
             return cmd_models(&v);
         case CMD_INSPECT:
             return cmd_inspect(&v);
+        case CMD_FIT:
+            return cmd_fit(&v);
         case CMD_VALIDATE:
             if (!v.n_positional)
                 return usage_error("give one or more measurement files (.jsonl)");

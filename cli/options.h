@@ -11,7 +11,8 @@ enum {
     CMD_GPUS = 1 << 2,
     CMD_INSPECT = 1 << 3,
     CMD_VALIDATE = 1 << 4,
-    CMD_ALL = CMD_ESTIMATE | CMD_MODELS | CMD_GPUS | CMD_INSPECT | CMD_VALIDATE,
+    CMD_FIT = 1 << 5,
+    CMD_ALL = CMD_ESTIMATE | CMD_MODELS | CMD_GPUS | CMD_INSPECT | CMD_VALIDATE | CMD_FIT,
 };
 
 typedef enum { OPT_FLAG, OPT_VALUE } opt_kind;
@@ -73,6 +74,11 @@ typedef enum {
     O_SWA_FULL,
     O_MAX_CONTEXT,
     O_MAX_BATCH,
+    O_MARGIN,
+    O_BUDGET,
+    O_FIT_CTX,
+    O_CPU_MOE,
+    O_N_CPU_MOE,
     O_COUNT
 } opt_id;
 

@@ -239,6 +239,8 @@ typedef struct {
     int cache_type_v;           /* -ctv, likewise */
     int n_gpu_layers;           /* -ngl; -1: all (default with a GPU), 0: CPU */
     int swa_full;               /* --swa-full */
+    int n_cpu_moe;              /* --n-cpu-moe: expert tensors of the first N layers on
+                                   the host; -1: all (--cpu-moe) */
 } gpumem_settings;
 
 /* A KV-cache type name llama.cpp accepts for -ctk/-ctv (f32, f16, bf16,
@@ -417,6 +419,38 @@ gpumem_status gpumem_optimizer_parse(const char *name, gpumem_optimizer *out, gp
 const char *gpumem_checkpointing_name(gpumem_checkpointing c);
 gpumem_status gpumem_checkpointing_parse(const char *name, gpumem_checkpointing *out,
                                          gpumem_error *err);
+
+/* -------------------------------------------------------------- fit (llama.cpp) */
+
+typedef struct {
+    uint64_t margin;      /* bytes left free on the GPU (--fit-target), default 1 GiB */
+    uint64_t budget;      /* absolute budget for gpumem's use of the GPU; 0: its memory */
+    uint64_t min_context; /* --fit-ctx: context is not reduced below this (4096) */
+    int context_set;      /* the user gave -c: never change it */
+} gpumem_fit_request;
+
+typedef struct {
+    int fits;                 /* 1: the plan fits the budget with the margin */
+    uint64_t context;         /* n_ctx chosen */
+    int n_gpu_layers;         /* -ngl (n_layer + 1 = everything incl. output) */
+    int n_cpu_moe;            /* --n-cpu-moe, 0 when all experts are on the GPU */
+    char flags[160];          /* the llama.cpp flags, e.g. "-c 8192 -ngl 33" */
+    char advice[320];         /* when nothing fits: the cheapest changes, with figures */
+    uint64_t max_context;     /* largest context that fits with full offload (0: none) */
+    gpumem_estimate estimate; /* the plan's estimate (devices and buffers) */
+} gpumem_fit_plan;
+
+/*
+ * What llama.cpp de3ff81's --fit would choose on settings->gpu, offline
+ * (common/fit.cpp): keep full offload and shrink the context (linear
+ * interpolation, multiples of 256 x streams, not below min_context), then
+ * move MoE experts to the host (--n-cpu-moe) for MoE models, then offload
+ * fewer layers from the back. Fills `plan` (caller-owned; large: heap).
+ * Needs a GGUF model and settings->gpu.
+ */
+gpumem_status gpumem_fit(const gpumem_model *model, const gpumem_settings *settings,
+                         const gpumem_fit_request *request, gpumem_fit_plan *plan,
+                         gpumem_error *err);
 
 /* ---------------------------------------------------------------- reports */
 

@@ -168,11 +168,16 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
         w_gpu += m->bytes_output;
     else
         w_host += m->bytes_output;
+    uint32_t cpu_moe = s->n_cpu_moe < 0 ? m->n_layer : (uint32_t)s->n_cpu_moe;
     for (uint32_t i = 0; i < m->n_layer; i++) {
         const model_layer *l = &m->layers[i];
         uint64_t w = l->bytes_linear + l->bytes_expert + l->bytes_small, k, v;
         layer_kv_bytes(l, &c, &k, &v);
         bool on_gpu = i >= first_gpu && c.gpu;
+        if (on_gpu && i < cpu_moe) { /* -ot ...exps=CPU for this layer */
+            w -= l->bytes_expert;
+            w_host += l->bytes_expert;
+        }
         *(on_gpu ? &w_gpu : &w_host) += w;
         *(on_gpu ? &k_gpu : &k_host) += k;
         *(on_gpu ? &v_gpu : &v_host) += v;

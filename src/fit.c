@@ -1,0 +1,216 @@
+/* `gpumem fit`: the plan llama.cpp's --fit (common/fit.cpp, llama.cpp
+ * de3ff81) would make, offline, for one GPU:
+ *  1. full offload at the requested (or trained) context: done if it fits;
+ *  2. unless -c was given, shrink the context by linear interpolation
+ *     between min_context and the maximum, rounded down to 256 x streams;
+ *  3. at that context, MoE models move expert tensors of the first layers to
+ *     the host (--n-cpu-moe), dense models offload fewer layers from the
+ *     back (-ngl), as few as needed;
+ *  4. when even that fails, the cheapest changes with their figures.
+ * "Fits" means the GPU's buffers plus the modelled CUDA context stay below
+ * the budget minus the margin. */
+#include "estimate_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const uint64_t MiB = 1ull << 20;
+
+typedef struct {
+    const gpumem_model *m;
+    gpumem_settings s;
+    uint64_t target; /* bytes the GPU may hold */
+    gpumem_estimate *e;
+    gpumem_error *err;
+} fitter;
+
+/* 1 fits, 0 does not, -1 error; leaves the estimate in f->e. */
+static int try_fit(fitter *f)
+{
+    gpumem_status st = gpumem_estimate_inference(f->m, &f->s, f->e, f->err);
+    if (st != GPUMEM_OK)
+        return -1;
+    return f->e->per_gpu_bytes <= f->target;
+}
+
+static uint64_t used(fitter *f)
+{
+    return try_fit(f) < 0 ? UINT64_MAX : f->e->per_gpu_bytes;
+}
+
+static void set_flags(gpumem_fit_plan *p, const gpumem_model *m)
+{
+    int n = snprintf(p->flags, sizeof p->flags, "-c %llu -ngl %d",
+                     (unsigned long long)p->context, p->n_gpu_layers);
+    if (p->n_cpu_moe > 0 && n > 0 && (size_t)n < sizeof p->flags) {
+        if ((uint32_t)p->n_cpu_moe >= m->n_layer)
+            snprintf(p->flags + n, sizeof p->flags - (size_t)n, " --cpu-moe");
+        else
+            snprintf(p->flags + n, sizeof p->flags - (size_t)n, " --n-cpu-moe %d", p->n_cpu_moe);
+    }
+}
+
+/* Largest value in [lo, hi] for which `set(v)` fits; lo - 1 when none. */
+static int64_t search(fitter *f, int64_t lo, int64_t hi, void (*set)(gpumem_settings *, int64_t),
+                      int fits_when_larger)
+{
+    int64_t best = fits_when_larger ? hi + 1 : lo - 1;
+    while (lo <= hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        set(&f->s, mid);
+        int r = try_fit(f);
+        if (r < 0)
+            return INT64_MIN;
+        if (fits_when_larger ? r : !r) {
+            if (fits_when_larger) {
+                best = mid;
+                hi = mid - 1;
+            } else {
+                hi = mid - 1;
+            }
+        } else {
+            if (!fits_when_larger)
+                best = mid;
+            lo = mid + 1;
+        }
+    }
+    return best;
+}
+
+static void set_ngl(gpumem_settings *s, int64_t v) { s->n_gpu_layers = (int)v; }
+static void set_cpu_moe(gpumem_settings *s, int64_t v) { s->n_cpu_moe = (int)v; }
+static void set_ctx(gpumem_settings *s, int64_t v) { s->context = (uint64_t)v; }
+
+static void advise(fitter *f, gpumem_fit_plan *p)
+{
+    /* What a q8_0 KV cache and the smallest context would need. */
+    gpumem_settings keep = f->s;
+    char kv[128] = "", ctx[128] = "";
+    f->s.n_gpu_layers = -1;
+    f->s.n_cpu_moe = 0;
+    f->s.cache_type_k = f->s.cache_type_v = 9; /* Q8_0 (id 8) + 1 */
+    f->s.flash_attn = 1;
+    uint64_t u = used(f);
+    if (u != UINT64_MAX)
+        snprintf(kv, sizeof kv, "-ctk q8_0 -ctv q8_0 -fa on: GPU needs %.0f MiB",
+                 (double)u / MiB);
+    f->s = keep;
+    f->s.n_gpu_layers = -1;
+    f->s.context = 512;
+    u = used(f);
+    if (u != UINT64_MAX)
+        snprintf(ctx, sizeof ctx, "-c 512: GPU needs %.0f MiB", (double)u / MiB);
+    /* A smaller quant of the same model: the matrices at about 3.5 bits
+     * (IQ3_M / Q3_K_M class) instead of the file's mix. */
+    double bpw = f->m->params_total ? f->m->bytes_total * 8.0 / f->m->params_total : 16;
+    double smaller = (double)f->m->bytes_total * (3.5 / (bpw > 3.5 ? bpw : 3.5));
+    snprintf(p->advice, sizeof p->advice,
+             "nothing fits %.0f MiB; options: %s; %s; a ~3.5-bit quant of this model needs "
+             "~%.0f MiB of weights (this file: %.0f MiB at %.2f bits/weight)",
+             (double)f->target / MiB, kv, ctx, smaller / MiB, (double)f->m->bytes_total / MiB,
+             bpw);
+    f->s = keep;
+}
+
+gpumem_status gpumem_fit(const gpumem_model *m, const gpumem_settings *settings,
+                         const gpumem_fit_request *req, gpumem_fit_plan *p, gpumem_error *err)
+{
+    memset(p, 0, sizeof *p);
+    if (!settings->gpu)
+        return err_set(err, GPUMEM_ERR_USAGE, "fit needs a --gpu");
+    if (!m->has_storage || !m->layers)
+        return err_set(err, GPUMEM_ERR_USAGE, "fit plans a llama.cpp run: give a GGUF file");
+    fitter f = {m, *settings, 0, &p->estimate, err};
+    f.s.engine = GPUMEM_ENGINE_LLAMACPP;
+    uint64_t budget = req->budget ? req->budget : settings->gpu->memory_bytes;
+    uint64_t margin = req->margin ? req->margin : 1024 * MiB;
+    if (budget <= margin)
+        return err_set(err, GPUMEM_ERR_USAGE, "the budget is smaller than the margin");
+    f.target = budget - margin;
+    uint64_t n_seq = settings->n_parallel ? settings->n_parallel : 1;
+    uint64_t align = 256 * (settings->kv_unified ? 1 : n_seq);
+    uint64_t ctx_max = req->context_set ? settings->context : (m->max_ctx ? m->max_ctx : 4096);
+    uint64_t ctx_min = req->min_context ? req->min_context : 4096;
+    if (ctx_min > ctx_max)
+        ctx_min = ctx_max;
+
+    /* 1. full offload at the full context */
+    f.s.context = ctx_max;
+    f.s.n_gpu_layers = -1;
+    f.s.n_cpu_moe = 0;
+    uint64_t at_max = used(&f);
+    if (at_max == UINT64_MAX)
+        return err->code;
+    /* the largest context with full offload, for the report */
+    int64_t best = search(&f, 256, (int64_t)(ctx_max > (1ull << 24) ? 1ull << 24 : ctx_max),
+                          set_ctx, 0);
+    if (best == INT64_MIN)
+        return err->code;
+    p->max_context = best < 256 ? 0 : (uint64_t)best;
+    f.s.context = ctx_max;
+    if (at_max <= f.target) {
+        p->context = ctx_max;
+    } else if (!req->context_set && ctx_max > ctx_min) {
+        /* 2. linear interpolation between the minimum and the maximum */
+        f.s.context = ctx_min;
+        uint64_t at_min = used(&f);
+        if (at_min == UINT64_MAX)
+            return err->code;
+        if (at_min <= f.target) {
+            uint64_t ctx = ctx_min + (ctx_max - ctx_min) * (f.target - at_min) / (at_max - at_min);
+            ctx -= ctx % align;
+            p->context = ctx > ctx_min ? ctx : ctx_min;
+        } else {
+            p->context = ctx_min;
+        }
+    } else {
+        p->context = req->context_set ? ctx_max : ctx_min;
+    }
+    f.s.context = p->context;
+    f.s.n_gpu_layers = -1;
+    int r = try_fit(&f);
+    if (r < 0)
+        return err->code;
+    p->n_gpu_layers = (int)m->n_layer + 1;
+    bool moe = false;
+    for (uint32_t i = 0; i < m->n_layer; i++)
+        moe |= m->layers[i].n_expert > 0;
+    if (!r && moe) {
+        /* 3a. experts of the first layers to the host, as few as needed */
+        int64_t n = search(&f, 1, m->n_layer, set_cpu_moe, 1);
+        if (n == INT64_MIN)
+            return err->code;
+        if (n <= (int64_t)m->n_layer) {
+            p->n_cpu_moe = (int)n;
+            r = 1;
+        } else {
+            p->n_cpu_moe = (int)m->n_layer;
+        }
+        f.s.n_cpu_moe = p->n_cpu_moe;
+    }
+    if (!r) {
+        /* 3b. fewer layers on the GPU, from the back */
+        int64_t n = search(&f, 0, m->n_layer + 1, set_ngl, 0);
+        if (n == INT64_MIN)
+            return err->code;
+        if (n >= 1) {
+            p->n_gpu_layers = (int)n;
+            r = 1;
+        } else {
+            p->n_gpu_layers = 0;
+        }
+    }
+    f.s.n_gpu_layers = p->n_gpu_layers;
+    f.s.n_cpu_moe = p->n_cpu_moe;
+    if (try_fit(&f) < 0)
+        return err->code;
+    p->fits = r && p->n_gpu_layers > 0;
+    set_flags(p, m);
+    if (!p->fits)
+        advise(&f, p);
+    /* the estimate of the plan itself, last */
+    f.s.n_gpu_layers = p->n_gpu_layers;
+    f.s.n_cpu_moe = p->n_cpu_moe;
+    f.s.context = p->context;
+    return try_fit(&f) < 0 ? err->code : GPUMEM_OK;
+}

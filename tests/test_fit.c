@@ -1,0 +1,94 @@
+/* gpumem fit: the plan fits the budget minus the margin, and is the edge
+ * of the search it describes (one more layer, or the full context, does not
+ * fit); the flags reproduce the plan through a plain estimate. */
+#include "test_helpers.h"
+
+#include <string.h>
+
+static gpumem_model *fixture(void)
+{
+    char path[1024];
+    gpumem_model *m;
+    gpumem_error err;
+    snprintf(path, sizeof path, "%s/tests/fixtures/gguf/tiny-llama-f16.gguf", GPUMEM_SOURCE_DIR);
+    if (gpumem_model_load(path, &m, &err) != GPUMEM_OK)
+        fail_msg("%s", err.message);
+    return m;
+}
+
+static uint64_t gpu_bytes(const gpumem_model *m, gpumem_settings s)
+{
+    gpumem_estimate *e = estimate_or_fail(m, &s);
+    uint64_t b = e->per_gpu_bytes;
+    free(e);
+    return b;
+}
+
+static void test_fit_steps(void **state)
+{
+    (void)state;
+    gpumem_model *m = fixture();
+    gpumem_settings s;
+    gpumem_error err;
+    gpumem_settings_init(&s);
+    s.engine = GPUMEM_ENGINE_LLAMACPP;
+    assert_int_equal(gpumem_gpu_find("rtx-4090", &s.gpu, &err), GPUMEM_OK);
+    gpumem_fit_request req;
+    memset(&req, 0, sizeof req);
+    req.margin = 1ull << 20;
+    req.min_context = 256;
+    gpumem_fit_plan *p = malloc(sizeof *p);
+
+    /* 1. Plenty of memory: the trained context (2048), every layer. */
+    assert_int_equal(gpumem_fit(m, &s, &req, p, &err), GPUMEM_OK);
+    assert_true(p->fits);
+    assert_int_equal(p->context, 2048);
+    assert_int_equal(p->n_gpu_layers, 3);
+    assert_string_equal(p->flags, "-c 2048 -ngl 3");
+
+    /* 2. A budget between the minimum and the full context: full offload,
+     * the context shrunk to a multiple of 256 that fits. */
+    gpumem_settings t = s;
+    t.n_gpu_layers = -1;
+    t.context = 1024;
+    req.budget = gpu_bytes(m, t) + req.margin;
+    assert_int_equal(gpumem_fit(m, &s, &req, p, &err), GPUMEM_OK);
+    assert_true(p->fits);
+    assert_int_equal(p->n_gpu_layers, 3);
+    assert_int_equal(p->context % 256, 0);
+    assert_true(p->context >= 256 && p->context < 2048);
+    t.context = p->context;
+    assert_true(gpu_bytes(m, t) <= req.budget - req.margin);
+
+    /* 3. Not even the minimum context with every layer: fewer layers, and
+     * the next layer would not fit. */
+    t.context = 256;
+    req.budget = gpu_bytes(m, t) + req.margin - 1;
+    assert_int_equal(gpumem_fit(m, &s, &req, p, &err), GPUMEM_OK);
+    if (p->fits) {
+        assert_true(p->n_gpu_layers < 3);
+        t.n_gpu_layers = p->n_gpu_layers;
+        assert_true(gpu_bytes(m, t) <= req.budget - req.margin);
+        t.n_gpu_layers = p->n_gpu_layers + 1;
+        assert_true(gpu_bytes(m, t) > req.budget - req.margin);
+    } else {
+        assert_true(strstr(p->advice, "nothing fits") != NULL);
+    }
+    printf("  budget %llu B -> %s (%s)\n", (unsigned long long)req.budget, p->flags,
+           p->fits ? "fits" : "does not fit");
+
+    /* 4. A budget below the CUDA context: nothing fits, with advice. */
+    req.budget = 200ull << 20;
+    req.margin = 100ull << 20;
+    assert_int_equal(gpumem_fit(m, &s, &req, p, &err), GPUMEM_OK);
+    assert_false(p->fits);
+    assert_non_null(strstr(p->advice, "-ctk q8_0"));
+    free(p);
+    gpumem_model_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_fit_steps)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
