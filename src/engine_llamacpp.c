@@ -75,7 +75,8 @@ static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t fir
 {
     uint64_t e = m->n_embd, ub = c->ub, attn = 0, swa_cells = 0, full_cells = 0;
     uint64_t logits = with_output ? ub * m->n_vocab * 4 + 2 * ub * e * 4 : 2 * ub * e * 4;
-    bool quant_kv = c->tk > 1 || c->tv > 1; /* beyond F32/F16 */
+    bool quant_kv = ggml_type_get((uint32_t)c->tk)->block_size > 1 ||
+                    ggml_type_get((uint32_t)c->tv)->block_size > 1; /* q8_0, q4_0, ... */
     for (uint32_t i = first; i < last; i++) {
         const model_layer *l = &m->layers[i];
         if (l->ssm || l->attn == ATTN_KIND_NONE)
@@ -147,7 +148,7 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
     c.swa_full = s->swa_full != 0;
     c.tk = s->cache_type_k ? s->cache_type_k - 1 : 1;
     c.tv = s->cache_type_v ? s->cache_type_v - 1 : 1;
-    if (c.tv > 1 && !c.fa)
+    if (ggml_type_get((uint32_t)c.tv)->block_size > 1 && !c.fa)
         return err_set(err, GPUMEM_ERR_USAGE,
                        "llama.cpp needs flash attention (-fa on) for a quantised V cache");
     c.n_ctx = pad(r->context, 256);
