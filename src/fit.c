@@ -50,27 +50,44 @@ static void set_flags(gpumem_fit_plan *p, const gpumem_model *m)
     }
 }
 
-/* Largest value in [lo, hi] for which `set(v)` fits; lo - 1 when none. */
-static int64_t search(fitter *f, int64_t lo, int64_t hi, void (*set)(gpumem_settings *, int64_t),
-                      int fits_when_larger)
+typedef void (*setter)(gpumem_settings *, int64_t);
+
+/* Largest v in [lo, hi] that fits when memory grows with v (context,
+ * layers); lo - 1 when none does, INT64_MIN on error. */
+static int64_t largest_fitting(fitter *f, int64_t lo, int64_t hi, setter set)
 {
-    int64_t best = fits_when_larger ? hi + 1 : lo - 1;
+    int64_t best = lo - 1;
     while (lo <= hi) {
         int64_t mid = lo + (hi - lo) / 2;
         set(&f->s, mid);
         int r = try_fit(f);
         if (r < 0)
             return INT64_MIN;
-        if (fits_when_larger ? r : !r) {
-            if (fits_when_larger) {
-                best = mid;
-                hi = mid - 1;
-            } else {
-                hi = mid - 1;
-            }
+        if (r) {
+            best = mid;
+            lo = mid + 1;
         } else {
-            if (!fits_when_larger)
-                best = mid;
+            hi = mid - 1;
+        }
+    }
+    return best;
+}
+
+/* Smallest v in [lo, hi] that fits when memory shrinks with v (layers with
+ * experts on the host); hi + 1 when none does, INT64_MIN on error. */
+static int64_t smallest_fitting(fitter *f, int64_t lo, int64_t hi, setter set)
+{
+    int64_t best = hi + 1;
+    while (lo <= hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        set(&f->s, mid);
+        int r = try_fit(f);
+        if (r < 0)
+            return INT64_MIN;
+        if (r) {
+            best = mid;
+            hi = mid - 1;
+        } else {
             lo = mid + 1;
         }
     }
@@ -142,8 +159,8 @@ gpumem_status gpumem_fit(const gpumem_model *m, const gpumem_settings *settings,
     if (at_max == UINT64_MAX)
         return err->code;
     /* the largest context with full offload, for the report */
-    int64_t best = search(&f, 256, (int64_t)(ctx_max > (1ull << 24) ? 1ull << 24 : ctx_max),
-                          set_ctx, 0);
+    int64_t best = largest_fitting(&f, 256, (int64_t)(ctx_max > (1ull << 24) ? 1ull << 24 : ctx_max),
+                                   set_ctx);
     if (best == INT64_MIN)
         return err->code;
     p->max_context = best < 256 ? 0 : (uint64_t)best;
@@ -177,7 +194,7 @@ gpumem_status gpumem_fit(const gpumem_model *m, const gpumem_settings *settings,
         moe |= m->layers[i].n_expert > 0;
     if (!r && moe) {
         /* 3a. experts of the first layers to the host, as few as needed */
-        int64_t n = search(&f, 1, m->n_layer, set_cpu_moe, 1);
+        int64_t n = smallest_fitting(&f, 1, m->n_layer, set_cpu_moe);
         if (n == INT64_MIN)
             return err->code;
         if (n <= (int64_t)m->n_layer) {
@@ -190,7 +207,7 @@ gpumem_status gpumem_fit(const gpumem_model *m, const gpumem_settings *settings,
     }
     if (!r) {
         /* 3b. fewer layers on the GPU, from the back */
-        int64_t n = search(&f, 0, m->n_layer + 1, set_ngl, 0);
+        int64_t n = largest_fitting(&f, 0, m->n_layer + 1, set_ngl);
         if (n == INT64_MIN)
             return err->code;
         if (n >= 1) {
