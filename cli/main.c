@@ -365,6 +365,7 @@ static int apply_train(const opt_values *v, gpumem_train_settings *t)
         return rc;
     t->freeze_embeddings = v->set[O_FREEZE_EMB];
     t->sequence_parallel = v->set[O_SEQ_PARALLEL];
+    t->keep_grads = v->set[O_KEEP_GRADS];
     if (v->set[O_NO_FLASH])
         t->flash_attention = 0;
     if (v->set[O_GPU] && gpumem_gpu_find(v->value[O_GPU], &t->gpu, &err))
@@ -378,7 +379,7 @@ static int check_train_only(const opt_values *v)
     static const opt_id train_only[] = {O_METHOD, O_LORA_RANK, O_LORA_TARGETS, O_PRECISION,
                                         O_OPTIMIZER, O_CHECKPOINTING, O_SEQ, O_ZERO, O_FSDP, O_EP,
                                         O_CP, O_DP, O_MICRO_BATCHES, O_FREEZE_EMB, O_NO_FLASH,
-                                        O_SEQ_PARALLEL};
+                                        O_SEQ_PARALLEL, O_KEEP_GRADS};
     for (size_t i = 0; i < sizeof train_only / sizeof train_only[0]; i++)
         if (v->set[train_only[i]]) {
             char msg[128];

@@ -86,6 +86,8 @@ const opt_spec cli_options[O_COUNT] = {
      "training: no gradients for the embeddings"},
     {O_NO_FLASH, "no-flash", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE,
      "training: attention without flash/SDPA kernels (materialised scores)"},
+    {O_KEEP_GRADS, "keep-grads", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE,
+     "training: gradients kept through the forward (zero_grad(set_to_none=False))"},
     {O_SEQ_PARALLEL, "sequence-parallel", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE,
      "training: Megatron sequence parallelism with --tp"},
     /* llama.cpp's own names (--engine llamacpp, the default for GGUF files;

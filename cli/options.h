@@ -79,6 +79,7 @@ typedef enum {
     O_FIT_CTX,
     O_CPU_MOE,
     O_N_CPU_MOE,
+    O_KEEP_GRADS,
     O_COUNT
 } opt_id;
 

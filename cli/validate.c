@@ -261,6 +261,9 @@ static int train_settings_from(json_t *r, gpumem_train_settings *t, char *why, s
     const char *method = json_string_value(json_object_get(r, "method"));
     const char *prec = json_string_value(json_object_get(r, "precision"));
     const char *opt = json_string_value(json_object_get(r, "optimizer"));
+    const char *impl = json_string_value(json_object_get(r, "optimizer_impl"));
+    if (opt && impl && !strcmp(opt, "adamw") && !strcmp(impl, "foreach"))
+        opt = "adamw-foreach"; /* torch.optim.AdamW's CUDA default */
     const char *ckpt = json_string_value(json_object_get(r, "checkpointing"));
     const char *attn = json_string_value(json_object_get(r, "attn"));
     if ((method && gpumem_train_method_parse(method, &t->method, &err)) ||
@@ -280,9 +283,9 @@ static int train_settings_from(json_t *r, gpumem_train_settings *t, char *why, s
     return 0;
 }
 
-static const char *const train_parts[] = {"weights", "gradients", "optimizer_states",
-                                          "lora_weights", "lora_gradients",
-                                          "lora_optimizer_states", "activations", "logits"};
+static const char *const train_parts[] = {"weights",      "gradients",      "optimizer_states",
+                                          "lora_weights", "lora_gradients", "lora_optimizer_states",
+                                          "activations",  "logits",         "optimizer_transient"};
 
 static void one(json_t *r, const char *jsonl, stats *st, int verbose)
 {

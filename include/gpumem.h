@@ -365,6 +365,7 @@ typedef enum {
     GPUMEM_OPTIM_ADAFACTOR,
     GPUMEM_OPTIM_LION,
     GPUMEM_OPTIM_MUON,
+    GPUMEM_OPTIM_ADAMW_FOREACH, /* torch.optim.AdamW's CUDA default: a parameter-sized temporary */
     GPUMEM_OPTIM_COUNT
 } gpumem_optimizer;
 
@@ -395,6 +396,8 @@ typedef struct {
     gpumem_fsdp fsdp;
     uint32_t tp, pp, ep, cp, dp; /* 0: 1 (dp: derived from gpus) */
     const gpumem_gpu *gpu;
+    int keep_grads;            /* zero_grad(set_to_none=False), torch < 2.0's default:
+                                  gradients live through the forward pass */
 } gpumem_train_settings;
 
 /* Defaults: full fine-tuning, bf16 mixed precision, AdamW, no

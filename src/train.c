@@ -46,7 +46,8 @@ static const char *const method_names[GPUMEM_TRAIN_COUNT] = {"full", "lora", "ql
 static const char *const precision_names[GPUMEM_PREC_COUNT] = {"fp32", "fp16-mixed", "bf16-mixed",
                                                                "bf16", "fp8"};
 static const char *const optimizer_names[GPUMEM_OPTIM_COUNT] = {
-    "adamw", "adamw8bit", "paged-adamw8bit", "sgd", "sgd-momentum", "adafactor", "lion", "muon"};
+    "adamw", "adamw8bit", "paged-adamw8bit", "sgd", "sgd-momentum", "adafactor", "lion", "muon",
+    "adamw-foreach"};
 static const char *const ckpt_names[GPUMEM_CKPT_COUNT] = {"none", "selective", "full"};
 
 static const char *name_at(const char *const *names, int count, int i)
@@ -300,6 +301,7 @@ static gpumem_status resolve(const gpumem_model *m, const gpumem_train_settings 
     /* BERT- and GPT-2-style models (learned positions, or encoders) train
      * with dropout 0.1 by their configs' defaults; rotary models with 0. */
     r->dropout = m->is_encoder || m->learned_positions;
+    r->keep_grads = s->keep_grads != 0;
     return resolve_layout(m, s, r, err);
 }
 
@@ -333,21 +335,72 @@ static gpumem_status stage_device(const gpumem_model *m, const train_req *r, con
     if (ov)
         return err_set(err, GPUMEM_ERR_OVERFLOW, "training memory does not fit in 64 bits");
     bool lora = r->method != GPUMEM_TRAIN_FULL;
+    /* With zero_grad(set_to_none=True) (torch >= 2.0, transformers'
+     * Trainer) gradients and activations are never live together: the step
+     * peaks at the start of backward (activations, logits), at the end of
+     * backward (all gradients, plus the out-of-place sum of a tied
+     * embedding's two gradients) or in the optimizer step (gradients plus
+     * foreach AdamW's parameter-sized temporary) -- measured in
+     * validation/measurements/torch_training.jsonl. The gradients stay in
+     * the breakdown (model states); activations and logits show the part of
+     * the backward-start peak beyond them. Megatron's gradient buffer, and
+     * keep_grads (set_to_none=False), hold gradients for the whole step. */
+    uint64_t grads = lora ? lg : g, transient = 0;
+    if (!lora && m->tied && !r->freeze_embeddings && r->fw == TRAIN_FW_TRANSFORMERS)
+        transient = to_bytes(2.0 * m->n_vocab * m->n_embd * 4 / (r->tp ? r->tp : 1), &ov);
+    if (r->optimizer == GPUMEM_OPTIM_ADAMW_FOREACH) {
+        uint64_t t = to_bytes(ms->trainable * (r->precision == GPUMEM_PREC_BF16 ? 2 : 4) /
+                                  (r->zero >= 1 || r->fsdp ? r->dp * r->cp : 1),
+                              &ov);
+        transient = t > transient ? t : transient;
+    }
+    uint64_t forward = act + lg_b;
+    bool overlap = r->fw == TRAIN_FW_TRANSFORMERS && !r->keep_grads;
+    char anote[GPUMEM_NOTE_LEN];
+    snprintf(anote, sizeof anote, "%s", dyn.act_note);
+    if (overlap) {
+        if (forward >= grads + transient) {
+            /* peak at the start of backward: no gradient exists yet */
+            double keep = forward ? (double)(forward - grads) / (double)forward : 0;
+            snprintf(anote, sizeof anote, "%.2f GiB at the start of backward, %.0f%% of it "
+                                          "beyond the gradients (not yet allocated then)",
+                     act / 1073741824.0, 100 * keep);
+            act = (uint64_t)(act * keep);
+            lg_b = forward - grads - act;
+            transient = 0;
+        } else {
+            snprintf(anote, sizeof anote,
+                     "freed before the peak (end of backward / optimizer step): %.2f GiB",
+                     act / 1073741824.0);
+            act = lg_b = 0;
+        }
+    } else {
+        transient = transient > forward ? transient - forward : 0;
+    }
+    if (ov)
+        return err_set(err, GPUMEM_ERR_OVERFLOW, "training memory does not fit in 64 bits");
     gpumem_status s;
     if ((s = device_add(d, "weights", w, err, "%s", ms->weights_note)) != GPUMEM_OK ||
-        (s = device_add(d, "gradients", g, err, "%s", lora ? "frozen base: none"
-                                                            : "trainable parameters")) != GPUMEM_OK ||
+        (s = device_add(d, "gradients", g, err, "%s",
+                        lora ? "frozen base: none" : "trainable parameters")) != GPUMEM_OK ||
         (s = device_add(d, "optimizer_states", o, err, "%s",
                         lora ? "frozen base: none" : ms->optim_note)) != GPUMEM_OK)
         return s;
     if (lora &&
-        ((s = device_add(d, "lora_weights", lw, err, "rank %u adapters, %.0f params", r->lora_rank,
-                         ms->trainable)) != GPUMEM_OK ||
-         (s = device_add(d, "lora_gradients", lg, err, "adapter gradients")) != GPUMEM_OK ||
+        ((s = device_add(d, "lora_weights", lw, err, "rank %u adapters, %.0f params (fp32)",
+                         r->lora_rank, ms->trainable)) != GPUMEM_OK ||
+         (s = device_add(d, "lora_gradients", lg, err, "adapter gradients (fp32)")) !=
+             GPUMEM_OK ||
          (s = device_add(d, "lora_optimizer_states", lo, err, "%s", ms->optim_note)) != GPUMEM_OK))
         return s;
-    if ((s = device_add(d, "activations", act, err, "%s", dyn.act_note)) != GPUMEM_OK ||
+    if ((s = device_add(d, "activations", act, err, "%s", anote)) != GPUMEM_OK ||
         (s = device_add(d, "logits", lg_b, err, "%s", dyn.logits_note)) != GPUMEM_OK ||
+        (transient &&
+         (s = device_add(d, "optimizer_transient", transient, err, "%s",
+                         r->optimizer == GPUMEM_OPTIM_ADAMW_FOREACH
+                             ? "foreach AdamW's parameter-sized temporary in step()"
+                             : "tied embedding: its two gradients summed out of place")) !=
+             GPUMEM_OK) ||
         (s = device_add(d, "comm_buffers", comm, err, "%s",
                         comm ? ms->comm_note : "none modelled")) != GPUMEM_OK ||
         (s = device_add(d, "cuda_context", cuda_context_bytes, err,

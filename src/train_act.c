@@ -79,8 +79,9 @@ static double norm_bytes(const act_bytes *b, double h)
  * its input excluded. */
 static double mlp_bytes(const model_layer *l, const train_req *r, const act_bytes *b, double f)
 {
-    if (!l->gated_ff)
-        return 2 * f * b->el;
+    if (!l->gated_ff) /* fc output and its activation; GPT-2's Python
+                        * gelu_new saves its five intermediates (measured) */
+        return (l->ff_live == 4 ? 5 : 2) * f * b->el;
     return train_framework_get(r->fw)->gated_saved_f * f * b->el;
 }
 

@@ -40,6 +40,7 @@ typedef struct {
     gpumem_fsdp fsdp;
     train_framework fw;
     bool dropout; /* the model trains with dropout (masks are saved) */
+    bool keep_grads; /* gradients live for the whole step */
 } train_req;
 
 enum {

@@ -141,6 +141,7 @@ static double optim_bytes(const train_req *r, double s, double rows, double cols
     double n = rows * cols;
     switch (r->optimizer) {
     case GPUMEM_OPTIM_ADAMW:
+    case GPUMEM_OPTIM_ADAMW_FOREACH:
         return count * 2 * s * n;
     case GPUMEM_OPTIM_ADAMW8BIT:
     case GPUMEM_OPTIM_PAGED_ADAMW8BIT:
@@ -204,10 +205,6 @@ static void split_group(const tgroup *g, void *ctx)
         w->others += n;
 }
 
-static bool mixed(gpumem_precision p)
-{
-    return p == GPUMEM_PREC_FP16_MIXED || p == GPUMEM_PREC_BF16_MIXED || p == GPUMEM_PREC_FP8;
-}
 
 /* How one framework lays out a trainable parameter, in bytes. */
 typedef struct {
@@ -263,8 +260,9 @@ void train_model_states(const gpumem_model *m, const train_req *r, const train_s
         snprintf(out->weights_note, sizeof out->weights_note, "%.0f params on this rank; %s",
                  ws.matrices + ws.others, pl.desc);
     } else {
-        optim_acc a = {r, mixed(r->precision) || r->precision == GPUMEM_PREC_FP32 ? 4 : 2,
-                       0, 0, 0, false, r->lora_rank, r->lora_mask, 0};
+        /* PEFT keeps adapters in fp32 over a 16-bit base whatever the
+         * precision (autocast_adapter_dtype=True, measured). */
+        optim_acc a = {r, 4, 0, 0, 0, false, r->lora_rank, r->lora_mask, 0};
         stage_groups(m, r, st, false, count_group, &a);
         double base16 = r->precision == GPUMEM_PREC_FP32 ? 4 : 2;
         if (r->method == GPUMEM_TRAIN_QLORA) {
@@ -276,7 +274,7 @@ void train_model_states(const gpumem_model *m, const train_req *r, const train_s
             snprintf(out->weights_note, sizeof out->weights_note, "frozen base, %.0f params x %s",
                      ws.matrices + ws.others, base16 == 4 ? "fp32" : "16-bit");
         }
-        double ab = a.state_bytes; /* adapters: fp32 under mixed precision */
+        double ab = a.state_bytes; /* adapters: fp32 */
         out->lora_weights = a.lora_params * ab / d_w;
         out->lora_gradients = a.lora_params * ab / d_grad;
         out->lora_optimizer = a.states / d_opt;
