@@ -390,6 +390,25 @@ static int check_train_only(const opt_values *v)
     return 0;
 }
 
+/* --svg FILE: the chart beside the normal output. */
+static int write_svg(const opt_values *v, const gpumem_model *m, const gpumem_estimate *e,
+                     gpumem_unit unit)
+{
+    if (!v->set[O_SVG])
+        return 0;
+    char *svg = gpumem_report_svg(m, e, unit);
+    FILE *f = svg ? fopen(v->value[O_SVG], "w") : NULL;
+    int ok = f && fputs(svg, f) >= 0;
+    if (f)
+        ok = fclose(f) == 0 && ok;
+    free(svg);
+    if (!ok) {
+        fprintf(stderr, "gpumem: error: %s: cannot write the SVG chart\n", v->value[O_SVG]);
+        return EXIT_INPUT;
+    }
+    return 0;
+}
+
 static int cmd_estimate(const opt_values *v)
 {
     gpumem_settings s;
@@ -460,6 +479,11 @@ static int cmd_estimate(const opt_values *v)
     }
     st = v->set[O_TRAIN] ? gpumem_estimate_training(m, &t, e, &err)
                          : gpumem_estimate_inference(m, &s, e, &err);
+    if (st == GPUMEM_OK && (rc = write_svg(v, m, e, unit)) != 0) {
+        free(e);
+        gpumem_model_free(m);
+        return rc;
+    }
     if (st == GPUMEM_OK) {
         char *out = v->set[O_JSON] ? gpumem_report_json(m, e)
                                    : gpumem_report_text(m, e, unit, v->set[O_BREAKDOWN]);
@@ -618,6 +642,11 @@ static int cmd_fit(const opt_values *v)
         return usage_error("out of memory");
     }
     st = gpumem_fit(m, &s, &req, p, &err);
+    if (st == GPUMEM_OK && (rc = write_svg(v, m, &p->estimate, unit)) != 0) {
+        free(p);
+        gpumem_model_free(m);
+        return rc;
+    }
     if (st == GPUMEM_OK) {
         if (v->set[O_JSON]) {
             char *text = gpumem_report_json(m, &p->estimate);

@@ -118,6 +118,8 @@ const opt_spec cli_options[O_COUNT] = {
      "llama.cpp: all MoE expert tensors in host memory"},
     {O_N_CPU_MOE, "n-cpu-moe", 0, NULL, OPT_VALUE, "N", CMD_ESTIMATE,
      "llama.cpp: expert tensors of the first N layers in host memory"},
+    {O_SVG, "svg", 0, NULL, OPT_VALUE, "FILE", CMD_ESTIMATE | CMD_FIT,
+     "also write the breakdown as an SVG chart to FILE"},
     {O_MAX_CONTEXT, "max-context", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE,
      "print the largest context that fits --gpu (any engine)"},
     {O_MAX_BATCH, "max-batch", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE,

@@ -80,6 +80,7 @@ typedef enum {
     O_CPU_MOE,
     O_N_CPU_MOE,
     O_KEEP_GRADS,
+    O_SVG,
     O_COUNT
 } opt_id;
 

@@ -470,6 +470,11 @@ char *gpumem_report_json(const gpumem_model *model, const gpumem_estimate *est);
 char *gpumem_report_text(const gpumem_model *model, const gpumem_estimate *est,
                          gpumem_unit unit, int breakdown);
 
+/* The breakdown as an SVG chart (a stacked bar per device, the GPU's
+ * memory as a line, a legend). malloc'd, caller frees; NULL if out of
+ * memory. */
+char *gpumem_report_svg(const gpumem_model *model, const gpumem_estimate *est, gpumem_unit unit);
+
 #ifdef __cplusplus
 }
 #endif
