@@ -213,6 +213,34 @@ static int apply_vllm(const opt_values *v, gpumem_settings *s)
     return 0;
 }
 
+/* --gpu local: this machine's first GPU with the memory free now. The
+ * storage lives in main's frame for the whole run. */
+static gpumem_gpu local_gpu;
+static char local_name[96];
+
+static int find_gpu(const char *name, const gpumem_gpu **out)
+{
+    gpumem_error err;
+    if (!strcmp(name, "local")) {
+        gpumem_local_gpu g;
+        size_t n = 0;
+        if (gpumem_local_gpus(&g, 1, &n, &err) != GPUMEM_OK)
+            return fail(GPUMEM_ERR_IO, &err);
+        if (!n) {
+            fprintf(stderr, "gpumem: error: NVML found no GPU on this machine\n");
+            return EXIT_INPUT;
+        }
+        snprintf(local_name, sizeof local_name, "%s", g.name);
+        local_gpu = (gpumem_gpu){"local", "", "nvidia", local_name, g.free_bytes, 0,
+                                 "NVML: free memory now"};
+        *out = &local_gpu;
+        return 0;
+    }
+    if (gpumem_gpu_find(name, out, &err) != GPUMEM_OK)
+        return fail(GPUMEM_ERR_USAGE, &err);
+    return 0;
+}
+
 static int apply_llamacpp(const opt_values *v, gpumem_settings *s)
 {
     gpumem_error err;
@@ -300,8 +328,8 @@ static int apply_settings(const opt_values *v, gpumem_settings *s, gpumem_unit *
             return rc;
         s->gpus = (uint32_t)n;
     }
-    if (v->set[O_GPU] && (st = gpumem_gpu_find(v->value[O_GPU], &s->gpu, &err)))
-        return fail(GPUMEM_ERR_USAGE, &err);
+    if (v->set[O_GPU] && (rc = find_gpu(v->value[O_GPU], &s->gpu)))
+        return rc;
     if (v->set[O_UNIT] && (st = gpumem_unit_parse(v->value[O_UNIT], unit, &err)))
         return fail(GPUMEM_ERR_USAGE, &err);
     if ((rc = apply_llamacpp(v, s)))
@@ -368,8 +396,8 @@ static int apply_train(const opt_values *v, gpumem_train_settings *t)
     t->keep_grads = v->set[O_KEEP_GRADS];
     if (v->set[O_NO_FLASH])
         t->flash_attention = 0;
-    if (v->set[O_GPU] && gpumem_gpu_find(v->value[O_GPU], &t->gpu, &err))
-        return fail(GPUMEM_ERR_USAGE, &err);
+    if (v->set[O_GPU] && (rc = find_gpu(v->value[O_GPU], &t->gpu)))
+        return rc;
     return 0;
 }
 
@@ -557,8 +585,36 @@ static int cmd_models(const opt_values *v)
     return 0;
 }
 
+static int cmd_local_gpus(const opt_values *v)
+{
+    gpumem_local_gpu g[16];
+    size_t n = 0;
+    gpumem_error err;
+    if (gpumem_local_gpus(g, 16, &n, &err) != GPUMEM_OK)
+        return fail(GPUMEM_ERR_IO, &err);
+    if (v->set[O_JSON]) {
+        printf("[\n");
+        for (size_t i = 0; i < n; i++) {
+            printf("  {\"index\": %u, \"name\": ", g[i].index);
+            json_str(g[i].name);
+            printf(", \"total_bytes\": %llu, \"free_bytes\": %llu}%s\n",
+                   (unsigned long long)g[i].total_bytes, (unsigned long long)g[i].free_bytes,
+                   i + 1 < n ? "," : "");
+        }
+        printf("]\n");
+        return 0;
+    }
+    printf("%-6s %-32s %12s %12s\n", "index", "name", "total GiB", "free GiB");
+    for (size_t i = 0; i < n; i++)
+        printf("%-6u %-32s %12.2f %12.2f\n", g[i].index, g[i].name,
+               g[i].total_bytes / 1073741824.0, g[i].free_bytes / 1073741824.0);
+    return 0;
+}
+
 static int cmd_gpus(const opt_values *v)
 {
+    if (v->set[O_LOCAL])
+        return cmd_local_gpus(v);
     gpumem_unit unit = GPUMEM_UNIT_GIB;
     gpumem_error err;
     if (v->set[O_UNIT] && gpumem_unit_parse(v->value[O_UNIT], &unit, &err))

@@ -183,6 +183,19 @@ typedef struct {
     const char *source;
 } gpumem_gpu;
 
+/* A GPU of this machine, as NVML reports it. */
+typedef struct {
+    unsigned index;
+    char name[96];
+    uint64_t total_bytes;
+    uint64_t free_bytes; /* free now */
+} gpumem_local_gpu;
+
+/* The NVIDIA GPUs of this machine through NVML, loaded at run time
+ * (libnvidia-ml.so.1): no build dependency; GPUMEM_ERR_IO with a clear
+ * message when there is no driver. Fills up to `cap` entries. */
+gpumem_status gpumem_local_gpus(gpumem_local_gpu *out, size_t cap, size_t *n, gpumem_error *err);
+
 size_t gpumem_catalog_model_count(void);
 const gpumem_catalog_model *gpumem_catalog_model_at(size_t index);
 size_t gpumem_gpu_count(void);
