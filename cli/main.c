@@ -1,5 +1,6 @@
 /* gpumem: the command-line program. Uses only the public API. */
 #include "gpumem.h"
+#include "docgen.h"
 #include "options.h"
 #include "validate.h"
 
@@ -11,12 +12,7 @@
 
 enum { EXIT_INPUT = 1, EXIT_USAGE = 2 };
 
-static const struct {
-    const char *name;
-    unsigned cmd;
-    const char *usage;
-    const char *summary;
-} commands[] = {
+static const doc_command commands[] = {
     {"estimate", CMD_ESTIMATE, "gpumem estimate MODEL [options] | --params COUNT [options]",
      "GPU memory to run MODEL: a catalog name or Hugging Face id, a config.json, or a "
      "directory holding one"},
@@ -40,7 +36,7 @@ static void main_help(FILE *f)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n  gpumem COMMAND --help   options of a command\n"
-               "  gpumem --version\n\n"
+               "  gpumem --version | --man | --completions bash|zsh\n\n"
                "examples:\n"
                "  gpumem estimate llama-3.1-8b --gpu rtx-4090\n"
                "  gpumem estimate ./config.json --dtype bf16 --batch 8 --context 4096\n"
@@ -749,6 +745,16 @@ int main(int argc, char **argv)
     const char *name = argv[1];
     if (!strcmp(name, "--version") || !strcmp(name, "-V")) {
         printf("gpumem %s\n", gpumem_version());
+        return 0;
+    }
+    if (!strcmp(name, "--man")) {
+        docgen_man(stdout, gpumem_version(), commands, sizeof commands / sizeof commands[0]);
+        return 0;
+    }
+    if (!strcmp(name, "--completions")) {
+        if (argc < 3 || docgen_completions(stdout, argv[2], commands,
+                                           sizeof commands / sizeof commands[0]) != 0)
+            return usage_error("--completions bash|zsh");
         return 0;
     }
     if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {

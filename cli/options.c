@@ -230,8 +230,8 @@ void opts_help(FILE *f, unsigned command)
             continue;
         char left[64];
         if (o->alias)
-            snprintf(left, sizeof left, "-%s, --%s%s%s", o->alias, o->name, o->metavar ? " " : "",
-                     o->metavar ? o->metavar : "");
+            snprintf(left, sizeof left, "%s%s, --%s%s%s", strlen(o->alias) > 3 ? "--" : "-",
+                     o->alias, o->name, o->metavar ? " " : "", o->metavar ? o->metavar : "");
         else if (o->short_name)
             snprintf(left, sizeof left, "-%c, --%s%s%s", o->short_name, o->name,
                      o->metavar ? " " : "", o->metavar ? o->metavar : "");
