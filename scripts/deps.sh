@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages gpumem builds and tests with, if missing.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libjansson-dev libcmocka-dev libcurl4-openssl-dev nginx)
+pkgs=(build-essential cmake pkg-config libjansson-dev libcmocka-dev libcurl4-openssl-dev nginx python3 python3-venv)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

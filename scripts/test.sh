@@ -8,6 +8,18 @@ jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs")
+# The Python binding builds with scikit-build-core and tests with pytest, both
+# from PyPI; without PyPI this step says so and is skipped (the C suite never
+# needs the network).
+if python3 - <<'PY' 2>/dev/null
+import urllib.request
+urllib.request.urlopen("https://pypi.org/simple/pytest/", timeout=10)
+PY
+then
+  GPUMEM_CLI=build/gpumem python/run_tests.sh -q
+else
+  echo "SKIPPED: Python binding tests (PyPI unreachable)"
+fi
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DGPUMEM_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -4,6 +4,7 @@
 # completions are in place. Prints "N passed, N failed".
 set -u
 build=$1
+extra_cflags=${2:-}   # e.g. the sanitizer flags the library was built with
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pass=0 failn=0
@@ -38,7 +39,7 @@ int main(void)
 }
 C
 export PKG_CONFIG_PATH=$(dirname "$pc")
-cc "$tmp/use.c" -o "$tmp/use" $(pkg-config --cflags --libs --static gpumem); check "compiles with pkg-config" $?
+cc $extra_cflags "$tmp/use.c" -o "$tmp/use" $(pkg-config --cflags --libs --static gpumem); check "compiles with pkg-config" $?
 got=$("$tmp/use"); want=$("$p/bin/gpumem" estimate llama-3.1-8b --json | sed -n 's/^  "per_gpu_bytes": \([0-9]*\).*/\1/p')
 [[ -n $got && $got == "$want" ]]; check "program built against the installed library agrees with the CLI ($got)" $?
 echo "$pass passed, $failn failed"

@@ -1,0 +1,552 @@
+"""The Python face of libgpumem: keyword arguments named like the CLI's
+options fill gpumem_settings / gpumem_train_settings, the C library does all
+the estimating, and gpumem_report_json gives the answer, the same JSON that
+`gpumem estimate --json` prints."""
+
+import ctypes
+import json
+import re
+from ctypes import byref, c_double, c_int, c_uint64, c_void_p
+
+from . import _capi
+from .errors import from_c, usage, InvalidError
+
+_lib = _capi.lib
+
+# --------------------------------------------------------------- helpers
+
+
+def _new_error():
+    err = _capi.Error()
+    err.offset = -1
+    return err
+
+
+def _check(status, err):
+    if status != _capi.OK:
+        raise from_c(status, err)
+
+
+def _text(name, value):
+    if not isinstance(value, str):
+        raise usage("%s must be a string, got %r" % (name, value))
+    return value.encode("utf-8")
+
+
+def _enum(parse, name, value):
+    """Parses a name with the C library's own parser (dtype, engine, ...)."""
+    out = c_int()
+    err = _new_error()
+    # An unknown name fails with NOT_FOUND and the accepted names in the message.
+    _check(parse(_text(name, value), byref(out), byref(err)), err)
+    return out.value
+
+
+def _count(name, value, maximum):
+    """A positive integer, strictly (the CLI's parse_count): an int or a
+    string of digits, 1..maximum."""
+    if isinstance(value, bool):
+        raise usage("%s must be a positive integer, got %r" % (name, value))
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value):
+        value = int(value)
+    if not isinstance(value, int) or value < 1:
+        raise usage("%s must be a positive integer, got %r" % (name, value))
+    if value > maximum:
+        raise usage("%s %d is too large (at most %d)" % (name, value, maximum))
+    return value
+
+
+_SIZE_UNITS = [("TiB", 1099511627776.0), ("GiB", 1073741824.0), ("MiB", 1048576.0),
+               ("KiB", 1024.0), ("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3), ("B", 1.0)]
+
+
+def _size(name, value):
+    """Bytes: an int, or a string such as "20GiB", "512MiB", "24GB" (the CLI's sizes)."""
+    if isinstance(value, bool):
+        raise usage("%s wants a size such as 20GiB, 512MiB or bytes, got %r" % (name, value))
+    if isinstance(value, (int, float)):
+        number, mult = float(value), 1.0
+    elif isinstance(value, str):
+        m = re.fullmatch(r"\s*([0-9.eE+-]+)\s*([A-Za-z]*)", value)
+        units = dict(_SIZE_UNITS)
+        if not m or (m.group(2) and m.group(2) not in units):
+            raise usage("%s wants a size such as 20GiB, 512MiB or bytes, got %r" % (name, value))
+        try:
+            number = float(m.group(1))
+        except ValueError:
+            raise usage("%s wants a size such as 20GiB, 512MiB or bytes, got %r" % (name, value))
+        mult = units.get(m.group(2), 1.0)
+    else:
+        raise usage("%s wants a size such as 20GiB, 512MiB or bytes, got %r" % (name, value))
+    if not number > 0 or number * mult > 1e15:
+        raise usage("%s wants a size such as 20GiB, 512MiB or bytes, got %r" % (name, value))
+    return int(number * mult)
+
+
+def _gpu(value):
+    out = ctypes.POINTER(_capi.Gpu)()
+    err = _new_error()
+    _check(_lib.gpumem_gpu_find(_text("gpu", value), byref(out), byref(err)), err)
+    return out
+
+
+def _report_json(model, est):
+    ptr = _lib.gpumem_report_json(model, byref(est))
+    text = _capi.take_string(ptr)
+    if text is None:
+        raise from_c(_capi.ERR_NOMEM, _new_error())
+    return json.loads(text)
+
+
+def _str(raw):
+    return raw.decode("utf-8", "replace") if raw is not None else None
+
+
+# ----------------------------------------------------------------- options
+# Keyword names are the CLI's long options with '-' as '_'; the CLI's short
+# multi-letter forms (tp, ngl, ...) are accepted as aliases.
+
+ALIASES = {
+    "ctx_size": "context",
+    "tp": "tensor_parallel_size",
+    "pp": "pipeline_parallel_size",
+    "ub": "ubatch_size",
+    "np": "parallel",
+    "kvu": "kv_unified",
+    "fa": "flash_attn",
+    "ctk": "cache_type_k",
+    "ctv": "cache_type_v",
+    "ngl": "n_gpu_layers",
+}
+
+LLAMACPP_OPTIONS = {"ubatch_size", "parallel", "kv_unified", "flash_attn", "cache_type_k",
+                    "cache_type_v", "n_gpu_layers", "swa_full"}
+VLLM_OPTIONS = {"gpu_memory_utilization", "max_model_len", "max_num_seqs",
+                "max_num_batched_tokens", "kv_cache_dtype", "block_size", "enforce_eager",
+                "kv_cache_memory", "quantization", "vllm_version"}
+TRAIN_ONLY = ["method", "lora_rank", "lora_targets", "precision", "optimizer", "checkpointing",
+              "seq", "zero", "fsdp", "ep", "cp", "dp", "micro_batches", "freeze_embeddings",
+              "no_flash", "sequence_parallel", "keep_grads"]
+INFERENCE_OPTIONS = ({"dtype", "kv_dtype", "batch", "context", "new_tokens", "cache", "attn",
+                      "gpu", "gpus", "engine", "simple", "tensor_parallel_size",
+                      "pipeline_parallel_size", "cpu_moe", "n_cpu_moe", "max_context",
+                      "max_batch"} | LLAMACPP_OPTIONS | VLLM_OPTIONS)
+# What a training estimate reads (the CLI's apply_train).
+TRAIN_OPTIONS = set(TRAIN_ONLY) | {"batch", "context", "gpus", "gpu", "tensor_parallel_size",
+                                   "pipeline_parallel_size"}
+FIT_OPTIONS = {"batch", "context", "gpu", "margin", "budget", "fit_ctx"} | LLAMACPP_OPTIONS
+
+ESTIMATE_OPTIONS = sorted(INFERENCE_OPTIONS | TRAIN_OPTIONS)
+
+
+def _normalise(settings, allowed, what):
+    out = {}
+    for key, value in settings.items():
+        name = ALIASES.get(key, key)
+        if name not in allowed:
+            if what == "inference" and name in TRAIN_ONLY:
+                raise usage("%s applies to training: add train=True" % name)
+            raise usage("unknown or inapplicable %s setting %r (see gpumem.ESTIMATE_OPTIONS)"
+                        % (what, key))
+        if name in out:
+            raise usage("setting %r given twice (%s)" % (name, key))
+        out[name] = value
+    return out
+
+
+def _flag(opts, name):
+    value = opts.get(name, False)
+    if not isinstance(value, bool):
+        raise usage("%s is a flag: True or False, got %r" % (name, value))
+    return value
+
+
+_KV_CACHE_DTYPES = {"auto": None, "fp8": _capi.DTYPE_FP8, "fp8_e4m3": _capi.DTYPE_FP8,
+                    "fp8_e5m2": _capi.DTYPE_FP8}
+_QUANTIZATION = {"awq": _capi.DTYPE_INT4, "gptq": _capi.DTYPE_INT4,
+                 "awq_marlin": _capi.DTYPE_INT4, "gptq_marlin": _capi.DTYPE_INT4,
+                 "bitsandbytes": _capi.DTYPE_INT4, "fp8": _capi.DTYPE_FP8,
+                 "w8a8": _capi.DTYPE_INT8, "int8": _capi.DTYPE_INT8, "mxfp4": None, "none": None}
+_VLLM_VERSIONS = {"latest", "0.33.0", "v0.33.0", "0.11.0", "v0.11.0"}
+
+
+def _fill_llamacpp(s, o):
+    if "ubatch_size" in o:
+        s.n_ubatch = _count("ubatch_size", o["ubatch_size"], 1 << 20)
+    if "parallel" in o:
+        s.n_parallel = _count("parallel", o["parallel"], 4096)
+    s.kv_unified = int(_flag(o, "kv_unified"))
+    if _flag(o, "cpu_moe"):
+        s.n_cpu_moe = -1
+    if "n_cpu_moe" in o:
+        s.n_cpu_moe = _count("n_cpu_moe", o["n_cpu_moe"], 100000)
+    s.swa_full = int(_flag(o, "swa_full"))
+    if "flash_attn" in o:
+        fa = o["flash_attn"]
+        fa = {True: "on", False: "off", 1: "on", 0: "off"}.get(fa, fa) if not isinstance(fa, str) else fa
+        if fa == "on" or fa == "1":
+            s.flash_attn = 1
+        elif fa == "off" or fa == "0":
+            s.flash_attn = 2
+        elif fa != "auto":
+            raise usage("flash_attn must be on, off or auto")
+    if "cache_type_k" in o:
+        s.cache_type_k = _enum(_lib.gpumem_cache_type_parse, "cache_type_k", o["cache_type_k"])
+    if "cache_type_v" in o:
+        s.cache_type_v = _enum(_lib.gpumem_cache_type_parse, "cache_type_v", o["cache_type_v"])
+    ngl = o.get("n_gpu_layers", -1)  # the CLI's default: every layer
+    if ngl in ("all", "-1", -1):
+        s.n_gpu_layers = -1
+    elif ngl in ("0", 0) and not isinstance(ngl, bool):
+        s.n_gpu_layers = 0
+    else:
+        s.n_gpu_layers = _count("n_gpu_layers", ngl, 100000)
+
+
+def _fill_vllm(s, o):
+    if "gpu_memory_utilization" in o:
+        u = o["gpu_memory_utilization"]
+        try:
+            u = float(u) if not isinstance(u, bool) else None
+        except (TypeError, ValueError):
+            u = None
+        if u is None or not (0 < u <= 1):
+            raise usage("gpu_memory_utilization must be a number in (0, 1]")
+        s.gpu_memory_utilization = u
+    if "max_model_len" in o:
+        s.max_model_len = _count("max_model_len", o["max_model_len"], 1 << 26)
+    if "max_num_seqs" in o:
+        s.max_num_seqs = _count("max_num_seqs", o["max_num_seqs"], 1 << 20)
+    if "max_num_batched_tokens" in o:
+        s.max_num_batched_tokens = _count("max_num_batched_tokens",
+                                          o["max_num_batched_tokens"], 1 << 26)
+    if "block_size" in o:
+        s.block_size = _count("block_size", o["block_size"], 4096)
+    if "tensor_parallel_size" in o:
+        if "gpus" in o:
+            raise usage("give gpus or tensor_parallel_size, not both")
+        s.gpus = _count("tensor_parallel_size", o["tensor_parallel_size"], 64)
+    if "pipeline_parallel_size" in o:
+        s.pipeline_parallel = _count("pipeline_parallel_size", o["pipeline_parallel_size"], 64)
+    s.enforce_eager = int(_flag(o, "enforce_eager"))
+    if "kv_cache_memory" in o:
+        s.kv_cache_memory = _size("kv_cache_memory", o["kv_cache_memory"])
+    if "kv_cache_dtype" in o:
+        k = o["kv_cache_dtype"]
+        if k not in _KV_CACHE_DTYPES:
+            raise usage("kv_cache_dtype must be auto, fp8, fp8_e4m3 or fp8_e5m2")
+        if _KV_CACHE_DTYPES[k] is None:
+            s.kv_dtype_set = 0
+        else:
+            s.kv_dtype_set, s.kv_dtype = 1, _KV_CACHE_DTYPES[k]
+    if "quantization" in o:
+        q = o["quantization"]
+        if q not in _QUANTIZATION:
+            raise usage("quantization: expected awq, gptq, awq_marlin, gptq_marlin, "
+                        "bitsandbytes, fp8, w8a8, int8, mxfp4 or none")
+        if _QUANTIZATION[q] is not None:
+            if "dtype" in o:
+                raise usage("give dtype or quantization, not both")
+            s.dtype_set, s.dtype = 1, _QUANTIZATION[q]
+    if "vllm_version" in o:
+        v = o["vllm_version"]
+        if v not in _VLLM_VERSIONS:
+            raise usage("vllm_version: modelled versions are 0.33.0 (latest) and 0.11.0")
+        s.vllm_version = v.encode()
+
+
+def _settings(o, params_given=False):
+    """gpumem_settings from normalised options (the CLI's apply_settings)."""
+    s = _capi.Settings()
+    _lib.gpumem_settings_init(byref(s))
+    if "engine" in o:
+        s.engine = _enum(_lib.gpumem_engine_parse, "engine", o["engine"])
+    if _flag(o, "simple") or (params_given and "engine" not in o):
+        s.engine = _capi.ENGINE_SIMPLE
+    if "dtype" in o:
+        s.dtype_set, s.dtype = 1, _enum(_lib.gpumem_dtype_parse, "dtype", o["dtype"])
+    if "kv_dtype" in o:
+        s.kv_dtype_set, s.kv_dtype = 1, _enum(_lib.gpumem_dtype_parse, "kv_dtype", o["kv_dtype"])
+    if "attn" in o:
+        s.attn = _enum(_lib.gpumem_attn_parse, "attn", o["attn"])
+    if "cache" in o:
+        s.cache = _enum(_lib.gpumem_cache_parse, "cache", o["cache"])
+    if "new_tokens" in o:
+        s.new_tokens = _count("new_tokens", o["new_tokens"], 1 << 26)
+    if "batch" in o:
+        s.batch = _count("batch", o["batch"], 1 << 20)
+    if "context" in o:
+        s.context = _count("context", o["context"], 1 << 26)
+    if "gpus" in o:
+        s.gpus = _count("gpus", o["gpus"], 64)
+    if "gpu" in o:
+        s.gpu = _gpu(o["gpu"])
+    _fill_llamacpp(s, o)
+    _fill_vllm(s, o)
+    return s
+
+
+def _train_settings(o):
+    """gpumem_train_settings from normalised options (the CLI's apply_train)."""
+    t = _capi.TrainSettings()
+    _lib.gpumem_train_settings_init(byref(t))
+    if "method" in o:
+        t.method = _enum(_lib.gpumem_train_method_parse, "method", o["method"])
+    if "precision" in o:
+        t.precision = _enum(_lib.gpumem_precision_parse, "precision", o["precision"])
+    if "optimizer" in o:
+        t.optimizer = _enum(_lib.gpumem_optimizer_parse, "optimizer", o["optimizer"])
+    if "checkpointing" in o:
+        t.checkpointing = _enum(_lib.gpumem_checkpointing_parse, "checkpointing",
+                                o["checkpointing"])
+    if "fsdp" in o:
+        kinds = {"full": _capi.FSDP_FULL, "hybrid": _capi.FSDP_HYBRID}
+        if o["fsdp"] not in kinds:
+            raise usage("fsdp must be full or hybrid")
+        t.fsdp = kinds[o["fsdp"]]
+    if "lora_targets" in o:
+        t.lora_targets = _text("lora_targets", o["lora_targets"])
+    if "batch" in o:
+        t.micro_batch = _count("batch", o["batch"], 1 << 20)
+    seq = "seq" if "seq" in o else "context" if "context" in o else None
+    if seq:
+        t.seq_len = _count(seq, o[seq], 1 << 26)
+    if "lora_rank" in o:
+        t.lora_rank = _count("lora_rank", o["lora_rank"], 65536)
+    if "zero" in o:
+        z = o["zero"]
+        t.zero = 0 if z in (0, "0") and not isinstance(z, bool) else _count("zero", z, 3)
+    for key, field in (("tensor_parallel_size", "tp"), ("pipeline_parallel_size", "pp"),
+                       ("ep", "ep"), ("cp", "cp"), ("dp", "dp"), ("gpus", "gpus")):
+        if key in o:
+            setattr(t, field, _count(key, o[key], 64))
+    if "micro_batches" in o:
+        t.micro_batches = _count("micro_batches", o["micro_batches"], 1 << 16)
+    t.freeze_embeddings = int(_flag(o, "freeze_embeddings"))
+    t.sequence_parallel = int(_flag(o, "sequence_parallel"))
+    t.keep_grads = int(_flag(o, "keep_grads"))
+    if _flag(o, "no_flash"):
+        t.flash_attention = 0
+    if "gpu" in o:
+        t.gpu = _gpu(o["gpu"])
+    return t
+
+
+# ------------------------------------------------------------------ model
+
+
+class Model:
+    """A loaded model description (gpumem_model). Load once, estimate many
+    times; close() or a `with` block frees it (so does garbage collection).
+
+    `spec` is what `gpumem estimate` takes: a catalog name, alias or Hugging
+    Face id, a config.json, a directory, a .gguf or .safetensors file, or
+    hf:ORG/NAME[@REV]. Or give `params` ("7B", 7e9) for a bare parameter
+    count."""
+
+    def __init__(self, spec=None, *, params=None):
+        self._ptr = None
+        handle = c_void_p()
+        err = _new_error()
+        if (spec is None) == (params is None):
+            raise usage("give either a model or params, not both" if spec is not None
+                        else "missing model (a catalog name, config.json or directory), "
+                             "or params")
+        if params is not None:
+            count = c_double()
+            if isinstance(params, (int, float)) and not isinstance(params, bool):
+                count.value = float(params)
+            else:
+                _check(_lib.gpumem_params_parse(_text("params", params), byref(count),
+                                                byref(err)), err)
+            _check(_lib.gpumem_model_from_params(count, byref(handle), byref(err)), err)
+        else:
+            spec = str(spec) if hasattr(spec, "__fspath__") else spec
+            _check(_lib.gpumem_model_load(_text("model", spec), byref(handle), byref(err)), err)
+        self._ptr = handle
+        self.from_params = params is not None
+
+    def close(self):
+        if self._ptr:
+            _lib.gpumem_model_free(self._ptr)
+            self._ptr = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def _handle(self):
+        if not self._ptr:
+            raise usage("this gpumem.Model is closed")
+        return self._ptr
+
+    @property
+    def info(self):
+        """gpumem_model_info as a dict."""
+        i = _capi.ModelInfo()
+        _lib.gpumem_model_get_info(self._handle(), byref(i))
+        sources = ["catalog", "config", "params", "gguf", "safetensors"]
+        return {
+            "name": _str(i.name),
+            "architecture": _str(i.architecture),
+            "source": sources[i.source] if 0 <= i.source < len(sources) else i.source,
+            "params": i.params,
+            "active_params": i.active_params,
+            "n_layers": i.n_layers,
+            "hidden_size": i.hidden_size,
+            "vocab_size": i.vocab_size,
+            "max_context": i.max_context,
+            "dtype": _str(_lib.gpumem_dtype_name(i.dtype)),
+            "tied_embeddings": bool(i.tied_embeddings),
+            "is_encoder": bool(i.is_encoder),
+            "architecture_known": bool(i.architecture_known),
+            "note": _str(i.note) or "",
+        }
+
+    def _source(self):
+        i = _capi.ModelInfo()
+        _lib.gpumem_model_get_info(self._handle(), byref(i))
+        return i.source
+
+    def estimate(self, train=False, **settings):
+        """The estimate as `gpumem estimate MODEL --json` prints it."""
+        if not isinstance(train, bool):
+            raise usage("train is a flag: True or False, got %r" % (train,))
+        est = _capi.Estimate()
+        err = _new_error()
+        if train:
+            o = _normalise(settings, TRAIN_OPTIONS, "training")
+            t = _train_settings(o)
+            _check(_lib.gpumem_estimate_training(self._handle(), byref(t), byref(est),
+                                                 byref(err)), err)
+            return _report_json(self._handle(), est)
+        o = _normalise(settings, INFERENCE_OPTIONS, "inference")
+        s = _settings(o, params_given=self.from_params)
+        # A GGUF file runs on llama.cpp unless another engine is asked for.
+        if (not self.from_params and "engine" not in o and not _flag(o, "simple")
+                and self._source() == _capi.SOURCE_GGUF):
+            s.engine = _capi.ENGINE_LLAMACPP
+        want_context, want_batch = _flag(o, "max_context"), _flag(o, "max_batch")
+        if want_context or want_batch:
+            best = c_uint64()
+            search = _lib.gpumem_max_context if want_context else _lib.gpumem_max_batch
+            _check(search(self._handle(), byref(s), byref(best), byref(err)), err)
+            what = "context" if want_context else "batch"
+            if not best.value:
+                raise InvalidError("nothing fits %s with these settings, not even %s 1"
+                                   % (_str(s.gpu.contents.id), what), code=_capi.ERR_INVALID)
+            if want_context:
+                s.context = best.value
+                if s.engine == _capi.ENGINE_VLLM:
+                    s.max_model_len = best.value
+            else:
+                s.batch = best.value
+        _check(_lib.gpumem_estimate_inference(self._handle(), byref(s), byref(est),
+                                              byref(err)), err)
+        return _report_json(self._handle(), est)
+
+    def fit(self, gpu, margin=None, budget=None, context=None, **settings):
+        """What llama.cpp's --fit would choose on `gpu` (gpumem_fit), as
+        `gpumem fit MODEL.gguf --gpu GPU --json` prints it: the plan's
+        estimate with a "plan" object (fits, flags, context, n_gpu_layers,
+        n_cpu_moe, max_context, advice)."""
+        o = _normalise(settings, FIT_OPTIONS - {"gpu", "margin", "budget", "context"}, "fit")
+        if gpu is None:
+            raise usage("fit needs a gpu")
+        o["gpu"] = gpu
+        if context is not None:
+            o["context"] = context
+        s = _settings(o)
+        req = _capi.FitRequest()
+        req.context_set = int(context is not None)
+        if margin is not None:
+            req.margin = _size("margin", margin)
+        if budget is not None:
+            req.budget = _size("budget", budget)
+        if "fit_ctx" in o:
+            req.min_context = _count("fit_ctx", o["fit_ctx"], 1 << 26)
+        plan = _capi.FitPlan()
+        err = _new_error()
+        _check(_lib.gpumem_fit(self._handle(), byref(s), byref(req), byref(plan), byref(err)),
+               err)
+        out = _report_json(self._handle(), plan.estimate)
+        out["plan"] = {
+            "fits": bool(plan.fits),
+            "flags": _str(plan.flags),
+            "context": plan.context,
+            "n_gpu_layers": plan.n_gpu_layers,
+            "n_cpu_moe": plan.n_cpu_moe,
+            "max_context": plan.max_context,
+            "advice": _str(plan.advice),
+        }
+        return out
+
+
+# --------------------------------------------------------------- functions
+
+
+def estimate(model=None, *, params=None, train=False, **settings):
+    """Estimates `model` (what `gpumem estimate` takes) and returns the dict
+    that `gpumem estimate MODEL --json` prints. Settings are the CLI's
+    options with '_' for '-': dtype, kv_dtype, batch, context, new_tokens,
+    cache, attn, gpu, gpus, engine, simple; vLLM's gpu_memory_utilization,
+    max_model_len, ...; llama.cpp's n_gpu_layers (ngl), cache_type_k (ctk),
+    ...; train=True with method, precision, optimizer, seq, zero, ... for a
+    training step. params="7B" sizes a model by its parameter count."""
+    with Model(model, params=params) as m:
+        return m.estimate(train=train, **settings)
+
+
+def fit(model_path, gpu=None, margin=None, budget=None, context=None, **settings):
+    """`gpumem fit MODEL.gguf --gpu GPU --json`: the llama.cpp flags (plan)
+    and the plan's estimate. margin/budget: bytes or "1GiB", "20GiB"."""
+    with Model(model_path) as m:
+        return m.fit(gpu, margin=margin, budget=budget, context=context, **settings)
+
+
+def inspect(path, text=False):
+    """`gpumem inspect FILE --json` as a dict (text=True: the text summary)."""
+    if hasattr(path, "__fspath__"):
+        path = str(path)
+    out = c_void_p()
+    err = _new_error()
+    _check(_lib.gpumem_inspect(_text("path", path), int(not text), byref(out), byref(err)), err)
+    result = _capi.take_string(out.value)
+    return result if text else json.loads(result)
+
+
+def models():
+    """The catalog, as `gpumem models --json` lists it."""
+    out = []
+    for i in range(_lib.gpumem_catalog_model_count()):
+        c = _lib.gpumem_catalog_model_at(i).contents
+        with Model(_str(c.id)) as m:
+            info = m.info
+        out.append({"id": _str(c.id), "hf_id": _str(c.hf_id),
+                    "architecture": info["architecture"], "params": info["params"],
+                    "active_params": info["active_params"], "aliases": _str(c.aliases)})
+    return out
+
+
+def gpus():
+    """The GPU catalog, as `gpumem gpus --json` lists it."""
+    out = []
+    for i in range(_lib.gpumem_gpu_count()):
+        g = _lib.gpumem_gpu_at(i).contents
+        out.append({"id": _str(g.id), "name": _str(g.name), "vendor": _str(g.vendor),
+                    "memory_bytes": g.memory_bytes, "unified": bool(g.unified),
+                    "aliases": _str(g.aliases)})
+    return out
+
+
+def version():
+    """The C library's version (GPUMEM_VERSION)."""
+    return _str(_lib.gpumem_version())

@@ -1,0 +1,334 @@
+"""ctypes mirror of include/gpumem.h: structs, enums (plain ints) and
+function prototypes. Nothing here computes anything; it only describes the
+C ABI. tests/test_gpumem.py checks every size and offset against a C
+compiler's view of the header."""
+
+import ctypes
+import os
+from ctypes import (
+    POINTER,
+    Structure,
+    c_char,
+    c_char_p,
+    c_double,
+    c_int,
+    c_int64,
+    c_size_t,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
+
+# ------------------------------------------------------------------ enums
+# C enums are ints; the values follow the header's declaration order.
+
+(OK, ERR_USAGE, ERR_IO, ERR_PARSE, ERR_INVALID, ERR_UNSUPPORTED, ERR_NOT_FOUND,
+ ERR_OVERFLOW, ERR_NOMEM) = range(9)
+
+DTYPE_FP32, DTYPE_FP16, DTYPE_BF16, DTYPE_FP8, DTYPE_INT8, DTYPE_INT4 = range(6)
+SOURCE_CATALOG, SOURCE_CONFIG, SOURCE_PARAMS, SOURCE_GGUF, SOURCE_SAFETENSORS = range(5)
+ENGINE_TRANSFORMERS, ENGINE_SIMPLE, ENGINE_VLLM, ENGINE_LLAMACPP = range(4)
+FSDP_NONE, FSDP_FULL, FSDP_HYBRID = range(3)
+
+MAX_COMPONENTS = 16
+MAX_DEVICES = 65
+NAME_LEN = 32
+NOTE_LEN = 128
+
+# ---------------------------------------------------------------- structs
+
+
+class Error(Structure):
+    _fields_ = [
+        ("code", c_int),
+        ("message", c_char * 320),
+        ("file", c_char * 256),
+        ("offset", c_int64),
+        ("line", c_int),
+        ("column", c_int),
+    ]
+
+
+class ModelInfo(Structure):
+    _fields_ = [
+        ("name", c_char_p),
+        ("architecture", c_char_p),
+        ("source", c_int),
+        ("params", c_uint64),
+        ("active_params", c_uint64),
+        ("n_layers", c_uint32),
+        ("hidden_size", c_uint32),
+        ("vocab_size", c_uint32),
+        ("max_context", c_uint32),
+        ("dtype", c_int),
+        ("tied_embeddings", c_int),
+        ("is_encoder", c_int),
+        ("architecture_known", c_int),
+        ("note", c_char_p),
+    ]
+
+
+class CatalogModel(Structure):
+    _fields_ = [
+        ("id", c_char_p),
+        ("hf_id", c_char_p),
+        ("aliases", c_char_p),
+        ("source", c_char_p),
+    ]
+
+
+class Gpu(Structure):
+    _fields_ = [
+        ("id", c_char_p),
+        ("aliases", c_char_p),
+        ("vendor", c_char_p),
+        ("name", c_char_p),
+        ("memory_bytes", c_uint64),
+        ("unified", c_int),
+        ("source", c_char_p),
+    ]
+
+
+class Settings(Structure):
+    _fields_ = [
+        ("engine", c_int),
+        ("dtype_set", c_int),
+        ("dtype", c_int),
+        ("kv_dtype_set", c_int),
+        ("kv_dtype", c_int),
+        ("batch", c_uint64),
+        ("context", c_uint64),
+        ("new_tokens", c_uint64),
+        ("cache", c_int),
+        ("attn", c_int),
+        ("gpus", c_uint32),
+        ("gpu", POINTER(Gpu)),
+        ("gpu_memory_utilization", c_double),
+        ("max_model_len", c_uint64),
+        ("max_num_seqs", c_uint64),
+        ("max_num_batched_tokens", c_uint64),
+        ("block_size", c_uint32),
+        ("pipeline_parallel", c_uint32),
+        ("enforce_eager", c_int),
+        ("kv_cache_memory", c_uint64),
+        ("vllm_version", c_char_p),
+        ("n_ubatch", c_uint64),
+        ("n_parallel", c_uint32),
+        ("kv_unified", c_int),
+        ("flash_attn", c_int),
+        ("cache_type_k", c_int),
+        ("cache_type_v", c_int),
+        ("n_gpu_layers", c_int),
+        ("swa_full", c_int),
+        ("n_cpu_moe", c_int),
+    ]
+
+
+class Component(Structure):
+    _fields_ = [
+        ("name", c_char * NAME_LEN),
+        ("bytes", c_uint64),
+        ("note", c_char * NOTE_LEN),
+    ]
+
+
+class Device(Structure):
+    _fields_ = [
+        ("name", c_char * NAME_LEN),
+        ("is_host", c_int),
+        ("bytes", c_uint64),
+        ("n_components", c_size_t),
+        ("components", Component * MAX_COMPONENTS),
+    ]
+
+
+class VllmInfo(Structure):
+    _fields_ = [
+        ("present", c_int),
+        ("version", c_char * 16),
+        ("gpu_memory_utilization", c_double),
+        ("max_model_len", c_uint64),
+        ("kv_cache_tokens", c_uint64),
+        ("max_concurrency", c_double),
+        ("starts", c_int),
+        ("max_model_len_limit", c_uint64),
+        ("reason", c_char * NOTE_LEN),
+    ]
+
+
+class Estimate(Structure):
+    _fields_ = [
+        ("mode", c_int),
+        ("engine", c_int),
+        ("dtype", c_int),
+        ("kv_dtype", c_int),
+        ("batch", c_uint64),
+        ("context", c_uint64),
+        ("new_tokens", c_uint64),
+        ("attn", c_int),
+        ("cache", c_int),
+        ("gpus", c_uint32),
+        ("n_components", c_size_t),
+        ("components", Component * MAX_COMPONENTS),
+        ("n_devices", c_size_t),
+        ("devices", Device * MAX_DEVICES),
+        ("total_bytes", c_uint64),
+        ("per_gpu_bytes", c_uint64),
+        ("gpu", POINTER(Gpu)),
+        ("fits", c_int),
+        ("headroom_bytes", c_int64),
+        ("note", c_char * NOTE_LEN),
+        ("vllm", VllmInfo),
+        ("description", c_char * NOTE_LEN),
+        ("reserved_bytes", c_uint64),
+    ]
+
+
+class TrainSettings(Structure):
+    _fields_ = [
+        ("method", c_int),
+        ("lora_rank", c_uint32),
+        ("lora_targets", c_char_p),
+        ("freeze_embeddings", c_int),
+        ("precision", c_int),
+        ("optimizer", c_int),
+        ("checkpointing", c_int),
+        ("flash_attention", c_int),
+        ("sequence_parallel", c_int),
+        ("micro_batch", c_uint64),
+        ("seq_len", c_uint64),
+        ("micro_batches", c_uint32),
+        ("gpus", c_uint32),
+        ("zero", c_uint32),
+        ("fsdp", c_int),
+        ("tp", c_uint32),
+        ("pp", c_uint32),
+        ("ep", c_uint32),
+        ("cp", c_uint32),
+        ("dp", c_uint32),
+        ("gpu", POINTER(Gpu)),
+        ("keep_grads", c_int),
+    ]
+
+
+class FitRequest(Structure):
+    _fields_ = [
+        ("margin", c_uint64),
+        ("budget", c_uint64),
+        ("min_context", c_uint64),
+        ("context_set", c_int),
+    ]
+
+
+class FitPlan(Structure):
+    _fields_ = [
+        ("fits", c_int),
+        ("context", c_uint64),
+        ("n_gpu_layers", c_int),
+        ("n_cpu_moe", c_int),
+        ("flags", c_char * 160),
+        ("advice", c_char * 320),
+        ("max_context", c_uint64),
+        ("estimate", Estimate),
+    ]
+
+
+# C struct name -> ctypes class, for the layout test.
+STRUCTS = {
+    "gpumem_error": Error,
+    "gpumem_model_info": ModelInfo,
+    "gpumem_catalog_model": CatalogModel,
+    "gpumem_gpu": Gpu,
+    "gpumem_settings": Settings,
+    "gpumem_component": Component,
+    "gpumem_device": Device,
+    "gpumem_vllm_info": VllmInfo,
+    "gpumem_estimate": Estimate,
+    "gpumem_train_settings": TrainSettings,
+    "gpumem_fit_request": FitRequest,
+    "gpumem_fit_plan": FitPlan,
+}
+
+# -------------------------------------------------------------- functions
+
+_ERR = POINTER(Error)
+_PARSE = [c_char_p, POINTER(c_int), _ERR]  # name, enum out, err
+
+PROTOTYPES = {
+    "gpumem_strerror": (c_char_p, [c_int]),
+    "gpumem_version": (c_char_p, []),
+    "gpumem_dtype_parse": (c_int, _PARSE),
+    "gpumem_dtype_name": (c_char_p, [c_int]),
+    "gpumem_model_load": (c_int, [c_char_p, POINTER(c_void_p), _ERR]),
+    "gpumem_model_load_catalog": (c_int, [c_char_p, POINTER(c_void_p), _ERR]),
+    "gpumem_model_from_params": (c_int, [c_double, POINTER(c_void_p), _ERR]),
+    "gpumem_params_parse": (c_int, [c_char_p, POINTER(c_double), _ERR]),
+    "gpumem_model_free": (None, [c_void_p]),
+    "gpumem_model_get_info": (None, [c_void_p, POINTER(ModelInfo)]),
+    "gpumem_inspect": (c_int, [c_char_p, c_int, POINTER(c_void_p), _ERR]),
+    "gpumem_catalog_model_count": (c_size_t, []),
+    "gpumem_catalog_model_at": (POINTER(CatalogModel), [c_size_t]),
+    "gpumem_gpu_count": (c_size_t, []),
+    "gpumem_gpu_at": (POINTER(Gpu), [c_size_t]),
+    "gpumem_gpu_find": (c_int, [c_char_p, POINTER(POINTER(Gpu)), _ERR]),
+    "gpumem_cache_type_parse": (c_int, _PARSE),
+    "gpumem_settings_init": (None, [POINTER(Settings)]),
+    "gpumem_estimate_inference": (c_int, [c_void_p, POINTER(Settings), POINTER(Estimate), _ERR]),
+    "gpumem_max_context": (c_int, [c_void_p, POINTER(Settings), POINTER(c_uint64), _ERR]),
+    "gpumem_max_batch": (c_int, [c_void_p, POINTER(Settings), POINTER(c_uint64), _ERR]),
+    "gpumem_engine_parse": (c_int, _PARSE),
+    "gpumem_cache_parse": (c_int, _PARSE),
+    "gpumem_attn_parse": (c_int, _PARSE),
+    "gpumem_train_settings_init": (None, [POINTER(TrainSettings)]),
+    "gpumem_estimate_training": (c_int, [c_void_p, POINTER(TrainSettings), POINTER(Estimate), _ERR]),
+    "gpumem_train_method_parse": (c_int, _PARSE),
+    "gpumem_precision_parse": (c_int, _PARSE),
+    "gpumem_optimizer_parse": (c_int, _PARSE),
+    "gpumem_checkpointing_parse": (c_int, _PARSE),
+    "gpumem_fit": (c_int, [c_void_p, POINTER(Settings), POINTER(FitRequest), POINTER(FitPlan), _ERR]),
+    # malloc'd strings come back as void* so that they can be freed.
+    "gpumem_report_json": (c_void_p, [c_void_p, POINTER(Estimate)]),
+    "gpumem_report_text": (c_void_p, [c_void_p, POINTER(Estimate), c_int, c_int]),
+}
+
+
+def _library_path():
+    override = os.environ.get("GPUMEM_LIBRARY")
+    if override:
+        return override
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in ("libgpumem.so", "libgpumem.dylib", "gpumem.dll"):
+        path = os.path.join(here, name)
+        if os.path.exists(path):
+            return path
+    raise ImportError(
+        "gpumem: libgpumem is not installed beside the package (%s); reinstall with "
+        "'pip install ./python' or set GPUMEM_LIBRARY to a libgpumem.so" % here
+    )
+
+
+def load():
+    lib = ctypes.CDLL(_library_path())
+    for name, (restype, argtypes) in PROTOTYPES.items():
+        fn = getattr(lib, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+    return lib
+
+
+lib = load()
+# The library's malloc'd strings are released with the C runtime's free().
+_libc = ctypes.CDLL(None)
+free = _libc.free
+free.restype = None
+free.argtypes = [c_void_p]
+
+
+def take_string(ptr):
+    """Copies a malloc'd C string into a Python str and frees it."""
+    if not ptr:
+        return None
+    try:
+        return ctypes.string_at(ptr).decode("utf-8", "replace")
+    finally:
+        free(ptr)

@@ -1,0 +1,340 @@
+"""Tests of the Python binding: its answers equal the CLI's --json, field by
+field; errors carry the C library's class, message and position; the ctypes
+structs match the C header's layout."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import gpumem
+from gpumem import _capi
+
+REPO = Path(__file__).resolve().parents[2]
+GGUF = REPO / "tests" / "fixtures" / "gguf"
+
+
+def _cli_path():
+    path = os.environ.get("GPUMEM_CLI") or str(REPO / "build" / "gpumem")
+    return path if os.path.exists(path) else None
+
+
+CLI = _cli_path()
+needs_cli = pytest.mark.skipif(
+    CLI is None, reason="no gpumem CLI: build it (cmake -S . -B build && cmake --build build) "
+                        "or set GPUMEM_CLI")
+
+
+def cli_json(*args):
+    proc = subprocess.run([CLI, *args, "--json"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def assert_same(got, want, path="$"):
+    """Field by field: the first difference is named by its JSON path."""
+    assert type(got) is type(want), "%s: %r (binding) vs %r (CLI)" % (path, got, want)
+    if isinstance(want, dict):
+        assert list(got) == list(want), "%s: keys %s vs %s" % (path, list(got), list(want))
+        for key in want:
+            assert_same(got[key], want[key], "%s.%s" % (path, key))
+    elif isinstance(want, list):
+        assert len(got) == len(want), "%s: %d vs %d items" % (path, len(got), len(want))
+        for i, (g, w) in enumerate(zip(got, want)):
+            assert_same(g, w, "%s[%d]" % (path, i))
+    else:
+        assert got == want, "%s: %r (binding) vs %r (CLI)" % (path, got, want)
+
+
+# ------------------------------------------------------------ ABI layout
+
+
+def test_struct_layout_matches_header(tmp_path):
+    """Every ctypes struct has the C sizeof and every field its offsetof."""
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        pytest.skip("no C compiler to read the header's layout")
+    lines = ["#include <stddef.h>", "#include <stdio.h>", '#include "gpumem.h"',
+             "int main(void) {"]
+    expected = []
+    for cname, cls in _capi.STRUCTS.items():
+        lines.append('printf("%%zu\\n", sizeof(%s));' % cname)
+        expected.append(("sizeof(%s)" % cname, ctypes_sizeof(cls)))
+        for field, _ in cls._fields_:
+            lines.append('printf("%%zu\\n", offsetof(%s, %s));' % (cname, field))
+            expected.append(("offsetof(%s, %s)" % (cname, field), getattr(cls, field).offset))
+    lines += ["return 0;", "}"]
+    src = tmp_path / "layout.c"
+    src.write_text("\n".join(lines) + "\n")
+    exe = tmp_path / "layout"
+    subprocess.run([cc, "-std=c11", "-I", str(REPO / "include"), str(src), "-o", str(exe)],
+                   check=True)
+    got = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
+    assert len(got) == len(expected)
+    for (what, py), c in zip(expected, got):
+        assert py == int(c), "%s: ctypes %d, C %s" % (what, py, c)
+
+
+def ctypes_sizeof(cls):
+    import ctypes
+    return ctypes.sizeof(cls)
+
+
+def test_enum_values_match_names():
+    """The enum constants used by the binding name what the C library names."""
+    lib = _capi.lib
+    assert [lib.gpumem_dtype_name(i).decode() for i in range(6)] == \
+        ["fp32", "fp16", "bf16", "fp8", "int8", "int4"]
+    assert lib.gpumem_strerror(_capi.ERR_NOT_FOUND)
+    assert gpumem.version() == gpumem.__version__ == "0.1.0"
+
+
+# -------------------------------------------------------------- estimates
+
+ESTIMATES = [
+    # (binding kwargs, CLI args)
+    (("llama-3.1-8b",), {}, []),
+    (("llama-3.1-8b",), dict(dtype="bf16", kv_dtype="fp8", batch=8, context=8192,
+                             new_tokens=128, cache="static", attn="eager", gpu="rtx-4090"),
+     ["--dtype", "bf16", "--kv-dtype", "fp8", "--batch", "8", "--context", "8192",
+      "--new-tokens", "128", "--cache", "static", "--attn", "eager", "--gpu", "rtx-4090"]),
+    (("llama-2-7b",), dict(dtype="int4", gpus=2, gpu="rtx-4090"),
+     ["-d", "int4", "--gpus", "2", "-g", "rtx-4090"]),
+    (("llama-3.1-8b",), dict(engine="vllm", gpu="h100-sxm", gpu_memory_utilization=0.85,
+                             max_model_len=16384, max_num_seqs=64, kv_cache_dtype="fp8",
+                             vllm_version="0.11.0"),
+     ["--engine", "vllm", "--gpu", "h100-sxm", "--gpu-memory-utilization", "0.85",
+      "--max-model-len", "16384", "--max-num-seqs", "64", "--kv-cache-dtype", "fp8",
+      "--vllm-version", "0.11.0"]),
+    (("llama-3.1-8b",), dict(engine="simple"), ["--simple"]),
+    (("llama-3.1-8b",), dict(gpu="rtx-4090", max_context=True),
+     ["--gpu", "rtx-4090", "--max-context"]),
+    ((str(GGUF / "tiny-llama-q4k.gguf"),), dict(gpu="rtx-4090", context=1024, ngl=2,
+                                                ctk="q8_0", ctv="q8_0", fa="on", np=2),
+     [str(GGUF / "tiny-llama-q4k.gguf"), "--gpu", "rtx-4090", "-c", "1024", "-ngl", "2",
+      "-ctk", "q8_0", "-ctv", "q8_0", "-fa", "on", "-np", "2"]),
+    ((str(GGUF / "tiny-moe-mixed.gguf"),), dict(gpu="rtx-4090", cpu_moe=True),
+     [str(GGUF / "tiny-moe-mixed.gguf"), "--gpu", "rtx-4090", "--cpu-moe"]),
+]
+
+
+def _gpu_known(name):
+    return any(g["id"] == name for g in gpumem.gpus())
+
+
+@needs_cli
+@pytest.mark.parametrize("args,kwargs,cli", ESTIMATES,
+                         ids=["default", "transformers-all", "int4-tp2", "vllm", "simple",
+                              "max-context", "gguf-llamacpp", "gguf-cpu-moe"])
+def test_estimate_equals_cli(args, kwargs, cli):
+    if "gpu" in kwargs and not _gpu_known(kwargs["gpu"]):
+        pytest.skip("GPU %s not in this catalog" % kwargs["gpu"])
+    got = gpumem.estimate(*args, **kwargs)
+    want = cli_json("estimate", *(cli if cli and cli[0].startswith("/") else [*args, *cli]))
+    assert_same(got, want)
+
+
+@needs_cli
+def test_estimate_params_equals_cli():
+    assert_same(gpumem.estimate(params="7B", dtype="int4"),
+                cli_json("estimate", "--params", "7B", "--dtype", "int4"))
+
+
+@needs_cli
+def test_training_equals_cli():
+    got = gpumem.estimate("llama-3.1-8b", train=True, method="qlora", lora_rank=64,
+                          lora_targets="all-linear", optimizer="paged-adamw8bit",
+                          checkpointing="full", seq=4096, batch=2, gpu="rtx-4090")
+    want = cli_json("estimate", "llama-3.1-8b", "--train", "--method", "qlora", "--lora-rank",
+                    "64", "--lora-targets", "all-linear", "--optimizer", "paged-adamw8bit",
+                    "--checkpointing", "full", "--seq", "4096", "--batch", "2",
+                    "--gpu", "rtx-4090")
+    assert_same(got, want)
+
+
+@needs_cli
+def test_training_parallel_equals_cli():
+    got = gpumem.estimate("llama-3.1-8b", train=True, precision="bf16-mixed", zero=3, gpus=8,
+                          micro_batches=4, keep_grads=True, freeze_embeddings=True,
+                          no_flash=True)
+    want = cli_json("estimate", "llama-3.1-8b", "--train", "--precision", "bf16-mixed",
+                    "--zero", "3", "--gpus", "8", "--micro-batches", "4", "--keep-grads",
+                    "--freeze-embeddings", "--no-flash")
+    assert_same(got, want)
+
+
+def test_training_estimate_keys():
+    r = gpumem.estimate("llama-3.1-8b", train=True, method="lora", zero=0)
+    assert r["mode"] == "training"
+    for key in ("model", "mode", "engine", "settings", "components", "devices", "total_bytes",
+                "per_gpu_bytes", "gpu", "fits", "headroom_bytes", "reserved_bytes", "note"):
+        assert key in r, key
+    assert r["settings"]["description"].startswith("lora")
+    names = {c["name"] for c in r["components"]}
+    assert "weights" in names
+    assert sum(c["bytes"] for c in r["components"]) == r["per_gpu_bytes"]
+
+
+def test_model_object_reuse():
+    with gpumem.Model("llama-3.1-8b") as m:
+        assert m.info["architecture"] == "llama"
+        a = m.estimate(context=1024)
+        b = m.estimate(context=2048)
+        assert b["components"] and a["per_gpu_bytes"] < b["per_gpu_bytes"]
+        assert a == gpumem.estimate("llama-3.1-8b", context=1024)
+    with pytest.raises(gpumem.UsageError):
+        m.estimate()
+
+
+# ------------------------------------------------------------------ errors
+
+
+def test_unknown_model_is_not_found_with_suggestions():
+    with pytest.raises(gpumem.NotFoundError) as info:
+        gpumem.estimate("llama-2-7x")
+    e = info.value
+    assert isinstance(e, gpumem.Error) and isinstance(e, LookupError)
+    assert "did you mean" in e.message and "llama-2-7b" in e.message
+    assert e.code == _capi.ERR_NOT_FOUND
+    assert e.file is None and e.line is None
+
+
+def test_malformed_config_is_parse_error_with_position():
+    path = str(REPO / "tests" / "bad" / "trailing_comma.json")
+    with pytest.raises(gpumem.ParseError) as info:
+        gpumem.estimate(path)
+    e = info.value
+    assert (e.line, e.column) == (4, 1)
+    assert e.file == path
+    assert e.offset is None or e.offset >= 0
+    assert "malformed JSON" in e.message
+    assert str(e).startswith("%s:4:1: " % path)
+
+
+@needs_cli
+def test_error_text_equals_cli():
+    path = str(REPO / "tests" / "bad" / "trailing_comma.json")
+    proc = subprocess.run([CLI, "estimate", path], capture_output=True, text=True)
+    with pytest.raises(gpumem.ParseError) as info:
+        gpumem.estimate(path)
+    assert proc.stderr.strip() == "gpumem: error: " + str(info.value)
+
+
+def test_missing_file_is_read_error():
+    with pytest.raises(gpumem.ReadError) as info:
+        gpumem.inspect(str(REPO / "tests" / "no-such-file.gguf"))
+    assert isinstance(info.value, OSError)
+    assert info.value.code == _capi.ERR_IO
+
+
+def test_bad_gguf_reports_byte_offset():
+    bad = sorted((REPO / "tests" / "bad_gguf").glob("*.gguf"))
+    if not bad:
+        pytest.skip("no tests/bad_gguf files")
+    for path in bad:
+        try:
+            gpumem.inspect(str(path))
+        except gpumem.Error as e:
+            assert e.message and type(e) is not gpumem.Error
+            if e.file:
+                assert e.offset is None or e.offset >= 0
+
+
+@pytest.mark.parametrize("kwargs", [dict(batch=0), dict(batch=-3), dict(batch="8x"),
+                                    dict(batch=True), dict(context=1 << 40),
+                                    dict(flash_attn="maybe"), dict(no_such_option=1),
+                                    dict(method="lora"), dict(gpus=2, tp=2),
+                                    dict(gpu_memory_utilization=1.5), dict(kv_cache_memory="lots")])
+def test_bad_settings_are_usage_errors(kwargs):
+    with pytest.raises(gpumem.UsageError):
+        gpumem.estimate("llama-3.1-8b", **kwargs)
+
+
+@pytest.mark.parametrize("kwargs,hint", [(dict(gpu="rtx-4099"), "rtx-4090"),
+                                         (dict(dtype="fp7"), "bf16"),
+                                         (dict(engine="tensorrt"), "vllm"),
+                                         (dict(ctk="q3"), "q8_0"),
+                                         (dict(train=True, optimizer="adam"), "adamw")])
+def test_unknown_names_are_not_found_with_the_choices(kwargs, hint):
+    with pytest.raises(gpumem.NotFoundError) as info:
+        gpumem.estimate("llama-3.1-8b", **kwargs)
+    assert hint in info.value.message
+
+
+def test_model_or_params():
+    with pytest.raises(gpumem.UsageError):
+        gpumem.estimate()
+    with pytest.raises(gpumem.UsageError):
+        gpumem.estimate("llama-3.1-8b", params="7B")
+
+
+# ----------------------------------------------------------------- inspect
+
+
+def test_inspect_gguf():
+    path = str(GGUF / "tiny-moe-mixed.gguf")
+    r = gpumem.inspect(path)
+    assert r["format"] == "gguf"
+    assert r["architecture"] == "qwen3moe"
+    assert r["metadata"]["qwen3moe.expert_count"] == 4
+    assert sum(t["bytes"] for t in r["tensor_types"]) == r["weights_bytes"]
+    assert "qwen3moe" in gpumem.inspect(path, text=True)
+
+
+@needs_cli
+def test_inspect_equals_cli():
+    path = str(GGUF / "tiny-moe-mixed.gguf")
+    assert_same(gpumem.inspect(path), cli_json("inspect", path))
+
+
+# --------------------------------------------------------------------- fit
+
+
+def test_fit_tiny_llama():
+    r = gpumem.fit(str(GGUF / "tiny-llama-q4k.gguf"), gpu="rtx-4090")
+    plan = r["plan"]
+    assert plan["fits"] is True
+    assert plan["flags"] == "-c 2048 -ngl 3"
+    assert (plan["context"], plan["n_gpu_layers"], plan["n_cpu_moe"]) == (2048, 3, 0)
+    assert r["engine"] == "llamacpp" and r["fits"] is True
+
+
+@needs_cli
+@pytest.mark.parametrize("kwargs,cli", [
+    ({}, []),
+    (dict(context=1024, margin="2GiB"), ["-c", "1024", "--margin", "2GiB"]),
+    (dict(budget=1410 << 20, fit_ctx=256), ["--budget", str(1410 << 20), "--fit-ctx", "256"]),
+])
+def test_fit_equals_cli(kwargs, cli):
+    path = str(GGUF / "tiny-llama-q4k.gguf")
+    assert_same(gpumem.fit(path, gpu="rtx-4090", **kwargs),
+                cli_json("fit", path, "--gpu", "rtx-4090", *cli))
+
+
+def test_fit_needs_gpu():
+    with pytest.raises(gpumem.UsageError):
+        gpumem.fit(str(GGUF / "tiny-llama-q4k.gguf"))
+
+
+# ---------------------------------------------------------------- catalogs
+
+
+@needs_cli
+def test_models_and_gpus_equal_cli():
+    assert_same(gpumem.models(), cli_json("models"))
+    assert_same(gpumem.gpus(), cli_json("gpus"))
+
+
+def test_catalog_lists():
+    ids = [m["id"] for m in gpumem.models()]
+    assert "llama-3.1-8b" in ids
+    gpus = {g["id"]: g for g in gpumem.gpus()}
+    assert gpus["rtx-4090"]["memory_bytes"] > 20 << 30
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-v"]))
