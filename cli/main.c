@@ -390,6 +390,11 @@ static int apply_train(const opt_values *v, gpumem_train_settings *t)
     t->freeze_embeddings = v->set[O_FREEZE_EMB];
     t->sequence_parallel = v->set[O_SEQ_PARALLEL];
     t->keep_grads = v->set[O_KEEP_GRADS];
+    if (v->set[O_HEAD]) {
+        gpumem_error herr;
+        if (gpumem_encoder_head_parse(v->value[O_HEAD], &t->encoder_head, &herr) != GPUMEM_OK)
+            return usage_error(herr.message);
+    }
     if (v->set[O_NO_FLASH])
         t->flash_attention = 0;
     if (v->set[O_GPU] && (rc = find_gpu(v->value[O_GPU], &t->gpu)))
@@ -403,12 +408,12 @@ static int check_train_only(const opt_values *v)
     static const opt_id train_only[] = {O_METHOD, O_LORA_RANK, O_LORA_TARGETS, O_PRECISION,
                                         O_OPTIMIZER, O_CHECKPOINTING, O_SEQ, O_ZERO, O_FSDP, O_EP,
                                         O_CP, O_DP, O_MICRO_BATCHES, O_FREEZE_EMB, O_NO_FLASH,
-                                        O_SEQ_PARALLEL, O_KEEP_GRADS};
+                                        O_SEQ_PARALLEL, O_KEEP_GRADS, O_HEAD};
     for (size_t i = 0; i < sizeof train_only / sizeof train_only[0]; i++)
         if (v->set[train_only[i]]) {
             char msg[128];
             snprintf(msg, sizeof msg, "--%s applies to training: add --train",
-                     cli_options[train_only[i]].name);
+                     opt_spec_of(train_only[i])->name);
             return usage_error(msg);
         }
     return 0;

@@ -80,6 +80,7 @@ typedef enum {
     O_CPU_MOE,
     O_N_CPU_MOE,
     O_KEEP_GRADS,
+    O_HEAD,
     O_SVG,
     O_LOCAL,
     O_COUNT
@@ -104,6 +105,8 @@ typedef struct {
 } opt_values;
 
 extern const opt_spec cli_options[O_COUNT];
+/* The table is in help order, not id order: look an option up by its id. */
+const opt_spec *opt_spec_of(opt_id id);
 
 /* Parses argv[first..argc) for `command`. On error writes a message to
  * `msg` and returns -1. */

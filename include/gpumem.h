@@ -391,6 +391,17 @@ typedef enum {
 
 typedef enum { GPUMEM_FSDP_NONE = 0, GPUMEM_FSDP_FULL, GPUMEM_FSDP_HYBRID, GPUMEM_FSDP_COUNT } gpumem_fsdp;
 
+/* The head an encoder (BERT) is trained with. AUTO follows the config's
+ * "architectures": *ForMaskedLM / *ForPreTraining train a masked-LM head
+ * whose vocabulary-wide logits dominate activations at long sequences;
+ * anything else a classification head (negligible). */
+typedef enum {
+    GPUMEM_HEAD_AUTO = 0,
+    GPUMEM_HEAD_MLM,
+    GPUMEM_HEAD_CLASSIFIER,
+    GPUMEM_HEAD_COUNT
+} gpumem_encoder_head;
+
 typedef struct {
     gpumem_train_method method;
     uint32_t lora_rank;        /* default 16 */
@@ -411,7 +422,14 @@ typedef struct {
     const gpumem_gpu *gpu;
     int keep_grads;            /* zero_grad(set_to_none=False), torch < 2.0's default:
                                   gradients live through the forward pass */
+    gpumem_encoder_head encoder_head; /* encoders: the head trained (default: the config's) */
 } gpumem_train_settings;
+
+/* Returns "auto", "mlm" or "classifier"; parses them (GPUMEM_ERR_USAGE
+ * otherwise). */
+const char *gpumem_encoder_head_name(gpumem_encoder_head h);
+gpumem_status gpumem_encoder_head_parse(const char *name, gpumem_encoder_head *out,
+                                        gpumem_error *err);
 
 /* Defaults: full fine-tuning, bf16 mixed precision, AdamW, no
  * recomputation, flash attention, micro-batch 1, sequence 2048, 1 GPU. */

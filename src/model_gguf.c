@@ -152,6 +152,7 @@ static gpumem_status fill_layers(gctx *g, gpumem_model *m)
         l->n_ff = (uint32_t)layer_uint(g, "feed_forward_length", il, 0);
         l->gated_ff = layer_tensor(g->f, il, "ffn_gate.weight") != NULL ||
                       layer_tensor(g->f, il, "ffn_gate_exps.weight") != NULL;
+        l->qk_norm = layer_tensor(g->f, il, "attn_q_norm.weight") != NULL;
         l->attn = nh ? ATTN_KIND_FULL : ATTN_KIND_NONE;
         if (window && pattern && il % pattern < pattern - 1) {
             l->attn = ATTN_KIND_SLIDING;

@@ -25,6 +25,7 @@ typedef struct {
     uint32_t head_dim_v;  /* per-head V dim */
     /* MLA (DeepSeek): the latent an engine may cache instead of K/V. */
     uint32_t kv_lora_rank, qk_rope_dim;
+    bool qk_norm;         /* RMSNorm on Q and K (per head or full width) */
     /* SSM (Mamba): a fixed state per sequence instead of a KV cache. */
     bool ssm;
     uint32_t ssm_d_inner, ssm_d_state, ssm_d_conv, ssm_dt_rank;
@@ -52,6 +53,7 @@ struct gpumem_model {
     gpumem_source source;
     bool architecture_known;
     bool is_encoder;
+    bool mlm_head; /* encoder whose config names a masked-LM head (training sizes its logits) */
     bool tied;
     bool learned_positions; /* absolute position embeddings cap the context */
     gpumem_dtype dtype;

@@ -159,6 +159,7 @@ gpumem_status arch_alloc_layers(cfg_ctx *c, gpumem_model *m, arch_spec *s)
         l->n_ff = s->ff;
         l->gated_ff = s->gated;
         l->ff_live = s->ff_live;
+        l->qk_norm = s->qk_norm != 0;
     }
     return GPUMEM_OK;
 }
@@ -369,6 +370,23 @@ static gpumem_status read_dtype(cfg_ctx *c, gpumem_model *m)
     return GPUMEM_OK;
 }
 
+/* Whether "architectures" names a masked-LM head (BertForMaskedLM,
+ * BertForPreTraining, ...): training such a model computes vocabulary-wide
+ * logits. Anything malformed here just means no. */
+static bool names_mlm_head(json_t *top)
+{
+    json_t *list = json_object_get(top, "architectures"), *v;
+    size_t i;
+    if (!json_is_array(list))
+        return false;
+    json_array_foreach(list, i, v) {
+        const char *s = json_string_value(v);
+        if (s && (strstr(s, "ForMaskedLM") || strstr(s, "ForPreTraining")))
+            return true;
+    }
+    return false;
+}
+
 /* Picks the text tower of a multimodal config ("text_config"). */
 static gpumem_status pick_tower(cfg_ctx *c, gpumem_model *m, const char **model_type)
 {
@@ -452,6 +470,8 @@ gpumem_status gpumem_model_load_config_json(const char *text, size_t len, const 
         spec.ff_live = 4;
     if ((st = row->read(&c, m, &spec)) != GPUMEM_OK)
         goto done;
+    if (m->is_encoder)
+        m->mlm_head = names_mlm_head(c.top);
     st = compute_params(&c, m, &spec);
 done:
     json_decref(root);

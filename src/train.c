@@ -49,6 +49,7 @@ static const char *const optimizer_names[GPUMEM_OPTIM_COUNT] = {
     "adamw", "adamw8bit", "paged-adamw8bit", "sgd", "sgd-momentum", "adafactor", "lion", "muon",
     "adamw-foreach"};
 static const char *const ckpt_names[GPUMEM_CKPT_COUNT] = {"none", "selective", "full"};
+static const char *const head_names[GPUMEM_HEAD_COUNT] = {"auto", "mlm", "classifier"};
 
 static const char *name_at(const char *const *names, int count, int i)
 {
@@ -108,6 +109,21 @@ gpumem_status gpumem_checkpointing_parse(const char *name, gpumem_checkpointing 
     gpumem_status st = name_parse(ckpt_names, GPUMEM_CKPT_COUNT, "checkpointing", name, &i, err);
     if (st == GPUMEM_OK)
         *out = (gpumem_checkpointing)i;
+    return st;
+}
+
+const char *gpumem_encoder_head_name(gpumem_encoder_head h)
+{
+    return name_at(head_names, GPUMEM_HEAD_COUNT, (int)h);
+}
+
+gpumem_status gpumem_encoder_head_parse(const char *name, gpumem_encoder_head *out,
+                                        gpumem_error *err)
+{
+    int i = 0;
+    gpumem_status st = name_parse(head_names, GPUMEM_HEAD_COUNT, "encoder head", name, &i, err);
+    if (st == GPUMEM_OK)
+        *out = (gpumem_encoder_head)i;
     return st;
 }
 
@@ -256,7 +272,8 @@ static gpumem_status resolve(const gpumem_model *m, const gpumem_train_settings 
     if ((int)s->method < 0 || s->method >= GPUMEM_TRAIN_COUNT || (int)s->precision < 0 ||
         s->precision >= GPUMEM_PREC_COUNT || (int)s->optimizer < 0 ||
         s->optimizer >= GPUMEM_OPTIM_COUNT || (int)s->checkpointing < 0 ||
-        s->checkpointing >= GPUMEM_CKPT_COUNT || (int)s->fsdp < 0 || s->fsdp >= GPUMEM_FSDP_COUNT)
+        s->checkpointing >= GPUMEM_CKPT_COUNT || (int)s->fsdp < 0 || s->fsdp >= GPUMEM_FSDP_COUNT ||
+        (int)s->encoder_head < 0 || s->encoder_head >= GPUMEM_HEAD_COUNT)
         return err_set(err, GPUMEM_ERR_USAGE, "a training setting is out of range");
     r->method = s->method;
     r->precision = s->precision;
@@ -265,6 +282,8 @@ static gpumem_status resolve(const gpumem_model *m, const gpumem_train_settings 
     r->flash = s->flash_attention != 0;
     r->freeze_embeddings = s->freeze_embeddings != 0;
     r->fsdp = s->fsdp;
+    r->mlm_head = m->is_encoder && (s->encoder_head == GPUMEM_HEAD_MLM ||
+                                    (s->encoder_head == GPUMEM_HEAD_AUTO && m->mlm_head));
     if (r->method != GPUMEM_TRAIN_FULL) {
         if (s->lora_rank == 0 || s->lora_rank > 65536)
             return err_set(err, GPUMEM_ERR_USAGE, "LoRA rank must be between 1 and 65536 (got %u)",

@@ -19,8 +19,15 @@
  *   - transformers' eager attention upcasts softmax to fp32 (4 B) and casts
  *     back for the matmul (modeling_llama.py eager_attention_forward);
  *     autocast runs softmax and LayerNorm in fp32 (torch.amp op lists);
- *   - LlamaRMSNorm (transformers 5.24) saves an fp32 copy of its input, the
- *     fp32 normalised tensor and its cast back: 4h + 4h + 2h bytes;
+ *   - LlamaRMSNorm (transformers 5.24) upcasts its input to fp32 (saved by
+ *     pow and mul: 4h) and multiplies the weight by the normalised tensor
+ *     cast back to 16 bits (saved: 2h); on fp32 weights the upcast is the
+ *     input itself and the saved normalised tensor is fp32: 4h + 4h. The
+ *     measured layer of Qwen3-0.6B in bf16 (71848 B per token) is matched
+ *     to the byte by this rule, counting its output as the next matmul's
+ *     input;
+ *   - Q/K norms (Qwen3, Gemma-3, OLMo-2) are such RMSNorms over the query
+ *     and key widths, their outputs feeding RoPE (not saved);
  *   - tensor parallel t divides the head- and ff-sized terms; with
  *     sequence parallel the rest too (ibid., eq. 2 and 3);
  *   - full recomputation keeps each layer's input, 2sbh, plus one layer's
@@ -28,6 +35,22 @@
  *   - MoE: every token's hidden state is copied to its top-k experts, each
  *     copy runs an expert MLP, and the k outputs are kept for the weighted
  *     sum; router logits and probabilities are fp32;
+ *   - autocast over fp32 weights casts a matmul's fp32 input per call, and
+ *     each copy is saved: separate Q, K and V projections make three bf16
+ *     copies of the normed input, separate gate and up two (measured on
+ *     BERT: 8h bytes of casts per layer and token). Models that fuse them
+ *     (GPT-2's c_attn, NeoX's query_key_value, Phi-3's qkv_proj) make one;
+ *     gpumem counts three and two for every model, over by at most 4h;
+ *   - an encoder whose config names a masked-LM head (BertForMaskedLM) is
+ *     trained as such unless told otherwise (encoder_head): its head saves the transform's input and GeLU input
+ *     and computes logits over the vocabulary like a causal LM (measured:
+ *     3 fp32 token x vocab tensors at the peak, transformers 5.24);
+ *   - LoRA on MoE experts (PEFT 0.21 ParamWrapper over transformers 5's
+ *     fused expert parameters) forms each layer's merged expert weights,
+ *     W + s * B @ A for every expert, in the weights' dtype, and grouped_mm
+ *     saves them for backward: one expert-weight-sized tensor per adapted
+ *     matrix and layer, whatever the batch (measured: [8, 2048, 512] and
+ *     [8, 512, 1024] bf16 per layer of a tiny Mixtral);
  *   - context parallel splits the tokens over cp ranks;
  *   - 1F1B: the first pipeline stage holds min(pp, micro-batches)
  *     micro-batches in flight (ibid., section 4.2.3). */
@@ -72,7 +95,7 @@ static double norm_bytes(const act_bytes *b, double h)
 {
     if (!b->rms_upcast)
         return b->es * h;
-    return b->es >= 4 ? 8 * h : 4 * h + 4 * h + b->es * h;
+    return b->es >= 4 ? 8 * h : 4 * h + b->es * h;
 }
 
 /* Saved bytes of one MLP of width f (already split over tp) per token,
@@ -110,8 +133,10 @@ static layer_act layer_bytes(const gpumem_model *m, const model_layer *l, const 
         double v = (double)l->n_head_kv * l->head_dim_v, o = (double)l->n_head * l->head_dim_v;
         if (l->attn == ATTN_KIND_MLA) /* latent and rope key of MLA */
             kv += (double)l->kv_lora_rank + l->qk_rope_dim;
-        a.replicated += norm_bytes(b, h) + b->el * h + mask;
+        a.replicated += norm_bytes(b, h) + (b->amp_fp32 ? 3 : 1) * b->el * h + mask;
         a.split += b->el * (q + kv + v + o) / t;
+        if (l->qk_norm && l->attn != ATTN_KIND_MLA)
+            a.split += (norm_bytes(b, q) + norm_bytes(b, kv)) / t;
         bool core = !r->flash && r->ckpt == GPUMEM_CKPT_NONE;
         if (core) {
             double keys = (double)r->seq;
@@ -133,7 +158,7 @@ static layer_act layer_bytes(const gpumem_model *m, const model_layer *l, const 
         mlp += moe;
     }
     if (l->n_ff || l->n_expert) {
-        a.replicated += norm_bytes(b, h) + b->el * h + mask;
+        a.replicated += norm_bytes(b, h) + (b->amp_fp32 && l->gated_ff ? 2 : 1) * b->el * h + mask;
         a.split += mlp;
     }
     return a;
@@ -146,9 +171,18 @@ void train_activations(const gpumem_model *m, const train_req *r, const train_st
     act_bytes b = bytes_of(m, r);
     double tokens = (double)r->micro_batch * (double)r->seq / r->cp;
     double h = m->n_embd, t = r->tp, rep_div = r->sp ? t : 1;
-    double saved = 0, one_layer = 0, inputs = 0, matrices = 0;
+    double saved = 0, one_layer = 0, inputs = 0, matrices = 0, merged = 0;
+    double wbytes = r->precision == GPUMEM_PREC_FP32 ? 4 : 2;
+    bool lora = r->method != GPUMEM_TRAIN_FULL;
     for (uint32_t i = st->first; i < st->first + st->count; i++) {
         const model_layer *l = &m->layers[i];
+        if (lora && l->n_expert) {
+            double e = (double)l->n_expert / r->ep, f = (double)l->n_ff_expert / t;
+            if (r->lora_mask & (LORA_GATE | LORA_UP))
+                merged += e * (l->gated_ff ? 2 : 1) * f * h * wbytes;
+            if (r->lora_mask & LORA_DOWN)
+                merged += e * f * h * wbytes;
+        }
         layer_act a = layer_bytes(m, l, r, &b);
         double full = a.replicated / rep_div + a.split + a.scores;
         one_layer = full > one_layer ? full : one_layer;
@@ -173,13 +207,16 @@ void train_activations(const gpumem_model *m, const train_req *r, const train_st
         extra += (b.es * h + (r->dropout ? h : 0)) / rep_div;
     if (st->has_head)
         extra += (norm_bytes(&b, h) + b.el * h) / rep_div;
+    bool mlm = r->mlm_head;
+    if (st->has_head && mlm)
+        extra += (b.el * h + b.es * h) / rep_div;
     double in_flight = 1;
     if (r->pp > 1) {
         in_flight = r->pp - st->stage;
         if (in_flight > r->micro_batches)
             in_flight = r->micro_batches;
     }
-    out->activations = (layers_b + extra) * tokens * in_flight;
+    out->activations = (layers_b + extra) * tokens * in_flight + merged * in_flight;
     /* torch.amp keeps the 16-bit cast of every weight it multiplies for
      * backward, and its cast cache holds them all until the forward pass
      * leaves autocast, with recomputation too (torch autocast cache). */
@@ -188,7 +225,7 @@ void train_activations(const gpumem_model *m, const train_req *r, const train_st
         double lm = st->has_head ? (double)(m->params_output ? m->params_output : m->params_embed)
                                  : 0;
         if (m->is_encoder)
-            lm = 0;
+            lm = mlm ? (double)m->n_vocab * h : 0;
         casts = 2 * matrices;
         casts += 2 * lm;
         out->activations += casts;
@@ -197,8 +234,13 @@ void train_activations(const gpumem_model *m, const train_req *r, const train_st
              tokens, in_flight > 1 ? " x in-flight micro-batches" : "", how,
              r->tp > 1 ? (r->sp ? ", tp+sp split" : ", tp split") : "",
              casts > 0 ? ", + autocast weight casts" : "");
+    if (merged > 0) {
+        size_t n = strlen(out->act_note);
+        snprintf(out->act_note + n, sizeof out->act_note - n,
+                 ", + merged LoRA expert weights %.2f GiB", merged * in_flight / 1073741824.0);
+    }
 
-    if (!st->has_head || m->is_encoder) {
+    if (!st->has_head || (m->is_encoder && !mlm)) {
         if (st->has_head)
             snprintf(out->logits_note, sizeof out->logits_note,
                      "encoder: classification head, negligible");
@@ -207,6 +249,6 @@ void train_activations(const gpumem_model *m, const train_req *r, const train_st
     const train_framework_profile *fw = train_framework_get(r->fw);
     out->logits = tokens * (double)m->n_vocab / t * fw->logit_copies4;
     snprintf(out->logits_note, sizeof out->logits_note,
-             "%.0f tokens x %u vocab x %u B (%s loss)", tokens, m->n_vocab, fw->logit_copies4,
-             fw->name);
+             "%.0f tokens x %u vocab x %u B (%s%s loss)", tokens, m->n_vocab,
+             fw->logit_copies4, fw->name, mlm ? " masked-LM" : "");
 }

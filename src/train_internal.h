@@ -41,6 +41,7 @@ typedef struct {
     train_framework fw;
     bool dropout; /* the model trains with dropout (masks are saved) */
     bool keep_grads; /* gradients live for the whole step */
+    bool mlm_head;   /* an encoder trained with its masked-LM head */
 } train_req;
 
 enum {

@@ -21,6 +21,56 @@ static gpumem_estimate *ok(const char *model, const gpumem_train_settings *s)
     return e;
 }
 
+/* Saved activations per layer and token, written out from the tensors
+ * transformers 5.24 saves (validation/measure_train.py, layer 3 of each
+ * model at the peak, validation/measurements/torch_training.jsonl). */
+static void test_saved_tensors_by_hand(void **state)
+{
+    (void)state;
+    gpumem_train_settings s;
+    gpumem_train_settings_init(&s);
+    s.keep_grads = 1; /* components hold the whole forward figures */
+    /* Qwen3-0.6B, pure bf16, h 1024, q 2048, kv 1024, ff 3072:
+     *   2 RMSNorms: fp32 upcast 4h + bf16 cast 2h + output 2h    16h = 16384
+     *   q_norm 4q + 2q, k_norm 4kv + 2kv                          12288 + 6144
+     *   v 2kv, q and k after RoPE 2q + 2kv, attention output 2q   2048 + 6144 + 4096
+     *   gate and up outputs, SiLU output, product: 4 x 2ff        24576
+     *   = 71680 B (measured 71848: 168 B of rsqrt and logsumexp);
+     * plus the embedding output 2h, final norm 4h + 2h, lm_head input 2h. */
+    s.precision = GPUMEM_PREC_BF16;
+    s.micro_batch = 2;
+    s.seq_len = 1024;
+    gpumem_estimate *e = ok("qwen3-0.6b", &s);
+    uint64_t tokens = 2048;
+    assert_int_equal(component(e, "activations"), (28 * 71680ull + 10 * 1024) * tokens);
+    /* logits: fp32 log-softmax output, its gradient and nll_loss's
+     * gradient, 3 x 4 B per token and vocabulary entry (measured). */
+    assert_int_equal(component(e, "logits"), tokens * 151936ull * 12);
+    free(e);
+
+    /* BERT-base (config: BertForMaskedLM) in bf16 mixed, 8 x 512 tokens:
+     * the masked-LM head's logits are sized like a causal LM's (measured
+     * 3 x 500072448 B), and autocast saves 3 casts of the attention input
+     * (separate query, key, value) and 1 of the MLP input: 8h of casts in
+     * a layer that measures 28h + 4ff B per token (33856 - 64 B). */
+    s.precision = GPUMEM_PREC_BF16_MIXED;
+    s.micro_batch = 8;
+    s.seq_len = 512;
+    e = ok("bert-base-uncased", &s);
+    assert_int_equal(component(e, "logits"), 4096ull * 30522 * 12);
+    uint64_t act_mlm = component(e, "activations");
+    free(e);
+    /* The same model fine-tuned as a classifier: no vocabulary logits, and
+     * no masked-LM transform (its input 2h, GeLU input 4h per token) nor
+     * autocast's bf16 copy of the 30522 x 768 decoder weight. */
+    s.encoder_head = GPUMEM_HEAD_CLASSIFIER;
+    e = ok("bert-base-uncased", &s);
+    assert_int_equal(component(e, "logits"), 0);
+    assert_int_equal(act_mlm - component(e, "activations"),
+                     4096ull * 6 * 768 + 2ull * 30522 * 768);
+    free(e);
+}
+
 /* Components sum to the per-GPU figure; reserved excludes the context. */
 static void test_components_and_mode(void **state)
 {
@@ -239,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_recompute_and_flash_order),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_names_round_trip),
+        cmocka_unit_test(test_saved_tensors_by_hand),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -100,6 +100,7 @@ static void test_hf_training_anatomy_bert_large(void **state)
         /* The page was measured with torch 1.x, whose zero_grad() kept the
          * gradient tensors (set_to_none=False) through the next forward. */
         s.keep_grads = 1;
+        s.encoder_head = GPUMEM_HEAD_CLASSIFIER; /* BertForSequenceClassification */
         gpumem_estimate *e = train_or_fail(m, &s);
         char label[96];
         snprintf(label, sizeof label, "HF anatomy bert-large: %s", a->label);

@@ -167,6 +167,17 @@ def test_training_parallel_equals_cli():
     assert_same(got, want)
 
 
+@needs_cli
+@pytest.mark.parametrize("head", ["mlm", "classifier"])
+def test_encoder_head_equals_cli(head):
+    got = gpumem.estimate("bert-base-uncased", train=True, head=head, batch=8, seq=512)
+    want = cli_json("estimate", "bert-base-uncased", "--train", "--head", head, "--batch", "8",
+                    "--seq", "512")
+    assert_same(got, want)
+    logits = [c["bytes"] for c in got["components"] if c["name"] == "logits"]
+    assert (logits[0] > 0) == (head == "mlm")
+
+
 def test_training_estimate_keys():
     r = gpumem.estimate("llama-3.1-8b", train=True, method="lora", zero=0)
     assert r["mode"] == "training"

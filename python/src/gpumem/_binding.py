@@ -126,7 +126,7 @@ VLLM_OPTIONS = {"gpu_memory_utilization", "max_model_len", "max_num_seqs",
                 "kv_cache_memory", "quantization", "vllm_version"}
 TRAIN_ONLY = ["method", "lora_rank", "lora_targets", "precision", "optimizer", "checkpointing",
               "seq", "zero", "fsdp", "ep", "cp", "dp", "micro_batches", "freeze_embeddings",
-              "no_flash", "sequence_parallel", "keep_grads"]
+              "no_flash", "sequence_parallel", "keep_grads", "head"]
 INFERENCE_OPTIONS = ({"dtype", "kv_dtype", "batch", "context", "new_tokens", "cache", "attn",
                       "gpu", "gpus", "engine", "simple", "tensor_parallel_size",
                       "pipeline_parallel_size", "cpu_moe", "n_cpu_moe", "max_context",
@@ -325,6 +325,8 @@ def _train_settings(o):
     t.freeze_embeddings = int(_flag(o, "freeze_embeddings"))
     t.sequence_parallel = int(_flag(o, "sequence_parallel"))
     t.keep_grads = int(_flag(o, "keep_grads"))
+    if "head" in o:
+        t.encoder_head = _enum(_lib.gpumem_encoder_head_parse, "head", o["head"])
     if _flag(o, "no_flash"):
         t.flash_attention = 0
     if "gpu" in o:

@@ -208,6 +208,7 @@ class TrainSettings(Structure):
         ("dp", c_uint32),
         ("gpu", POINTER(Gpu)),
         ("keep_grads", c_int),
+        ("encoder_head", c_int),
     ]
 
 
@@ -285,6 +286,7 @@ PROTOTYPES = {
     "gpumem_precision_parse": (c_int, _PARSE),
     "gpumem_optimizer_parse": (c_int, _PARSE),
     "gpumem_checkpointing_parse": (c_int, _PARSE),
+    "gpumem_encoder_head_parse": (c_int, _PARSE),
     "gpumem_fit": (c_int, [c_void_p, POINTER(Settings), POINTER(FitRequest), POINTER(FitPlan), _ERR]),
     # malloc'd strings come back as void* so that they can be freed.
     "gpumem_report_json": (c_void_p, [c_void_p, POINTER(Estimate)]),
