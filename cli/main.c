@@ -271,6 +271,17 @@ static int apply_llamacpp(const opt_values *v, gpumem_settings *s)
         return fail(GPUMEM_ERR_USAGE, &err);
     if (v->set[O_CTV] && gpumem_cache_type_parse(v->value[O_CTV], &s->cache_type_v, &err))
         return fail(GPUMEM_ERR_USAGE, &err);
+    if (v->set[O_TENSOR_SPLIT]) {
+        uint32_t given = s->gpus;
+        if (gpumem_tensor_split_parse(v->value[O_TENSOR_SPLIT], s, &err))
+            return fail(GPUMEM_ERR_USAGE, &err);
+        if (v->set[O_GPUS] && given != s->gpus) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "--tensor-split has %u shares but --gpus is %u", s->gpus,
+                     given);
+            return usage_error(msg);
+        }
+    }
     if (v->set[O_NGL]) {
         if (!strcmp(v->value[O_NGL], "0")) {
             s->n_gpu_layers = 0;
@@ -474,6 +485,17 @@ static int cmd_estimate(const opt_values *v)
             !v->set[O_TRAIN])
             s.engine = GPUMEM_ENGINE_LLAMACPP;
     }
+    /* Layer placement is llama.cpp's; elsewhere it would be silently ignored. */
+    static const opt_id llamacpp_only[] = {O_NGL, O_TENSOR_SPLIT, O_CPU_MOE, O_N_CPU_MOE};
+    for (size_t i = 0; i < sizeof llamacpp_only / sizeof llamacpp_only[0]; i++)
+        if (v->set[llamacpp_only[i]] && s.engine != GPUMEM_ENGINE_LLAMACPP) {
+            gpumem_model_free(m);
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "--%s applies to llama.cpp: give a GGUF file or --engine llamacpp",
+                     opt_spec_of(llamacpp_only[i])->name);
+            return usage_error(msg);
+        }
     if ((v->set[O_MAX_CONTEXT] || v->set[O_MAX_BATCH]) && !v->set[O_TRAIN]) {
         /* Search first, then estimate at the limit found. */
         uint64_t best = 0;

@@ -81,6 +81,7 @@ typedef enum {
     O_N_CPU_MOE,
     O_KEEP_GRADS,
     O_HEAD,
+    O_TENSOR_SPLIT,
     O_SVG,
     O_LOCAL,
     O_COUNT

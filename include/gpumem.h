@@ -219,6 +219,9 @@ typedef enum { GPUMEM_ATTN_SDPA = 0, GPUMEM_ATTN_EAGER, GPUMEM_ATTN_COUNT } gpum
  * allocates context + new tokens up front. */
 typedef enum { GPUMEM_CACHE_DYNAMIC = 0, GPUMEM_CACHE_STATIC, GPUMEM_CACHE_COUNT } gpumem_cache;
 
+/* llama.cpp's device limit (LLAMA_MAX_DEVICES), the length of -ts. */
+#define GPUMEM_MAX_SPLIT 16
+
 typedef struct {
     gpumem_engine engine;
     int dtype_set;           /* 0: use the model's own dtype */
@@ -254,7 +257,16 @@ typedef struct {
     int swa_full;               /* --swa-full */
     int n_cpu_moe;              /* --n-cpu-moe: expert tensors of the first N layers on
                                    the host; -1: all (--cpu-moe) */
+    /* -ts: the share of offloaded layers of each of the `gpus` devices;
+     * all 0 (default): equal shares, as llama.cpp's default split by free
+     * memory gives on identical GPUs. */
+    double tensor_split[GPUMEM_MAX_SPLIT];
 } gpumem_settings;
+
+/* Parses -ts "3,1" into settings->tensor_split (non-negative numbers, at
+ * most GPUMEM_MAX_SPLIT, not all zero); sets gpus to their count. */
+gpumem_status gpumem_tensor_split_parse(const char *text, gpumem_settings *settings,
+                                        gpumem_error *err);
 
 /* A KV-cache type name llama.cpp accepts for -ctk/-ctv (f32, f16, bf16,
  * q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1), as the value cache_type_k/v take. */

@@ -1,8 +1,13 @@
 /* llama.cpp, as the source in node-llama-cpp 3.22.1 builds it (0.5.0-dev,
  * commit de3ff81): the buffers it prints at load, per device.
- *  - model: the GGUF's tensor bytes; layers il >= n_layer - ngl on the GPU,
- *    the output layer only when ngl > n_layer, token embeddings on the host
- *    (llama-model.cpp load_tensors);
+ *  - model: the GGUF's tensor bytes. -ngl counts the output layer first:
+ *    layers il >= n_layer + 1 - ngl go to the GPUs (il == n_layer is the
+ *    output layer), token embeddings stay on the host; over several GPUs
+ *    layer il goes to the first device whose cumulative -ts share exceeds
+ *    (il - start) / min(ngl, n_layer + 1), in float as llama.cpp computes
+ *    it (llama-model.cpp load_tensors, get_layer_buft_list). Builds before
+ *    this version (b5xxx) started at n_layer - ngl and moved the output
+ *    only when ngl > n_layer;
  *  - KV: n_ctx padded to 256, per sequence n_ctx_seq = pad(n_ctx / np, 256)
  *    unless unified; K and V rows of the cache types; sliding-window layers
  *    hold pad(min(n_ctx_seq, n_swa * (unified ? np : 1) + n_ubatch), 256)
@@ -12,12 +17,14 @@
  *  - compute: the graph allocator's worst case over a full ubatch, fitted
  *    to the printed sizes of the real CPU build (validation/measurements/
  *    llamacpp.jsonl): the larger of the logits phase and the attention
- *    phase of the layer with the most cells. */
+ *    phase of the layer with the most cells; each GPU's over its own
+ *    layers (modelled: no GPU was measured). */
 #include "estimate_internal.h"
 #include "ggml_types_internal.h"
 #include "util_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const uint64_t MiB = 1ull << 20;
@@ -39,9 +46,24 @@ typedef struct {
     uint64_t n_ctx, n_ctx_seq, n_stream, ub, n_seq;
     int tk, tv; /* ggml types of K and V */
     bool fa, unified, swa_full;
-    uint32_t ngl; /* layers on the GPU */
+    uint32_t ngl; /* repeating layers on GPUs */
     bool gpu, output_on_gpu;
+    uint32_t n_dev;                 /* GPUs */
+    float splits[GPUMEM_MAX_SPLIT]; /* cumulative -ts shares, the last 1 */
+    int64_t start, act;             /* first offloaded layer, offloaded count */
 } lcpp;
+
+/* The GPU of layer il (il == n_layer: the output layer), or -1: host. */
+static int layer_device(const lcpp *c, int64_t il)
+{
+    if (!c->gpu || il < c->start || il - c->start >= c->act)
+        return -1;
+    float x = (float)(il - c->start) / (float)c->act;
+    for (uint32_t d = 0; d < c->n_dev; d++)
+        if (c->splits[d] > x)
+            return (int)d;
+    return (int)c->n_dev - 1;
+}
 
 /* Cells one stream of layer l holds. */
 static uint64_t layer_cells(const model_layer *l, const lcpp *c)
@@ -127,6 +149,35 @@ gpumem_status gpumem_cache_type_parse(const char *name, int *out, gpumem_error *
                    name);
 }
 
+gpumem_status gpumem_tensor_split_parse(const char *text, gpumem_settings *s, gpumem_error *err)
+{
+    double v[GPUMEM_MAX_SPLIT] = {0};
+    uint32_t n = 0;
+    bool any = false;
+    const char *p = text ? text : "";
+    for (;;) {
+        char *end = NULL;
+        if (n == GPUMEM_MAX_SPLIT)
+            return err_set(err, GPUMEM_ERR_USAGE, "--tensor-split takes at most %d shares",
+                           GPUMEM_MAX_SPLIT);
+        double x = strtod(p, &end);
+        if (end == p || !(x >= 0) || x > 1e9 || (*end && *end != ',' && *end != '/'))
+            return err_set(err, GPUMEM_ERR_USAGE,
+                           "--tensor-split '%s': expected shares like 3,1 (non-negative numbers)",
+                           text ? text : "");
+        v[n++] = x;
+        any |= x > 0;
+        if (!*end)
+            break;
+        p = end + 1;
+    }
+    if (!any)
+        return err_set(err, GPUMEM_ERR_USAGE, "--tensor-split '%s': every share is zero", text);
+    memcpy(s->tensor_split, v, sizeof v);
+    s->gpus = n;
+    return GPUMEM_OK;
+}
+
 gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
                               const gpumem_settings *s, gpumem_estimate *out, gpumem_error *err)
 {
@@ -157,80 +208,113 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
     if (!c.unified)
         c.n_ctx = c.n_ctx_seq * c.n_seq;
     c.gpu = s->gpu != NULL && s->n_gpu_layers != 0;
-    uint32_t ngl = !c.gpu ? 0 : s->n_gpu_layers < 0 ? m->n_layer + 1 : (uint32_t)s->n_gpu_layers;
-    c.output_on_gpu = ngl > m->n_layer;
-    c.ngl = ngl > m->n_layer ? m->n_layer : ngl;
-    uint32_t first_gpu = m->n_layer - c.ngl;
+    int64_t nl = m->n_layer, ngl = !c.gpu ? 0 : s->n_gpu_layers < 0 ? nl + 1 : s->n_gpu_layers;
+    c.start = nl + 1 - ngl > 0 ? nl + 1 - ngl : 0;
+    c.act = ngl < nl + 1 ? ngl : nl + 1;
+    c.n_dev = c.gpu ? (r->tp ? r->tp : 1) : 0;
+    if (c.n_dev > GPUMEM_MAX_SPLIT)
+        return err_set(err, GPUMEM_ERR_USAGE, "llama.cpp takes at most %d devices (got %u)",
+                       GPUMEM_MAX_SPLIT, c.n_dev);
+    float sum = 0;
+    bool any = false;
+    for (uint32_t d = 0; d < c.n_dev; d++)
+        any |= s->tensor_split[d] > 0;
+    for (uint32_t d = 0; d < c.n_dev; d++) {
+        sum += any ? (float)s->tensor_split[d] : 1.0f;
+        c.splits[d] = sum;
+    }
+    for (uint32_t d = 0; d < c.n_dev; d++)
+        c.splits[d] /= sum;
+    c.output_on_gpu = layer_device(&c, nl) >= 0;
 
-    /* Storage by device. */
-    uint64_t w_host = m->bytes_embed + m->bytes_other, w_gpu = 0, k_host = 0, v_host = 0,
-             k_gpu = 0, v_gpu = 0;
-    if (c.output_on_gpu)
-        w_gpu += m->bytes_output;
-    else
-        w_host += m->bytes_output;
+    /* Storage by device: index n_dev is the host. */
+    uint64_t w[GPUMEM_MAX_SPLIT + 1] = {0}, kv[GPUMEM_MAX_SPLIT + 1] = {0};
+    uint32_t first[GPUMEM_MAX_SPLIT + 1], last[GPUMEM_MAX_SPLIT + 1],
+        count[GPUMEM_MAX_SPLIT + 1] = {0};
+    for (uint32_t d = 0; d <= c.n_dev; d++)
+        first[d] = last[d] = 0;
+    int out_dev = layer_device(&c, nl);
+    uint32_t host = c.n_dev;
+    w[host] = m->bytes_embed + m->bytes_other;
+    w[out_dev < 0 ? host : (uint32_t)out_dev] += m->bytes_output;
     uint32_t cpu_moe = s->n_cpu_moe < 0 ? m->n_layer : (uint32_t)s->n_cpu_moe;
     for (uint32_t i = 0; i < m->n_layer; i++) {
         const model_layer *l = &m->layers[i];
-        uint64_t w = l->bytes_linear + l->bytes_expert + l->bytes_small, k, v;
+        uint64_t lw = l->bytes_linear + l->bytes_expert + l->bytes_small, k, v;
         layer_kv_bytes(l, &c, &k, &v);
-        bool on_gpu = i >= first_gpu && c.gpu;
-        if (on_gpu && i < cpu_moe) { /* -ot ...exps=CPU for this layer */
-            w -= l->bytes_expert;
-            w_host += l->bytes_expert;
+        int dv = layer_device(&c, i);
+        uint32_t d = dv < 0 ? host : (uint32_t)dv;
+        if (dv >= 0 && i < cpu_moe) { /* -ot ...exps=CPU for this layer */
+            lw -= l->bytes_expert;
+            w[host] += l->bytes_expert;
         }
-        *(on_gpu ? &w_gpu : &w_host) += w;
-        *(on_gpu ? &k_gpu : &k_host) += k;
-        *(on_gpu ? &v_gpu : &v_host) += v;
+        w[d] += lw;
+        kv[d] += k + v;
+        if (!count[d]++)
+            first[d] = i;
+        last[d] = i + 1;
     }
     if (!m->has_storage)
         return err_set(err, GPUMEM_ERR_USAGE,
                        "the llama.cpp engine sizes weights from a GGUF file: give one");
+    c.ngl = m->n_layer - count[host];
     uint64_t output = (uint64_t)m->n_vocab * c.n_seq * 4;
     char kvnote[GPUMEM_NOTE_LEN];
     snprintf(kvnote, sizeof kvnote, "%llu cells x %llu stream(s), K %s V %s",
              (unsigned long long)c.n_ctx_seq, (unsigned long long)c.n_stream,
              ggml_type_get((uint32_t)c.tk)->name, ggml_type_get((uint32_t)c.tv)->name);
 
-    gpumem_device *gpu = &out->devices[0], *host = &out->devices[c.gpu ? 1 : 0];
     gpumem_status st = GPUMEM_OK;
-    if (c.gpu) {
-        snprintf(gpu->name, sizeof gpu->name, "gpu0");
+    const gpumem_device *biggest = NULL;
+    for (uint32_t d = 0; d < c.n_dev; d++) {
+        gpumem_device *gpu = &out->devices[d];
+        snprintf(gpu->name, sizeof gpu->name, "gpu%u", d);
         char note[96];
-        snprintf(note, sizeof note, "%u of %u layers%s", c.ngl, m->n_layer,
-                 c.output_on_gpu ? " + output" : "");
-        if ((st = add_mib(gpu, "weights", w_gpu, err, note)) ||
-            (st = add_mib(gpu, "kv_cache", k_gpu + v_gpu, err, kvnote)) ||
-            (st = add_mib(gpu, "compute", compute_bytes(m, &c, first_gpu, m->n_layer,
-                                                        c.output_on_gpu), err,
-                          "worst-case graph (fitted to llama.cpp's CPU build)")) ||
+        snprintf(note, sizeof note, "%u of %u layers%s", count[d], m->n_layer,
+                 out_dev == (int)d ? " + output" : "");
+        if ((st = add_mib(gpu, "weights", w[d], err, note)) ||
+            (st = add_mib(gpu, "kv_cache", kv[d], err, kvnote)) ||
+            (st = add_mib(gpu, "compute",
+                          count[d] || out_dev == (int)d
+                              ? compute_bytes(m, &c, first[d], last[d], out_dev == (int)d)
+                              : 0,
+                          err, "worst-case graph (fitted to llama.cpp's CPU build)")) ||
             (st = device_add(gpu, "cuda_context", cuda_context_bytes, err,
                              "CUDA context and cuBLAS (modelled, not printed)")))
             return st;
+        if (!biggest || gpu->bytes > biggest->bytes)
+            biggest = gpu;
     }
-    snprintf(host->name, sizeof host->name, "host");
-    host->is_host = 1;
-    uint64_t host_compute = c.gpu && c.ngl == m->n_layer && c.output_on_gpu
+    gpumem_device *hd = &out->devices[c.n_dev];
+    snprintf(hd->name, sizeof hd->name, "host");
+    hd->is_host = 1;
+    uint64_t host_compute = c.gpu && !count[host] && c.output_on_gpu
                                 ? c.ub * m->n_embd * 4 + c.ub * 4 /* embeddings, positions */
-                                : compute_bytes(m, &c, 0, first_gpu, !c.output_on_gpu);
-    if ((st = add_mib(host, "weights", w_host, err, c.gpu ? "token embeddings + CPU layers" : "all tensors (mmap)")) ||
-        (k_host + v_host && (st = add_mib(host, "kv_cache", k_host + v_host, err, kvnote))) ||
-        (st = add_mib(host, "output", output, err, "logits: n_vocab x n_seq x f32")) ||
-        (st = add_mib(host, "compute", host_compute, err, "worst-case graph on the host")))
+                                : compute_bytes(m, &c, first[host], last[host], !c.output_on_gpu);
+    if ((st = add_mib(hd, "weights", w[host], err,
+                      c.gpu ? "token embeddings + CPU layers" : "all tensors (mmap)")) ||
+        (kv[host] && (st = add_mib(hd, "kv_cache", kv[host], err, kvnote))) ||
+        (st = add_mib(hd, "output", output, err, "logits: n_vocab x n_seq x f32")) ||
+        (st = add_mib(hd, "compute", host_compute, err, "worst-case graph on the host")))
         return st;
-    out->n_devices = c.gpu ? 2 : 1;
-    /* Without a GPU the host is the device that holds everything. */
-    const gpumem_device *main = c.gpu ? gpu : host;
+    out->n_devices = c.n_dev + 1;
+    /* The busiest GPU is the one that must fit; without a GPU, the host. */
+    const gpumem_device *main = biggest ? biggest : hd;
     out->n_components = main->n_components;
     memcpy(out->components, main->components, sizeof out->components);
-    out->per_gpu_bytes = c.gpu ? gpu->bytes : 0;
+    out->per_gpu_bytes = biggest ? biggest->bytes : 0;
     out->context = c.n_ctx;
     out->batch = c.n_seq;
+    char ts[64] = "";
+    if (c.n_dev > 1 && any) {
+        size_t n = (size_t)snprintf(ts, sizeof ts, ", -ts ");
+        for (uint32_t d = 0; d < c.n_dev && n < sizeof ts; d++)
+            n += (size_t)snprintf(ts + n, sizeof ts - n, "%s%g", d ? "," : "", s->tensor_split[d]);
+    }
     snprintf(out->description, sizeof out->description,
-             "%s; n_ctx %llu, %llu seq%s%s, ubatch %llu, flash attention %s, -ngl %u%s",
+             "%s; n_ctx %llu, %llu seq%s%s, ubatch %llu, flash attention %s, -ngl %lld%s%s",
              m->storage_desc, (unsigned long long)c.n_ctx, (unsigned long long)c.n_seq,
              c.n_seq == 1 ? "" : "s", c.unified ? " (unified KV)" : "", (unsigned long long)c.ub,
-             c.fa ? "on" : "off", c.output_on_gpu ? c.ngl + 1 : c.ngl,
-             c.gpu ? "" : " (CPU only)");
+             c.fa ? "on" : "off", (long long)c.act, c.gpu ? "" : " (CPU only)", ts);
     return GPUMEM_OK;
 }

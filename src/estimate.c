@@ -151,7 +151,7 @@ static gpumem_status resolve(const gpumem_model *m, const gpumem_settings *s, en
         return err_set(err, GPUMEM_ERR_USAGE,
                        "context %llu exceeds %s's %u learned position embeddings",
                        (unsigned long long)r->context, m->name, m->max_ctx);
-    if (m->layers && r->tp > 1) {
+    if (m->layers && r->tp > 1 && s->engine != GPUMEM_ENGINE_LLAMACPP) { /* llama.cpp splits layers */
         const model_layer *l = &m->layers[0];
         if (l->n_head && l->n_head % r->tp != 0)
             return err_set(err, GPUMEM_ERR_USAGE,

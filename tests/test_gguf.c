@@ -124,6 +124,73 @@ static void test_model_from_fixture(void **state)
     gpumem_model_free(m);
 }
 
+static uint64_t device_component(const gpumem_estimate *e, const char *dev, const char *name)
+{
+    for (size_t i = 0; i < e->n_devices; i++)
+        if (!strcmp(e->devices[i].name, dev))
+            for (size_t k = 0; k < e->devices[i].n_components; k++)
+                if (!strcmp(e->devices[i].components[k].name, name))
+                    return e->devices[i].components[k].bytes;
+    fail_msg("no %s on %s", name, dev);
+    return 0;
+}
+
+/* llama.cpp de3ff81's layer placement, by hand from load_tensors: -ngl
+ * counts the output layer first (start = n_layer + 1 - ngl), and layer il
+ * goes to the first GPU whose cumulative -ts share exceeds
+ * (il - start) / min(ngl, n_layer + 1). The fixture: 2 layers, tied
+ * output (no output tensor of its own). */
+static void test_layer_split(void **state)
+{
+    (void)state;
+    char path[1024];
+    gpumem_model *m;
+    gpumem_error err;
+    snprintf(path, sizeof path, "%s/tests/fixtures/gguf/tiny-llama-q4k.gguf", GPUMEM_SOURCE_DIR);
+    assert_int_equal(gpumem_model_load(path, &m, &err), GPUMEM_OK);
+    uint64_t layer = (2 * 65536 + 2 * 32768 + 3 * 131072) / 256 * 144 + 2 * 256 * 4;
+    uint64_t host_fixed = 320 * 256 / 256 * 210 + 256 * 4; /* embeddings, final norm */
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    s.engine = GPUMEM_ENGINE_LLAMACPP;
+    s.context = 1000;
+    assert_int_equal(gpumem_gpu_find("rtx-4090", &s.gpu, &err), GPUMEM_OK);
+    assert_int_equal(gpumem_tensor_split_parse("1,1", &s, &err), GPUMEM_OK);
+    assert_int_equal(s.gpus, 2);
+    /* -ngl all: 3 offloaded; x = 0, 1/3 -> gpu0 (share 0.5); output 2/3 -> gpu1. */
+    s.n_gpu_layers = -1;
+    gpumem_estimate *e = estimate_or_fail(m, &s);
+    assert_int_equal(e->n_devices, 3);
+    assert_int_equal(device_component(e, "gpu0", "weights"), 2 * layer);
+    assert_int_equal(device_component(e, "gpu1", "weights"), 0);
+    assert_int_equal(device_component(e, "host", "weights"), host_fixed);
+    assert_int_equal(e->per_gpu_bytes, e->devices[0].bytes);
+    free(e);
+    /* -ts 1,3: shares 0.25, 1: layer 0 (x = 0) on gpu0, layer 1 (1/3) on gpu1. */
+    assert_int_equal(gpumem_tensor_split_parse("1,3", &s, &err), GPUMEM_OK);
+    e = estimate_or_fail(m, &s);
+    assert_int_equal(device_component(e, "gpu0", "weights"), layer);
+    assert_int_equal(device_component(e, "gpu1", "weights"), layer);
+    free(e);
+    /* -ngl 2 -ts 1,1: start 1, 2 offloaded: layer 1 (x = 0) on gpu0, the
+     * output (x = 0.5, not below 0.5) on gpu1, layer 0 on the host. */
+    assert_int_equal(gpumem_tensor_split_parse("1,1", &s, &err), GPUMEM_OK);
+    s.n_gpu_layers = 2;
+    e = estimate_or_fail(m, &s);
+    assert_int_equal(device_component(e, "gpu0", "weights"), layer);
+    assert_int_equal(device_component(e, "host", "weights"), host_fixed + layer);
+    /* KV follows the layers: 2 KV heads x 64 x (K + V) x f16 per cell,
+     * 1024 cells (1000 padded to 256). */
+    assert_int_equal(device_component(e, "gpu0", "kv_cache"), 2ull * 64 * 2 * 2 * 1024);
+    free(e);
+    /* Bad splits are usage errors. */
+    assert_int_equal(gpumem_tensor_split_parse("0,0", &s, &err), GPUMEM_ERR_USAGE);
+    assert_int_equal(gpumem_tensor_split_parse("1,-2", &s, &err), GPUMEM_ERR_USAGE);
+    assert_int_equal(gpumem_tensor_split_parse("1,,2", &s, &err), GPUMEM_ERR_USAGE);
+    assert_int_equal(gpumem_tensor_split_parse("1,2x", &s, &err), GPUMEM_ERR_USAGE);
+    gpumem_model_free(m);
+}
+
 /* Every prefix of a valid header is rejected with an error, never a crash
  * or a model. */
 static void test_every_truncation_fails(void **state)
@@ -156,6 +223,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_agrees_with_gguf_py),
         cmocka_unit_test(test_model_from_fixture),
+        cmocka_unit_test(test_layer_split),
         cmocka_unit_test(test_every_truncation_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

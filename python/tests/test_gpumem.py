@@ -117,6 +117,8 @@ ESTIMATES = [
                                                 ctk="q8_0", ctv="q8_0", fa="on", np=2),
      [str(GGUF / "tiny-llama-q4k.gguf"), "--gpu", "rtx-4090", "-c", "1024", "-ngl", "2",
       "-ctk", "q8_0", "-ctv", "q8_0", "-fa", "on", "-np", "2"]),
+    ((str(GGUF / "tiny-llama-q4k.gguf"),), dict(gpu="rtx-4090", ngl=2, ts=[1, 3]),
+     [str(GGUF / "tiny-llama-q4k.gguf"), "--gpu", "rtx-4090", "-ngl", "2", "-ts", "1,3"]),
     ((str(GGUF / "tiny-moe-mixed.gguf"),), dict(gpu="rtx-4090", cpu_moe=True),
      [str(GGUF / "tiny-moe-mixed.gguf"), "--gpu", "rtx-4090", "--cpu-moe"]),
 ]
@@ -129,7 +131,7 @@ def _gpu_known(name):
 @needs_cli
 @pytest.mark.parametrize("args,kwargs,cli", ESTIMATES,
                          ids=["default", "transformers-all", "int4-tp2", "vllm", "simple",
-                              "max-context", "gguf-llamacpp", "gguf-cpu-moe"])
+                              "max-context", "gguf-llamacpp", "gguf-tensor-split", "gguf-cpu-moe"])
 def test_estimate_equals_cli(args, kwargs, cli):
     if "gpu" in kwargs and not _gpu_known(kwargs["gpu"]):
         pytest.skip("GPU %s not in this catalog" % kwargs["gpu"])

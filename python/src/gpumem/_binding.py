@@ -117,9 +117,10 @@ ALIASES = {
     "ctk": "cache_type_k",
     "ctv": "cache_type_v",
     "ngl": "n_gpu_layers",
+    "ts": "tensor_split",
 }
 
-LLAMACPP_OPTIONS = {"ubatch_size", "parallel", "kv_unified", "flash_attn", "cache_type_k",
+LLAMACPP_OPTIONS = {"ubatch_size", "parallel", "kv_unified", "flash_attn", "cache_type_k", "tensor_split",
                     "cache_type_v", "n_gpu_layers", "swa_full"}
 VLLM_OPTIONS = {"gpu_memory_utilization", "max_model_len", "max_num_seqs",
                 "max_num_batched_tokens", "kv_cache_dtype", "block_size", "enforce_eager",
@@ -201,6 +202,15 @@ def _fill_llamacpp(s, o):
         s.n_gpu_layers = 0
     else:
         s.n_gpu_layers = _count("n_gpu_layers", ngl, 100000)
+    if "tensor_split" in o:  # "3,1" or [3, 1], as -ts; sets gpus
+        ts = o["tensor_split"]
+        if isinstance(ts, (list, tuple)):
+            ts = ",".join(repr(float(x)) for x in ts)
+        given = s.gpus
+        err = _new_error()
+        _check(_lib.gpumem_tensor_split_parse(_text("tensor_split", ts), byref(s), byref(err)), err)
+        if "gpus" in o and given != s.gpus:
+            raise usage("tensor_split has %d shares but gpus is %d" % (s.gpus, given))
 
 
 def _fill_vllm(s, o):

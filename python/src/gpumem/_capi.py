@@ -121,6 +121,7 @@ class Settings(Structure):
         ("n_gpu_layers", c_int),
         ("swa_full", c_int),
         ("n_cpu_moe", c_int),
+        ("tensor_split", c_double * 16),
     ]
 
 
@@ -273,6 +274,7 @@ PROTOTYPES = {
     "gpumem_gpu_at": (POINTER(Gpu), [c_size_t]),
     "gpumem_gpu_find": (c_int, [c_char_p, POINTER(POINTER(Gpu)), _ERR]),
     "gpumem_cache_type_parse": (c_int, _PARSE),
+    "gpumem_tensor_split_parse": (c_int, [c_char_p, POINTER(Settings), _ERR]),
     "gpumem_settings_init": (None, [POINTER(Settings)]),
     "gpumem_estimate_inference": (c_int, [c_void_p, POINTER(Settings), POINTER(Estimate), _ERR]),
     "gpumem_max_context": (c_int, [c_void_p, POINTER(Settings), POINTER(c_uint64), _ERR]),
