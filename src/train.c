@@ -57,75 +57,23 @@ static const char *name_at(const char *const *names, int count, int i)
 }
 
 
-const char *gpumem_train_method_name(gpumem_train_method m)
-{
-    return name_at(method_names, GPUMEM_TRAIN_COUNT, (int)m);
-}
-const char *gpumem_precision_name(gpumem_precision p)
-{
-    return name_at(precision_names, GPUMEM_PREC_COUNT, (int)p);
-}
-const char *gpumem_optimizer_name(gpumem_optimizer o)
-{
-    return name_at(optimizer_names, GPUMEM_OPTIM_COUNT, (int)o);
-}
-const char *gpumem_checkpointing_name(gpumem_checkpointing c)
-{
-    return name_at(ckpt_names, GPUMEM_CKPT_COUNT, (int)c);
-}
+/* gpumem_<fn>_name() and gpumem_<fn>_parse() of one settings enum. */
+#define NAMED_ENUM(T, fn, names, count, what)                                                   \
+    const char *gpumem_##fn##_name(T v) { return name_at(names, count, (int)v); }               \
+    gpumem_status gpumem_##fn##_parse(const char *name, T *out, gpumem_error *err)              \
+    {                                                                                           \
+        int i = 0;                                                                              \
+        gpumem_status st = name_parse(names, count, what, name, &i, err);                       \
+        if (st == GPUMEM_OK)                                                                    \
+            *out = (T)i;                                                                        \
+        return st;                                                                              \
+    }
 
-gpumem_status gpumem_train_method_parse(const char *name, gpumem_train_method *out,
-                                        gpumem_error *err)
-{
-    int i = 0;
-    gpumem_status st = name_parse(method_names, GPUMEM_TRAIN_COUNT, "training method", name, &i, err);
-    if (st == GPUMEM_OK)
-        *out = (gpumem_train_method)i;
-    return st;
-}
-
-gpumem_status gpumem_precision_parse(const char *name, gpumem_precision *out, gpumem_error *err)
-{
-    int i = 0;
-    gpumem_status st = name_parse(precision_names, GPUMEM_PREC_COUNT, "precision", name, &i, err);
-    if (st == GPUMEM_OK)
-        *out = (gpumem_precision)i;
-    return st;
-}
-
-gpumem_status gpumem_optimizer_parse(const char *name, gpumem_optimizer *out, gpumem_error *err)
-{
-    int i = 0;
-    gpumem_status st = name_parse(optimizer_names, GPUMEM_OPTIM_COUNT, "optimizer", name, &i, err);
-    if (st == GPUMEM_OK)
-        *out = (gpumem_optimizer)i;
-    return st;
-}
-
-gpumem_status gpumem_checkpointing_parse(const char *name, gpumem_checkpointing *out,
-                                         gpumem_error *err)
-{
-    int i = 0;
-    gpumem_status st = name_parse(ckpt_names, GPUMEM_CKPT_COUNT, "checkpointing", name, &i, err);
-    if (st == GPUMEM_OK)
-        *out = (gpumem_checkpointing)i;
-    return st;
-}
-
-const char *gpumem_encoder_head_name(gpumem_encoder_head h)
-{
-    return name_at(head_names, GPUMEM_HEAD_COUNT, (int)h);
-}
-
-gpumem_status gpumem_encoder_head_parse(const char *name, gpumem_encoder_head *out,
-                                        gpumem_error *err)
-{
-    int i = 0;
-    gpumem_status st = name_parse(head_names, GPUMEM_HEAD_COUNT, "encoder head", name, &i, err);
-    if (st == GPUMEM_OK)
-        *out = (gpumem_encoder_head)i;
-    return st;
-}
+NAMED_ENUM(gpumem_train_method, train_method, method_names, GPUMEM_TRAIN_COUNT, "training method")
+NAMED_ENUM(gpumem_precision, precision, precision_names, GPUMEM_PREC_COUNT, "precision")
+NAMED_ENUM(gpumem_optimizer, optimizer, optimizer_names, GPUMEM_OPTIM_COUNT, "optimizer")
+NAMED_ENUM(gpumem_checkpointing, checkpointing, ckpt_names, GPUMEM_CKPT_COUNT, "checkpointing")
+NAMED_ENUM(gpumem_encoder_head, encoder_head, head_names, GPUMEM_HEAD_COUNT, "encoder head")
 
 /* LoRA targets: a preset or a comma-separated list of module names, with
  * or without PEFT's "_proj" suffix. */
