@@ -48,6 +48,34 @@ static void test_saved_tensors_by_hand(void **state)
     assert_int_equal(component(e, "logits"), tokens * 151936ull * 12);
     free(e);
 
+    /* LoRA on q and v leaves down_proj frozen: its input (2ff) is not
+     * saved. Llama-3.1-8B, h 4096, q 4096, kv 1024, ff 14336, bf16:
+     *   norms 2 x (4h + 2h + 2h) + q, k, v, attention output 2(q+2kv+q)
+     *   + MLP 3 x 2ff = 65536 + 20480 + 86016 = 172032 B per layer-token
+     * (measured 172300 with rsqrt/logsumexp; full fine-tuning 200704). */
+    s.method = GPUMEM_TRAIN_LORA;
+    s.lora_targets = "q,v";
+    s.micro_batch = 2;
+    s.seq_len = 1024;
+    e = ok("llama-3.1-8b", &s);
+    assert_int_equal(component(e, "activations"), (32 * 172032ull + 10 * 4096) * tokens);
+    free(e);
+    s.method = GPUMEM_TRAIN_FULL;
+    s.lora_targets = NULL;
+
+    /* bf16 mixed with full recomputation peaks at the end of the forward:
+     * logits as bf16 lm_head output + fp32 copy + log-softmax, 10 B per
+     * element (measured 5270208552 B for 4 x 1024 x 128256 with the loss
+     * scalar and labels). */
+    s.precision = GPUMEM_PREC_BF16_MIXED;
+    s.checkpointing = GPUMEM_CKPT_FULL;
+    s.micro_batch = 4;
+    s.seq_len = 1024;
+    e = ok("llama-3.2-1b", &s);
+    assert_int_equal(component(e, "logits"), 4096ull * 128256 * 10);
+    free(e);
+    s.checkpointing = GPUMEM_CKPT_NONE;
+
     /* BERT-base (config: BertForMaskedLM) in bf16 mixed, 8 x 512 tokens:
      * the masked-LM head's logits are sized like a causal LM's (measured
      * 3 x 500072448 B), and autocast saves 3 casts of the attention input
