@@ -133,16 +133,15 @@ def deepspeed_est(case, path, stage):
 
 
 # ---------------------------------------------------------------- llm-analysis
-def llm_analysis_est(case, path):
+def llm_analysis_setup(path, dtype, max_seq_len=None):
+    """(LLMAnalysis for the config at a 16-bit dtype, notes, n_experts), or
+    (None, why, 0) where llm-analysis cannot express the model."""
     raw = json.load(open(path))
-    if raw.get("model_type") in ("bert", "roberta"):
-        return None, ("encoder-only model: llm-analysis' inference() models a decoder's prefill + "
-                      "decode with a KV cache; no encoder forward")
     if raw.get("kv_lora_rank") or raw.get("q_lora_rank"):
-        return None, "multi-head latent attention (kv_lora_rank): no field for a compressed KV cache"
-    if case["dtype"] not in ("fp16", "bf16"):
-        return None, (f"{case['dtype']}: DtypeConfig accepts 4, 8 or 16 bits only "
-                      "(AssertionError: weight_bits and activation_bits must be 4, 8, or 16)")
+        return None, "multi-head latent attention (kv_lora_rank): no field for a compressed KV cache", 0
+    if dtype not in ("fp16", "bf16"):
+        return None, (f"{dtype}: DtypeConfig accepts 4, 8 or 16 bits only "
+                      "(AssertionError: weight_bits and activation_bits must be 4, 8, or 16)"), 0
     from llm_analysis.analysis import LLMAnalysis
     from llm_analysis.config import DtypeConfig, GPUConfig, ModelConfig
     from llm_analysis import logger as la_logger
@@ -160,18 +159,30 @@ def llm_analysis_est(case, path):
     mc = ModelConfig(
         name=os.path.basename(path), num_layers=raw.get("num_hidden_layers") or raw["n_layer"],
         n_head=n_head, hidden_dim=hidden,
-        vocab_size=raw["vocab_size"], max_seq_len=None,
+        vocab_size=raw["vocab_size"], max_seq_len=max_seq_len,
         num_key_value_heads=raw.get("num_key_value_heads"), ffn_embed_dim=ffn,
         expansion_ratio=ffn / hidden, model_type=raw.get("model_type"),
         moe_num_experts=n_experts, moe_top_k=raw.get("num_experts_per_tok") or 1)
-    bits = DT_BYTES[case["dtype"]] * 8
+    bits = DT_BYTES[dtype] * 8
     dc = DtypeConfig(name=f"w{bits}a{bits}e{bits}", weight_bits=bits, activation_bits=bits, embedding_bits=bits)
     # A GPU large enough that the tool's fit assertions never fire; its size
     # does not enter the memory figures.
     gc = GPUConfig(name="unbounded", mem_per_GPU_in_GB=1e6, hbm_bandwidth_in_GB_per_sec=3350,
                    intra_node_bandwidth_in_GB_per_sec=450, intra_node_min_message_latency=8e-6,
                    peak_fp16_TFLOPS=989)
-    la = LLMAnalysis(mc, gc, dc, flops_efficiency=0.5, hbm_memory_efficiency=0.9)
+    if n_experts > 1:
+        notes.append(f"MoE: {n_experts} experts, top {mc.moe_top_k}, expert ffn {ffn}")
+    return LLMAnalysis(mc, gc, dc, flops_efficiency=0.5, hbm_memory_efficiency=0.9), notes, n_experts
+
+
+def llm_analysis_est(case, path):
+    raw = json.load(open(path))
+    if raw.get("model_type") in ("bert", "roberta"):
+        return None, ("encoder-only model: llm-analysis' inference() models a decoder's prefill + "
+                      "decode with a KV cache; no encoder forward")
+    la, notes, n_experts = llm_analysis_setup(path, case["dtype"])
+    if la is None:
+        return None, notes
     with contextlib.redirect_stdout(io.StringIO()):
         s = la.inference(batch_size_per_gpu=case["batch"], seq_len=case["context"],
                          num_tokens_to_generate=max(1, case.get("new_tokens") or 0),
@@ -182,8 +193,6 @@ def llm_analysis_est(case, path):
     notes.append(f"weights {int(s['weight_memory_per_gpu'])} + kv {int(s['kv_cache_memory_per_gpu'])} + "
                  f"max(prefill act {int(s['prefill_activation_memory_per_gpu'])}, decode act "
                  f"{int(s['decode_activation_memory_per_gpu'])})")
-    if n_experts > 1:
-        notes.append(f"MoE: {n_experts} experts, top {mc.moe_top_k}, expert ffn {ffn}")
     return int(est), "; ".join(notes)
 
 

@@ -4,7 +4,7 @@
 For every full fine-tuning record of validation/measurements/torch_training.jsonl
 (the peers size full fine-tuning only) this prints a Markdown table: the
 measured peak of live tensor bytes, gpumem's allocator-visible total for the
-same settings, and DeepSpeed's ZeRO-2 and ZeRO-3 model-state estimators
+same settings, llm-analysis' training() (16-bit cases of decoders only), and DeepSpeed's ZeRO-2 and ZeRO-3 model-state estimators
 (estimate_zero{2,3}_model_states_mem_needs, 1 GPU, no offload) on the model
 class the measurement built; then each tool's median |error| and its counts of
 under-estimates (any, and by more than 3%).
@@ -44,8 +44,36 @@ def gpumem_train(rec):
     return sum(comps.get(k, 0) for k in VISIBLE)
 
 
+def llm_analysis_train(rec, path):
+    """llm-analysis 0.2.2 training(): weights + optimizer states + gradients +
+    activations per GPU, no ZeRO, 16-bit only (bf16 and bf16-mixed: fp32
+    master weights for mixed; pure bf16 keeps 2-byte masters)."""
+    import contextlib
+    import io
+    from llm_analysis.analysis import ActivationRecomputation
+    if rec["precision"] == "fp32":
+        return None
+    raw = json.load(open(path))
+    if raw.get("model_type") in ("bert", "roberta"):
+        return None
+    la, _, _ = rp.llm_analysis_setup(path, "bf16", max_seq_len=rec["seq"])
+    if la is None:
+        return None
+    gated = raw.get("model_type") not in ("gpt2", "gpt_neox", "gpt_bigcode", "phi", "falcon")
+    with contextlib.redirect_stdout(io.StringIO()):
+        s = la.training(batch_size_per_gpu=rec["batch"], seq_len=rec["seq"],
+                        gradient_accumulation_steps=1,
+                        activation_recomputation=(ActivationRecomputation.FULL
+                                                  if rec["checkpointing"] == "full"
+                                                  else ActivationRecomputation.NONE),
+                        master_weights_dtype_bytes=4 if rec["precision"] == "bf16-mixed" else 2,
+                        flash_attn=rec["attn"] == "sdpa", mlp_gated_linear_units=gated)
+    return int(s["(weight+op_state+grad+act)_memory_per_gpu"])
+
+
 def main():
-    rows, errs = [], {"gpumem": [], "deepspeed zero2": [], "deepspeed zero3": []}
+    rows = []
+    errs = {"gpumem": [], "llm-analysis": [], "deepspeed zero2": [], "deepspeed zero3": []}
     seen = set()
     for line in open(TRAIN):
         rec = json.loads(line)
@@ -55,6 +83,7 @@ def main():
         meas = rec["measured"]["peak_bytes"]
         path = rp.config_path(rec)
         est = {"gpumem": gpumem_train(rec),
+               "llm-analysis": llm_analysis_train(rec, path),
                "deepspeed zero2": rp.deepspeed_est(rec, path, 2)[0],
                "deepspeed zero3": rp.deepspeed_est(rec, path, 3)[0]}
         cells = []
@@ -66,14 +95,15 @@ def main():
             errs[tool].append(e)
             cells.append("%.2f (%+.1f%%)" % (v / 2**30, 100 * e))
         rows.append("| %s | %.2f | %s |" % (rec["case"], meas / 2**30, " | ".join(cells)))
-    print("| case | measured GiB | gpumem | DeepSpeed ZeRO-2 | DeepSpeed ZeRO-3 |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| case | measured GiB | gpumem | llm-analysis | DeepSpeed ZeRO-2 | DeepSpeed ZeRO-3 |")
+    print("| --- | --- | --- | --- | --- | --- |")
     print("\n".join(rows))
     print()
     print("| tool | version | cases | median abs error | under-estimates | under by > 3% |")
     print("| --- | --- | --- | --- | --- | --- |")
     for tool, e in errs.items():
-        version = rp.gpumem_version() if tool == "gpumem" else rp.ver("deepspeed")
+        version = (rp.gpumem_version() if tool == "gpumem" else
+                   rp.ver("llm-analysis") if tool == "llm-analysis" else rp.ver("deepspeed"))
         print("| %s | %s | %d | %.2f%% | %d | %d |" % (tool, version, len(e),
                                                       100 * statistics.median(abs(x) for x in e),
                                                       sum(x < 0 for x in e),
