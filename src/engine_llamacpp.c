@@ -127,6 +127,27 @@ static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t fir
     return out;
 }
 
+/* The host compute buffer of a fully offloaded model: the graph inputs the
+ * host fills, i.e. the token embeddings it looks up (f32 rows) and the f32
+ * attention mask of each kind (full, sliding), ub rows of the cells they
+ * span. Public CUDA and Vulkan logs print exactly this (+0.01 MiB):
+ * 76.01 MiB for GLM-Z1-32B at 32768 cells, ubatch 512 (12 + 64), 40.01 for
+ * Qwen3-235B at 16384 (8 + 32), 92.01 for DeepSeek-V3 at ubatch 1024 (28 +
+ * 64), 9.01 for Llama-3-8B at 512 (8 + 1) (tests/data/engine_logs). */
+static uint64_t gpu_host_inputs(const gpumem_model *m, const lcpp *c)
+{
+    uint64_t full = 0, swa = 0;
+    for (uint32_t i = 0; i < m->n_layer; i++) {
+        const model_layer *l = &m->layers[i];
+        if (l->ssm || l->attn == ATTN_KIND_NONE)
+            continue;
+        uint64_t n = layer_cells(l, c);
+        uint64_t *kind = l->attn == ATTN_KIND_SLIDING && !c->swa_full ? &swa : &full;
+        *kind = n > *kind ? n : *kind;
+    }
+    return c->ub * m->n_embd * 4 + (full + swa) * c->ub * 4;
+}
+
 static gpumem_status add_mib(gpumem_device *d, const char *name, uint64_t bytes,
                              gpumem_error *err, const char *note)
 {
@@ -289,7 +310,7 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
     snprintf(hd->name, sizeof hd->name, "host");
     hd->is_host = 1;
     uint64_t host_compute = c.gpu && !count[host] && c.output_on_gpu
-                                ? c.ub * m->n_embd * 4 + c.ub * 4 /* embeddings, positions */
+                                ? gpu_host_inputs(m, &c)
                                 : compute_bytes(m, &c, first[host], last[host], !c.output_on_gpu);
     if ((st = add_mib(hd, "weights", w[host], err,
                       c.gpu ? "token embeddings + CPU layers" : "all tensors (mmap)")) ||
