@@ -99,6 +99,8 @@ static gpumem_status classify(gctx *g, gpumem_model *m, uint64_t *hist_bytes)
             if (strstr(t->name, "_exps")) {
                 params = &l->params_expert;
                 bytes = &l->bytes_expert;
+                if (t->bytes > l->bytes_expert_max)
+                    l->bytes_expert_max = t->bytes;
             } else if (t->n_dims >= 2) {
                 params = &l->params_linear;
                 bytes = &l->bytes_linear;
@@ -172,7 +174,7 @@ static gpumem_status fill_layers(gctx *g, gpumem_model *m)
             l->n_ff = 0;
             l->n_expert = (uint32_t)experts;
             l->n_expert_used = (uint32_t)used;
-            l->n_ff_expert = (uint32_t)up->ne[1];
+            l->n_ff_expert = (uint32_t)layer_uint(g, "expert_feed_forward_length", il, up->ne[1]);
             const gguf_tensor *sh = layer_tensor(g->f, il, "ffn_up_shexp.weight");
             l->n_ff_shared = sh ? (uint32_t)sh->ne[1] : 0;
         }

@@ -44,6 +44,7 @@ typedef struct {
     /* Storage bytes of the same three parts, when a file says (GGUF,
      * safetensors); 0 otherwise. */
     uint64_t bytes_linear, bytes_expert, bytes_small;
+    uint64_t bytes_expert_max; /* the largest single expert tensor (GGUF) */
 } model_layer;
 
 struct gpumem_model {

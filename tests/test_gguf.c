@@ -188,6 +188,30 @@ static void test_layer_split(void **state)
      * 1024 cells (1000 padded to 256). */
     assert_int_equal(device_component(e, "gpu0", "kv_cache"), 2ull * 64 * 2 * 2 * 1024);
     free(e);
+    gpumem_model_free(m);
+
+    /* Op offload: experts left on the host (--cpu-moe) run on the first GPU
+     * for a ubatch of 512, one host weight at a time: the largest expert
+     * tensor (MXFP4 [256, 1024]: 139264 B) plus one MoE layer's f32
+     * activations, 512 x 2 used x (3 x 256 + 256) x 4, and the input rows,
+     * 512 x 256 x 4 (the rule that gives 774.0 MiB for Qwen3-235B Q6_K on an
+     * RTX 3090, as its public log prints). */
+    snprintf(path, sizeof path, "%s/tests/fixtures/gguf/tiny-moe-mixed.gguf", GPUMEM_SOURCE_DIR);
+    assert_int_equal(gpumem_model_load(path, &m, &err), GPUMEM_OK);
+    gpumem_settings_init(&s);
+    s.engine = GPUMEM_ENGINE_LLAMACPP;
+    s.context = 512; /* the GPU's own graph stays below the streamed expert */
+    s.n_gpu_layers = -1;
+    s.n_cpu_moe = -1;
+    assert_int_equal(gpumem_gpu_find("rtx-4090", &s.gpu, &err), GPUMEM_OK);
+    e = estimate_or_fail(m, &s);
+    assert_int_equal(device_component(e, "gpu0", "compute"),
+                     139264 + 512ull * 2 * (3 * 256 + 256) * 4 + 512 * 256 * 4);
+    free(e);
+    s.n_cpu_moe = 0; /* experts on the GPU: no streaming */
+    e = estimate_or_fail(m, &s);
+    assert_true(device_component(e, "gpu0", "compute") < 139264 + 512ull * 2 * 1024 * 4);
+    free(e);
     /* Bad splits are usage errors. */
     assert_int_equal(gpumem_tensor_split_parse("0,0", &s, &err), GPUMEM_ERR_USAGE);
     assert_int_equal(gpumem_tensor_split_parse("1,-2", &s, &err), GPUMEM_ERR_USAGE);
