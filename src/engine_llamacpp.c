@@ -19,12 +19,14 @@
  *    llamacpp.jsonl): the larger of the logits phase and the attention
  *    phase of the layer with the most cells; each GPU's over its own
  *    layers (modelled: no GPU was measured);
- *  - op offload: with expert tensors left on the host (--cpu-moe,
- *    --n-cpu-moe) and a ubatch of 32 tokens or more, the scheduler runs
- *    their matmuls on the first GPU, copying one host weight at a time into
- *    its compute buffer (ggml-backend.cpp, offload_op): the largest such
- *    tensor plus one MoE layer's activations (ubatch x experts used x
- *    (3 x expert width + n_embd) f32, and the input rows). Public log,
+ *  - op offload: with weights left on the host (--cpu-moe, --n-cpu-moe,
+ *    layers beyond -ngl) and a ubatch of 32 tokens or more, the scheduler
+ *    runs their matmuls on the first GPU, copying one host weight at a time
+ *    into its compute buffer (ggml-backend.cpp, offload_op; the CUDA
+ *    backend's minimum batch is 32): the largest such tensor plus one
+ *    layer's activations (MoE: ubatch x experts used x (3 x expert width +
+ *    n_embd) f32 and the input rows; dense: input and output rows of the
+ *    widest matmul, twice). Public log,
  *    Qwen3-235B Q6_K on an RTX 3090, ubatch 512: 774.0 MiB printed, this
  *    rule 630 + 144 = 774 MiB; the same model in Q8_0 at 32768 cells on an
  *    A6000: 1024.0 printed, this rule 960 (-6%). */
@@ -325,12 +327,19 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
     uint64_t streamed = 0, moe_act = 0;
     for (uint32_t i = 0; c.gpu && c.ub >= 32 && i < m->n_layer; i++) {
         const model_layer *l = &m->layers[i];
-        bool host_experts = layer_device(&c, i) < 0 || i < cpu_moe;
-        if (!l->n_expert || !host_experts)
-            continue;
-        uint64_t t = l->bytes_expert_max ? l->bytes_expert_max : l->bytes_expert / 3;
-        uint64_t k = l->n_expert_used ? l->n_expert_used : 1;
-        uint64_t a = c.ub * k * (3ull * l->n_ff_expert + m->n_embd) * 4 + c.ub * m->n_embd * 4;
+        bool host_layer = layer_device(&c, i) < 0;
+        uint64_t t = 0, a = 0;
+        if (l->n_expert && (host_layer || i < cpu_moe)) {
+            uint64_t k = l->n_expert_used ? l->n_expert_used : 1;
+            t = l->bytes_expert_max ? l->bytes_expert_max : l->bytes_expert / 3;
+            a = c.ub * k * (3ull * l->n_ff_expert + m->n_embd) * 4 + c.ub * m->n_embd * 4;
+        }
+        if (host_layer && l->bytes_linear_max > t) {
+            uint64_t wide = l->n_ff > m->n_embd ? l->n_ff : m->n_embd;
+            t = l->bytes_linear_max;
+            uint64_t d = 2 * c.ub * (m->n_embd + wide) * 4;
+            a = d > a ? d : a;
+        }
         streamed = t > streamed ? t : streamed;
         moe_act = a > moe_act ? a : moe_act;
     }
@@ -343,7 +352,7 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
             g0->bytes += streamed + moe_act - cp->bytes;
             cp->bytes = streamed + moe_act;
             snprintf(cp->note, sizeof cp->note,
-                     "llama.cpp prints %.2f MiB; host expert weights streamed for the ubatch "
+                     "llama.cpp prints %.2f MiB; host weights streamed for the ubatch "
                      "(op offload)",
                      (double)cp->bytes / MiB);
         }

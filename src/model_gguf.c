@@ -104,6 +104,8 @@ static gpumem_status classify(gctx *g, gpumem_model *m, uint64_t *hist_bytes)
             } else if (t->n_dims >= 2) {
                 params = &l->params_linear;
                 bytes = &l->bytes_linear;
+                if (t->bytes > l->bytes_linear_max)
+                    l->bytes_linear_max = t->bytes;
             } else {
                 params = &l->params_small;
                 bytes = &l->bytes_small;

@@ -45,6 +45,7 @@ typedef struct {
      * safetensors); 0 otherwise. */
     uint64_t bytes_linear, bytes_expert, bytes_small;
     uint64_t bytes_expert_max; /* the largest single expert tensor (GGUF) */
+    uint64_t bytes_linear_max; /* the largest single other matrix (GGUF) */
 } model_layer;
 
 struct gpumem_model {

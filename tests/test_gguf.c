@@ -212,6 +212,27 @@ static void test_layer_split(void **state)
     e = estimate_or_fail(m, &s);
     assert_true(device_component(e, "gpu0", "compute") < 139264 + 512ull * 2 * 1024 * 4);
     free(e);
+    /* Dense partial offload: layer 0 stays on the host, its matmuls run on
+     * the GPU for a 512-token ubatch with the widest host matrix streamed
+     * (Q4_K [256, 512]: 73728 B) and the input and output rows of the widest
+     * matmul, twice: 2 x 512 x (256 + 512) x 4. */
+    gpumem_model_free(m);
+    snprintf(path, sizeof path, "%s/tests/fixtures/gguf/tiny-llama-q4k.gguf", GPUMEM_SOURCE_DIR);
+    assert_int_equal(gpumem_model_load(path, &m, &err), GPUMEM_OK);
+    gpumem_settings_init(&s);
+    s.engine = GPUMEM_ENGINE_LLAMACPP;
+    s.context = 512;
+    s.n_gpu_layers = 2;
+    assert_int_equal(gpumem_gpu_find("rtx-4090", &s.gpu, &err), GPUMEM_OK);
+    e = estimate_or_fail(m, &s);
+    assert_int_equal(device_component(e, "gpu0", "compute"), 73728 + 2 * 512 * (256 + 512) * 4);
+    free(e);
+    s.n_ubatch = 16; /* below the CUDA backend's 32: the host computes them */
+    e = estimate_or_fail(m, &s);
+    assert_string_equal(e->devices[0].name, "gpu0");
+    for (size_t k = 0; k < e->devices[0].n_components; k++)
+        assert_null(strstr(e->devices[0].components[k].note, "op offload"));
+    free(e);
     /* Bad splits are usage errors. */
     assert_int_equal(gpumem_tensor_split_parse("0,0", &s, &err), GPUMEM_ERR_USAGE);
     assert_int_equal(gpumem_tensor_split_parse("1,-2", &s, &err), GPUMEM_ERR_USAGE);
