@@ -135,7 +135,9 @@ static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t fir
     /* On a GPU with flash attention the f16 mask, copied in as the split's
      * input, stays through the logits phase (GLM-Z1-32B, CUDA, 32768 cells,
      * ubatch 512: 353.0 MiB printed; logits 296 + mask 32 + rows 24 = 352;
-     * without it 320, 9% under). Modelled from that one public log. */
+     * without it 320, 9% under). Not in every log: Qwen3-235B's second GPU
+     * (output only, 16384 cells) prints 304.75 MiB where this gives 328.75;
+     * kept because an over-estimate costs less than an out-of-memory. */
     if (on_gpu && c->fa && with_output)
         logits += (swa_cells + full_cells) * ub * 2;
     uint64_t out = attn > logits ? attn : logits;
