@@ -42,9 +42,10 @@
  *     (GPT-2's c_attn, NeoX's query_key_value, Phi-3's qkv_proj) make one;
  *     gpumem counts three and two for every model, over by at most 4h;
  *   - an encoder whose config names a masked-LM head (BertForMaskedLM) is
- *     trained as such unless told otherwise (encoder_head): its head saves the transform's input and GeLU input
- *     and computes logits over the vocabulary like a causal LM (measured:
- *     3 fp32 token x vocab tensors at the peak, transformers 5.24);
+ *     trained as such unless told otherwise (encoder_head): its head saves
+ *     the transform's input and GeLU input and computes logits over the
+ *     vocabulary like a causal LM (measured: 3 fp32 token x vocab tensors
+ *     at the peak, transformers 5.24);
  *   - LoRA on MoE experts (PEFT 0.21 ParamWrapper over transformers 5's
  *     fused expert parameters) forms each layer's merged expert weights,
  *     W + s * B @ A for every expert, in the weights' dtype, and grouped_mm
