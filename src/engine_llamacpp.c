@@ -23,13 +23,13 @@
  *    layers beyond -ngl) and a ubatch of 32 tokens or more, the scheduler
  *    runs their matmuls on the first GPU, copying one host weight at a time
  *    into its compute buffer (ggml-backend.cpp, offload_op; the CUDA
- *    backend's minimum batch is 32): the largest such tensor plus one
- *    layer's activations (MoE: ubatch x experts used x (3 x expert width +
- *    n_embd) f32 and the input rows; dense: input and output rows of the
- *    widest matmul, twice). Public log,
- *    Qwen3-235B Q6_K on an RTX 3090, ubatch 512: 774.0 MiB printed, this
- *    rule 630 + 144 = 774 MiB; the same model in Q8_0 at 32768 cells on an
- *    A6000: 1024.0 printed, this rule 960 (-6%). */
+ *    backend's minimum batch is 32): the largest such tensor, one layer's
+ *    activations (MoE: ubatch x experts used x 3 expert widths f32 and the
+ *    input rows; dense: input and output rows of the widest matmul, twice)
+ *    and 8 bytes per cell and ubatch token of the masks of GPU0's attention.
+ *    Public logs, Qwen3-235B, ubatch 512: Q6_K on an RTX 3090 at 16384
+ *    cells, 774.0 MiB printed, this rule 630 + 72 + 8 + 64 = 774; Q8_0 on
+ *    an A6000 at 32768 cells, 1024.0 printed, 816 + 72 + 8 + 128 = 1024. */
 #include "estimate_internal.h"
 #include "ggml_types_internal.h"
 #include "util_internal.h"
@@ -334,7 +334,7 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
         if (l->n_expert && (host_layer || i < cpu_moe)) {
             uint64_t k = l->n_expert_used ? l->n_expert_used : 1;
             t = l->bytes_expert_max ? l->bytes_expert_max : l->bytes_expert / 3;
-            a = c.ub * k * (3ull * l->n_ff_expert + m->n_embd) * 4 + c.ub * m->n_embd * 4;
+            a = c.ub * k * 3ull * l->n_ff_expert * 4 + c.ub * m->n_embd * 4;
         }
         if (host_layer && l->bytes_linear_max > t) {
             uint64_t wide = l->n_ff > m->n_embd ? l->n_ff : m->n_embd;
@@ -344,6 +344,16 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
         }
         streamed = t > streamed ? t : streamed;
         moe_act = a > moe_act ? a : moe_act;
+    }
+    if (streamed) { /* the masks of GPU0's attention stay alive beside them */
+        uint64_t cells = 0;
+        for (uint32_t i = 0; i < m->n_layer; i++)
+            if (layer_device(&c, i) == 0 && !m->layers[i].ssm &&
+                m->layers[i].attn != ATTN_KIND_NONE) {
+                uint64_t n = layer_cells(&m->layers[i], &c);
+                cells = n > cells ? n : cells;
+            }
+        moe_act += cells * c.ub * 8;
     }
     if (streamed) {
         gpumem_device *g0 = &out->devices[0];

@@ -192,10 +192,10 @@ static void test_layer_split(void **state)
 
     /* Op offload: experts left on the host (--cpu-moe) run on the first GPU
      * for a ubatch of 512, one host weight at a time: the largest expert
-     * tensor (MXFP4 [256, 1024]: 139264 B) plus one MoE layer's f32
-     * activations, 512 x 2 used x (3 x 256 + 256) x 4, and the input rows,
-     * 512 x 256 x 4 (the rule that gives 774.0 MiB for Qwen3-235B Q6_K on an
-     * RTX 3090, as its public log prints). */
+     * tensor (MXFP4 [256, 1024]: 139264 B), one MoE layer's f32
+     * activations, 512 x 2 used x 3 x 256 x 4, the input rows, 512 x 256 x
+     * 4, and 8 B per mask element, 512 cells x 512 (the rule that gives the
+     * 774.0 and 1024.0 MiB public Qwen3-235B logs print). */
     snprintf(path, sizeof path, "%s/tests/fixtures/gguf/tiny-moe-mixed.gguf", GPUMEM_SOURCE_DIR);
     assert_int_equal(gpumem_model_load(path, &m, &err), GPUMEM_OK);
     gpumem_settings_init(&s);
@@ -206,11 +206,11 @@ static void test_layer_split(void **state)
     assert_int_equal(gpumem_gpu_find("rtx-4090", &s.gpu, &err), GPUMEM_OK);
     e = estimate_or_fail(m, &s);
     assert_int_equal(device_component(e, "gpu0", "compute"),
-                     139264 + 512ull * 2 * (3 * 256 + 256) * 4 + 512 * 256 * 4);
+                     139264 + 512ull * 2 * 3 * 256 * 4 + 512 * 256 * 4 + 512 * 512 * 8);
     free(e);
     s.n_cpu_moe = 0; /* experts on the GPU: no streaming */
     e = estimate_or_fail(m, &s);
-    assert_true(device_component(e, "gpu0", "compute") < 139264 + 512ull * 2 * 1024 * 4);
+    assert_true(device_component(e, "gpu0", "compute") < 139264 + 512ull * 2 * 3 * 256 * 4);
     free(e);
     /* Dense partial offload: layer 0 stays on the host, its matmuls run on
      * the GPU for a 512-token ubatch with the widest host matrix streamed
@@ -225,7 +225,9 @@ static void test_layer_split(void **state)
     s.n_gpu_layers = 2;
     assert_int_equal(gpumem_gpu_find("rtx-4090", &s.gpu, &err), GPUMEM_OK);
     e = estimate_or_fail(m, &s);
-    assert_int_equal(device_component(e, "gpu0", "compute"), 73728 + 2 * 512 * (256 + 512) * 4);
+    /* + the mask term of GPU0's attention: 512 cells x 512 x 8. */
+    assert_int_equal(device_component(e, "gpu0", "compute"),
+                     73728 + 2 * 512 * (256 + 512) * 4 + 512 * 512 * 8);
     free(e);
     s.n_ubatch = 16; /* below the CUDA backend's 32: the host computes them */
     e = estimate_or_fail(m, &s);
