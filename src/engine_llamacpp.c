@@ -147,9 +147,9 @@ static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t fir
 }
 
 /* The host compute buffer of a fully offloaded model: the graph inputs the
- * host fills, i.e. the token embeddings it looks up (f32 rows) and the f32
+ * host fills, i.e. the token embeddings it looks up (f32 rows), the f32
  * attention mask of each kind (full, sliding), ub rows of the cells they
- * span. Public CUDA and Vulkan logs print exactly this (+0.01 MiB):
+ * span, and the ubatch's token ids, positions and output ids. Public CUDA and Vulkan logs print exactly this (+0.01 MiB):
  * 76.01 MiB for GLM-Z1-32B at 32768 cells, ubatch 512 (12 + 64), 40.01 for
  * Qwen3-235B at 16384 (8 + 32), 92.01 for DeepSeek-V3 at ubatch 1024 (28 +
  * 64), 9.01 for Llama-3-8B at 512 (8 + 1) (tests/data/engine_logs). */
@@ -164,7 +164,8 @@ static uint64_t gpu_host_inputs(const gpumem_model *m, const lcpp *c)
         uint64_t *kind = l->attn == ATTN_KIND_SLIDING && !c->swa_full ? &swa : &full;
         *kind = n > *kind ? n : *kind;
     }
-    return c->ub * m->n_embd * 4 + (full + swa) * c->ub * 4;
+    /* + token ids, positions and output ids, 4 B per ubatch token each */
+    return c->ub * m->n_embd * 4 + (full + swa) * c->ub * 4 + 3 * c->ub * 4;
 }
 
 static gpumem_status add_mib(gpumem_device *d, const char *name, uint64_t bytes,

@@ -168,8 +168,10 @@ static void test_layer_split(void **state)
     /* Fully offloaded, the host's compute buffer holds the graph inputs: the
      * f32 embedding rows of a ubatch and the f32 mask over the cells (the
      * rule public CUDA logs follow, e.g. GLM-Z1-32B at 32768 cells, ubatch
-     * 512, n_embd 6144: 76.01 MiB = 12 + 64): 512 x 256 x 4 + 1024 x 512 x 4. */
-    assert_int_equal(device_component(e, "host", "compute"), 512 * 256 * 4 + 1024 * 512 * 4);
+     * 512, n_embd 6144: 76.01 MiB = 12 + 64 + 0.006): 512 x 256 x 4 +
+     * 1024 x 512 x 4, and 3 x 512 x 4 of token ids, positions, output ids. */
+    assert_int_equal(device_component(e, "host", "compute"),
+                     512 * 256 * 4 + 1024 * 512 * 4 + 3 * 512 * 4);
     free(e);
     /* -ts 1,3: shares 0.25, 1: layer 0 (x = 0) on gpu0, layer 1 (1/3) on gpu1. */
     assert_int_equal(gpumem_tensor_split_parse("1,3", &s, &err), GPUMEM_OK);

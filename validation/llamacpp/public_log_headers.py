@@ -1,0 +1,146 @@
+"""GGUF headers (metadata and tensor infos, no tensor data) for the models of
+the public llama.cpp logs in tests/data/engine_logs/llamacpp.tsv whose
+architecture the log prints in full, and the settings each log ran with, so
+that a test can re-estimate every buffer the log printed without the
+multi-GB files.
+
+The tensor set is the architecture's (names and shapes from the printed
+n_layer, n_embd, heads, n_ff, experts, vocabulary); the tensor types are the
+file type's main type, so model buffers are not expected to match the log
+(the real files mix types); KV, output and compute buffers do not depend on
+them, except the streamed expert tensor of op offload, whose type (Q6_K,
+Q8_0) is the file's uniform expert type in the logs used here.
+
+    validation/.venv/bin/python validation/llamacpp/public_log_headers.py
+
+writes tests/data/engine_logs/headers/<id>.gguf-header and
+tests/data/engine_logs/llamacpp_cases.json.
+"""
+import json
+import os
+
+import gguf
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+LOGS = os.path.join(ROOT, "tests", "data", "engine_logs")
+T = gguf.GGMLQuantizationType
+
+QWEN3_235B = dict(arch="qwen3moe", n_layer=94, n_embd=4096, n_head=64, n_head_kv=4, head_dim=128,
+                  n_ff=12288, n_ff_exp=1536, n_expert=128, n_expert_used=8, n_vocab=151936,
+                  qk_norm=True, tied=False)
+# The logs' own transcription: settings from each log's command line and its
+# printed n_ctx/n_batch/n_ubatch/flash_attn/type_k/type_v lines; n_cpu_moe
+# stands for the -ot patterns that keep the experts of all but the first
+# few layers on the host.
+CASES = [
+    dict(id="glm-z1-32b-iq4xs-3090ti-32k-fa", type=T.IQ4_XS,
+         model=dict(arch="glm4", n_layer=61, n_embd=6144, n_head=48, n_head_kv=2, head_dim=128,
+                    n_ff=23040, n_vocab=151552, tied=False),
+         settings=dict(n_ctx=32768, n_batch=2048, n_ubatch=512, flash_attn="on", ctk="f16",
+                       ctv="f16", gpus=1)),
+    dict(id="qwen3-235b-q6k-1x3090-ot-q8kv", type=T.Q6_K, model=QWEN3_235B,
+         settings=dict(n_ctx=16384, n_batch=2048, n_ubatch=512, flash_attn="on", ctk="q8_0",
+                       ctv="q8_0", gpus=1, n_cpu_moe=89)),
+    dict(id="qwen3-235b-q6k-2x3090-ot-q8kv", type=T.Q6_K, model=QWEN3_235B,
+         settings=dict(n_ctx=16384, n_batch=2048, n_ubatch=512, flash_attn="on", ctk="q8_0",
+                       ctv="q8_0", gpus=2, n_cpu_moe=80)),
+    dict(id="qwen3-235b-q8-a6000-ot-q8kv", type=T.Q8_0, model=QWEN3_235B,
+         settings=dict(n_ctx=32768, n_batch=2048, n_ubatch=512, flash_attn="on", ctk="q8_0",
+                       ctv="q8_0", gpus=1, n_cpu_moe=80)),
+    dict(id="qwen3-235b-q8-a6000-ot-f16kv", type=T.Q8_0, model=QWEN3_235B,
+         settings=dict(n_ctx=32768, n_batch=2048, n_ubatch=512, flash_attn="on", ctk="f16",
+                       ctv="f16", gpus=1, n_cpu_moe=81)),
+    dict(id="llama3-8b-bllossom-q4km-3070-512", type=T.Q4_K,
+         model=dict(arch="llama", n_layer=32, n_embd=4096, n_head=32, n_head_kv=8, head_dim=128,
+                    n_ff=14336, n_vocab=128256, tied=False),
+         settings=dict(n_ctx=512, n_batch=512, n_ubatch=512, flash_attn="off", ctk="f16",
+                       ctv="f16", gpus=1)),
+]
+
+
+def nbytes(qtype, shape):
+    block, size = gguf.GGML_QUANT_SIZES[qtype]
+    n = int(np.prod(shape))
+    assert n % block == 0, (shape, qtype)
+    return n // block * size
+
+
+def tensors(m, qtype):
+    """(name, shape in GGUF order, type) of the architecture's tensors."""
+    e, hd = m["n_embd"], m["head_dim"]
+    q, kv = m["n_head"] * hd, m["n_head_kv"] * hd
+    out = [("token_embd.weight", (e, m["n_vocab"]), qtype), ("output_norm.weight", (e,), T.F32)]
+    if not m["tied"]:
+        out.append(("output.weight", (e, m["n_vocab"]), qtype))
+    for il in range(m["n_layer"]):
+        b = f"blk.{il}."
+        out += [(b + "attn_norm.weight", (e,), T.F32), (b + "attn_q.weight", (e, q), qtype),
+                (b + "attn_k.weight", (e, kv), qtype), (b + "attn_v.weight", (e, kv), qtype),
+                (b + "attn_output.weight", (q, e), qtype), (b + "ffn_norm.weight", (e,), T.F32)]
+        if m.get("qk_norm"):
+            out += [(b + "attn_q_norm.weight", (hd,), T.F32), (b + "attn_k_norm.weight", (hd,), T.F32)]
+        if m.get("n_expert"):
+            f, x = m["n_ff_exp"], m["n_expert"]
+            out += [(b + "ffn_gate_inp.weight", (e, x), T.F32),
+                    (b + "ffn_gate_exps.weight", (e, f, x), qtype),
+                    (b + "ffn_up_exps.weight", (e, f, x), qtype),
+                    (b + "ffn_down_exps.weight", (f, e, x), qtype)]
+        else:
+            f = m["n_ff"]
+            out += [(b + "ffn_gate.weight", (e, f), qtype), (b + "ffn_up.weight", (e, f), qtype),
+                    (b + "ffn_down.weight", (f, e), qtype)]
+    return out
+
+
+def write_header(path, m, qtype):
+    arch = m["arch"]
+    w = gguf.GGUFWriter(path, arch)
+    w.add_name(os.path.basename(path))
+    w.add_context_length(131072)
+    w.add_embedding_length(m["n_embd"])
+    w.add_block_count(m["n_layer"])
+    w.add_head_count(m["n_head"])
+    w.add_head_count_kv(m["n_head_kv"])
+    w.add_key_length(m["head_dim"])
+    w.add_value_length(m["head_dim"])
+    w.add_feed_forward_length(m["n_ff"])
+    w.add_vocab_size(m["n_vocab"])
+    w.add_layer_norm_rms_eps(1e-6)
+    if m.get("n_expert"):
+        w.add_expert_count(m["n_expert"])
+        w.add_expert_used_count(m["n_expert_used"])
+        w.add_expert_feed_forward_length(m["n_ff_exp"])
+    total = 0
+    for name, shape, t in tensors(m, qtype):
+        n = nbytes(t, shape)
+        w.add_tensor_info(name, tuple(reversed(shape)), np.float32, n, raw_dtype=t)
+        total += (n + 31) // 32 * 32
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    w.close()
+    header = os.path.getsize(path)
+    return (header + 31) // 32 * 32 + total
+
+
+def main():
+    rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(LOGS, "llamacpp.tsv"))
+            if not l.startswith("#")]
+    printed = {r[0]: json.loads(r[6]) for r in rows[1:]}
+    os.makedirs(os.path.join(LOGS, "headers"), exist_ok=True)
+    out = []
+    for c in CASES:
+        path = os.path.join(LOGS, "headers", c["id"] + ".gguf-header")
+        size = write_header(path, c["model"], c["type"])
+        out.append(dict(id=c["id"], header=os.path.relpath(path, LOGS), file_size=size,
+                        settings=c["settings"], printed_mib=printed[c["id"]]))
+    with open(os.path.join(LOGS, "llamacpp_cases.json"), "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+    print(f"{len(out)} cases")
+
+
+if __name__ == "__main__":
+    main()
