@@ -124,17 +124,6 @@ static void test_model_from_fixture(void **state)
     gpumem_model_free(m);
 }
 
-static uint64_t device_component(const gpumem_estimate *e, const char *dev, const char *name)
-{
-    for (size_t i = 0; i < e->n_devices; i++)
-        if (!strcmp(e->devices[i].name, dev))
-            for (size_t k = 0; k < e->devices[i].n_components; k++)
-                if (!strcmp(e->devices[i].components[k].name, name))
-                    return e->devices[i].components[k].bytes;
-    fail_msg("no %s on %s", name, dev);
-    return 0;
-}
-
 /* llama.cpp de3ff81's layer placement, by hand from load_tensors: -ngl
  * counts the output layer first (start = n_layer + 1 - ngl), and layer il
  * goes to the first GPU whose cumulative -ts share exceeds

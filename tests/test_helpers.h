@@ -42,4 +42,17 @@ static inline uint64_t component(const gpumem_estimate *e, const char *name)
     return 0;
 }
 
+/* A component of one device ("gpu0", "gpu1", ..., "host"). */
+static inline uint64_t device_component(const gpumem_estimate *e, const char *dev,
+                                        const char *name)
+{
+    for (size_t i = 0; i < e->n_devices; i++)
+        if (!strcmp(e->devices[i].name, dev))
+            for (size_t k = 0; k < e->devices[i].n_components; k++)
+                if (!strcmp(e->devices[i].components[k].name, name))
+                    return e->devices[i].components[k].bytes;
+    fail_msg("no %s on %s", name, dev);
+    return 0;
+}
+
 #endif

@@ -15,17 +15,6 @@
 
 static const double MiB = 1048576.0;
 
-static uint64_t device_component(const gpumem_estimate *e, const char *dev, const char *name)
-{
-    for (size_t i = 0; i < e->n_devices; i++)
-        if (!strcmp(e->devices[i].name, dev))
-            for (size_t k = 0; k < e->devices[i].n_components; k++)
-                if (!strcmp(e->devices[i].components[k].name, name))
-                    return e->devices[i].components[k].bytes;
-    fail_msg("no %s on %s", name, dev);
-    return 0;
-}
-
 /* "CUDA1 KV" -> ("gpu1", "kv_cache"); "CUDA_Host compute" -> ("host",
  * "compute"); false for buffers not compared (model). */
 static bool map_buffer(const char *key, char *dev, size_t dev_len, const char **comp)
