@@ -86,6 +86,13 @@ gpumem_status train_lora_targets(const char *text, uint32_t *mask, gpumem_error 
         {"attention", LORA_ATTENTION}, {"all-linear", LORA_ALL_LINEAR}, {"q", LORA_Q},
         {"k", LORA_K},                 {"v", LORA_V},                   {"o", LORA_O},
         {"gate", LORA_GATE},           {"up", LORA_UP},                 {"down", LORA_DOWN},
+        /* Fused and GPT-style module names, as PEFT matches them: GPT-2's
+         * c_proj names both the attention output and the MLP down
+         * projection; a fused module's single adapter is counted as one per
+         * part (a few adapter parameters over). */
+        {"qkv", LORA_Q | LORA_K | LORA_V}, {"c_attn", LORA_Q | LORA_K | LORA_V},
+        {"query_key_value", LORA_Q | LORA_K | LORA_V}, {"gate_up", LORA_GATE | LORA_UP},
+        {"c_fc", LORA_UP}, {"c_proj", LORA_O | LORA_DOWN},
     };
     *mask = 0;
     if (!text || !*text) {
@@ -110,7 +117,8 @@ gpumem_status train_lora_targets(const char *text, uint32_t *mask, gpumem_error 
         if (!bits)
             return err_set(err, GPUMEM_ERR_USAGE,
                            "unknown LoRA target '%s' (expected attention, all-linear or a list "
-                           "of q, k, v, o, gate, up, down)",
+                           "of q, k, v, o, gate, up, down, qkv, gate_up, c_attn, c_fc, c_proj, "
+                           "query_key_value)",
                            item);
         *mask |= bits;
         p += n + (p[n] == ',');
