@@ -107,19 +107,23 @@ gpumem_status train_lora_targets(const char *text, uint32_t *mask, gpumem_error 
             return err_set(err, GPUMEM_ERR_USAGE, "bad LoRA target list '%s'", text);
         memcpy(item, p, n);
         item[n] = '\0';
-        size_t len = strlen(item);
-        if (len > 5 && str_ieq(item + len - 5, "_proj"))
-            item[len - 5] = '\0';
+        char given[32];
+        memcpy(given, item, n + 1);
         uint32_t bits = 0;
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-            if (str_ieq(item, names[i].name))
-                bits = names[i].bits;
+        for (int pass = 0; pass < 2 && !bits; pass++) {
+            size_t len = strlen(item); /* then without PEFT's "_proj" */
+            if (pass == 1 && len > 5 && str_ieq(item + len - 5, "_proj"))
+                item[len - 5] = '\0';
+            for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+                if (str_ieq(item, names[i].name))
+                    bits = names[i].bits;
+        }
         if (!bits)
             return err_set(err, GPUMEM_ERR_USAGE,
                            "unknown LoRA target '%s' (expected attention, all-linear or a list "
                            "of q, k, v, o, gate, up, down, qkv, gate_up, c_attn, c_fc, c_proj, "
                            "query_key_value)",
-                           item);
+                           given);
         *mask |= bits;
         p += n + (p[n] == ',');
     }
