@@ -248,7 +248,10 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
     c.n_ctx_seq = c.unified ? c.n_ctx : pad(c.n_ctx / c.n_seq, 256);
     if (!c.unified)
         c.n_ctx = c.n_ctx_seq * c.n_seq;
-    c.gpu = s->gpu != NULL && s->n_gpu_layers != 0;
+    /* With a GPU, -ngl 0 still uses it: op offload runs the host's big
+     * matmuls there (a public Qwen3-235B log prints 742.0 MiB of CUDA0
+     * compute with no layer offloaded). */
+    c.gpu = s->gpu != NULL;
     int64_t nl = m->n_layer, ngl = !c.gpu ? 0 : s->n_gpu_layers < 0 ? nl + 1 : s->n_gpu_layers;
     c.start = nl + 1 - ngl > 0 ? nl + 1 - ngl : 0;
     c.act = ngl < nl + 1 ? ngl : nl + 1;
@@ -346,15 +349,18 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
         streamed = t > streamed ? t : streamed;
         moe_act = a > moe_act ? a : moe_act;
     }
-    if (streamed) { /* the masks of GPU0's attention stay alive beside them */
-        uint64_t cells = 0;
+    if (streamed) { /* the masks stay alive beside them: 8 B per element
+                      * with attention on GPU0, 4 B without (742.0 MiB at
+                      * -ngl 0 = 630 + 72 + 8 + 32) */
+        uint64_t cells = 0, any = 0;
         for (uint32_t i = 0; i < m->n_layer; i++)
-            if (layer_device(&c, i) == 0 && !m->layers[i].ssm &&
-                m->layers[i].attn != ATTN_KIND_NONE) {
+            if (!m->layers[i].ssm && m->layers[i].attn != ATTN_KIND_NONE) {
                 uint64_t n = layer_cells(&m->layers[i], &c);
-                cells = n > cells ? n : cells;
+                any = n > any ? n : any;
+                if (layer_device(&c, i) == 0)
+                    cells = n > cells ? n : cells;
             }
-        moe_act += cells * c.ub * 8;
+        moe_act += cells ? cells * c.ub * 8 : any * c.ub * 4;
     }
     if (streamed) {
         gpumem_device *g0 = &out->devices[0];

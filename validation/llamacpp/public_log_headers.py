@@ -46,6 +46,13 @@ CASES = [
     dict(id="qwen3-235b-q6k-2x3090-ot-q8kv", type=T.Q6_K, model=QWEN3_235B,
          settings=dict(n_ctx=16384, n_batch=2048, n_ubatch=512, flash_attn="on", ctk="q8_0",
                        ctv="q8_0", gpus=2, n_cpu_moe=80)),
+    # -ngl 0 with two GPUs visible: op offload on CUDA0; the CPU backend's
+    # graph is "CPU compute" here, and "CUDA_Host compute" holds pinned
+    # staging copies gpumem does not model.
+    dict(id="qwen3-235b-q6k-ngl0-q8kv", type=T.Q6_K, model=QWEN3_235B,
+         settings=dict(n_ctx=16384, n_batch=2048, n_ubatch=512, flash_attn="on", ctk="q8_0",
+                       ctv="q8_0", gpus=1, n_gpu_layers=0),
+         compare={"CPU compute": "host compute", "CUDA_Host compute": None}),
     dict(id="qwen3-235b-q8-a6000-ot-q8kv", type=T.Q8_0, model=QWEN3_235B,
          settings=dict(n_ctx=32768, n_batch=2048, n_ubatch=512, flash_attn="on", ctk="q8_0",
                        ctv="q8_0", gpus=1, n_cpu_moe=80)),
@@ -135,7 +142,8 @@ def main():
         path = os.path.join(LOGS, "headers", c["id"] + ".gguf-header")
         size = write_header(path, c["model"], c["type"])
         out.append(dict(id=c["id"], header=os.path.relpath(path, LOGS), file_size=size,
-                        settings=c["settings"], printed_mib=printed[c["id"]]))
+                        settings=c["settings"], printed_mib=printed[c["id"]],
+                        compare=c.get("compare", {})))
     with open(os.path.join(LOGS, "llamacpp_cases.json"), "w") as f:
         json.dump(out, f, indent=1)
         f.write("\n")
