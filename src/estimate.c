@@ -49,33 +49,8 @@ gpumem_status gpumem_engine_parse(const char *name, gpumem_engine *out, gpumem_e
 static const char *const attn_names[GPUMEM_ATTN_COUNT] = {"sdpa", "eager"};
 static const char *const cache_names[GPUMEM_CACHE_COUNT] = {"dynamic", "static"};
 
-const char *gpumem_cache_name(gpumem_cache c)
-{
-    return ((int)c >= 0 && c < GPUMEM_CACHE_COUNT) ? cache_names[c] : "unknown";
-}
-
-gpumem_status gpumem_cache_parse(const char *name, gpumem_cache *out, gpumem_error *err)
-{
-    int i = 0;
-    gpumem_status st = name_parse(cache_names, GPUMEM_CACHE_COUNT, "cache", name, &i, err);
-    if (st == GPUMEM_OK)
-        *out = (gpumem_cache)i;
-    return st;
-}
-
-const char *gpumem_attn_name(gpumem_attn a)
-{
-    return ((int)a >= 0 && a < GPUMEM_ATTN_COUNT) ? attn_names[a] : "unknown";
-}
-
-gpumem_status gpumem_attn_parse(const char *name, gpumem_attn *out, gpumem_error *err)
-{
-    int i = 0;
-    gpumem_status st = name_parse(attn_names, GPUMEM_ATTN_COUNT, "attention", name, &i, err);
-    if (st == GPUMEM_OK)
-        *out = (gpumem_attn)i;
-    return st;
-}
+NAMED_ENUM(gpumem_cache, cache, cache_names, GPUMEM_CACHE_COUNT, "cache")
+NAMED_ENUM(gpumem_attn, attn, attn_names, GPUMEM_ATTN_COUNT, "attention")
 
 void gpumem_settings_init(gpumem_settings *s)
 {

@@ -51,24 +51,6 @@ static const char *const optimizer_names[GPUMEM_OPTIM_COUNT] = {
 static const char *const ckpt_names[GPUMEM_CKPT_COUNT] = {"none", "selective", "full"};
 static const char *const head_names[GPUMEM_HEAD_COUNT] = {"auto", "mlm", "classifier"};
 
-static const char *name_at(const char *const *names, int count, int i)
-{
-    return i >= 0 && i < count ? names[i] : "unknown";
-}
-
-
-/* gpumem_<fn>_name() and gpumem_<fn>_parse() of one settings enum. */
-#define NAMED_ENUM(T, fn, names, count, what)                                                   \
-    const char *gpumem_##fn##_name(T v) { return name_at(names, count, (int)v); }               \
-    gpumem_status gpumem_##fn##_parse(const char *name, T *out, gpumem_error *err)              \
-    {                                                                                           \
-        int i = 0;                                                                              \
-        gpumem_status st = name_parse(names, count, what, name, &i, err);                       \
-        if (st == GPUMEM_OK)                                                                    \
-            *out = (T)i;                                                                        \
-        return st;                                                                              \
-    }
-
 NAMED_ENUM(gpumem_train_method, train_method, method_names, GPUMEM_TRAIN_COUNT, "training method")
 NAMED_ENUM(gpumem_precision, precision, precision_names, GPUMEM_PREC_COUNT, "precision")
 NAMED_ENUM(gpumem_optimizer, optimizer, optimizer_names, GPUMEM_OPTIM_COUNT, "optimizer")

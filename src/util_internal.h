@@ -27,6 +27,23 @@ int str_index(const char *name, const char *const *names, size_t n);
 /* str_index, or GPUMEM_ERR_NOT_FOUND "unknown <what> 'x' (expected a, b, c)". */
 gpumem_status name_parse(const char *const *names, int count, const char *what, const char *name,
                          int *out, gpumem_error *err);
+/* names[i], or "unknown" out of range. */
+static inline const char *name_at(const char *const *names, int count, int i)
+{
+    return i >= 0 && i < count ? names[i] : "unknown";
+}
+/* Defines gpumem_<fn>_name() and gpumem_<fn>_parse() of one public settings
+ * enum T from its name table. */
+#define NAMED_ENUM(T, fn, names, count, what)                                                   \
+    const char *gpumem_##fn##_name(T v) { return name_at(names, count, (int)v); }               \
+    gpumem_status gpumem_##fn##_parse(const char *name, T *out, gpumem_error *err)              \
+    {                                                                                           \
+        int i = 0;                                                                              \
+        gpumem_status st = name_parse(names, count, what, name, &i, err);                       \
+        if (st == GPUMEM_OK)                                                                    \
+            *out = (T)i;                                                                        \
+        return st;                                                                              \
+    }
 /* Is `name` one of the comma-separated entries of `list` (case-insensitive)? */
 bool str_in_list(const char *name, const char *list);
 /* Edit distance, case-insensitive, capped at 255. */
