@@ -500,17 +500,7 @@ def case_name(c):
             f"ckpt-{c['checkpointing']}|b{c['batch']}|s{c['seq']}|{c['attn']}|{c['device']}")
 
 
-def load_done(p: Path):
-    done = set()
-    if p.exists():
-        for line in p.read_text().splitlines():
-            try:
-                r = json.loads(line)
-            except ValueError:
-                continue
-            if "measured" in r:
-                done.add(r["case"])
-    return done
+load_done = mt.load_done  # cases of a results file already measured
 
 
 def run_cases(cases, out_path: Path, force=False):
