@@ -168,6 +168,45 @@ static uint64_t gpu_host_inputs(const gpumem_model *m, const lcpp *c)
     return c->ub * m->n_embd * 4 + (full + swa) * c->ub * 4 + 3 * c->ub * 4;
 }
 
+/* GPU0's compute buffer under op offload (see the header): the largest
+ * host-resident weight its matmuls stream in, one layer's activations and
+ * the masks; 0 when nothing is offloaded that way. */
+static uint64_t op_offload_bytes(const gpumem_model *m, const lcpp *c, uint32_t cpu_moe)
+{
+    uint64_t streamed = 0, act = 0;
+    for (uint32_t i = 0; c->gpu && c->ub >= 32 && i < m->n_layer; i++) {
+        const model_layer *l = &m->layers[i];
+        bool host_layer = layer_device(c, i) < 0;
+        uint64_t t = 0, a = 0;
+        if (l->n_expert && (host_layer || i < cpu_moe)) {
+            uint64_t k = l->n_expert_used ? l->n_expert_used : 1;
+            t = l->bytes_expert_max ? l->bytes_expert_max : l->bytes_expert / 3;
+            a = c->ub * k * 3ull * l->n_ff_expert * 4 + c->ub * m->n_embd * 4;
+        }
+        if (host_layer && l->bytes_linear_max > t) {
+            uint64_t wide = l->n_ff > m->n_embd ? l->n_ff : m->n_embd;
+            t = l->bytes_linear_max;
+            uint64_t d = 2 * c->ub * (m->n_embd + wide) * 4;
+            a = d > a ? d : a;
+        }
+        streamed = t > streamed ? t : streamed;
+        act = a > act ? a : act;
+    }
+    if (!streamed)
+        return 0;
+    /* The masks stay alive beside them: 8 B per element with attention on
+     * GPU0, 4 B without (742.0 MiB at -ngl 0 = 630 + 72 + 8 + 32). */
+    uint64_t cells = 0, any = 0;
+    for (uint32_t i = 0; i < m->n_layer; i++)
+        if (!m->layers[i].ssm && m->layers[i].attn != ATTN_KIND_NONE) {
+            uint64_t n = layer_cells(&m->layers[i], c);
+            any = n > any ? n : any;
+            if (layer_device(c, i) == 0)
+                cells = n > cells ? n : cells;
+        }
+    return streamed + act + (cells ? cells * c->ub * 8 : any * c->ub * 4);
+}
+
 static gpumem_status add_mib(gpumem_device *d, const char *name, uint64_t bytes,
                              gpumem_error *err, const char *note)
 {
@@ -310,75 +349,27 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
 
     gpumem_status st = GPUMEM_OK;
     const gpumem_device *biggest = NULL;
+    uint64_t offload = op_offload_bytes(m, &c, cpu_moe); /* on GPU0 */
     for (uint32_t d = 0; d < c.n_dev; d++) {
         gpumem_device *gpu = &out->devices[d];
         snprintf(gpu->name, sizeof gpu->name, "gpu%u", d);
         char note[96];
         snprintf(note, sizeof note, "%u of %u layers%s", count[d], m->n_layer,
                  out_dev == (int)d ? " + output" : "");
+        uint64_t graph = count[d] || out_dev == (int)d
+                             ? compute_bytes(m, &c, first[d], last[d], out_dev == (int)d, true)
+                             : 0;
+        bool streams = d == 0 && offload > graph;
         if ((st = add_mib(gpu, "weights", w[d], err, note)) ||
             (st = add_mib(gpu, "kv_cache", kv[d], err, kvnote)) ||
-            (st = add_mib(gpu, "compute",
-                          count[d] || out_dev == (int)d
-                              ? compute_bytes(m, &c, first[d], last[d], out_dev == (int)d, true)
-                              : 0,
-                          err, "worst-case graph (fitted to llama.cpp's CPU build)")) ||
+            (st = add_mib(gpu, "compute", streams ? offload : graph, err,
+                          streams ? "host weights streamed for the ubatch (op offload)"
+                                  : "worst-case graph (fitted to llama.cpp's CPU build)")) ||
             (st = device_add(gpu, "cuda_context", cuda_context_bytes, err,
                              "CUDA context and cuBLAS (modelled, not printed)")))
             return st;
         if (!biggest || gpu->bytes > biggest->bytes)
             biggest = gpu;
-    }
-    /* Op offload of host-resident expert matmuls onto the first GPU. */
-    uint64_t streamed = 0, moe_act = 0;
-    for (uint32_t i = 0; c.gpu && c.ub >= 32 && i < m->n_layer; i++) {
-        const model_layer *l = &m->layers[i];
-        bool host_layer = layer_device(&c, i) < 0;
-        uint64_t t = 0, a = 0;
-        if (l->n_expert && (host_layer || i < cpu_moe)) {
-            uint64_t k = l->n_expert_used ? l->n_expert_used : 1;
-            t = l->bytes_expert_max ? l->bytes_expert_max : l->bytes_expert / 3;
-            a = c.ub * k * 3ull * l->n_ff_expert * 4 + c.ub * m->n_embd * 4;
-        }
-        if (host_layer && l->bytes_linear_max > t) {
-            uint64_t wide = l->n_ff > m->n_embd ? l->n_ff : m->n_embd;
-            t = l->bytes_linear_max;
-            uint64_t d = 2 * c.ub * (m->n_embd + wide) * 4;
-            a = d > a ? d : a;
-        }
-        streamed = t > streamed ? t : streamed;
-        moe_act = a > moe_act ? a : moe_act;
-    }
-    if (streamed) { /* the masks stay alive beside them: 8 B per element
-                      * with attention on GPU0, 4 B without (742.0 MiB at
-                      * -ngl 0 = 630 + 72 + 8 + 32) */
-        uint64_t cells = 0, any = 0;
-        for (uint32_t i = 0; i < m->n_layer; i++)
-            if (!m->layers[i].ssm && m->layers[i].attn != ATTN_KIND_NONE) {
-                uint64_t n = layer_cells(&m->layers[i], &c);
-                any = n > any ? n : any;
-                if (layer_device(&c, i) == 0)
-                    cells = n > cells ? n : cells;
-            }
-        moe_act += cells ? cells * c.ub * 8 : any * c.ub * 4;
-    }
-    if (streamed) {
-        gpumem_device *g0 = &out->devices[0];
-        for (size_t k = 0; k < g0->n_components; k++) {
-            gpumem_component *cp = &g0->components[k];
-            if (strcmp(cp->name, "compute") || cp->bytes >= streamed + moe_act)
-                continue;
-            g0->bytes += streamed + moe_act - cp->bytes;
-            cp->bytes = streamed + moe_act;
-            snprintf(cp->note, sizeof cp->note,
-                     "llama.cpp prints %.2f MiB; host weights streamed for the ubatch "
-                     "(op offload)",
-                     (double)cp->bytes / MiB);
-        }
-        biggest = NULL;
-        for (uint32_t d = 0; d < c.n_dev; d++)
-            if (!biggest || out->devices[d].bytes > biggest->bytes)
-                biggest = &out->devices[d];
     }
     gpumem_device *hd = &out->devices[c.n_dev];
     snprintf(hd->name, sizeof hd->name, "host");
