@@ -102,9 +102,11 @@ static void layer_kv_bytes(const model_layer *l, const lcpp *c, uint64_t *k, uin
 }
 
 /* Worst-case compute buffer of a ubatch over `first..last` layers, with or
- * without the output layer, on a GPU or the host. */
+ * without the output layer, on a GPU or the host. `split`: the device's
+ * layers keep weights on the host whose matmuls op offload runs on GPU0, so
+ * its graph is cut into many splits. */
 static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t first, uint32_t last,
-                              bool with_output, bool on_gpu)
+                              bool with_output, bool on_gpu, bool split)
 {
     uint64_t e = m->n_embd, ub = c->ub, attn = 0, swa_cells = 0, full_cells = 0;
     uint64_t logits = with_output ? ub * m->n_vocab * 4 + 2 * ub * e * 4 : 2 * ub * e * 4;
@@ -132,18 +134,22 @@ static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t fir
      * inputs: the smaller one sits beside the other's attention. */
     if (swa_cells && full_cells)
         attn += (swa_cells < full_cells ? swa_cells : full_cells) * ub * (c->fa ? 2 : 4);
-    /* On a GPU with flash attention the f16 mask, copied in as the split's
-     * input, stays through the logits phase (GLM-Z1-32B, CUDA, 32768 cells,
+    /* On a GPU with flash attention whose graph is one split, the f16 mask
+     * stays through the logits phase (GLM-Z1-32B, CUDA, 32768 cells,
      * ubatch 512: 353.0 MiB printed; logits 296 + mask 32 + rows 24 = 352;
-     * without it 320, 9% under). Not in every log: Qwen3-235B's second GPU
-     * (output only, 16384 cells) prints 304.75 MiB where this gives 328.75;
-     * kept because an over-estimate costs less than an out-of-memory. */
-    if (on_gpu && c->fa && with_output)
+     * without it 320, 9% under). In a graph cut into splits by op offload
+     * the mask and the rows converted for a quantised cache are inputs of
+     * the attention splits only, gone by the logits split: Qwen3-235B's
+     * second GPU (b5269, 16384 cells, q8_0 cache, experts streamed to
+     * CUDA0) prints 304.75 MiB; logits 296.75 + rows 16 = 312.75, where
+     * keeping both gave 336.75 (+10.5%). Rule of llama.cpp b5269..de3ff81
+     * (ggml-backend.cpp split inputs). */
+    if (on_gpu && c->fa && with_output && !split)
         logits += (swa_cells + full_cells) * ub * 2;
-    uint64_t out = attn > logits ? attn : logits;
-    if (quant_kv && c->fa)
-        out += ub * e * 4; /* rows converted for the quantised cache */
-    return out;
+    uint64_t rows = quant_kv && c->fa ? ub * e * 4 : 0; /* converted for the quantised cache */
+    if (split)
+        return attn + rows > logits ? attn + rows : logits;
+    return (attn > logits ? attn : logits) + rows;
 }
 
 /* The host compute buffer of a fully offloaded model: the graph inputs the
@@ -166,6 +172,18 @@ static uint64_t gpu_host_inputs(const gpumem_model *m, const lcpp *c)
     }
     /* + token ids, positions and output ids, 4 B per ubatch token each */
     return c->ub * m->n_embd * 4 + (full + swa) * c->ub * 4 + 3 * c->ub * 4;
+}
+
+/* Whether GPU d holds layers whose expert weights stay on the host (-ot
+ * exps=CPU, --n-cpu-moe) and whose matmuls op offload runs on GPU0: its
+ * graph is then cut into one split per such matmul. */
+static bool streams_host_weights(const gpumem_model *m, const lcpp *c, uint32_t d,
+                                 uint32_t cpu_moe)
+{
+    for (uint32_t i = 0; c->ub >= 32 && i < m->n_layer && i < cpu_moe; i++)
+        if (m->layers[i].n_expert && layer_device(c, i) == (int)d)
+            return true;
+    return false;
 }
 
 /* GPU0's compute buffer under op offload (see the header): the largest
@@ -357,7 +375,8 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
         snprintf(note, sizeof note, "%u of %u layers%s", count[d], m->n_layer,
                  out_dev == (int)d ? " + output" : "");
         uint64_t graph = count[d] || out_dev == (int)d
-                             ? compute_bytes(m, &c, first[d], last[d], out_dev == (int)d, true)
+                             ? compute_bytes(m, &c, first[d], last[d], out_dev == (int)d, true,
+                                             streams_host_weights(m, &c, d, cpu_moe))
                              : 0;
         bool streams = d == 0 && offload > graph;
         if ((st = add_mib(gpu, "weights", w[d], err, note)) ||
@@ -377,7 +396,7 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
     uint64_t host_compute = c.gpu && !count[host] && c.output_on_gpu
                                 ? gpu_host_inputs(m, &c)
                                 : compute_bytes(m, &c, first[host], last[host], !c.output_on_gpu,
-                                                false);
+                                                false, false);
     if ((st = add_mib(hd, "weights", w[host], err,
                       c.gpu ? "token embeddings + CPU layers" : "all tensors (mmap)")) ||
         (kv[host] && (st = add_mib(hd, "kv_cache", kv[host], err, kvnote))) ||
