@@ -6,8 +6,10 @@
  * tensor types are not the files' mixes, so model buffers are not compared.
  * KV, output and the host's compute buffer (its graph inputs) must equal
  * the printed 0.01 MiB; each compute graph (a GPU's, or the CPU backend's
- * where a case maps it) must not be under the printed size by more than 1%
- * or 16 MiB, and the test prints every error with the median. */
+ * where a case maps it) must be within 1% or 16 MiB of the printed size,
+ * either way, and the test prints every error with the median and worst.
+ * Rows of llamacpp.tsv marked NOT ASSERTED (older builds whose rule the
+ * modelled version changed) have no case here. */
 #include "test_helpers.h"
 
 #include <jansson.h>
@@ -124,8 +126,11 @@ static void test_public_logs(void **state)
                 exact++;
             } else {
                 gpu_err[n_gpu++] = rel;
-                if (got < want - fmax(0.01 * want, 16))
-                    fail_msg("%s %s: printed %.2f MiB, gpumem under at %.2f", id, key, want, got);
+                /* max(1%, 16 MiB) either way: an over-estimate past it is a
+                 * wrong rule too, not only an under-estimate */
+                if (fabs(got - want) > fmax(0.01 * want, 16))
+                    fail_msg("%s %s: printed %.2f MiB, gpumem %.2f (outside 1%% or 16 MiB)", id,
+                             key, want, got);
             }
         }
         free(e);
@@ -133,11 +138,15 @@ static void test_public_logs(void **state)
     }
     json_decref(cases);
     qsort(gpu_err, n_gpu, sizeof gpu_err[0], by_abs);
+    size_t within1 = 0;
+    for (size_t k = 0; k < n_gpu; k++)
+        within1 += fabs(gpu_err[k]) <= 0.01;
     printf("  %zu logs, %zu buffers: %zu KV/output/host equal to the printed 0.01 MiB; "
-           "%zu compute graphs, median |error| %.1f%%, worst %+.1f%%\n",
-           cases_run, compared, exact, n_gpu, 100 * fabs(gpu_err[n_gpu / 2]),
+           "%zu compute graphs (%zu within 1%%, the rest within 16 MiB), median |error| %.1f%%, "
+           "worst %+.1f%%\n",
+           cases_run, compared, exact, n_gpu, within1, 100 * fabs(gpu_err[n_gpu / 2]),
            100 * gpu_err[n_gpu - 1]);
-    assert_true(cases_run >= 6 && n_gpu >= 6);
+    assert_true(cases_run >= 8 && n_gpu >= 10);
 }
 
 int main(void)

@@ -64,6 +64,14 @@ CASES = [
                     n_ff=14336, n_vocab=128256, tied=False),
          settings=dict(n_ctx=512, n_batch=512, n_ubatch=512, flash_attn="off", ctk="f16",
                        ctv="f16", gpus=1)),
+    # ggml-org/ci, build 4192, Tesla V100: the printed gptneox shapes (no
+    # GQA, no gate, fused QKV in the file; the tensor set here is the
+    # generic one, which KV, output and compute do not depend on).
+    dict(id="pythia-2.8b-q4_0-v100-ci", type=T.Q4_0,
+         model=dict(arch="gptneox", n_layer=32, n_embd=2560, n_head=32, n_head_kv=32, head_dim=80,
+                    n_ff=10240, n_vocab=50304, tied=False, gated=False),
+         settings=dict(n_ctx=2048, n_batch=2048, n_ubatch=512, flash_attn="off", ctk="f16",
+                       ctv="f16", gpus=1)),
 ]
 
 
@@ -96,8 +104,9 @@ def tensors(m, qtype):
                     (b + "ffn_down_exps.weight", (f, e, x), qtype)]
         else:
             f = m["n_ff"]
-            out += [(b + "ffn_gate.weight", (e, f), qtype), (b + "ffn_up.weight", (e, f), qtype),
-                    (b + "ffn_down.weight", (f, e), qtype)]
+            if m.get("gated", True):
+                out.append((b + "ffn_gate.weight", (e, f), qtype))
+            out += [(b + "ffn_up.weight", (e, f), qtype), (b + "ffn_down.weight", (f, e), qtype)]
     return out
 
 
