@@ -9,6 +9,7 @@
 #include "model_internal.h"
 #include "read_safetensors_internal.h"
 #include "source_internal.h"
+#include "util_internal.h"
 
 #include <curl/curl.h>
 #include <dlfcn.h>
@@ -42,7 +43,7 @@ static gpumem_status curl_open(curl_api *api, gpumem_error *err)
                                         "libcurl.4.dylib"};
     memset(api, 0, sizeof *api);
     for (size_t i = 0; i < sizeof names / sizeof names[0] && !api->lib; i++)
-        api->lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+        api->lib = shared_lib_open(names[i]);
     if (!api->lib)
         return err_set(err, GPUMEM_ERR_IO, "cannot load libcurl (libcurl4 is needed for hf: models)");
     /* POSIX: casting dlsym's object pointer to a function pointer is allowed. */

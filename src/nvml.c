@@ -3,6 +3,7 @@
 #include "gpumem.h"
 
 #include "error_internal.h"
+#include "util_internal.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -21,7 +22,7 @@ typedef int (*nvml_mem_fn)(void *, nvml_memory *);
 gpumem_status gpumem_local_gpus(gpumem_local_gpu *out, size_t cap, size_t *n, gpumem_error *err)
 {
     *n = 0;
-    void *lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+    void *lib = shared_lib_open("libnvidia-ml.so.1");
     if (!lib)
         return err_set(err, GPUMEM_ERR_IO,
                        "no NVIDIA driver found: libnvidia-ml.so.1 cannot be loaded");

@@ -2,6 +2,9 @@
 
 #include "error_internal.h"
 
+#ifndef __EMSCRIPTEN__
+#include <dlfcn.h>
+#endif
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,4 +131,14 @@ int file_read_all(const char *path, size_t max, char **out, size_t *len)
     *out = buf;
     *len = n;
     return 0;
+}
+
+void *shared_lib_open(const char *name)
+{
+#ifdef __EMSCRIPTEN__
+    (void)name;
+    return NULL;
+#else
+    return dlopen(name, RTLD_NOW | RTLD_LOCAL);
+#endif
 }

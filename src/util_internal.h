@@ -53,4 +53,8 @@ unsigned str_distance(const char *a, const char *b);
  * caller frees. Returns 0, or an errno-like value: ENOENT, EFBIG, EISDIR... */
 int file_read_all(const char *path, size_t max, char **out, size_t *len);
 
+/* dlopen(name, RTLD_NOW | RTLD_LOCAL), or NULL in the WebAssembly build (web/),
+ * where a browser has no shared libraries: callers report it as not found. */
+void *shared_lib_open(const char *name);
+
 #endif

@@ -1,0 +1,200 @@
+// Browser test of the web calculator (web/dist/index.html, made by
+// web/build.sh): Playwright drives Debian's chromium headless against the page
+// served from 127.0.0.1, sets the form as a user would, and checks that what
+// the page shows is byte for byte what the native `gpumem` prints for the same
+// command line.
+//
+//   node web/test/web_test.mjs [--screenshot FILE]
+//
+// Environment: GPUMEM_CLI (native program, default build/gpumem),
+// GPUMEM_BENCH_READERS (default build/bench_readers, writes the sparse 70B GGUF),
+// CHROMIUM (default /usr/bin/chromium).
+import { chromium } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const cli = resolve(root, process.env.GPUMEM_CLI || 'build/gpumem');
+const benchReaders = resolve(root, process.env.GPUMEM_BENCH_READERS || 'build/bench_readers');
+const screenshotAt = process.argv.indexOf('--screenshot');
+const screenshot = screenshotAt > 0 ? resolve(process.argv[screenshotAt + 1]) : null;
+
+let failures = 0;
+let checks = 0;
+function check(ok, what, detail = '') {
+  checks++;
+  if (ok) {
+    console.log(`ok   ${what}`);
+  } else {
+    failures++;
+    console.log(`FAIL ${what}${detail ? '\n' + detail : ''}`);
+  }
+}
+
+/** Runs the native program; returns {rc, stdout}. */
+function native(args) {
+  try {
+    return { rc: 0, stdout: execFileSync(cli, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) };
+  } catch (e) {
+    return { rc: e.status, stdout: e.stdout };
+  }
+}
+
+/** The page's command line (`gpumem estimate ... --json`) as argv, file names
+ *  replaced by the local paths the test gave the page. */
+function argvOf(command, paths) {
+  const words = command.split(' ');
+  if (words.shift() !== 'gpumem') throw new Error('not a gpumem command: ' + command);
+  return words.map((w) => paths[w] || w);
+}
+
+function firstDiff(a, b) {
+  let i = 0;
+  while (i < a.length && a[i] === b[i]) i++;
+  return `first difference at byte ${i}:\n page:   ${JSON.stringify(a.slice(i, i + 80))}\n native: ${JSON.stringify(b.slice(i, i + 80))}`;
+}
+
+// --------------------------------------------------------------- server
+const page_html = readFileSync(join(root, 'web/dist/index.html'));
+const server = createServer((req, res) => {
+  if (req.url === '/' || req.url.startsWith('/index.html') || req.url.startsWith('/#')) {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(page_html);
+  } else {
+    res.writeHead(404);
+    res.end();
+  }
+});
+await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const base = `http://127.0.0.1:${server.address().port}/`;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+const page = await context.newPage();
+page.on('pageerror', (e) => check(false, 'no page error', String(e)));
+
+async function settled(p = page) {
+  await p.waitForSelector('body[data-ready="true"]');
+  await p.waitForSelector('#result[aria-busy="false"]');
+}
+
+/** Sets the form (field id -> value) the way a user does, then compares the
+ *  page with the native program. */
+async function runCase(name, fields, paths = {}) {
+  for (const [id, value] of Object.entries(fields)) {
+    const tag = await page.$eval('#' + id, (el) => el.tagName);
+    if (tag === 'SELECT') await page.selectOption('#' + id, value);
+    else await page.fill('#' + id, value);
+  }
+  await settled();
+  const command = await page.textContent('#command');
+  const argv = argvOf(command, paths);
+  const want = native(argv);
+  const got = await page.textContent('#json');
+  check(want.rc === 0 && got === want.stdout, `${name}: page JSON = \`${command}\` (${got.length} bytes)`,
+    want.rc ? `native exit ${want.rc}` : firstDiff(got, want.stdout));
+  const wantText = native(argv.filter((a) => a !== '--json'));
+  check(await page.textContent('#text') === wantText.stdout, `${name}: page CLI output = native text output`);
+  const report = JSON.parse(want.stdout);
+  const verdict = await page.textContent('#verdict');
+  const perGpu = (report.per_gpu_bytes / 2 ** 30).toFixed(2);
+  check(verdict.includes(`${perGpu} GiB per GPU`) && verdict.startsWith(report.fits ? 'Fits' : 'Does not fit'),
+    `${name}: verdict "${verdict}" says ${perGpu} GiB, fits=${report.fits}`);
+  const rows = await page.$$eval('#breakdown tbody tr', (trs) => trs.length);
+  const comps = report.devices.reduce((n, d) => n + d.components.length, 0);
+  check(rows === comps, `${name}: breakdown table has the ${comps} device components`);
+  check(await page.$('#chart svg') !== null, `${name}: stacked bar chart drawn`);
+  if (fields.gpu && fields.mode !== 'train') {
+    const maxArgv = argv.filter((a, i) => a !== '--context' && argv[i - 1] !== '--context');
+    const mc = native([...maxArgv.filter((a) => a !== '--json'), '--max-context', '--json']);
+    const shown = await page.textContent('#max-context');
+    const wantMc = mc.rc === 0 ? `${JSON.parse(mc.stdout).settings.context} tokens` : null;
+    check(wantMc === null || shown === wantMc, `${name}: max context "${shown}" = native --max-context`);
+  }
+  return { command, argv, report };
+}
+
+await page.goto(base);
+await settled();
+check(await page.textContent('#verdict') !== 'Loading gpumem…', 'page loads and answers the default settings');
+
+// Accessibility basics: every control has a label; the page fits a phone.
+const unlabelled = await page.$$eval('input, select', (els) =>
+  els.filter((e) => e.type !== 'hidden' && e.labels.length === 0).map((e) => e.id));
+check(unlabelled.length === 0, 'every input and select has a <label>', unlabelled.join(', '));
+
+// 1. A catalog model on one GPU, transformers.
+await runCase('llama-3.1-8b, transformers, RTX 4090, context 8192, batch 2',
+  { model: 'llama-3.1-8b', gpu: 'rtx-4090', engine: 'transformers', context: '8192', batch: '2' });
+
+// 2. vLLM on a data-centre GPU.
+const vllm = await runCase('qwen3-14b, vLLM, H100 SXM, max-model-len 16384, utilisation 0.9',
+  { model: 'qwen3-14b', gpu: 'h100-sxm', engine: 'vllm', context: '', batch: '',
+    'max-model-len': '16384', 'gpu-memory-utilization': '0.9' });
+
+// The permalink reproduces the page in a fresh tab.
+const link = await page.getAttribute('#permalink', 'href');
+const again = await context.newPage();
+await again.goto(new URL(link, base).href);
+await settled(again);
+check(await again.textContent('#command') === vllm.command, `permalink ${link} restores the settings`);
+check(await again.textContent('#json') === await page.textContent('#json'), 'permalink page shows the same JSON');
+await again.close();
+
+// 3. Training: LoRA fine-tuning on two A100s with ZeRO-3.
+await runCase('mistral-7b-v0.3 LoRA training, 2 x A100 80GB, ZeRO-3',
+  { model: 'mistral-7b-v0.3', gpu: 'a100-sxm4-80gb', gpus: '2', engine: '', 'max-model-len': '',
+    'gpu-memory-utilization': '', mode: 'train', method: 'lora', seq: '4096', zero: '3' });
+
+// 4. A GGUF file written by gguf-py (tests/fixtures/gguf), dropped on the page.
+await page.selectOption('#mode', '');
+const tiny = join(root, 'tests/fixtures/gguf/tiny-llama-q4k.gguf');
+await page.setInputFiles('#files', tiny);
+const g1 = await runCase('tiny-llama-q4k.gguf (gguf-py fixture), llama.cpp, RTX 3060',
+  { gpu: 'rtx-3060', gpus: '' }, { 'tiny-llama-q4k.gguf': tiny });
+check(g1.report.engine === 'llamacpp', 'a GGUF file defaults to the llama.cpp engine');
+const fit = native(['fit', tiny, '--gpu', 'rtx-3060', '--json']);
+check(await page.textContent('#fit-flags') === JSON.parse(fit.stdout).plan.flags,
+  `llama.cpp flags "${await page.textContent('#fit-flags')}" = gpumem fit`);
+
+// 5. A 70B-shape Q4_K_M GGUF of ~40 GB (sparse: only its header is data):
+//    the page reads the header through File.slice, never the whole file.
+const dir = mkdtempSync(join(tmpdir(), 'gpumem-web-'));
+execFileSync(benchReaders, [dir], { stdio: 'ignore' });
+const big = join(dir, 'llama-70b-shape-q4km.gguf');
+await page.setInputFiles('#files', big);
+await runCase('llama-70b-shape-q4km.gguf (sparse 70B header), llama.cpp, RTX 4090 -c 8192',
+  { gpu: 'rtx-4090', context: '8192' }, { 'llama-70b-shape-q4km.gguf': big });
+
+// 6. A phone: nothing wider than the screen.
+await page.setViewportSize({ width: 390, height: 844 });
+const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+check(overflow <= 0, `no horizontal scrolling at 390 px wide (overflow ${overflow} px)`);
+
+// 7. Bad input is an error message, not a crash.
+await page.setViewportSize({ width: 1280, height: 900 });
+await page.setInputFiles('#files', join(root, 'tests/bad_gguf/bad_magic.gguf'));
+await settled();
+const err = await page.textContent('#error');
+check(await page.isVisible('#error') && /magic/i.test(err), `a malformed GGUF shows the reader's error: "${err.trim()}"`);
+
+if (screenshot) {
+  await page.click('#clear-files');
+  await page.goto(base + '#model=llama-3.1-70b&gpu=rtx-4090&gpus=2&engine=vllm&quantization=awq&max-model-len=8192');
+  await settled();
+  await page.screenshot({ path: screenshot, fullPage: true });
+  console.log(`screenshot: ${screenshot}`);
+}
+
+await browser.close();
+server.close();
+console.log(`${checks - failures} of ${checks} checks passed`);
+process.exit(failures ? 1 : 0);
