@@ -311,9 +311,23 @@ static void fill_info(const vctx *c, const vllm_kv_plan *plan, gpumem_vllm_info 
                  (double)(plan->num_blocks * plan->bytes_per_block) / (double)GiB);
 }
 
-gpumem_status engine_vllm(const gpumem_model *m, const engine_req *r, const gpumem_settings *s,
+engine_req vllm_auto_dtype(const engine_req *r, const gpumem_settings *s)
+{
+    engine_req a = *r;
+    if (r->dtype_given || r->dtype != GPUMEM_DTYPE_FP32)
+        return a;
+    a.dtype = a.compute = GPUMEM_DTYPE_BF16;
+    a.dtype_given = 1; /* the fp32 file bytes are cast, not kept */
+    if (!s->kv_dtype_set)
+        a.kv_dtype = GPUMEM_DTYPE_BF16;
+    return a;
+}
+
+gpumem_status engine_vllm(const gpumem_model *m, const engine_req *req, const gpumem_settings *s,
                           gpumem_device *gpu, gpumem_vllm_info *info, gpumem_error *err)
 {
+    engine_req ra = vllm_auto_dtype(req, s);
+    const engine_req *r = &ra;
     vctx c;
     gpumem_status st = resolve(m, r, s, &c, err);
     if (st != GPUMEM_OK)

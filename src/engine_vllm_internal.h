@@ -84,6 +84,13 @@ gpumem_status vllm_plan_kv(const gpumem_model *m, const vllm_kv_params *p, uint6
 
 /* ----------------------------------------------------------------- engine */
 
+/* `--dtype auto` (vllm/config/model.py _resolve_auto_dtype, 0.11.0 and
+ * 0.33.0): a float32 checkpoint, or a config that names no torch_dtype,
+ * runs in the platform's first 16-bit type (bf16 from Ampere on, fp16
+ * before; two bytes either way), weights and KV cache alike. Other
+ * requests come back unchanged. */
+engine_req vllm_auto_dtype(const engine_req *r, const gpumem_settings *s);
+
 gpumem_status engine_vllm(const gpumem_model *m, const engine_req *r, const gpumem_settings *s,
                           gpumem_device *gpu, gpumem_vllm_info *info, gpumem_error *err);
 
