@@ -20,6 +20,17 @@ then
 else
   echo "SKIPPED: Python binding tests (PyPI unreachable)"
 fi
+# The web calculator (WebAssembly build + browser test) needs the npm registry
+# for playwright-core; without it this step says so and is skipped.
+if python3 - <<'PY' 2>/dev/null
+import urllib.request
+urllib.request.urlopen("https://registry.npmjs.org/playwright-core", timeout=10)
+PY
+then
+  scripts/test_web.sh
+else
+  echo "SKIPPED: web calculator browser test (npm registry unreachable)"
+fi
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DGPUMEM_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -283,9 +283,12 @@ gpumem_status gpumem_model_load(const char *spec, gpumem_model **out, gpumem_err
     if (strncmp(spec, "hf:", 3) == 0)
         return gpumem_model_load_hub(spec, out, err);
     if (stat(spec, &st) == 0) {
-        if (S_ISREG(st.st_mode) && has_magic(spec, "GGUF"))
-            return gpumem_model_load_gguf(spec, out, err);
         size_t n = strlen(spec);
+        /* The magic decides; a .gguf name too, so that a damaged GGUF file
+         * gets the GGUF reader's error rather than the JSON parser's. */
+        if (S_ISREG(st.st_mode) &&
+            (has_magic(spec, "GGUF") || (n > 5 && strcmp(spec + n - 5, ".gguf") == 0)))
+            return gpumem_model_load_gguf(spec, out, err);
         if (S_ISREG(st.st_mode) && n > 12 && strcmp(spec + n - 12, ".safetensors") == 0)
             return gpumem_model_load_safetensors(spec, out, err);
         return gpumem_model_load_config_file(spec, out, err);

@@ -161,10 +161,15 @@
     chart.append(document.importNode(root, true));
   }
 
+  /** gpumem's message without its program prefix; /input/NAME is the user's file. */
+  function plain(stderr) {
+    return stderr.replace(/^gpumem: (error: )?/gm, '').replaceAll('/input/', '').trim();
+  }
+
   function showError(stderr) {
     const e = $('error');
     e.hidden = !stderr;
-    e.textContent = stderr ? stderr.replace(/^gpumem: /, '') : '';
+    e.textContent = stderr ? plain(stderr) : '';
   }
 
   let generation = 0;
@@ -217,7 +222,7 @@
     const r = await gpumem([...args.filter((a, i) => a !== '--context' && args[i - 1] !== '--context'),
       '--max-context', '--json']);
     if (mine !== generation) return;
-    out.textContent = r.rc === 0 ? `${JSON.parse(r.stdout).settings.context} tokens` : r.stderr.replace(/^gpumem: /, '').trim();
+    out.textContent = r.rc === 0 ? `${JSON.parse(r.stdout).settings.context} tokens` : plain(r.stderr);
   }
 
   async function renderFitFlags(mine) {
@@ -230,7 +235,7 @@
     if ($('context').value) args.push('--ctx-size', $('context').value);
     const r = await gpumem([...args, '--json']);
     if (mine !== generation) return;
-    out.textContent = r.rc === 0 ? JSON.parse(r.stdout).plan.flags : r.stderr.replace(/^gpumem: /, '').trim();
+    out.textContent = r.rc === 0 ? JSON.parse(r.stdout).plan.flags : plain(r.stderr);
   }
 
   /* --------------------------------------------------------------- files */

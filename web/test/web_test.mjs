@@ -184,7 +184,7 @@ await page.setViewportSize({ width: 1280, height: 900 });
 await page.setInputFiles('#files', join(root, 'tests/bad_gguf/bad_magic.gguf'));
 await settled();
 const err = await page.textContent('#error');
-check(await page.isVisible('#error') && /magic/i.test(err), `a malformed GGUF shows the reader's error: "${err.trim()}"`);
+check(await page.isVisible('#error') && /^bad_magic\.gguf: byte 0: not a GGUF file \(bad magic\)$/.test(err), `a malformed GGUF shows the reader's error: "${err.trim()}"`);
 
 if (screenshot) {
   await page.click('#clear-files');
