@@ -37,6 +37,7 @@ typedef struct {
     int64_t target[GPUMEM_MAX_SPLIT]; /* budget - margin */
     gpumem_estimate *e;
     gpumem_error *err;
+    const gpumem_settings *given; /* as the caller gave them */
 } planner;
 
 bool fit_needs_multi(const gpumem_settings *s)
@@ -370,9 +371,10 @@ static gpumem_status resolve_targets(const gpumem_settings *s, const gpumem_fit_
     return GPUMEM_OK;
 }
 
-static void set_note(gpumem_fit_plan *p, const gpumem_settings *s, bool user_moe)
+static void set_note(gpumem_fit_plan *p, const gpumem_settings *s, const gpumem_fit_request *req,
+                     bool user_moe)
 {
-    bool budgets = false;
+    bool budgets = req->budget != 0;
     for (uint32_t d = 0; d < s->n_targets; d++)
         budgets |= s->targets[d].budget != 0;
     if (user_moe)
@@ -460,7 +462,7 @@ static gpumem_status plan(planner *P, const gpumem_fit_request *req, gpumem_fit_
                 p->n_cpu_moe++;
             }
     write_flags(p, &t, cfg, nd, m);
-    set_note(p, &P->s, user_moe);
+    set_note(p, P->given, req, user_moe);
     if (!p->fits) {
         uint32_t worst = 0;
         for (uint32_t d = 1; d < nd; d++)
@@ -480,7 +482,7 @@ static gpumem_status plan(planner *P, const gpumem_fit_request *req, gpumem_fit_
 gpumem_status fit_multi(const gpumem_model *m, const gpumem_settings *s,
                         const gpumem_fit_request *req, gpumem_fit_plan *p, gpumem_error *err)
 {
-    planner P = {m, *s, 0, {0}, &p->estimate, err};
+    planner P = {m, *s, 0, {0}, &p->estimate, err, s};
     P.s.engine = GPUMEM_ENGINE_LLAMACPP;
     gpumem_status st = resolve_targets(s, req, &P);
     if (st != GPUMEM_OK)
