@@ -22,8 +22,11 @@ static const doc_command commands[] = {
      "the embedded GPU catalog with the memory a process can see"},
     {"inspect", CMD_INSPECT, "gpumem inspect FILE [--json]",
      "what a .gguf or .safetensors file holds, from its header alone"},
-    {"fit", CMD_FIT, "gpumem fit MODEL.gguf --gpu NAME [-c N] [--margin SIZE] [--budget SIZE]",
-     "the llama.cpp flags that fit a GPU (what --fit would choose, offline)"},
+    {"fit", CMD_FIT,
+     "gpumem fit MODEL.gguf --gpu NAME[,NAME...] [-c N] [--margin SIZE[,...]] [--budget "
+     "SIZE[,...]]",
+     "the llama.cpp flags (-c, -ngl, -ts, -ot) that fit one GPU or several (what --fit would "
+     "choose, offline)"},
     {"validate", CMD_VALIDATE, "gpumem validate MEASUREMENTS.jsonl... [--check] [--breakdown]",
      "compare gpumem with measured cases (validation/measurements/)"},
 };
