@@ -1,6 +1,7 @@
 /* `gpumem fit` over several GPUs: the procedure of llama_params_fit in
- * llama.cpp de3ff81 (common/fit.cpp, common_params_fit_impl; first added as
- * llama_params_fit in src/llama.cpp by PR #16653), with gpumem's estimate
+ * llama.cpp de3ff81 (common/fit.cpp, common_params_fit_impl; earlier builds
+ * had it as llama_params_fit_impl in src/llama.cpp, PR #16653 per
+ * REFERENCE.md, not checked against git history), with gpumem's estimate
  * standing in for its dry-run loads:
  *  1. default parameters (every layer, split by free memory = budgets):
  *     done when every device leaves its margin;
