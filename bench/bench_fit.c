@@ -1,7 +1,7 @@
 /* `gpumem fit` on a 70B-shape GGUF (written by build/bench_readers): the
  * time of a whole fit on GPUs that need each of its stages (context only,
  * fewer layers), and of 1,000 candidate plans (llama.cpp estimates at
- * different -c/-ngl), against the target of 1,000 candidates in under 50 ms.
+ * different -c/-ngl) and of a 2-GPU fit, against the target of 1,000 candidates in under 50 ms.
  *
  *   build/bench_readers /tmp/gpumem-bench   # writes the 70B-shape GGUF
  *   build/bench_fit /tmp/gpumem-bench/llama-70b-shape-q4km.gguf
@@ -52,6 +52,29 @@ int main(int argc, char **argv)
         printf("fit on %-14s %7.2f ms per whole fit  -> %s%s\n", gpus[g],
                (now() - t0) / reps * 1e3, plan->fits ? plan->flags : "does not fit",
                plan->fits ? "" : "");
+    }
+    /* Two different GPUs: rtx-3090 + rtx-4060-ti-16gb (about 40 GiB for a
+     * ~40 GiB model: the layers fill back to front). */
+    {
+        gpumem_settings s;
+        gpumem_settings_init(&s);
+        s.engine = GPUMEM_ENGINE_LLAMACPP;
+        if (gpumem_gpu_find("rtx-3090", &s.targets[0].gpu, &err) != GPUMEM_OK ||
+            gpumem_gpu_find("rtx-4060-ti-16gb", &s.targets[1].gpu, &err) != GPUMEM_OK) {
+            fprintf(stderr, "%s\n", err.message);
+            return 1;
+        }
+        s.n_targets = 2;
+        gpumem_fit_request req = {0};
+        int reps = 20;
+        double t0 = now();
+        for (int i = 0; i < reps; i++)
+            if (gpumem_fit(m, &s, &req, plan, &err) != GPUMEM_OK) {
+                fprintf(stderr, "%s\n", err.message);
+                return 1;
+            }
+        printf("fit on rtx-3090 + rtx-4060-ti-16gb %7.2f ms per whole fit  -> %s (%s)\n",
+               (now() - t0) / reps * 1e3, plan->flags, plan->fits ? "fits" : "does not fit");
     }
     /* 1,000 candidate plans: every (-c, -ngl) pair of a 25 x 40 grid. */
     gpumem_settings s;

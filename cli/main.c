@@ -22,8 +22,11 @@ static const doc_command commands[] = {
      "the embedded GPU catalog with the memory a process can see"},
     {"inspect", CMD_INSPECT, "gpumem inspect FILE [--json]",
      "what a .gguf or .safetensors file holds, from its header alone"},
-    {"fit", CMD_FIT, "gpumem fit MODEL.gguf --gpu NAME [-c N] [--margin SIZE] [--budget SIZE]",
-     "the llama.cpp flags that fit a GPU (what --fit would choose, offline)"},
+    {"fit", CMD_FIT,
+     "gpumem fit MODEL.gguf --gpu NAME[,NAME...] [-c N] [--margin SIZE[,...]] [--budget "
+     "SIZE[,...]]",
+     "the llama.cpp flags (-c, -ngl, -ts, -ot) that fit one GPU or several (what --fit would "
+     "choose, offline)"},
     {"validate", CMD_VALIDATE, "gpumem validate MEASUREMENTS.jsonl... [--check] [--breakdown]",
      "compare gpumem with measured cases (validation/measurements/)"},
 };
@@ -237,6 +240,128 @@ static int find_gpu(const char *name, const gpumem_gpu **out)
     return 0;
 }
 
+/* The items of an OPT_LIST option: every occurrence, split at commas. */
+typedef struct {
+    char text[GPUMEM_MAX_SPLIT][128];
+    int n;
+} cli_list;
+
+static int split_list(const opt_values *v, opt_id id, cli_list *out)
+{
+    char msg[320];
+    const char *name = opt_spec_of(id)->name;
+    out->n = 0;
+    for (int k = 0; k < v->set[id]; k++) {
+        const char *p = v->repeat[id][k];
+        for (;;) {
+            const char *end = strchr(p, ',');
+            size_t n = end ? (size_t)(end - p) : strlen(p);
+            if (!n) {
+                snprintf(msg, sizeof msg, "--%s '%s': an empty item in the list", name,
+                         v->repeat[id][k]);
+                return usage_error(msg);
+            }
+            if (out->n == GPUMEM_MAX_SPLIT) {
+                snprintf(msg, sizeof msg, "--%s: at most %d items (llama.cpp's device limit)",
+                         name, GPUMEM_MAX_SPLIT);
+                return usage_error(msg);
+            }
+            if (n >= sizeof out->text[0]) {
+                snprintf(msg, sizeof msg, "--%s: an item is longer than %zu characters", name,
+                         sizeof out->text[0] - 1);
+                return usage_error(msg);
+            }
+            memcpy(out->text[out->n], p, n);
+            out->text[out->n++][n] = '\0';
+            if (!end)
+                break;
+            p = end + 1;
+        }
+    }
+    return 0;
+}
+
+/* --gpu NAME[,NAME...] (repeatable): one GPU sets settings->gpu; several
+ * are llama.cpp's devices, settings->targets. */
+static int apply_gpus(const opt_values *v, gpumem_settings *s)
+{
+    cli_list g;
+    int rc;
+    if (!v->set[O_GPU])
+        return 0;
+    if ((rc = split_list(v, O_GPU, &g)))
+        return rc;
+    for (int i = 0; i < g.n; i++)
+        if ((rc = find_gpu(g.text[i], &s->targets[i].gpu)))
+            return rc;
+    s->gpu = s->targets[0].gpu;
+    if (g.n > 1) {
+        if (v->set[O_GPUS] && s->gpus != (uint32_t)g.n) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "--gpus is %u but %d GPUs are listed", s->gpus, g.n);
+            return usage_error(msg);
+        }
+        s->n_targets = (uint32_t)g.n;
+    }
+    return 0;
+}
+
+/* --budget / --margin: one size for every GPU or one per GPU. n sizes into
+ * out; *count is how many were given (0, 1 or the GPUs). */
+static int sizes_for(const opt_values *v, opt_id id, uint32_t gpus, uint64_t *out, int *count)
+{
+    cli_list l;
+    int rc;
+    *count = 0;
+    if (!v->set[id])
+        return 0;
+    if ((rc = split_list(v, id, &l)))
+        return rc;
+    if (l.n != 1 && (uint32_t)l.n != gpus) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "--%s has %d sizes for %u GPUs (give one for all, or one per GPU)",
+                 opt_spec_of(id)->name, l.n, gpus);
+        return usage_error(msg);
+    }
+    for (int i = 0; i < l.n; i++)
+        if ((rc = parse_size(opt_spec_of(id)->name, l.text[i], &out[i])))
+            return rc;
+    *count = l.n;
+    return 0;
+}
+
+/* Budgets and margins. Fit takes one size for all GPUs through its request
+ * (req non-NULL); per-GPU sizes, and every size for estimate, go into the
+ * targets. */
+static int apply_budgets(const opt_values *v, gpumem_settings *s, gpumem_fit_request *req)
+{
+    uint64_t budget[GPUMEM_MAX_SPLIT], margin[GPUMEM_MAX_SPLIT];
+    int nb, nm, rc;
+    uint32_t gpus = s->n_targets ? s->n_targets : s->gpus;
+    if ((rc = sizes_for(v, O_BUDGET, gpus, budget, &nb)) ||
+        (rc = sizes_for(v, O_MARGIN, gpus, margin, &nm)))
+        return rc;
+    if (!nb && !nm)
+        return 0;
+    if (!s->gpu)
+        return usage_error("--budget and --margin need a --gpu");
+    if (req && nb <= 1 && nm <= 1) {
+        req->budget = nb ? budget[0] : 0;
+        req->margin = nm ? margin[0] : 0;
+        return 0;
+    }
+    if (gpus > GPUMEM_MAX_SPLIT)
+        return usage_error("--budget and --margin take at most 16 GPUs");
+    for (uint32_t d = 0; d < gpus; d++) {
+        if (!s->n_targets)
+            s->targets[d].gpu = s->gpu;
+        s->targets[d].budget = nb ? budget[nb == 1 ? 0 : d] : 0;
+        s->targets[d].margin = nm ? margin[nm == 1 ? 0 : d] : 0;
+    }
+    s->n_targets = gpus;
+    return 0;
+}
+
 static int apply_llamacpp(const opt_values *v, gpumem_settings *s)
 {
     gpumem_error err;
@@ -250,6 +375,9 @@ static int apply_llamacpp(const opt_values *v, gpumem_settings *s)
         s->n_parallel = (uint32_t)n;
     }
     s->kv_unified = v->set[O_KV_UNIFIED];
+    for (int k = 0; k < v->set[O_OVERRIDE_TENSOR]; k++)
+        if (gpumem_expert_override_parse(v->repeat[O_OVERRIDE_TENSOR][k], s, &err))
+            return fail(err.code, &err);
     if (v->set[O_CPU_MOE])
         s->n_cpu_moe = -1;
     if (v->set[O_N_CPU_MOE]) {
@@ -335,7 +463,7 @@ static int apply_settings(const opt_values *v, gpumem_settings *s, gpumem_unit *
             return rc;
         s->gpus = (uint32_t)n;
     }
-    if (v->set[O_GPU] && (rc = find_gpu(v->value[O_GPU], &s->gpu)))
+    if ((rc = apply_gpus(v, s)))
         return rc;
     if (v->set[O_UNIT] && (st = gpumem_unit_parse(v->value[O_UNIT], unit, &err)))
         return fail(GPUMEM_ERR_USAGE, &err);
@@ -462,6 +590,8 @@ static int cmd_estimate(const opt_values *v)
     if (rc)
         return rc;
     rc = apply_settings(v, &s, &unit);
+    if (!rc)
+        rc = apply_budgets(v, &s, NULL);
     if (rc)
         return rc;
     if (v->set[O_PARAMS]) {
@@ -486,7 +616,8 @@ static int cmd_estimate(const opt_values *v)
             s.engine = GPUMEM_ENGINE_LLAMACPP;
     }
     /* Layer placement is llama.cpp's; elsewhere it would be silently ignored. */
-    static const opt_id llamacpp_only[] = {O_NGL, O_TENSOR_SPLIT, O_CPU_MOE, O_N_CPU_MOE};
+    static const opt_id llamacpp_only[] = {O_NGL,     O_TENSOR_SPLIT, O_CPU_MOE, O_N_CPU_MOE,
+                                           O_OVERRIDE_TENSOR, O_BUDGET, O_MARGIN};
     for (size_t i = 0; i < sizeof llamacpp_only / sizeof llamacpp_only[0]; i++)
         if (v->set[llamacpp_only[i]] && s.engine != GPUMEM_ENGINE_LLAMACPP) {
             gpumem_model_free(m);
@@ -705,9 +836,7 @@ static int cmd_fit(const opt_values *v)
     if (!s.gpu)
         return usage_error("fit needs a --gpu");
     req.context_set = v->set[O_CONTEXT];
-    if (v->set[O_MARGIN] && (rc = parse_size("margin", v->value[O_MARGIN], &req.margin)))
-        return rc;
-    if (v->set[O_BUDGET] && (rc = parse_size("budget", v->value[O_BUDGET], &req.budget)))
+    if ((rc = apply_budgets(v, &s, &req)))
         return rc;
     if (v->set[O_FIT_CTX] && (rc = parse_count("fit-ctx", v->value[O_FIT_CTX], 1ull << 26,
                                                &req.min_context)))
@@ -732,12 +861,28 @@ static int cmd_fit(const opt_values *v)
             json_t *root = text ? json_loads(text, 0, NULL) : NULL;
             free(text);
             if (root) {
-                json_object_set_new(
-                    root, "plan",
-                    json_pack("{s:b, s:s, s:I, s:i, s:i, s:I, s:s}", "fits", p->fits, "flags",
-                              p->flags, "context", (json_int_t)p->context, "n_gpu_layers",
-                              p->n_gpu_layers, "n_cpu_moe", p->n_cpu_moe, "max_context",
-                              (json_int_t)p->max_context, "advice", p->advice));
+                json_t *plan = json_pack(
+                    "{s:b, s:s, s:I, s:i, s:i, s:I, s:s}", "fits", p->fits, "flags", p->flags,
+                    "context", (json_int_t)p->context, "n_gpu_layers", p->n_gpu_layers,
+                    "n_cpu_moe", p->n_cpu_moe, "max_context", (json_int_t)p->max_context,
+                    "advice", p->advice);
+                if (plan && p->n_devices) {
+                    json_t *devs = json_array();
+                    for (uint32_t d = 0; d < p->n_devices; d++) {
+                        const gpumem_device_target *t = &p->estimate.targets[d];
+                        json_array_append_new(
+                            devs, json_pack("{s:s, s:s, s:i, s:i, s:I, s:I, s:I}", "device",
+                                            p->estimate.devices[d].name, "gpu", t->gpu->id,
+                                            "layers", p->layers[d], "dense_only",
+                                            p->dense_only[d], "bytes",
+                                            (json_int_t)p->estimate.devices[d].bytes,
+                                            "budget_bytes", (json_int_t)t->budget,
+                                            "margin_bytes", (json_int_t)t->margin));
+                    }
+                    json_object_set_new(plan, "devices", devs);
+                    json_object_set_new(plan, "note", json_string(p->note));
+                }
+                json_object_set_new(root, "plan", plan);
                 char *out = json_dumps(root, JSON_INDENT(2));
                 if (out)
                     puts(out);
@@ -745,9 +890,28 @@ static int cmd_fit(const opt_values *v)
                 json_decref(root);
             }
         } else {
-            printf("%s %s: %s\n", p->fits ? "fits" : "does NOT fit", s.gpu->id,
+            char names[GPUMEM_MAX_SPLIT * 40] = "";
+            size_t n = 0;
+            for (uint32_t d = 0; d < (p->n_devices ? p->n_devices : 1) && n < sizeof names; d++)
+                n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", d ? " + " : "",
+                                      p->n_devices ? p->estimate.targets[d].gpu->id : s.gpu->id);
+            printf("%s %s: %s\n", p->fits ? "fits" : "does NOT fit", names,
                    p->fits ? "use these llama.cpp flags" : "even the smallest plan is too big");
             printf("  flags: %s\n", p->flags);
+            double u = unit == GPUMEM_UNIT_GB ? 1e9 : 1073741824.0;
+            const char *un = unit == GPUMEM_UNIT_GB ? "GB" : "GiB";
+            for (uint32_t d = 0; d < p->n_devices; d++) {
+                const gpumem_device_target *t = &p->estimate.targets[d];
+                char experts[48] = "";
+                if (p->dense_only[d])
+                    snprintf(experts, sizeof experts, ", %d of them without experts",
+                             p->dense_only[d]);
+                printf("  %s %-18s %3d layers%s: %.2f of %.2f %s, margin %.2f\n",
+                       p->estimate.devices[d].name, t->gpu->id, p->layers[d], experts,
+                       p->estimate.devices[d].bytes / u, t->budget / u, un, t->margin / u);
+            }
+            if (p->note[0])
+                printf("  note: %s\n", p->note);
             printf("  largest context with every layer on the GPU: %llu\n",
                    (unsigned long long)p->max_context);
             if (p->advice[0])

@@ -15,8 +15,9 @@ const opt_spec cli_options[O_COUNT] = {
      "tokens per sequence (default: 4096, or the model's maximum if smaller)"},
     {O_ATTN, "attn", 0, NULL, OPT_VALUE, "KIND", CMD_ESTIMATE,
      "attention implementation: sdpa (default) or eager"},
-    {O_GPU, "gpu", 'g', NULL, OPT_VALUE, "NAME", CMD_ESTIMATE | CMD_FIT,
-     "target GPU from 'gpumem gpus' (or 'local': this machine's first GPU, its free memory)"},
+    {O_GPU, "gpu", 'g', NULL, OPT_LIST, "NAME[,NAME...]", CMD_ESTIMATE | CMD_FIT,
+     "target GPU from 'gpumem gpus' (or 'local': this machine's first GPU, its free memory); "
+     "llama.cpp: repeat it or give a comma list for several GPUs, CUDA0 first"},
     {O_GPUS, "gpus", 0, NULL, OPT_VALUE, "N", CMD_ESTIMATE,
      "tensor-parallel GPUs sharing weights and KV cache (default 1)"},
     {O_UNIT, "unit", 'u', NULL, OPT_VALUE, "UNIT", CMD_ESTIMATE | CMD_GPUS,
@@ -113,16 +114,21 @@ const opt_spec cli_options[O_COUNT] = {
      "llama.cpp: share of the offloaded layers per GPU; sets --gpus to their count"},
     {O_SWA_FULL, "swa-full", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE | CMD_FIT,
      "llama.cpp: full-size cache for sliding-window layers"},
-    {O_MARGIN, "margin", 0, NULL, OPT_VALUE, "SIZE", CMD_FIT,
-     "fit: memory left free on each GPU (llama.cpp --fit-target, default 1024MiB)"},
-    {O_BUDGET, "budget", 0, NULL, OPT_VALUE, "SIZE", CMD_FIT,
-     "fit: absolute budget for the GPU instead of its memory (e.g. 20GiB)"},
+    {O_MARGIN, "margin", 0, NULL, OPT_LIST, "SIZE[,SIZE...]", CMD_ESTIMATE | CMD_FIT,
+     "memory left free on each GPU (llama.cpp --fit-target; fit: default 1024MiB, estimate: "
+     "0); one size for all GPUs or one per GPU"},
+    {O_BUDGET, "budget", 0, NULL, OPT_LIST, "SIZE[,SIZE...]", CMD_ESTIMATE | CMD_FIT,
+     "absolute budget per GPU instead of its memory (e.g. 20GiB,10GiB); one for all or one "
+     "per GPU"},
     {O_FIT_CTX, "fit-ctx", 0, NULL, OPT_VALUE, "N", CMD_FIT,
      "fit: do not shrink the context below N (default 4096)"},
-    {O_CPU_MOE, "cpu-moe", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE,
-     "llama.cpp: all MoE expert tensors in host memory"},
-    {O_N_CPU_MOE, "n-cpu-moe", 0, NULL, OPT_VALUE, "N", CMD_ESTIMATE,
+    {O_CPU_MOE, "cpu-moe", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE | CMD_FIT,
+     "llama.cpp: all MoE expert tensors in host memory (fit: kept, layers placed around it)"},
+    {O_N_CPU_MOE, "n-cpu-moe", 0, NULL, OPT_VALUE, "N", CMD_ESTIMATE | CMD_FIT,
      "llama.cpp: expert tensors of the first N layers in host memory"},
+    {O_OVERRIDE_TENSOR, "override-tensor", 0, "ot", OPT_LIST, "PATTERN=CPU", CMD_ESTIMATE | CMD_FIT,
+     "llama.cpp: expert tensors of the layers named, blk\\.(N|M)\\.ffn_..._exps=CPU, in host "
+     "memory (what fit prints)"},
     {O_LOCAL, "local", 0, NULL, OPT_FLAG, NULL, CMD_GPUS,
      "the GPUs of this machine and their free memory (NVML)"},
     {O_SVG, "svg", 0, NULL, OPT_VALUE, "FILE", CMD_ESTIMATE | CMD_FIT,
@@ -211,11 +217,15 @@ int opts_parse(int argc, char **argv, int first, unsigned command, opt_values *o
             snprintf(msg, msg_len, "option '--%s' does not apply to this command", o->name);
             return -1;
         }
-        if (out->set[o->id]) {
-            snprintf(msg, msg_len, "option '--%s' given twice", o->name);
+        if (out->set[o->id] && (o->kind != OPT_LIST || out->set[o->id] == OPT_MAX_REPEAT)) {
+            if (o->kind == OPT_LIST)
+                snprintf(msg, msg_len, "option '--%s' given more than %d times", o->name,
+                         OPT_MAX_REPEAT);
+            else
+                snprintf(msg, msg_len, "option '--%s' given twice", o->name);
             return -1;
         }
-        out->set[o->id] = 1;
+        out->set[o->id]++;
         if (o->kind == OPT_FLAG) {
             if (inline_value) {
                 snprintf(msg, msg_len, "option '--%s' takes no value", o->name);
@@ -230,7 +240,9 @@ int opts_parse(int argc, char **argv, int first, unsigned command, opt_values *o
             }
             inline_value = argv[++i];
         }
-        out->value[o->id] = inline_value;
+        if (!out->value[o->id])
+            out->value[o->id] = inline_value;
+        out->repeat[o->id][out->set[o->id] - 1] = inline_value;
     }
     return 0;
 }

@@ -15,7 +15,9 @@ enum {
     CMD_ALL = CMD_ESTIMATE | CMD_MODELS | CMD_GPUS | CMD_INSPECT | CMD_VALIDATE | CMD_FIT,
 };
 
-typedef enum { OPT_FLAG, OPT_VALUE } opt_kind;
+/* OPT_LIST: a value that may be repeated (--gpu a --gpu b); each
+ * occurrence is kept, in order. */
+typedef enum { OPT_FLAG, OPT_VALUE, OPT_LIST } opt_kind;
 
 typedef enum {
     O_HELP,
@@ -84,6 +86,7 @@ typedef enum {
     O_TENSOR_SPLIT,
     O_SVG,
     O_LOCAL,
+    O_OVERRIDE_TENSOR,
     O_COUNT
 } opt_id;
 
@@ -98,9 +101,12 @@ typedef struct {
     const char *help;
 } opt_spec;
 
+enum { OPT_MAX_REPEAT = 16 };
+
 typedef struct {
-    int set[O_COUNT];
+    int set[O_COUNT]; /* occurrences (1 for flags and plain values) */
     const char *value[O_COUNT];
+    const char *repeat[O_COUNT][OPT_MAX_REPEAT]; /* OPT_LIST: every occurrence */
     const char *positional[64];
     int n_positional;
 } opt_values;

@@ -221,6 +221,17 @@ typedef enum { GPUMEM_CACHE_DYNAMIC = 0, GPUMEM_CACHE_STATIC, GPUMEM_CACHE_COUNT
 
 /* llama.cpp's device limit (LLAMA_MAX_DEVICES), the length of -ts. */
 #define GPUMEM_MAX_SPLIT 16
+/* Layers a per-layer expert placement (-ot) can name: llama.cpp de3ff81's
+ * --fit handles at most 1000 layers. */
+#define GPUMEM_MAX_MASK_LAYERS 1024
+
+/* One GPU of a llama.cpp run, as `--gpu a,b --budget X,Y --margin M` give
+ * them: the device, what gpumem may plan on it and what to keep free. */
+typedef struct {
+    const gpumem_gpu *gpu;
+    uint64_t budget; /* bytes usable on it; 0: gpu->memory_bytes (its free memory) */
+    uint64_t margin; /* bytes kept free (llama.cpp --fit-target); estimate: 0 = none */
+} gpumem_device_target;
 
 typedef struct {
     gpumem_engine engine;
@@ -261,7 +272,25 @@ typedef struct {
      * all 0 (default): equal shares, as llama.cpp's default split by free
      * memory gives on identical GPUs. */
     double tensor_split[GPUMEM_MAX_SPLIT];
+    /* Several GPUs, possibly different (llama.cpp only): CUDA0 first.
+     * n_targets > 0 replaces gpu and gpus (gpus becomes n_targets, gpu
+     * targets[0].gpu); without -ts the layers split in proportion to the
+     * budgets, as llama.cpp splits by free memory; the verdict is per
+     * device: its buffers within budget - margin. */
+    uint32_t n_targets;
+    gpumem_device_target targets[GPUMEM_MAX_SPLIT];
+    /* llama.cpp -ot "blk\.(i|j)\.ffn_.*_exps=CPU": layer i's expert tensors
+     * on the host (bit i % 64 of word i / 64), beside n_cpu_moe. */
+    uint64_t cpu_moe_mask[GPUMEM_MAX_MASK_LAYERS / 64];
 } gpumem_settings;
+
+/* Parses llama.cpp -ot / --override-tensor for MoE experts on the host:
+ * comma-separated PATTERN=CPU items whose PATTERN is blk\.N\.ffn_..._exps
+ * or blk\.(N|M|...)\.ffn_..._exps (what `gpumem fit` prints); sets those
+ * layers in settings->cpu_moe_mask. Other patterns or buffer types fail
+ * with GPUMEM_ERR_UNSUPPORTED, malformed text with GPUMEM_ERR_USAGE. */
+gpumem_status gpumem_expert_override_parse(const char *text, gpumem_settings *settings,
+                                           gpumem_error *err);
 
 /* Parses -ts "3,1" into settings->tensor_split (non-negative numbers, at
  * most GPUMEM_MAX_SPLIT, not all zero); sets gpus to their count. */
@@ -334,6 +363,11 @@ typedef struct {
     gpumem_vllm_info vllm;
     char description[GPUMEM_NOTE_LEN]; /* training: method, optimizer, layout */
     uint64_t reserved_bytes; /* what max_memory_reserved would show, 0 if not modelled */
+    /* The settings' targets (llama.cpp over listed GPUs); devices[i] is
+     * targets[i]. With them `fits` holds when every GPU's bytes stay within
+     * its budget - margin and headroom_bytes is the smallest such slack. */
+    uint32_t n_targets;
+    gpumem_device_target targets[GPUMEM_MAX_SPLIT];
 } gpumem_estimate;
 
 /*
@@ -479,11 +513,19 @@ typedef struct {
     int fits;                 /* 1: the plan fits the budget with the margin */
     uint64_t context;         /* n_ctx chosen */
     int n_gpu_layers;         /* -ngl (n_layer + 1 = everything incl. output) */
-    int n_cpu_moe;            /* --n-cpu-moe, 0 when all experts are on the GPU */
-    char flags[160];          /* the llama.cpp flags, e.g. "-c 8192 -ngl 33" */
+    int n_cpu_moe;            /* --n-cpu-moe (one GPU), or the layers whose experts the
+                                 plan's -ot puts on the host (several); 0: none */
+    char flags[1024];         /* the llama.cpp flags, e.g. "-c 8192 -ngl 33" or
+                                 "-c 8192 -ngl 61 -ts 24,37" */
     char advice[320];         /* when nothing fits: the cheapest changes, with figures */
     uint64_t max_context;     /* largest context that fits with full offload (0: none) */
     gpumem_estimate estimate; /* the plan's estimate (devices and buffers) */
+    /* Several GPUs: per device, the layers it holds (-ts; the last counts
+     * the output layer) and how many of them keep their experts on the host. */
+    uint32_t n_devices;
+    int layers[GPUMEM_MAX_SPLIT];
+    int dense_only[GPUMEM_MAX_SPLIT];
+    char note[GPUMEM_NOTE_LEN]; /* where llama.cpp's own --fit would refuse, or "" */
 } gpumem_fit_plan;
 
 /*
@@ -493,6 +535,18 @@ typedef struct {
  * move MoE experts to the host (--n-cpu-moe) for MoE models, then offload
  * fewer layers from the back. Fills `plan` (caller-owned; large: heap).
  * Needs a GGUF model and settings->gpu.
+ *
+ * Over several GPUs (settings->n_targets > 1, or gpus > 1 of settings->gpu)
+ * the same procedure as llama_params_fit over devices: the context shrinks
+ * only when the GPUs together are short (less a reserve of (n + 1) half
+ * layers, sixth layers for MoE), then layers fill the GPUs back to front by
+ * false position, MoE layers first without their experts, then turned back
+ * into full layers front to back. Each device keeps its own budget and
+ * margin (request budget/margin are the defaults for every device). The
+ * flags give -ngl, -ts as layer counts and -ot for experts on the host.
+ * A --cpu-moe / --n-cpu-moe / -ot in settings, which llama.cpp's --fit
+ * refuses, stays fixed: the plan fills layers around it and says so in
+ * plan->note.
  */
 gpumem_status gpumem_fit(const gpumem_model *model, const gpumem_settings *settings,
                          const gpumem_fit_request *request, gpumem_fit_plan *plan,

@@ -62,6 +62,7 @@ typedef struct {
     uint32_t n_dev;                 /* GPUs */
     float splits[GPUMEM_MAX_SPLIT]; /* cumulative -ts shares, the last 1 */
     int64_t start, act;             /* first offloaded layer, offloaded count */
+    const uint64_t *moe_mask;       /* -ot: layers with experts on the host */
 } lcpp;
 
 /* The GPU of layer il (il == n_layer: the output layer), or -1: host. */
@@ -196,7 +197,7 @@ static uint64_t op_offload_bytes(const gpumem_model *m, const lcpp *c, uint32_t 
         const model_layer *l = &m->layers[i];
         bool host_layer = layer_device(c, i) < 0;
         uint64_t t = 0, a = 0;
-        if (l->n_expert && (host_layer || i < cpu_moe)) {
+        if (l->n_expert && (host_layer || i < cpu_moe || cpu_moe_masked(c->moe_mask, i))) {
             uint64_t k = l->n_expert_used ? l->n_expert_used : 1;
             t = l->bytes_expert_max ? l->bytes_expert_max : l->bytes_expert / 3;
             a = c->ub * k * 3ull * l->n_ff_expert * 4 + c->ub * m->n_embd * 4;
@@ -309,6 +310,7 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
      * matmuls there (a public Qwen3-235B log prints 742.0 MiB of CUDA0
      * compute with no layer offloaded). */
     c.gpu = s->gpu != NULL;
+    c.moe_mask = s->cpu_moe_mask;
     int64_t nl = m->n_layer, ngl = !c.gpu ? 0 : s->n_gpu_layers < 0 ? nl + 1 : s->n_gpu_layers;
     c.start = nl + 1 - ngl > 0 ? nl + 1 - ngl : 0;
     c.act = ngl < nl + 1 ? ngl : nl + 1;
@@ -345,7 +347,7 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
         layer_kv_bytes(l, &c, &k, &v);
         int dv = layer_device(&c, i);
         uint32_t d = dv < 0 ? host : (uint32_t)dv;
-        if (dv >= 0 && i < cpu_moe) { /* -ot ...exps=CPU for this layer */
+        if (dv >= 0 && (i < cpu_moe || cpu_moe_masked(c.moe_mask, i))) { /* -ot ...exps=CPU */
             lw -= l->bytes_expert;
             w[host] += l->bytes_expert;
         }

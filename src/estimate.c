@@ -137,6 +137,62 @@ static gpumem_status resolve(const gpumem_model *m, const gpumem_settings *s, en
     return GPUMEM_OK;
 }
 
+uint64_t target_budget(const gpumem_device_target *t)
+{
+    return t->budget ? t->budget : t->gpu->memory_bytes;
+}
+
+/* Listed GPUs (settings->targets) into the plain settings the engines read:
+ * gpus and gpu from the list and, without -ts, llama.cpp's default split,
+ * in proportion to each device's free memory (llama-model.cpp,
+ * llama_model_load: split by ggml_backend_dev_memory's free; de3ff81),
+ * here the budgets. */
+static gpumem_status apply_targets(const gpumem_settings *s, gpumem_settings *out,
+                                   gpumem_error *err)
+{
+    *out = *s;
+    if (s->n_targets > GPUMEM_MAX_SPLIT)
+        return err_set(err, GPUMEM_ERR_USAGE, "llama.cpp takes at most %d devices (got %u)",
+                       GPUMEM_MAX_SPLIT, s->n_targets);
+    for (uint32_t d = 0; d < s->n_targets; d++)
+        if (!s->targets[d].gpu)
+            return err_set(err, GPUMEM_ERR_USAGE, "GPU %u of the list is missing", d);
+    if (s->n_targets > 1 && s->engine != GPUMEM_ENGINE_LLAMACPP)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "a list of GPUs applies to llama.cpp (a GGUF file or --engine llamacpp); "
+                       "for identical GPUs give one --gpu and --gpus N");
+    if (s->gpus != 1 && s->gpus != s->n_targets)
+        return err_set(err, GPUMEM_ERR_USAGE, "%u GPUs are listed but the split has %u shares",
+                       s->n_targets, s->gpus);
+    out->gpus = s->n_targets;
+    out->gpu = s->targets[0].gpu;
+    bool any = false;
+    for (uint32_t d = 0; d < s->n_targets; d++)
+        any |= s->tensor_split[d] > 0;
+    for (uint32_t d = 0; d < s->n_targets && !any && s->n_targets > 1; d++)
+        out->tensor_split[d] = (double)target_budget(&s->targets[d]);
+    return GPUMEM_OK;
+}
+
+/* Per listed GPU: its bytes within budget - margin. */
+static void finish_targets(gpumem_estimate *out, const gpumem_settings *s)
+{
+    out->n_targets = s->n_targets;
+    memcpy(out->targets, s->targets, sizeof out->targets);
+    out->fits = 1;
+    out->headroom_bytes = INT64_MAX;
+    for (uint32_t d = 0; d < s->n_targets && d < out->n_devices; d++) {
+        uint64_t budget = target_budget(&s->targets[d]), margin = s->targets[d].margin;
+        uint64_t limit = budget > margin ? budget - margin : 0;
+        int64_t slack = (int64_t)limit - (int64_t)out->devices[d].bytes;
+        if (out->devices[d].bytes > (uint64_t)INT64_MAX)
+            slack = INT64_MIN;
+        out->fits &= out->devices[d].bytes <= limit;
+        if (slack < out->headroom_bytes)
+            out->headroom_bytes = slack;
+    }
+}
+
 /* Totals over devices and the fit verdict. */
 static gpumem_status finish(gpumem_estimate *out, const gpumem_settings *s, gpumem_error *err)
 {
@@ -144,7 +200,9 @@ static gpumem_status finish(gpumem_estimate *out, const gpumem_settings *s, gpum
         if (!u64_add(out->total_bytes, out->devices[i].bytes, &out->total_bytes))
             return err_set(err, GPUMEM_ERR_OVERFLOW, "total does not fit in 64 bits");
     out->fits = -1;
-    if (s->gpu) {
+    if (s->n_targets) {
+        finish_targets(out, s);
+    } else if (s->gpu) {
         /* vLLM always fills the GPU to its utilisation: it fits when it starts. */
         out->fits = s->engine == GPUMEM_ENGINE_VLLM ? out->vllm.starts
                                                     : out->per_gpu_bytes <= s->gpu->memory_bytes;
@@ -160,7 +218,14 @@ gpumem_status gpumem_estimate_inference(const gpumem_model *m, const gpumem_sett
 {
     engine_req r;
     memset(out, 0, sizeof *out);
-    gpumem_status st = resolve(m, s, &r, err);
+    gpumem_settings listed;
+    gpumem_status st = GPUMEM_OK;
+    if (s->n_targets) {
+        if ((st = apply_targets(s, &listed, err)) != GPUMEM_OK)
+            return st;
+        s = &listed;
+    }
+    st = resolve(m, s, &r, err);
     if (st != GPUMEM_OK)
         return st;
     if (s->engine == GPUMEM_ENGINE_VLLM && !m->layers)

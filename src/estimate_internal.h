@@ -45,6 +45,15 @@ gpumem_status engine_simple(const gpumem_model *m, const engine_req *r, gpumem_d
 gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
                               const gpumem_settings *s, gpumem_estimate *out, gpumem_error *err);
 
+/* A listed GPU's budget: its own, or the GPU's memory. */
+uint64_t target_budget(const gpumem_device_target *t);
+
+/* Layer i's experts are on the host by -ot (settings cpu_moe_mask). */
+static inline bool cpu_moe_masked(const uint64_t *mask, uint32_t i)
+{
+    return i < GPUMEM_MAX_MASK_LAYERS && (mask[i / 64] >> (i % 64) & 1);
+}
+
 /* Ceil division, for per-rank shares. */
 static inline uint64_t div_up(uint64_t a, uint64_t b) { return a / b + (a % b != 0); }
 

@@ -9,7 +9,7 @@
  *  4. when even that fails, the cheapest changes with their figures.
  * "Fits" means the GPU's buffers plus the modelled CUDA context stay below
  * the budget minus the margin. */
-#include "estimate_internal.h"
+#include "fit_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -133,6 +133,19 @@ gpumem_status gpumem_fit(const gpumem_model *m, const gpumem_settings *settings,
                          const gpumem_fit_request *req, gpumem_fit_plan *p, gpumem_error *err)
 {
     memset(p, 0, sizeof *p);
+    if ((settings->n_targets || settings->gpus > 1) && (!m->has_storage || !m->layers))
+        return err_set(err, GPUMEM_ERR_USAGE, "fit plans a llama.cpp run: give a GGUF file");
+    if (fit_needs_multi(settings))
+        return fit_multi(m, settings, req, p, err);
+    if (settings->n_targets == 1) { /* one listed GPU: its budget and margin */
+        gpumem_settings one = *settings;
+        gpumem_fit_request r = *req;
+        one.gpu = settings->targets[0].gpu;
+        one.n_targets = 0;
+        r.budget = settings->targets[0].budget ? settings->targets[0].budget : req->budget;
+        r.margin = settings->targets[0].margin ? settings->targets[0].margin : req->margin;
+        return gpumem_fit(m, &one, &r, p, err);
+    }
     if (!settings->gpu)
         return err_set(err, GPUMEM_ERR_USAGE, "fit needs a --gpu");
     if (!m->has_storage || !m->layers)

@@ -82,6 +82,20 @@ char *gpumem_report_json(const gpumem_model *m, const gpumem_estimate *e)
         json_object_set_new(root, "fits", json_null());
         json_object_set_new(root, "headroom_bytes", json_null());
     }
+    if (e->n_targets) {
+        json_t *targets = json_array();
+        for (uint32_t d = 0; d < e->n_targets; d++) {
+            const gpumem_device_target *t = &e->targets[d];
+            uint64_t budget = t->budget ? t->budget : t->gpu->memory_bytes;
+            json_array_append_new(
+                targets, json_pack("{s:s, s:s, s:I, s:I, s:I, s:b}", "device", e->devices[d].name,
+                                   "gpu", t->gpu->id, "budget_bytes", (json_int_t)budget,
+                                   "margin_bytes", (json_int_t)t->margin, "bytes",
+                                   (json_int_t)e->devices[d].bytes, "fits",
+                                   e->devices[d].bytes + t->margin <= budget));
+        }
+        json_object_set_new(root, "targets", targets);
+    }
     if (e->reserved_bytes)
         json_object_set_new(root, "reserved_bytes", json_integer((json_int_t)e->reserved_bytes));
     if (e->note[0])
@@ -248,7 +262,22 @@ char *gpumem_report_text(const gpumem_model *m, const gpumem_estimate *e, gpumem
         put(&s, "max_memory_reserved (caching allocator): %.2f %s\n", e->reserved_bytes / u, un);
     if (e->note[0])
         put(&s, "note: %s\n", e->note);
-    if (e->gpu) {
+    if (e->n_targets) {
+        /* listed GPUs: each within its budget - margin */
+        put(&s, "%s ", e->fits == 1 ? "fits" : "does NOT fit");
+        for (uint32_t d = 0; d < e->n_targets; d++) {
+            const gpumem_device_target *t = &e->targets[d];
+            uint64_t budget = t->budget ? t->budget : t->gpu->memory_bytes;
+            put(&s, "%s%s (%.2f %s", d ? " + " : "", t->gpu->id, budget / u, un);
+            if (t->margin)
+                put(&s, ", margin %.2f", t->margin / u);
+            put(&s, ")");
+        }
+        double head = (double)e->headroom_bytes / u;
+        put(&s, e->fits == 1 ? ": %.2f %s headroom on the tightest GPU\n"
+                             : ": the tightest GPU is short by %.2f %s\n",
+            e->fits == 1 ? head : -head, un);
+    } else if (e->gpu) {
         double head = (double)e->headroom_bytes / u;
         if (e->fits == 1)
             put(&s, "fits %s (%.2f %s%s): %.2f %s headroom\n", e->gpu->id,

@@ -89,6 +89,14 @@ class Gpu(Structure):
     ]
 
 
+class DeviceTarget(Structure):
+    _fields_ = [
+        ("gpu", POINTER(Gpu)),
+        ("budget", c_uint64),
+        ("margin", c_uint64),
+    ]
+
+
 class Settings(Structure):
     _fields_ = [
         ("engine", c_int),
@@ -122,6 +130,9 @@ class Settings(Structure):
         ("swa_full", c_int),
         ("n_cpu_moe", c_int),
         ("tensor_split", c_double * 16),
+        ("n_targets", c_uint32),
+        ("targets", DeviceTarget * 16),
+        ("cpu_moe_mask", c_uint64 * 16),
     ]
 
 
@@ -182,6 +193,8 @@ class Estimate(Structure):
         ("vllm", VllmInfo),
         ("description", c_char * NOTE_LEN),
         ("reserved_bytes", c_uint64),
+        ("n_targets", c_uint32),
+        ("targets", DeviceTarget * 16),
     ]
 
 
@@ -228,10 +241,14 @@ class FitPlan(Structure):
         ("context", c_uint64),
         ("n_gpu_layers", c_int),
         ("n_cpu_moe", c_int),
-        ("flags", c_char * 160),
+        ("flags", c_char * 1024),
         ("advice", c_char * 320),
         ("max_context", c_uint64),
         ("estimate", Estimate),
+        ("n_devices", c_uint32),
+        ("layers", c_int * 16),
+        ("dense_only", c_int * 16),
+        ("note", c_char * NOTE_LEN),
     ]
 
 
@@ -241,6 +258,7 @@ STRUCTS = {
     "gpumem_model_info": ModelInfo,
     "gpumem_catalog_model": CatalogModel,
     "gpumem_gpu": Gpu,
+    "gpumem_device_target": DeviceTarget,
     "gpumem_settings": Settings,
     "gpumem_component": Component,
     "gpumem_device": Device,
@@ -275,6 +293,7 @@ PROTOTYPES = {
     "gpumem_gpu_find": (c_int, [c_char_p, POINTER(POINTER(Gpu)), _ERR]),
     "gpumem_cache_type_parse": (c_int, _PARSE),
     "gpumem_tensor_split_parse": (c_int, [c_char_p, POINTER(Settings), _ERR]),
+    "gpumem_expert_override_parse": (c_int, [c_char_p, POINTER(Settings), _ERR]),
     "gpumem_settings_init": (None, [POINTER(Settings)]),
     "gpumem_estimate_inference": (c_int, [c_void_p, POINTER(Settings), POINTER(Estimate), _ERR]),
     "gpumem_max_context": (c_int, [c_void_p, POINTER(Settings), POINTER(c_uint64), _ERR]),
