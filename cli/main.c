@@ -362,6 +362,30 @@ static int apply_budgets(const opt_values *v, gpumem_settings *s, gpumem_fit_req
     return 0;
 }
 
+/* --budget SIZE for transformers, vLLM, training and the rule of thumb: one
+ * GPU type whose usable memory is SIZE instead of the catalog's (a custom card,
+ * or the share of unified memory a Mac lets the GPU wire). `sized` holds the
+ * copy the settings point to. */
+static int apply_gpu_budget(const opt_values *v, gpumem_settings *s, gpumem_train_settings *t,
+                            gpumem_gpu *sized)
+{
+    uint64_t size;
+    int n, rc;
+    if (!v->set[O_BUDGET])
+        return 0;
+    if ((rc = sizes_for(v, O_BUDGET, 1, &size, &n)))
+        return rc;
+    const gpumem_gpu *gpu = v->set[O_TRAIN] ? t->gpu : s->gpu;
+    if (!gpu)
+        return usage_error("--budget needs a --gpu");
+    *sized = *gpu;
+    sized->memory_bytes = size;
+    s->gpu = sized;
+    if (v->set[O_TRAIN])
+        t->gpu = sized;
+    return 0;
+}
+
 static int apply_llamacpp(const opt_values *v, gpumem_settings *s)
 {
     gpumem_error err;
@@ -590,8 +614,6 @@ static int cmd_estimate(const opt_values *v)
     if (rc)
         return rc;
     rc = apply_settings(v, &s, &unit);
-    if (!rc)
-        rc = apply_budgets(v, &s, NULL);
     if (rc)
         return rc;
     if (v->set[O_PARAMS]) {
@@ -616,8 +638,15 @@ static int cmd_estimate(const opt_values *v)
             s.engine = GPUMEM_ENGINE_LLAMACPP;
     }
     /* Layer placement is llama.cpp's; elsewhere it would be silently ignored. */
-    static const opt_id llamacpp_only[] = {O_NGL,     O_TENSOR_SPLIT, O_CPU_MOE, O_N_CPU_MOE,
-                                           O_OVERRIDE_TENSOR, O_BUDGET, O_MARGIN};
+    static const opt_id llamacpp_only[] = {O_NGL,     O_TENSOR_SPLIT,    O_CPU_MOE,
+                                           O_N_CPU_MOE, O_OVERRIDE_TENSOR, O_MARGIN};
+    gpumem_gpu sized; /* --budget on the other engines: --gpu with that much memory */
+    rc = s.engine == GPUMEM_ENGINE_LLAMACPP ? apply_budgets(v, &s, NULL)
+                                            : apply_gpu_budget(v, &s, &t, &sized);
+    if (rc) {
+        gpumem_model_free(m);
+        return rc;
+    }
     for (size_t i = 0; i < sizeof llamacpp_only / sizeof llamacpp_only[0]; i++)
         if (v->set[llamacpp_only[i]] && s.engine != GPUMEM_ENGINE_LLAMACPP) {
             gpumem_model_free(m);

@@ -119,7 +119,8 @@ const opt_spec cli_options[O_COUNT] = {
      "0); one size for all GPUs or one per GPU"},
     {O_BUDGET, "budget", 0, NULL, OPT_LIST, "SIZE[,SIZE...]", CMD_ESTIMATE | CMD_FIT,
      "absolute budget per GPU instead of its memory (e.g. 20GiB,10GiB); one for all or one "
-     "per GPU"},
+     "per GPU; other engines: one size, the usable memory of --gpu (a custom card, or the "
+     "unified memory a Mac lets its GPU use)"},
     {O_FIT_CTX, "fit-ctx", 0, NULL, OPT_VALUE, "N", CMD_FIT,
      "fit: do not shrink the context below N (default 4096)"},
     {O_CPU_MOE, "cpu-moe", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE | CMD_FIT,
