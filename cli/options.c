@@ -184,8 +184,8 @@ int opts_parse(int argc, char **argv, int first, unsigned command, opt_values *o
             const char *eq = strchr(arg + 2, '=');
             size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
             o = find_long(arg + 2, len);
-            if (!o && len < 8) { /* --tp is -tp */
-                char alias[8];
+            if (!o && len < 32) { /* --tp is -tp; --ctx-size is llama.cpp's name */
+                char alias[32];
                 memcpy(alias, arg + 2, len);
                 alias[len] = '\0';
                 o = find_alias(alias);

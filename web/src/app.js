@@ -36,7 +36,8 @@
     'gpu-memory-utilization', 'max-model-len', 'quantization',
     'n-gpu-layers', 'cache-type-k', 'cache-type-v', 'parallel', 'tensor-split',
     'method', 'optimizer', 'precision', 'checkpointing', 'seq', 'zero'];
-  const STATE = ['model', 'gpu', 'gpus', 'engine', 'mode', ...FLAGS];
+  const STATE = ['model', 'gpu', 'gpu2', 'gpus', 'memory', 'share', 'engine', 'mode', ...FLAGS];
+  const gpuMemory = {}; // catalog id -> {memory_bytes, unified}
   const form = $('form');
 
   const isGguf = () => files.length === 1 && /\.gguf$/i.test(files[0].name);
@@ -48,12 +49,13 @@
     for (let node = el; node && node !== form; node = node.parentElement) {
       if (node.dataset.mode && !node.dataset.mode.split(' ').includes(mode)) return false;
       if (node.dataset.engine && !node.dataset.engine.split(' ').includes(engine)) return false;
+      if (node.dataset.unified && !(gpuMemory[$('gpu').value] || {}).unified) return false;
     }
     return true;
   }
 
   function showRelevantFields() {
-    form.querySelectorAll('[data-mode], [data-engine]').forEach((el) => {
+    document.querySelectorAll('[data-mode], [data-engine], [data-unified]').forEach((el) => {
       el.hidden = !visible(el);
     });
   }
@@ -69,11 +71,26 @@
     const args = ['estimate', modelArg()];
     if ($('engine').value) args.push('--engine', $('engine').value);
     if ($('mode').value === 'train') args.push('--train');
-    if ($('gpu').value) args.push('--gpu', $('gpu').value);
+    args.push(...gpuArgs());
     if ($('gpus').value) args.push('--gpus', $('gpus').value);
     for (const name of FLAGS) {
       const el = $(name);
       if (el.value !== '' && visible(el)) args.push('--' + name, el.value);
+    }
+    return args;
+  }
+
+  /** --gpu (a list with the second GPU) and --budget (a custom size, or the
+   *  share of a Mac's unified memory, in bytes). */
+  function gpuArgs() {
+    const gpu = $('gpu').value;
+    if (!gpu) return [];
+    const args = ['--gpu', gpu + (visible($('gpu2')) && $('gpu2').value ? ',' + $('gpu2').value : '')];
+    if ($('memory').value.trim()) {
+      args.push('--budget', $('memory').value.trim().replace(/ /g, ''));
+    } else if (visible($('share')) && $('share').value) {
+      const share = Number($('share').value) / 100;
+      args.push('--budget', String(Math.floor(gpuMemory[gpu].memory_bytes * share)));
     }
     return args;
   }
@@ -137,6 +154,14 @@
     v.className = 'verdict';
     if (!report.gpu) {
       v.textContent = `Needs ${fmt(per)} GiB per GPU (choose a GPU to see whether it fits).`;
+      return;
+    }
+    if (report.targets) {
+      const each = report.targets.map((t) => `${t.device} (${t.gpu}) ${fmt(t.bytes)} of ${fmt(t.budget_bytes - t.margin_bytes)} GiB`);
+      v.classList.add(report.fits ? 'fits' : 'nofit');
+      v.textContent = `${report.fits ? 'Fits' : 'Does not fit'}: ${each.join(', ')}; ` +
+        (report.fits ? `${fmt(report.headroom_bytes)} GiB headroom on the tightest GPU.`
+          : `short by ${fmt(-report.headroom_bytes)} GiB on the tightest GPU.`);
       return;
     }
     const g = report.gpu;
@@ -231,7 +256,7 @@
       out.textContent = isGguf() ? 'choose a GPU' : 'for GGUF files (llama.cpp)';
       return;
     }
-    const args = ['fit', modelArg(), '--gpu', $('gpu').value];
+    const args = ['fit', modelArg(), ...gpuArgs()];
     if ($('context').value) args.push('--ctx-size', $('context').value);
     const r = await gpumem([...args, '--json']);
     if (mine !== generation) return;
@@ -278,8 +303,11 @@
       $('model').add(new Option(`${m.id} (${(m.params / 1e9).toFixed(1)}B)`, m.id));
     }
     $('gpu').add(new Option('none: just the total', ''));
+    $('gpu2').add(new Option('none', ''));
     for (const g of JSON.parse(gpus.stdout)) {
+      gpuMemory[g.id] = g;
       $('gpu').add(new Option(`${g.id} (${fmt(g.memory_bytes)} GiB)`, g.id));
+      $('gpu2').add(new Option(`${g.id} (${fmt(g.memory_bytes)} GiB)`, g.id));
     }
     $('version').textContent = version.stdout.trim().replace(/^gpumem /, '');
     $('model').value = 'llama-3.1-8b';

@@ -105,9 +105,11 @@ async function runCase(name, fields, paths = {}) {
   check(await page.textContent('#text') === wantText.stdout, `${name}: page CLI output = native text output`);
   const report = JSON.parse(want.stdout);
   const verdict = await page.textContent('#verdict');
-  const perGpu = (report.per_gpu_bytes / 2 ** 30).toFixed(2);
-  check(verdict.includes(`${perGpu} GiB per GPU`) && verdict.startsWith(report.fits ? 'Fits' : 'Does not fit'),
-    `${name}: verdict "${verdict}" says ${perGpu} GiB, fits=${report.fits}`);
+  const gib = (b) => (b / 2 ** 30).toFixed(2);
+  const says = report.targets ? report.targets.map((t) => `${t.device} (${t.gpu}) ${gib(t.bytes)} of`)
+    : [`${gib(report.per_gpu_bytes)} GiB per GPU`];
+  check(says.every((x) => verdict.includes(x)) && verdict.startsWith(report.fits ? 'Fits' : 'Does not fit'),
+    `${name}: verdict "${verdict}" says ${says.join(', ')}, fits=${report.fits}`);
   const rows = await page.$$eval('#breakdown tbody tr', (trs) => trs.length);
   const comps = report.devices.reduce((n, d) => n + d.components.length, 0);
   check(rows === comps, `${name}: breakdown table has the ${comps} device components`);
@@ -174,6 +176,30 @@ await page.setInputFiles('#files', big);
 await runCase('llama-70b-shape-q4km.gguf (sparse 70B header), llama.cpp, RTX 4090 -c 8192',
   { gpu: 'rtx-4090', context: '8192' }, { 'llama-70b-shape-q4km.gguf': big });
 
+// 5b. The same file over two different GPUs (llama.cpp -ts), and gpumem fit's flags for them.
+await runCase('llama-70b-shape-q4km.gguf on rtx-4090 + rtx-3090, -c 8192',
+  { gpu2: 'rtx-3090' }, { 'llama-70b-shape-q4km.gguf': big });
+const fit2 = native(['fit', big, '--gpu', 'rtx-4090,rtx-3090', '--ctx-size', '8192', '--json']);
+check(await page.textContent('#fit-flags') === JSON.parse(fit2.stdout).plan.flags,
+  `two-GPU llama.cpp flags "${await page.textContent('#fit-flags')}" = gpumem fit`);
+if (screenshot) {
+  await page.screenshot({ path: screenshot, fullPage: true });
+  console.log(`screenshot: ${screenshot}`);
+}
+await page.selectOption('#gpu2', '');
+
+// 5c. A Mac: 75% of an M2 Ultra's unified memory, passed as --budget in bytes.
+await page.click('#clear-files');
+const mac = await runCase('llama-3.1-70b on m2-ultra-192gb with a 75% GPU share',
+  { model: 'llama-3.1-70b', gpu: 'm2-ultra-192gb', context: '', engine: '', share: '75' });
+check(mac.report.gpu.memory_bytes === Math.floor(206158430208 * 0.75),
+  `75% of 192 GiB = ${Math.floor(206158430208 * 0.75)} bytes in the answer`);
+await page.fill('#share', '');
+
+// 5d. A custom card size.
+await runCase('qwen3-8b on a custom 20GiB card', { model: 'qwen3-8b', gpu: 'rtx-4090', memory: '20GiB' });
+await page.fill('#memory', '');
+
 // 6. A phone: nothing wider than the screen.
 await page.setViewportSize({ width: 390, height: 844 });
 const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
@@ -185,14 +211,6 @@ await page.setInputFiles('#files', join(root, 'tests/bad_gguf/bad_magic.gguf'));
 await settled();
 const err = await page.textContent('#error');
 check(await page.isVisible('#error') && /^bad_magic\.gguf: byte 0: not a GGUF file \(bad magic\)$/.test(err), `a malformed GGUF shows the reader's error: "${err.trim()}"`);
-
-if (screenshot) {
-  await page.click('#clear-files');
-  await page.goto(base + '#model=llama-3.1-70b&gpu=rtx-4090&gpus=2&engine=vllm&quantization=awq&max-model-len=8192');
-  await settled();
-  await page.screenshot({ path: screenshot, fullPage: true });
-  console.log(`screenshot: ${screenshot}`);
-}
 
 await browser.close();
 server.close();
