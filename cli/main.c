@@ -5,7 +5,6 @@
 #include "validate.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -886,38 +885,15 @@ static int cmd_fit(const opt_values *v)
     }
     if (st == GPUMEM_OK) {
         if (v->set[O_JSON]) {
-            char *text = gpumem_report_json(m, &p->estimate);
-            json_t *root = text ? json_loads(text, 0, NULL) : NULL;
-            free(text);
-            if (root) {
-                json_t *plan = json_pack(
-                    "{s:b, s:s, s:I, s:i, s:i, s:I, s:s}", "fits", p->fits, "flags", p->flags,
-                    "context", (json_int_t)p->context, "n_gpu_layers", p->n_gpu_layers,
-                    "n_cpu_moe", p->n_cpu_moe, "max_context", (json_int_t)p->max_context,
-                    "advice", p->advice);
-                if (plan && p->n_devices) {
-                    json_t *devs = json_array();
-                    for (uint32_t d = 0; d < p->n_devices; d++) {
-                        const gpumem_device_target *t = &p->estimate.targets[d];
-                        json_array_append_new(
-                            devs, json_pack("{s:s, s:s, s:i, s:i, s:I, s:I, s:I}", "device",
-                                            p->estimate.devices[d].name, "gpu", t->gpu->id,
-                                            "layers", p->layers[d], "dense_only",
-                                            p->dense_only[d], "bytes",
-                                            (json_int_t)p->estimate.devices[d].bytes,
-                                            "budget_bytes", (json_int_t)t->budget,
-                                            "margin_bytes", (json_int_t)t->margin));
-                    }
-                    json_object_set_new(plan, "devices", devs);
-                    json_object_set_new(plan, "note", json_string(p->note));
-                }
-                json_object_set_new(root, "plan", plan);
-                char *out = json_dumps(root, JSON_INDENT(2));
-                if (out)
-                    puts(out);
-                free(out);
-                json_decref(root);
+            char *out = gpumem_report_fit_json(m, p);
+            if (out) {
+                puts(out);
+            } else {
+                st = GPUMEM_ERR_NOMEM;
+                err.message[0] = '\0';
+                err.file[0] = '\0';
             }
+            free(out);
         } else {
             char names[GPUMEM_MAX_SPLIT * 40] = "";
             size_t n = 0;

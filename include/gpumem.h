@@ -562,6 +562,13 @@ gpumem_status gpumem_unit_parse(const char *name, gpumem_unit *out, gpumem_error
  * the caller frees with free(), or NULL when out of memory. */
 char *gpumem_report_json(const gpumem_model *model, const gpumem_estimate *est);
 
+/* What `gpumem fit --json` prints: the plan's estimate as gpumem_report_json
+ * gives it, with a "plan" object (fits, flags, context, n_gpu_layers,
+ * n_cpu_moe, max_context, advice; over several GPUs also devices[] with each
+ * GPU's layers, bytes, budget and margin, and note). malloc'd, caller frees;
+ * NULL when out of memory. */
+char *gpumem_report_fit_json(const gpumem_model *model, const gpumem_fit_plan *plan);
+
 /* A short human table: components, total and fit. malloc'd, caller frees.
  * `breakdown` != 0 adds every device's components. */
 char *gpumem_report_text(const gpumem_model *model, const gpumem_estimate *est,

@@ -329,6 +329,52 @@ def test_fit_equals_cli(kwargs, cli):
                 cli_json("fit", path, "--gpu", "rtx-4090", *cli))
 
 
+@needs_cli
+@pytest.mark.parametrize("kwargs,cli", [
+    (dict(gpu="rtx-3090,rtx-4060-ti-16gb"), ["--gpu", "rtx-3090,rtx-4060-ti-16gb"]),
+    (dict(gpu=["rtx-3090", "rtx-4060-ti-16gb"], budget="394MiB,394MiB", margin="2MiB"),
+     ["--gpu", "rtx-3090,rtx-4060-ti-16gb", "--budget", "394MiB,394MiB", "--margin", "2MiB"]),
+])
+def test_fit_two_gpus_equals_cli(kwargs, cli):
+    path = str(GGUF / "tiny-llama-q4k.gguf")
+    gpu = kwargs.pop("gpu")
+    r = gpumem.fit(path, gpu=gpu, **kwargs)
+    assert_same(r, cli_json("fit", path, *cli))
+    assert len(r["plan"]["devices"]) == 2
+
+
+@needs_cli
+@pytest.mark.parametrize("model,kwargs,cli", [
+    ("tiny-llama-q4k.gguf", dict(gpu="rtx-3090,rtx-4060-ti-16gb"), ["--gpu", "rtx-3090,rtx-4060-ti-16gb"]),
+    ("tiny-llama-q4k.gguf", dict(gpu=["rtx-3090", "rtx-4060-ti-16gb"], ts="1,1", budget="1GiB,2GiB"),
+     ["--gpu", "rtx-3090,rtx-4060-ti-16gb", "-ts", "1,1", "--budget", "1GiB,2GiB"]),
+    ("llama-3.1-8b", dict(gpu="rtx-4090", budget="16GiB"), ["--gpu", "rtx-4090", "--budget", "16GiB"]),
+])
+def test_estimate_gpu_lists_and_budgets_equal_cli(model, kwargs, cli):
+    spec = str(GGUF / model) if model.endswith(".gguf") else model
+    assert_same(gpumem.estimate(spec, **kwargs), cli_json("estimate", spec, *cli))
+
+
+def test_budget_is_the_gpu_memory():
+    # llama-3.1-8b needs 16.47 GiB at the defaults: a 16 GiB card is short.
+    r = gpumem.estimate("llama-3.1-8b", gpu="rtx-4090", budget="16GiB")
+    assert r["gpu"]["memory_bytes"] == 16 << 30 and r["fits"] is False
+    t = gpumem.estimate("llama-3.1-8b", train=True, gpu="m2-ultra-192gb", budget=144 << 30)
+    assert t["gpu"]["memory_bytes"] == 144 << 30
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(gpu="rtx-3090,,rtx-4090"), "empty item"),
+    (dict(gpu="rtx-4090", budget="1GiB,2GiB"), "2 sizes for 1 GPUs"),
+    (dict(gpu="rtx-4090", margin="1GiB"), "margin applies to llama.cpp"),
+    (dict(budget="1GiB"), "need a gpu"),
+    (dict(gpu="rtx-3090,rtx-4090"), "a list of GPUs applies to llama.cpp"),
+])
+def test_gpu_list_and_budget_errors(kwargs, message):
+    with pytest.raises(gpumem.Error, match=message):
+        gpumem.estimate("llama-3.1-8b", **kwargs)
+
+
 def test_fit_needs_gpu():
     with pytest.raises(gpumem.UsageError):
         gpumem.fit(str(GGUF / "tiny-llama-q4k.gguf"))

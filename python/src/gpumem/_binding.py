@@ -90,6 +90,60 @@ def _gpu(value):
     return out
 
 
+def _gpu_list(value):
+    """gpu: a name, "a,b" (the CLI's list) or a list of names."""
+    names = value.split(",") if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not names:
+        raise usage("gpu wants a name, a comma list or a list of names, got %r" % (value,))
+    for n in names:
+        if not isinstance(n, str) or not n.strip():
+            raise usage("gpu list has an empty item: %r" % (value,))
+    return [_gpu(n.strip()) for n in names]
+
+
+def _sizes(name, value, gpus):
+    """budget / margin: one size for every GPU or one per GPU ("20GiB,10GiB"
+    or a list), as the CLI's --budget / --margin."""
+    items = value.split(",") if isinstance(value, str) else (
+        list(value) if isinstance(value, (list, tuple)) else [value])
+    if len(items) not in (1, gpus):
+        raise usage("%s has %d sizes for %d GPUs (give one for all, or one per GPU)"
+                    % (name, len(items), gpus))
+    sizes = [_size(name, v.strip() if isinstance(v, str) else v) for v in items]
+    return [sizes[0 if len(sizes) == 1 else d] for d in range(gpus)]
+
+
+def _apply_budgets(s, o, t=None):
+    """The CLI's --budget / --margin. llama.cpp: per-GPU targets. Other
+    engines and training: one budget, the usable memory of the GPU (a copy
+    of its catalog entry kept on the settings object)."""
+    if "budget" not in o and "margin" not in o:
+        return
+    gpu = t.gpu if t is not None else s.gpu
+    if not gpu:
+        raise usage("budget and margin need a gpu")
+    if t is not None or s.engine != _capi.ENGINE_LLAMACPP:
+        if "margin" in o:
+            raise usage("margin applies to llama.cpp: give a GGUF file or engine='llamacpp'")
+        sized = _capi.Gpu.from_buffer_copy(gpu.contents)
+        sized.memory_bytes = _sizes("budget", o["budget"], 1)[0]
+        for target in (s, t):
+            if target is not None:
+                target.gpu = ctypes.pointer(sized)
+                target._sized_gpu = sized  # keeps the copy alive with the settings
+        return
+    gpus = s.n_targets or s.gpus
+    if gpus > 16:
+        raise usage("budget and margin take at most 16 GPUs")
+    budgets = _sizes("budget", o["budget"], gpus) if "budget" in o else [0] * gpus
+    margins = _sizes("margin", o["margin"], gpus) if "margin" in o else [0] * gpus
+    for d in range(gpus):
+        if not s.n_targets:
+            s.targets[d].gpu = s.gpu
+        s.targets[d].budget, s.targets[d].margin = budgets[d], margins[d]
+    s.n_targets = gpus
+
+
 def _report_json(model, est):
     ptr = _lib.gpumem_report_json(model, byref(est))
     text = _capi.take_string(ptr)
@@ -129,11 +183,11 @@ TRAIN_ONLY = ["method", "lora_rank", "lora_targets", "precision", "optimizer", "
               "seq", "zero", "fsdp", "ep", "cp", "dp", "micro_batches", "freeze_embeddings",
               "no_flash", "sequence_parallel", "keep_grads", "head"]
 INFERENCE_OPTIONS = ({"dtype", "kv_dtype", "batch", "context", "new_tokens", "cache", "attn",
-                      "gpu", "gpus", "engine", "simple", "tensor_parallel_size",
+                      "gpu", "gpus", "budget", "margin", "engine", "simple", "tensor_parallel_size",
                       "pipeline_parallel_size", "cpu_moe", "n_cpu_moe", "max_context",
                       "max_batch"} | LLAMACPP_OPTIONS | VLLM_OPTIONS)
 # What a training estimate reads (the CLI's apply_train).
-TRAIN_OPTIONS = set(TRAIN_ONLY) | {"batch", "context", "gpus", "gpu", "tensor_parallel_size",
+TRAIN_OPTIONS = set(TRAIN_ONLY) | {"batch", "context", "gpus", "gpu", "budget", "tensor_parallel_size",
                                    "pipeline_parallel_size"}
 FIT_OPTIONS = {"batch", "context", "gpu", "margin", "budget", "fit_ctx"} | LLAMACPP_OPTIONS
 
@@ -290,7 +344,16 @@ def _settings(o, params_given=False):
     if "gpus" in o:
         s.gpus = _count("gpus", o["gpus"], 64)
     if "gpu" in o:
-        s.gpu = _gpu(o["gpu"])
+        gpus = _gpu_list(o["gpu"])
+        s.gpu = gpus[0]
+        if len(gpus) > 1:
+            if "gpus" in o and s.gpus != len(gpus):
+                raise usage("gpus is %d but %d GPUs are listed" % (s.gpus, len(gpus)))
+            if len(gpus) > 16:
+                raise usage("at most 16 GPUs in a list")
+            for d, g in enumerate(gpus):
+                s.targets[d].gpu = g
+            s.n_targets = s.gpus = len(gpus)
     _fill_llamacpp(s, o)
     _fill_vllm(s, o)
     return s
@@ -437,6 +500,7 @@ class Model:
         if train:
             o = _normalise(settings, TRAIN_OPTIONS, "training")
             t = _train_settings(o)
+            _apply_budgets(None, o, t)
             _check(_lib.gpumem_estimate_training(self._handle(), byref(t), byref(est),
                                                  byref(err)), err)
             return _report_json(self._handle(), est)
@@ -446,6 +510,7 @@ class Model:
         if (not self.from_params and "engine" not in o and not _flag(o, "simple")
                 and self._source() == _capi.SOURCE_GGUF):
             s.engine = _capi.ENGINE_LLAMACPP
+        _apply_budgets(s, o)
         want_context, want_batch = _flag(o, "max_context"), _flag(o, "max_batch")
         if want_context or want_batch:
             best = c_uint64()
@@ -479,26 +544,25 @@ class Model:
         s = _settings(o)
         req = _capi.FitRequest()
         req.context_set = int(context is not None)
-        if margin is not None:
-            req.margin = _size("margin", margin)
-        if budget is not None:
-            req.budget = _size("budget", budget)
+        sizes = {k: v for k, v in (("budget", budget), ("margin", margin)) if v is not None}
+        if len(_gpu_list(gpu)) == 1 and all(
+                not isinstance(v, (list, tuple)) and "," not in str(v) for v in sizes.values()):
+            # One size for the GPU goes through the request, as the CLI does.
+            req.margin = _size("margin", margin) if margin is not None else 0
+            req.budget = _size("budget", budget) if budget is not None else 0
+        else:
+            s.engine = _capi.ENGINE_LLAMACPP
+            _apply_budgets(s, sizes)
         if "fit_ctx" in o:
             req.min_context = _count("fit_ctx", o["fit_ctx"], 1 << 26)
         plan = _capi.FitPlan()
         err = _new_error()
         _check(_lib.gpumem_fit(self._handle(), byref(s), byref(req), byref(plan), byref(err)),
                err)
-        out = _report_json(self._handle(), plan.estimate)
-        out["plan"] = {
-            "fits": bool(plan.fits),
-            "flags": _str(plan.flags),
-            "context": plan.context,
-            "n_gpu_layers": plan.n_gpu_layers,
-            "n_cpu_moe": plan.n_cpu_moe,
-            "max_context": plan.max_context,
-            "advice": _str(plan.advice),
-        }
+        text = _capi.take_string(_lib.gpumem_report_fit_json(self._handle(), byref(plan)))
+        if text is None:
+            raise from_c(_capi.ERR_NOMEM, _new_error())
+        out = json.loads(text)
         return out
 
 

@@ -312,6 +312,7 @@ PROTOTYPES = {
     # malloc'd strings come back as void* so that they can be freed.
     "gpumem_report_json": (c_void_p, [c_void_p, POINTER(Estimate)]),
     "gpumem_report_text": (c_void_p, [c_void_p, POINTER(Estimate), c_int, c_int]),
+    "gpumem_report_fit_json": (c_void_p, [c_void_p, POINTER(FitPlan)]),
 }
 
 
