@@ -8,8 +8,10 @@
  * the printed 0.01 MiB; each compute graph (a GPU's, or the CPU backend's
  * where a case maps it) must be within 1% or 16 MiB of the printed size,
  * either way, and the test prints every error with the median and worst.
- * Rows of llamacpp.tsv marked NOT ASSERTED (older builds whose rule the
- * modelled version changed) have no case here. */
+ * A case's "compare" map can leave a buffer out (null, with the reason in
+ * public_log_headers.py) or hold it to the graph tolerance. Rows of
+ * llamacpp.tsv marked NOT ASSERTED (older builds whose rule the modelled
+ * version changed) have no case here. */
 #include "test_helpers.h"
 
 #include <jansson.h>
@@ -111,7 +113,16 @@ static void test_public_logs(void **state)
             } else if (!map_buffer(key, dev, sizeof dev, &comp)) {
                 continue;
             }
-            double want = json_number_value(v), got = device_component(e, dev, comp) / MiB;
+            /* a device printed twice (iSWA: the full and the sliding-window
+             * cache each print their KV buffer) is compared as the sum */
+            double want = json_number_value(v);
+            if (json_is_array(v)) {
+                size_t k;
+                json_t *part;
+                want = 0;
+                json_array_foreach(v, k, part) want += json_number_value(part);
+            }
+            double got = device_component(e, dev, comp) / MiB;
             double rel = (got - want) / want;
             compared++;
             printf("  %-36s %-18s printed %9.2f MiB  gpumem %9.2f MiB  %+6.1f%%\n", id, key, want,
@@ -146,7 +157,7 @@ static void test_public_logs(void **state)
            "worst %+.1f%%\n",
            cases_run, compared, exact, n_gpu, within1, 100 * fabs(gpu_err[n_gpu / 2]),
            100 * gpu_err[n_gpu - 1]);
-    assert_true(cases_run >= 8 && n_gpu >= 10);
+    assert_true(cases_run >= 15 && n_gpu >= 15);
 }
 
 int main(void)
