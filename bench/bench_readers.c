@@ -5,6 +5,7 @@
  * (issue 4): < 2 MiB read for either. The paths are printed so
  * bench/bench_readers.sh can time other parsers on the same files. */
 #include "gpumem.h"
+#include "../tests/gguf_write.h"
 #include "read_gguf_internal.h"
 #include "read_safetensors_internal.h"
 
@@ -22,19 +23,6 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void put_u32(FILE *f, uint32_t v) { fwrite(&v, 4, 1, f); }
-static void put_u64(FILE *f, uint64_t v) { fwrite(&v, 8, 1, f); }
-static void put_str(FILE *f, const char *s)
-{
-    put_u64(f, strlen(s));
-    fwrite(s, 1, strlen(s), f);
-}
-static void kv_u32(FILE *f, const char *k, uint32_t v)
-{
-    put_str(f, k);
-    put_u32(f, 4);
-    put_u32(f, v);
-}
 
 typedef struct {
     char name[64];

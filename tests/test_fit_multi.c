@@ -8,6 +8,7 @@
  *   output.weight 4096 x 1000 x 4 = 16,384,000 B (+ output_norm 16,384 on
  *   the host with the embeddings). */
 #include "test_helpers.h"
+#include "gguf_write.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -16,19 +17,6 @@ enum { L = 12, E = 4096, FF = 4096, KVD = 1024, V = 1000 };
 static const uint64_t layer_bytes = 369131520, layer_kv = 16777216, output_bytes = 16384000;
 static const uint64_t MiB = 1ull << 20;
 
-static void put_u32(FILE *f, uint32_t v) { fwrite(&v, 4, 1, f); }
-static void put_u64(FILE *f, uint64_t v) { fwrite(&v, 8, 1, f); }
-static void put_str(FILE *f, const char *s)
-{
-    put_u64(f, strlen(s));
-    fwrite(s, 1, strlen(s), f);
-}
-static void kv_u32(FILE *f, const char *k, uint32_t v)
-{
-    put_str(f, k);
-    put_u32(f, 4);
-    put_u32(f, v);
-}
 static void tensor(FILE *f, const char *name, uint64_t ne0, uint64_t ne1, uint64_t *off)
 {
     put_str(f, name);

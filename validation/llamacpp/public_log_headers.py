@@ -27,6 +27,17 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 LOGS = os.path.join(ROOT, "tests", "data", "engine_logs")
 T = gguf.GGMLQuantizationType
 
+PYTHIA_2_8B = dict(arch="gptneox", n_layer=32, n_embd=2560, n_head=32, n_head_kv=32, head_dim=80,
+                   n_ff=10240, n_vocab=50304, tied=False, gated=False)
+
+
+def pythia_2_8b(case_id, qtype, n_batch=2048):
+    """A ggml-org/ci Pythia-2.8B run (build 4192, V100): -c 2048, -ngl 99."""
+    return dict(id=case_id, type=qtype, model=PYTHIA_2_8B,
+                settings=dict(n_ctx=2048, n_batch=n_batch, n_ubatch=512, flash_attn="off",
+                              ctk="f16", ctv="f16", gpus=1))
+
+
 QWEN3_235B = dict(arch="qwen3moe", n_layer=94, n_embd=4096, n_head=64, n_head_kv=4, head_dim=128,
                   n_ff=12288, n_ff_exp=1536, n_expert=128, n_expert_used=8, n_vocab=151936,
                   qk_norm=True, tied=False)
@@ -67,23 +78,11 @@ CASES = [
     # ggml-org/ci, build 4192, Tesla V100: the printed gptneox shapes (no
     # GQA, no gate, fused QKV in the file; the tensor set here is the
     # generic one, which KV, output and compute do not depend on).
-    dict(id="pythia-2.8b-q4_0-v100-ci", type=T.Q4_0,
-         model=dict(arch="gptneox", n_layer=32, n_embd=2560, n_head=32, n_head_kv=32, head_dim=80,
-                    n_ff=10240, n_vocab=50304, tied=False, gated=False),
-         settings=dict(n_ctx=2048, n_batch=2048, n_ubatch=512, flash_attn="off", ctk="f16",
-                       ctv="f16", gpus=1)),
+    pythia_2_8b("pythia-2.8b-q4_0-v100-ci", T.Q4_0),
     # The same CI run's f16 and q6_K files (130 tensors of the one type,
     # output included): other weights, the same KV, output and graphs.
-    dict(id="pythia-2.8b-f16-v100-ci", type=T.F16,
-         model=dict(arch="gptneox", n_layer=32, n_embd=2560, n_head=32, n_head_kv=32, head_dim=80,
-                    n_ff=10240, n_vocab=50304, tied=False, gated=False),
-         settings=dict(n_ctx=2048, n_batch=2048, n_ubatch=512, flash_attn="off", ctk="f16",
-                       ctv="f16", gpus=1)),
-    dict(id="pythia-2.8b-q6_k-v100-ci", type=T.Q6_K,
-         model=dict(arch="gptneox", n_layer=32, n_embd=2560, n_head=32, n_head_kv=32, head_dim=80,
-                    n_ff=10240, n_vocab=50304, tied=False, gated=False),
-         settings=dict(n_ctx=2048, n_batch=2048, n_ubatch=512, flash_attn="off", ctk="f16",
-                       ctv="f16", gpus=1)),
+    pythia_2_8b("pythia-2.8b-f16-v100-ci", T.F16),
+    pythia_2_8b("pythia-2.8b-q6_k-v100-ci", T.Q6_K),
     # Mainline build 6699, RTX 3070: sliding-window layers (n_swa 128, every
     # other layer), 32 experts with --n-cpu-moe 99 (all on the host), the
     # file's type counts: q8_0 attention/embeddings/output, MXFP4 experts.
@@ -107,26 +106,10 @@ CASES = [
          compare={"CUDA0 compute": None, "CUDA_Host compute": "host compute"}),
     # The same CI files' llama-perplexity runs (-ngl 99 -c 2048 -b 512):
     # n_batch 512 instead of 2048, the same buffers printed.
-    dict(id="pythia-2.8b-f16-v100-ci-ppl-b512", type=T.F16,
-         model=dict(arch="gptneox", n_layer=32, n_embd=2560, n_head=32, n_head_kv=32, head_dim=80,
-                    n_ff=10240, n_vocab=50304, tied=False, gated=False),
-         settings=dict(n_ctx=2048, n_batch=512, n_ubatch=512, flash_attn="off", ctk="f16",
-                       ctv="f16", gpus=1)),
-    dict(id="pythia-2.8b-q8_0-v100-ci", type=T.Q8_0,
-         model=dict(arch="gptneox", n_layer=32, n_embd=2560, n_head=32, n_head_kv=32, head_dim=80,
-                    n_ff=10240, n_vocab=50304, tied=False, gated=False),
-         settings=dict(n_ctx=2048, n_batch=2048, n_ubatch=512, flash_attn="off", ctk="f16",
-                       ctv="f16", gpus=1)),
-    dict(id="pythia-2.8b-q6_k-v100-ci-ppl-b512", type=T.Q6_K,
-         model=dict(arch="gptneox", n_layer=32, n_embd=2560, n_head=32, n_head_kv=32, head_dim=80,
-                    n_ff=10240, n_vocab=50304, tied=False, gated=False),
-         settings=dict(n_ctx=2048, n_batch=512, n_ubatch=512, flash_attn="off", ctk="f16",
-                       ctv="f16", gpus=1)),
-    dict(id="pythia-2.8b-q4_k-v100-ci-ppl-b512", type=T.Q4_K,
-         model=dict(arch="gptneox", n_layer=32, n_embd=2560, n_head=32, n_head_kv=32, head_dim=80,
-                    n_ff=10240, n_vocab=50304, tied=False, gated=False),
-         settings=dict(n_ctx=2048, n_batch=512, n_ubatch=512, flash_attn="off", ctk="f16",
-                       ctv="f16", gpus=1)),
+    pythia_2_8b("pythia-2.8b-f16-v100-ci-ppl-b512", T.F16, n_batch=512),
+    pythia_2_8b("pythia-2.8b-q8_0-v100-ci", T.Q8_0),
+    pythia_2_8b("pythia-2.8b-q6_k-v100-ci-ppl-b512", T.Q6_K, n_batch=512),
+    pythia_2_8b("pythia-2.8b-q4_k-v100-ci-ppl-b512", T.Q4_K, n_batch=512),
 ]
 
 
