@@ -25,7 +25,9 @@
     return new Promise((resolve) => {
       const id = nextId++;
       pending.set(id, resolve);
-      worker.postMessage({ id, args, files });
+      // One file runs from /input by its own name, so that the command the
+      // page shows is the one a user types beside the file.
+      worker.postMessage({ id, args, files, cwd: files.length === 1 ? '/input' : '/' });
     });
   }
   window.gpumem = gpumem; // for the console, the browser test and bench/
@@ -61,7 +63,7 @@
   }
 
   function modelArg() {
-    if (files.length === 1) return '/input/' + files[0].name;
+    if (files.length === 1) return files[0].name;
     if (files.length > 1) return '/input';
     return $('model').value;
   }
@@ -98,9 +100,9 @@
   function shellWord(s) {
     return /^[A-Za-z0-9_.,:/=@+-]+$/.test(s) ? s : "'" + s.replace(/'/g, "'\\''") + "'";
   }
-  /** The command as a user types it: /input/NAME is the file they chose. */
+  /** The command as a user types it (MODEL_DIR: the directory of the files they chose). */
   function commandLine(args) {
-    const shown = args.map((a) => (a.startsWith('/input/') ? a.slice(7) : a === '/input' ? 'MODEL_DIR' : a));
+    const shown = args.map((a) => (a === '/input' ? 'MODEL_DIR' : a));
     return 'gpumem ' + shown.map(shellWord).join(' ');
   }
 

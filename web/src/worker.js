@@ -27,8 +27,9 @@ function joinLines(lines) {
 
 self.onmessage = async (e) => {
   const mod = await ready;
-  const { id, args, files } = e.data;
+  const { id, args, files, cwd } = e.data;
   mountFiles(mod, files);
+  mod.FS.chdir(cwd || '/');
   const svgPath = args.includes('--svg') ? args[args.indexOf('--svg') + 1] : null;
   out = [];
   err = [];

@@ -11,7 +11,7 @@
 // CHROMIUM (default /usr/bin/chromium).
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -35,21 +35,28 @@ function check(ok, what, detail = '') {
   }
 }
 
-/** Runs the native program; returns {rc, stdout}. */
-function native(args) {
+/** Runs the native program (in directory cwd); returns {rc, stdout}. */
+function native(args, cwd = root) {
   try {
-    return { rc: 0, stdout: execFileSync(cli, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) };
+    return { rc: 0, stdout: execFileSync(cli, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) };
   } catch (e) {
     return { rc: e.status, stdout: e.stdout };
   }
 }
 
-/** The page's command line (`gpumem estimate ... --json`) as argv, file names
- *  replaced by the local paths the test gave the page. */
+/** The page's command line (`gpumem estimate ... --json`) as argv and the
+ *  directory to run it in: a file name the test gave the page runs beside
+ *  that file, as a user would; MODEL_DIR becomes the test's directory. */
 function argvOf(command, paths) {
   const words = command.split(' ');
   if (words.shift() !== 'gpumem') throw new Error('not a gpumem command: ' + command);
-  return words.map((w) => paths[w] || w);
+  let cwd = root;
+  const argv = words.map((w) => {
+    if (w === 'MODEL_DIR') return paths[w];
+    if (paths[w]) cwd = dirname(paths[w]);
+    return w;
+  });
+  return { argv, cwd };
 }
 
 function firstDiff(a, b) {
@@ -96,12 +103,12 @@ async function runCase(name, fields, paths = {}) {
   }
   await settled();
   const command = await page.textContent('#command');
-  const argv = argvOf(command, paths);
-  const want = native(argv);
+  const { argv, cwd } = argvOf(command, paths);
+  const want = native(argv, cwd);
   const got = await page.textContent('#json');
   check(want.rc === 0 && got === want.stdout, `${name}: page JSON = \`${command}\` (${got.length} bytes)`,
     want.rc ? `native exit ${want.rc}` : firstDiff(got, want.stdout));
-  const wantText = native(argv.filter((a) => a !== '--json'));
+  const wantText = native(argv.filter((a) => a !== '--json'), cwd);
   check(await page.textContent('#text') === wantText.stdout, `${name}: page CLI output = native text output`);
   const report = JSON.parse(want.stdout);
   const verdict = await page.textContent('#verdict');
@@ -116,12 +123,12 @@ async function runCase(name, fields, paths = {}) {
   check(await page.$('#chart svg') !== null, `${name}: stacked bar chart drawn`);
   if (fields.gpu && fields.mode !== 'train') {
     const maxArgv = argv.filter((a, i) => a !== '--context' && argv[i - 1] !== '--context');
-    const mc = native([...maxArgv.filter((a) => a !== '--json'), '--max-context', '--json']);
+    const mc = native([...maxArgv.filter((a) => a !== '--json'), '--max-context', '--json'], cwd);
     const shown = await page.textContent('#max-context');
     const wantMc = mc.rc === 0 ? `${JSON.parse(mc.stdout).settings.context} tokens` : null;
     check(wantMc === null || shown === wantMc, `${name}: max context "${shown}" = native --max-context`);
   }
-  return { command, argv, report };
+  return { command, argv, cwd, report };
 }
 
 await page.goto(base);
@@ -199,6 +206,25 @@ await page.fill('#share', '');
 // 5d. A custom card size.
 await runCase('qwen3-8b on a custom 20GiB card', { model: 'qwen3-8b', gpu: 'rtx-4090', memory: '20GiB' });
 await page.fill('#memory', '');
+
+// 5e. A config.json and a sharded safetensors directory (four files chosen at
+//     once are mounted as one directory, /input, which the command calls MODEL_DIR).
+const config = join(root, 'data/models/qwen3-8b.json');
+await page.setInputFiles('#files', config);
+await runCase('a dropped config.json (qwen3-8b) on an L4', { gpu: 'l4', memory: '' },
+  { 'qwen3-8b.json': config });
+const sharded = join(root, 'tests/fixtures/safetensors/tiny-llama-sharded');
+const inputDir = join(mkdtempSync(join(tmpdir(), 'gpumem-web-')), 'input');
+mkdirSync(inputDir);
+const shards = readdirSync(sharded).map((f) => {
+  copyFileSync(join(sharded, f), join(inputDir, f));
+  return join(inputDir, f);
+});
+await page.setInputFiles('#files', shards);
+const st = await runCase('four dropped files: sharded safetensors + config.json', { gpu: 'rtx-3060' },
+  { MODEL_DIR: inputDir });
+check(st.report.model.source === 'safetensors', 'the dropped shards are read as safetensors');
+await page.click('#clear-files');
 
 // 6. A phone: nothing wider than the screen.
 await page.setViewportSize({ width: 390, height: 844 });
