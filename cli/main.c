@@ -202,11 +202,16 @@ static int apply_vllm(const opt_values *v, gpumem_settings *s)
     }
     if (v->set[O_VLLM_VERSION]) {
         s->vllm_version = v->value[O_VLLM_VERSION];
-        if (strcmp(s->vllm_version, "latest") && strcmp(s->vllm_version, "0.33.0") &&
-            strcmp(s->vllm_version, "v0.33.0") && strcmp(s->vllm_version, "0.11.0") &&
-            strcmp(s->vllm_version, "v0.11.0")) {
-            return usage_error("--vllm-version: modelled versions are 0.33.0 (latest) and 0.11.0");
-        }
+        /* The rows of src/engine_vllm.c's version table. */
+        static const char *const known[] = {"latest", "0.33.0", "0.19.0", "0.14.1", "0.11.0",
+                                            "0.10.1"};
+        const char *ver = s->vllm_version + (s->vllm_version[0] == 'v');
+        size_t k = 0;
+        while (k < sizeof known / sizeof known[0] && strcmp(ver, known[k]) != 0)
+            k++;
+        if (k == sizeof known / sizeof known[0])
+            return usage_error("--vllm-version: modelled versions are 0.33.0 (latest), 0.19.0, "
+                               "0.14.1, 0.11.0 and 0.10.1");
     }
     return 0;
 }

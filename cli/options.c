@@ -37,9 +37,9 @@ const opt_spec cli_options[O_COUNT] = {
     {O_CHECK, "check", 0, NULL, OPT_FLAG, NULL, CMD_VALIDATE,
      "exit 1 if the median total error exceeds 5% or any case is under by more than 3% "
      "(cases listed in known_deviations.tsv beside the measurements excepted)"},
-    /* vLLM's own option names (--engine vllm; vLLM 0.33.0, 0.11.0). */
+    /* vLLM's own option names (--engine vllm; vLLM 0.33.0 back to 0.10.1). */
     {O_GPU_UTIL, "gpu-memory-utilization", 0, NULL, OPT_VALUE, "F", CMD_ESTIMATE,
-     "vLLM: share of GPU memory vLLM may use (0.92 in 0.33.0, 0.9 in 0.11.0)"},
+     "vLLM: share of GPU memory vLLM may use (0.92 in 0.33.0, 0.9 up to 0.19.0)"},
     {O_MAX_MODEL_LEN, "max-model-len", 0, NULL, OPT_VALUE, "N", CMD_ESTIMATE,
      "vLLM: longest request in tokens (default: the model's maximum)"},
     {O_MAX_NUM_SEQS, "max-num-seqs", 0, NULL, OPT_VALUE, "N", CMD_ESTIMATE,
@@ -61,7 +61,7 @@ const opt_spec cli_options[O_COUNT] = {
     {O_QUANTIZATION, "quantization", 'q', NULL, OPT_VALUE, "METHOD", CMD_ESTIMATE,
      "awq, gptq, awq_marlin, gptq_marlin, bitsandbytes (4-bit), fp8, w8a8/int8, none"},
     {O_VLLM_VERSION, "vllm-version", 0, NULL, OPT_VALUE, "V", CMD_ESTIMATE,
-     "vLLM version modelled: 0.33.0 (default, 'latest') or 0.11.0"},
+     "vLLM version modelled: 0.33.0 (default, 'latest'), 0.19.0, 0.14.1, 0.11.0 or 0.10.1"},
     /* Training (--train; transformers 5.24 + PEFT + DeepSpeed/FSDP, or
      * Megatron-Core 0.14 when tp/pp/cp/ep > 1). */
     {O_TRAIN, "train", 't', NULL, OPT_FLAG, NULL, CMD_ESTIMATE,

@@ -88,12 +88,17 @@ static gpumem_status stored_weights(const gpumem_model *m, const engine_req *r,
 static gpumem_status weights(const gpumem_model *m, const engine_req *r, gpumem_device *gpu,
                              gpumem_error *err)
 {
-    if (m->has_storage && !r->dtype_given)
+    /* MXFP4 (gpt-oss): transformers 5.24 keeps the experts quantised only
+     * with the optional `kernels` package and triton >= 3.4; a default
+     * install dequantises them to bf16 on load (quantizer_mxfp4.py
+     * validate_environment), which is what is modelled here. */
+    bool dequant = m->quant.method == QUANT_MXFP4 && !r->dtype_given;
+    if (m->has_storage && !r->dtype_given && !dequant)
         return stored_weights(m, r, gpu, err);
-    acc lin = {0, false}, small = {0, false}, a = {0, false};
+    acc lin = {0, false}, small = {0, false}, a = {0, false}, experts = {0, false};
     for (uint32_t i = 0; i < m->n_layer; i++) {
         acc_add(&lin, m->layers[i].params_linear);
-        acc_add(&lin, m->layers[i].params_expert);
+        acc_add(dequant ? &experts : &lin, m->layers[i].params_expert);
         acc_add(&small, m->layers[i].params_small);
     }
     /* Embeddings, lm_head, norms and biases stay in the compute dtype when
@@ -104,6 +109,16 @@ static gpumem_status weights(const gpumem_model *m, const engine_req *r, gpumem_
     uint64_t bytes = div_up(linear_bytes(r->dtype, lin.sum, m->n_embd, &a), r->tp);
     bytes += div_up(nbytes(keep, m->params_embed + m->params_output, &a), r->tp);
     bytes += nbytes(keep, small.sum + m->params_other, &a);
+    if (dequant) {
+        bytes += div_up(nbytes(GPUMEM_DTYPE_BF16, experts.sum, &a), r->tp);
+        if (lin.overflow || small.overflow || experts.overflow || a.overflow)
+            return err_set(err, GPUMEM_ERR_OVERFLOW, "weights do not fit in 64 bits");
+        return device_add(gpu, "weights", bytes, err,
+                          "%llu params; mxfp4 experts dequantised to bf16 (no `kernels` "
+                          "package), rest %s%s",
+                          (unsigned long long)m->params_total, t->name,
+                          r->tp > 1 ? ", split over GPUs" : "");
+    }
     if (lin.overflow || small.overflow || a.overflow)
         return err_set(err, GPUMEM_ERR_OVERFLOW, "weights do not fit in 64 bits");
     if (matrices_only)

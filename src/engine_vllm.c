@@ -20,9 +20,20 @@ static const uint64_t GiB = 1ull << 30;
  * engine/arg_utils.py _set_default_max_num_seqs_and_batched_tokens_args,
  * v1/core/kv_cache_utils.py). Oldest first; the last row is the newest. */
 static const vllm_version versions[] = {
-    {"0.11.0", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256},
+    /* 0.10.1 pins torch 2.7.1: _should_use_marlin picks Marlin on Hopper
+     * (triton_kernels needs torch >= 2.8). */
+    {"0.10.1", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 0, 0,
+     true, false},
+    {"0.11.0", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 255,
+     true, false},
+    /* 0.14.1: Triton only on SM90-SM10x; flashinfer-python a dependency. */
+    {"0.14.1", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 11,
+     true, true},
+    /* 0.19.0: the MoE oracle replaces the loaded scales (replace_parameter). */
+    {"0.19.0", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 11,
+     false, true},
     {"0.33.0", 0.92, true, VLLM_TOKENS_CONCURRENCY, 512, 70, 8192, 1024, 160, 16384, 1024, 2048,
-     256},
+     256, 9, 11, false, true},
 };
 enum { N_VERSIONS = sizeof versions / sizeof versions[0] };
 
@@ -86,6 +97,73 @@ static uint64_t matrix_bytes(gpumem_dtype d, uint64_t params, uint32_t n_embd)
     }
 }
 
+/* Compute-capability major of a GPU by its catalog id (NVIDIA's CUDA GPU
+ * list); 0 for GPUs vLLM does not run with CUDA. */
+static uint32_t gpu_sm(const gpumem_gpu *g)
+{
+    static const struct {
+        const char *prefix;
+        uint32_t sm;
+    } rows[] = {
+        {"h100", 9}, {"h200", 9}, {"gh200", 9}, {"b200", 10}, {"b100", 10}, {"gb200", 10},
+        {"rtx-50", 12}, {"a100", 8}, {"a10", 8}, {"a40", 8}, {"l4", 8}, {"rtx-30", 8},
+        {"rtx-40", 8}, {"rtx-a", 8}, {"rtx-6000-ada", 8}, {"t4", 7}, {"v100", 7},
+    };
+    for (size_t i = 0; g && i < sizeof rows / sizeof rows[0]; i++)
+        if (strncmp(g->id, rows[i].prefix, strlen(rows[i].prefix)) == 0)
+            return rows[i].sm;
+    return 0;
+}
+
+typedef enum { MXFP4_MARLIN, MXFP4_TRITON, MXFP4_FLASHINFER } mxfp4_backend;
+
+static const char *const mxfp4_names[] = {"Marlin", "Triton", "FlashInfer"};
+
+static mxfp4_backend mxfp4_pick(const vctx *c)
+{
+    uint32_t sm = gpu_sm(c->gpu);
+    if (sm == 10 && c->v->mxfp4_flashinfer_sm100)
+        return MXFP4_FLASHINFER;
+    if (c->v->mxfp4_triton_sm_min == 0)
+        return sm == 10 ? MXFP4_TRITON : MXFP4_MARLIN;
+    if (sm >= c->v->mxfp4_triton_sm_min && sm < c->v->mxfp4_triton_sm_max)
+        return MXFP4_TRITON;
+    return MXFP4_MARLIN;
+}
+
+static uint64_t round_up(uint64_t x, uint64_t m) { return div_up(x, m) * m; }
+
+/* Bytes one rank keeps for layer l's MXFP4 experts, as Mxfp4MoEMethod
+ * (quantization/mxfp4.py) creates and then converts them: w13 [E, 2I, H]
+ * and w2 [E, H, I] at 4 bits with one scale byte per 32, plus biases.
+ *  - Marlin pads I to 128 and H to 256, repacks in place (4 bits, e8m0
+ *    scales) and keeps bf16 biases (marlin_utils_fp4.py).
+ *  - Triton pads I to 64; triton_kernels' Hopper scale layout pads the
+ *    swizzled scales' rows to 256 (2 x num_warps 8 x 2 x 8); biases become
+ *    fp32; until 0.19 the loaded scales stay registered beside the copy.
+ *  - FlashInfer (SM100) pads I and H to 256; biases fp32. */
+static uint64_t mxfp4_expert_bytes(const model_layer *l, uint64_t h, const vctx *c,
+                                   mxfp4_backend be)
+{
+    uint64_t e = l->n_expert, i = div_up(l->n_ff_expert, c->tp), b;
+    if (be == MXFP4_MARLIN)
+        i = round_up(i, 128), h = round_up(h, 256);
+    else if (be == MXFP4_FLASHINFER)
+        i = round_up(i, 256), h = round_up(h, 256);
+    else
+        i = round_up(i, 64);
+    uint64_t w = e * (2 * i * h + h * i) / 2;            /* e2m1 values */
+    uint64_t sc = e * (2 * i * (h / 32) + h * (i / 32)); /* e8m0 scales */
+    uint64_t bias_b = be == MXFP4_MARLIN ? 2 : 4;
+    b = w + sc + e * (2 * i + h) * bias_b;
+    if (be == MXFP4_TRITON) {
+        b += e * (round_up(2 * i, 256) * (h / 32) + round_up(h, 256) * (i / 32)) - sc;
+        if (c->v->mxfp4_triton_keeps_scales)
+            b += sc;
+    }
+    return b;
+}
+
 /* K/V projections are replicated when TP exceeds the KV heads: each rank
  * keeps a whole head (QKVParallelLinear), not a 1/tp share. */
 static uint64_t kv_replica_params(const gpumem_model *m, const model_layer *l, uint32_t tp)
@@ -117,10 +195,18 @@ static gpumem_status weights(const gpumem_model *m, const engine_req *r, const v
     bytes += stored ? m->bytes_other : m->params_other * keep_b;
     gpumem_dtype wd = r->dtype;
     bool quant = dtype_get(wd)->quantized || wd == GPUMEM_DTYPE_FP8;
+    bool mx = stored && m->quant.method == QUANT_MXFP4;
+    mxfp4_backend be = mx ? mxfp4_pick(c) : MXFP4_MARLIN;
     for (uint32_t i = 0; i < c->layers; i++) {
         const model_layer *l = &m->layers[i];
         uint64_t rep = kv_replica_params(m, l, c->tp), lin, small;
-        if (stored) {
+        if (mx && l->n_expert) {
+            /* already per rank: added after the split below */
+            lin = l->bytes_linear;
+            bytes += mxfp4_expert_bytes(l, m->n_embd, c, be);
+            rep = l->params_linear ? rep * l->bytes_linear / l->params_linear : 0;
+            small = l->bytes_small;
+        } else if (stored) {
             lin = l->bytes_linear + l->bytes_expert;
             rep = l->params_linear ? rep * l->bytes_linear / l->params_linear : 0;
             small = l->bytes_small;
@@ -140,6 +226,11 @@ static gpumem_status weights(const gpumem_model *m, const engine_req *r, const v
         rope = (uint64_t)m->max_ctx * rot * keep_b;
     }
     *out = bytes + rope;
+    if (mx)
+        return device_add(gpu, "weights", *out, err,
+                          "\"Model loading took\": mxfp4 experts in %s layout%s, vocab padded to %llu",
+                          mxfp4_names[be], c->tp > 1 ? ", TP-sharded" : "",
+                          (unsigned long long)padded);
     return device_add(gpu, "weights", *out, err, "\"Model loading took\": %s%s%s, vocab padded to %llu",
                       stored ? m->storage_desc : dtype_get(wd)->name,
                       c->tp > 1 ? ", TP-sharded" : "", c->pp > 1 ? ", PP stage" : "",
@@ -311,13 +402,15 @@ static void fill_info(const vctx *c, const vllm_kv_plan *plan, gpumem_vllm_info 
                  (double)(plan->num_blocks * plan->bytes_per_block) / (double)GiB);
 }
 
-engine_req vllm_auto_dtype(const engine_req *r, const gpumem_settings *s)
+engine_req vllm_auto_dtype(const gpumem_model *m, const engine_req *r, const gpumem_settings *s)
 {
     engine_req a = *r;
     if (r->dtype_given || r->dtype != GPUMEM_DTYPE_FP32)
         return a;
     a.dtype = a.compute = GPUMEM_DTYPE_BF16;
-    a.dtype_given = 1; /* the fp32 file bytes are cast, not kept */
+    /* The fp32 file bytes are cast, not kept; a quantised checkpoint's
+     * storage (16-bit outside its quantised tensors) is kept. */
+    a.dtype_given = m->quant.method == QUANT_NONE || m->quant.method == QUANT_BNB;
     if (!s->kv_dtype_set)
         a.kv_dtype = GPUMEM_DTYPE_BF16;
     return a;
@@ -326,7 +419,7 @@ engine_req vllm_auto_dtype(const engine_req *r, const gpumem_settings *s)
 gpumem_status engine_vllm(const gpumem_model *m, const engine_req *req, const gpumem_settings *s,
                           gpumem_device *gpu, gpumem_vllm_info *info, gpumem_error *err)
 {
-    engine_req ra = vllm_auto_dtype(req, s);
+    engine_req ra = vllm_auto_dtype(m, req, s);
     const engine_req *r = &ra;
     vctx c;
     gpumem_status st = resolve(m, r, s, &c, err);

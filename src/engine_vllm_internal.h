@@ -26,6 +26,13 @@ typedef struct {
     uint32_t big_gib, big_batched_tokens, big_num_seqs;
     uint32_t huge_gib, huge_batched_tokens, huge_num_seqs;
     uint32_t small_batched_tokens, small_num_seqs;
+    /* MXFP4 MoE backend (model_executor/layers/quantization/mxfp4.py):
+     * Triton (triton_kernels) on compute capability majors
+     * [triton_sm_min, triton_sm_max), Marlin below and above;
+     * triton_sm_min 0: Marlin everywhere but Blackwell (torch too old). */
+    uint8_t mxfp4_triton_sm_min, mxfp4_triton_sm_max;
+    bool mxfp4_triton_keeps_scales; /* loaded scales stay beside the swizzled copy */
+    bool mxfp4_flashinfer_sm100;    /* flashinfer a dependency: Blackwell uses it */
 } vllm_version;
 
 /* The row for "0.11.0" etc.; NULL (the newest) gives the newest row. */
@@ -89,7 +96,7 @@ gpumem_status vllm_plan_kv(const gpumem_model *m, const vllm_kv_params *p, uint6
  * runs in the platform's first 16-bit type (bf16 from Ampere on, fp16
  * before; two bytes either way), weights and KV cache alike. Other
  * requests come back unchanged. */
-engine_req vllm_auto_dtype(const engine_req *r, const gpumem_settings *s);
+engine_req vllm_auto_dtype(const gpumem_model *m, const engine_req *r, const gpumem_settings *s);
 
 gpumem_status engine_vllm(const gpumem_model *m, const engine_req *r, const gpumem_settings *s,
                           gpumem_device *gpu, gpumem_vllm_info *info, gpumem_error *err);

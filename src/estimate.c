@@ -237,7 +237,7 @@ gpumem_status gpumem_estimate_inference(const gpumem_model *m, const gpumem_sett
                        "a bare parameter count has no architecture: use --simple, or give a "
                        "model name or config.json");
     if (s->engine == GPUMEM_ENGINE_VLLM)
-        r = vllm_auto_dtype(&r, s);
+        r = vllm_auto_dtype(m, &r, s);
     out->engine = s->engine;
     out->dtype = r.dtype;
     out->kv_dtype = r.kv_dtype;

@@ -48,6 +48,29 @@ typedef struct {
     uint64_t bytes_linear_max; /* the largest single other matrix (GGUF) */
 } model_layer;
 
+/* A pre-quantised checkpoint, as its config.json "quantization_config"
+ * describes it (read_config.c); the stored bytes follow in quant.c. */
+typedef enum {
+    QUANT_NONE = 0,
+    QUANT_GPTQ,  /* qweight/qzeros int32-packed, fp16 scales per group, g_idx */
+    QUANT_AWQ,   /* qweight/qzeros int32-packed along the output, fp16 scales */
+    QUANT_FP8,   /* e4m3 weights, fp32 scales per tensor or per block */
+    QUANT_MXFP4, /* experts: 4-bit e2m1 blocks of 32 with one e8m0 scale byte */
+    QUANT_BNB,   /* bitsandbytes: sized by the int8/int4 dtype rows */
+    QUANT_COUNT
+} quant_method;
+
+typedef struct {
+    quant_method method;
+    uint32_t bits;             /* GPTQ/AWQ weight bits */
+    uint32_t group;            /* GPTQ/AWQ group_size; 0: one group per input row */
+    bool desc_act;             /* GPTQ act-order (g_idx is stored either way) */
+    uint32_t block_n, block_k; /* FP8 weight_block_size; 0: one scale per tensor */
+    bool input_scale;          /* FP8 activation_scheme "static": fp32 input scale */
+    bool keep_attn;            /* attention left in 16 bits (modules_to_not_convert) */
+    gpumem_dtype keep;         /* dtype of everything left unquantised */
+} model_quant;
+
 struct gpumem_model {
     char name[128];
     char architecture[48];
@@ -70,6 +93,7 @@ struct gpumem_model {
     bool has_storage;
     uint64_t bytes_embed, bytes_output, bytes_other, bytes_total;
     char storage_desc[64]; /* e.g. "Q4_K_M, 4.89 bits/weight" */
+    model_quant quant;     /* QUANT_NONE unless config.json says otherwise */
     model_layer *layers; /* n_layer entries; NULL for a bare param count */
 };
 

@@ -7,6 +7,7 @@
 
 #include "dtype_internal.h"
 #include "error_internal.h"
+#include "quant_internal.h"
 #include "util_internal.h"
 
 #include <errno.h>
@@ -335,22 +336,6 @@ static gpumem_status read_dtype(cfg_ctx *c, gpumem_model *m)
     const char *keys[] = {"torch_dtype", "dtype"};
     json_t *objs[] = {c->root, c->top};
     m->dtype = GPUMEM_DTYPE_FP32; /* transformers' default when unspecified */
-    /* A pre-quantised checkpoint stores its matrices in the quantised type;
-     * transformers keeps fine-grained FP8 as FP8 on the GPU
-     * (integrations/finegrained_fp8.py). Other methods are sized at the
-     * dtype until their readers land, which over- rather than
-     * under-estimates. */
-    json_t *q = json_object_get(c->top, "quantization_config");
-    const char *method = q ? json_string_value(json_object_get(q, "quant_method")) : NULL;
-    if (method && strcmp(method, "fp8") == 0) {
-        m->dtype = GPUMEM_DTYPE_FP8;
-        snprintf(m->note, sizeof m->note, "checkpoint quantised to fp8 (quantization_config)");
-        return GPUMEM_OK;
-    }
-    if (method)
-        snprintf(m->note, sizeof m->note,
-                 "checkpoint quantised with %s: sized at its torch_dtype (an upper bound)",
-                 method);
     for (size_t o = 0; o < 2; o++) {
         for (size_t k = 0; k < 2; k++) {
             json_t *v = json_object_get(objs[o], keys[k]);
@@ -367,6 +352,125 @@ static gpumem_status read_dtype(cfg_ctx *c, gpumem_model *m)
             return GPUMEM_OK;
         }
     }
+    return GPUMEM_OK;
+}
+
+/* ------------------------------------------------- quantization_config */
+
+#define QBAD(...) err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0, __VA_ARGS__)
+
+/* Whether a list of module names (modules_to_not_convert, ignore) names
+ * the attention projections of every layer. */
+static bool names_attention(json_t *list)
+{
+    size_t i;
+    json_t *v;
+    if (!json_is_array(list))
+        return false;
+    json_array_foreach(list, i, v) {
+        const char *s = json_string_value(v);
+        if (s && (strstr(s, "self_attn") || strstr(s, ".attn")))
+            return true;
+    }
+    return false;
+}
+
+static gpumem_status quant_u32(cfg_ctx *c, json_t *q, const char *key, uint32_t def, uint32_t *out)
+{
+    json_t *root = c->root;
+    c->root = q;
+    gpumem_status st = cfg_u32(c, key, def, 1u << 20, out);
+    c->root = root;
+    return st;
+}
+
+/* GPTQ/AWQ: bits, group_size (-1: one group per input row), desc_act. */
+static gpumem_status read_int_quant(cfg_ctx *c, json_t *q, model_quant *mq)
+{
+    TRY(quant_u32(c, q, "bits,w_bit", 4, &mq->bits));
+    if (mq->bits == 0 || mq->bits > 8)
+        return QBAD("quantization_config \"bits\" is %u; GPTQ/AWQ use 2 to 8", mq->bits);
+    json_t *g = json_object_get(q, "group_size");
+    if (!g)
+        g = json_object_get(q, "q_group_size");
+    if (g && json_is_integer(g) && json_integer_value(g) == -1)
+        mq->group = 0;
+    else
+        TRY(quant_u32(c, q, "group_size,q_group_size", 128, &mq->group));
+    mq->desc_act = json_is_true(json_object_get(q, "desc_act"));
+    return GPUMEM_OK;
+}
+
+/* FP8: weight_block_size [n, k] (absent: one scale per tensor) and
+ * activation_scheme. */
+static gpumem_status read_fp8_quant(cfg_ctx *c, json_t *q, model_quant *mq)
+{
+    json_t *b = json_object_get(q, "weight_block_size");
+    if (b && !json_is_null(b)) {
+        json_t *n = json_array_get(b, 0), *k = json_array_get(b, 1);
+        if (!json_is_array(b) || json_array_size(b) != 2 || !json_is_integer(n) ||
+            !json_is_integer(k) || json_integer_value(n) <= 0 || json_integer_value(k) <= 0 ||
+            json_integer_value(n) > (1 << 20) || json_integer_value(k) > (1 << 20))
+            return QBAD("quantization_config \"weight_block_size\" must be two positive "
+                        "integers");
+        mq->block_n = (uint32_t)json_integer_value(n);
+        mq->block_k = (uint32_t)json_integer_value(k);
+    }
+    const char *scheme = json_string_value(json_object_get(q, "activation_scheme"));
+    mq->input_scale = scheme && strcmp(scheme, "static") == 0;
+    return GPUMEM_OK;
+}
+
+/* Reads "quantization_config": GPTQ, AWQ, FP8 and MXFP4 checkpoints get
+ * their stored bytes (quant.c); bitsandbytes ones the int8/int4 dtype
+ * rows; other methods are sized at the torch_dtype, an upper bound. */
+static gpumem_status read_quant(cfg_ctx *c, gpumem_model *m)
+{
+    json_t *q = json_object_get(c->top, "quantization_config");
+    if (!q || json_is_null(q))
+        return GPUMEM_OK;
+    if (!json_is_object(q))
+        return QBAD("\"quantization_config\" must be an object");
+    const char *method = json_string_value(json_object_get(q, "quant_method"));
+    model_quant *mq = &m->quant;
+    memset(mq, 0, sizeof *mq);
+    mq->keep = m->dtype == GPUMEM_DTYPE_FP32 ? GPUMEM_DTYPE_BF16 : m->dtype;
+    mq->keep_attn = names_attention(json_object_get(q, "modules_to_not_convert"));
+    if (!method) {
+        return QBAD("\"quantization_config\" has no \"quant_method\"");
+    } else if (strcmp(method, "gptq") == 0 || strcmp(method, "awq") == 0) {
+        mq->method = method[0] == 'g' ? QUANT_GPTQ : QUANT_AWQ;
+        if (m->dtype == GPUMEM_DTYPE_FP32) /* both pack with fp16 scales */
+            mq->keep = GPUMEM_DTYPE_FP16;
+        TRY(read_int_quant(c, q, mq));
+    } else if (strcmp(method, "fp8") == 0) {
+        mq->method = QUANT_FP8;
+        TRY(read_fp8_quant(c, q, mq));
+        m->dtype = GPUMEM_DTYPE_FP8; /* matrices FP8, compute bf16 */
+    } else if (strcmp(method, "mxfp4") == 0) {
+        mq->method = QUANT_MXFP4;
+        mq->keep = GPUMEM_DTYPE_BF16;
+    } else if (strcmp(method, "bitsandbytes") == 0) {
+        mq->method = QUANT_BNB;
+        bool four, eight;
+        json_t *root = c->root;
+        c->root = q;
+        gpumem_status st = cfg_bool(c, "load_in_4bit", false, &four);
+        if (st == GPUMEM_OK)
+            st = cfg_bool(c, "load_in_8bit", false, &eight);
+        c->root = root;
+        TRY(st);
+        if (four || eight)
+            m->dtype = four ? GPUMEM_DTYPE_INT4 : GPUMEM_DTYPE_INT8;
+    }
+    if (mq->method == QUANT_NONE) {
+        snprintf(m->note, sizeof m->note,
+                 "checkpoint quantised with %s: sized at its torch_dtype (an upper bound)",
+                 method);
+        return GPUMEM_OK;
+    }
+    snprintf(m->note, sizeof m->note, "checkpoint quantised with %s (quantization_config)",
+             method);
     return GPUMEM_OK;
 }
 
@@ -472,7 +576,9 @@ gpumem_status gpumem_model_load_config_json(const char *text, size_t len, const 
         goto done;
     if (m->is_encoder)
         m->mlm_head = names_mlm_head(c.top);
-    st = compute_params(&c, m, &spec);
+    if ((st = compute_params(&c, m, &spec)) != GPUMEM_OK || (st = read_quant(&c, m)) != GPUMEM_OK)
+        goto done;
+    st = quant_attach_storage(m, err);
 done:
     json_decref(root);
     if (st != GPUMEM_OK) {
