@@ -234,8 +234,13 @@ static int find_gpu(const char *name, const gpumem_gpu **out)
             return EXIT_INPUT;
         }
         snprintf(local_name, sizeof local_name, "%s", g.name);
-        local_gpu = (gpumem_gpu){"local", "", "nvidia", local_name, g.free_bytes, 0,
-                                 "NVML: free memory now"};
+        local_gpu = (gpumem_gpu){.id = "local",
+                                 .aliases = "",
+                                 .vendor = "nvidia",
+                                 .name = local_name,
+                                 .memory_bytes = g.free_bytes,
+                                 .compute_capability = g.compute_capability,
+                                 .source = "NVML: free memory now"};
         *out = &local_gpu;
         return 0;
     }
@@ -822,8 +827,13 @@ static int cmd_gpus(const opt_values *v)
             json_str(g->name);
             printf(", \"vendor\": ");
             json_str(g->vendor);
-            printf(", \"memory_bytes\": %llu, \"unified\": %s, \"aliases\": ",
+            printf(", \"memory_bytes\": %llu, \"unified\": %s, \"compute_capability\": ",
                    (unsigned long long)g->memory_bytes, g->unified ? "true" : "false");
+            if (g->compute_capability)
+                printf("\"%u.%u\"", g->compute_capability / 10, g->compute_capability % 10);
+            else
+                printf("null");
+            printf(", \"aliases\": ");
             json_str(g->aliases);
             printf("}%s\n", i + 1 < n ? "," : "");
         } else {

@@ -180,6 +180,7 @@ typedef struct {
     const char *name;    /* marketing name */
     uint64_t memory_bytes; /* memory a process can see */
     int unified;         /* 1 for unified (Apple) memory */
+    unsigned compute_capability; /* NVIDIA's, major*10+minor (89 = 8.9); 0 otherwise */
     const char *source;
 } gpumem_gpu;
 
@@ -189,6 +190,7 @@ typedef struct {
     char name[96];
     uint64_t total_bytes;
     uint64_t free_bytes; /* free now */
+    unsigned compute_capability; /* major*10+minor, 0 if NVML does not say */
 } gpumem_local_gpu;
 
 /* The NVIDIA GPUs of this machine through NVML, loaded at run time

@@ -97,23 +97,9 @@ static uint64_t matrix_bytes(gpumem_dtype d, uint64_t params, uint32_t n_embd)
     }
 }
 
-/* Compute-capability major of a GPU by its catalog id (NVIDIA's CUDA GPU
- * list); 0 for GPUs vLLM does not run with CUDA. */
-static uint32_t gpu_sm(const gpumem_gpu *g)
-{
-    static const struct {
-        const char *prefix;
-        uint32_t sm;
-    } rows[] = {
-        {"h100", 9}, {"h200", 9}, {"gh200", 9}, {"b200", 10}, {"b100", 10}, {"gb200", 10},
-        {"rtx-50", 12}, {"a100", 8}, {"a10", 8}, {"a40", 8}, {"l4", 8}, {"rtx-30", 8},
-        {"rtx-40", 8}, {"rtx-a", 8}, {"rtx-6000-ada", 8}, {"t4", 7}, {"v100", 7},
-    };
-    for (size_t i = 0; g && i < sizeof rows / sizeof rows[0]; i++)
-        if (strncmp(g->id, rows[i].prefix, strlen(rows[i].prefix)) == 0)
-            return rows[i].sm;
-    return 0;
-}
+/* Compute-capability major of a GPU (data/gpus.tsv); 0 for GPUs vLLM does
+ * not run with CUDA. */
+static uint32_t gpu_sm(const gpumem_gpu *g) { return g ? g->compute_capability / 10 : 0; }
 
 typedef enum { MXFP4_MARLIN, MXFP4_TRITON, MXFP4_FLASHINFER } mxfp4_backend;
 

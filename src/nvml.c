@@ -18,6 +18,7 @@ typedef int (*nvml_count_fn)(unsigned int *);
 typedef int (*nvml_handle_fn)(unsigned int, void **);
 typedef int (*nvml_name_fn)(void *, char *, unsigned int);
 typedef int (*nvml_mem_fn)(void *, nvml_memory *);
+typedef int (*nvml_cc_fn)(void *, int *, int *);
 
 gpumem_status gpumem_local_gpus(gpumem_local_gpu *out, size_t cap, size_t *n, gpumem_error *err)
 {
@@ -37,6 +38,8 @@ gpumem_status gpumem_local_gpus(gpumem_local_gpu *out, size_t cap, size_t *n, gp
     *(void **)&handle = dlsym(lib, "nvmlDeviceGetHandleByIndex_v2");
     *(void **)&name = dlsym(lib, "nvmlDeviceGetName");
     *(void **)&mem = dlsym(lib, "nvmlDeviceGetMemoryInfo");
+    nvml_cc_fn cc; /* optional: 0 when the driver's NVML lacks it */
+    *(void **)&cc = dlsym(lib, "nvmlDeviceGetCudaComputeCapability");
     gpumem_status st = GPUMEM_OK;
     unsigned int c = 0;
     if (!init || !shutdown || !count || !handle || !name || !mem) {
@@ -58,6 +61,9 @@ gpumem_status gpumem_local_gpus(gpumem_local_gpu *out, size_t cap, size_t *n, gp
             g->index = i;
             g->total_bytes = mi.total;
             g->free_bytes = mi.free;
+            int major = 0, minor = 0;
+            if (cc && cc(h, &major, &minor) == 0 && major > 0 && minor >= 0 && minor < 10)
+                g->compute_capability = (unsigned)(major * 10 + minor);
             (*n)++;
         }
         shutdown();

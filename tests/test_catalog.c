@@ -50,6 +50,30 @@ static void test_gpus(void **state)
     assert_string_equal(buf, "23.64");
 }
 
+/* Compute capabilities from NVIDIA's CUDA GPU list (developer.nvidia.com/
+ * cuda-gpus): H100 9.0, B200 10.0, RTX 5090 12.0, RTX 4090 8.9, A100 8.0,
+ * A10G 8.6, T4 7.5, V100 7.0; none for AMD and Apple. */
+static void test_compute_capability(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *id;
+        unsigned cc;
+    } want[] = {{"h100-sxm", 90}, {"b200", 100}, {"rtx-5090", 120}, {"rtx-4090", 89},
+                {"a100-sxm4-80gb", 80}, {"a10g", 86}, {"t4", 75}, {"v100-16gb", 70},
+                {"mi300x", 0}, {"m2-ultra-192gb", 0}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const gpumem_gpu *g = NULL;
+        gpumem_error err;
+        assert_int_equal(gpumem_gpu_find(want[i].id, &g, &err), GPUMEM_OK);
+        assert_int_equal(g->compute_capability, want[i].cc);
+    }
+    for (size_t i = 0; i < gpumem_gpu_count(); i++) {
+        const gpumem_gpu *g = gpumem_gpu_at(i);
+        assert_int_equal(strcmp(g->vendor, "nvidia") == 0, g->compute_capability != 0);
+    }
+}
+
 static void test_aliases(void **state)
 {
     (void)state;
@@ -70,6 +94,7 @@ int main(void)
         cmocka_unit_test(test_every_model_loads),
         cmocka_unit_test(test_gpus),
         cmocka_unit_test(test_aliases),
+        cmocka_unit_test(test_compute_capability),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

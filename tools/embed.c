@@ -121,8 +121,8 @@ static void gpus(FILE *out, const char *dir)
         lineno++;
         if (lineno == 1 || line[0] == '\n' || line[0] == '#')
             continue;
-        if (split(line, fl) != 7)
-            die("expected 7 fields: id aliases vendor name memory_bytes kind source", path,
+        if (split(line, fl) != 8)
+            die("expected 8 fields: id aliases vendor name memory_bytes kind cc source", path,
                 lineno);
         char *end;
         errno = 0;
@@ -137,8 +137,17 @@ static void gpus(FILE *out, const char *dir)
             emit_str(out, fl[k]);
             fputs(", ", out);
         }
-        fprintf(out, "%lluull, %d, ", mem, unified);
-        emit_str(out, fl[6]);
+        /* NVIDIA compute capability "major.minor" as major*10+minor, "-": 0. */
+        unsigned major = 0, minor = 0;
+        int cc_len = 0;
+        if (strcmp(fl[6], "-") != 0 &&
+            (sscanf(fl[6], "%u.%u%n", &major, &minor, &cc_len) != 2 || fl[6][cc_len] ||
+             major < 3 || major > 20 || minor > 9))
+            die("cc must be a compute capability such as 8.9, or -", path, lineno);
+        if ((strcmp(fl[2], "nvidia") == 0) != (major != 0))
+            die("cc is given for NVIDIA GPUs and only for them", path, lineno);
+        fprintf(out, "%lluull, %d, %u, ", mem, unified, major * 10 + minor);
+        emit_str(out, fl[7]);
         fprintf(out, "},\n");
         n++;
     }

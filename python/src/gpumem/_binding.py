@@ -619,6 +619,8 @@ def gpus():
         g = _lib.gpumem_gpu_at(i).contents
         out.append({"id": _str(g.id), "name": _str(g.name), "vendor": _str(g.vendor),
                     "memory_bytes": g.memory_bytes, "unified": bool(g.unified),
+                    "compute_capability": ("%d.%d" % divmod(g.compute_capability, 10)
+                                           if g.compute_capability else None),
                     "aliases": _str(g.aliases)})
     return out
 

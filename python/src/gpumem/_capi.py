@@ -6,6 +6,7 @@ compiler's view of the header."""
 import ctypes
 import os
 from ctypes import (
+    c_uint,
     POINTER,
     Structure,
     c_char,
@@ -85,6 +86,7 @@ class Gpu(Structure):
         ("name", c_char_p),
         ("memory_bytes", c_uint64),
         ("unified", c_int),
+        ("compute_capability", c_uint),
         ("source", c_char_p),
     ]
 
