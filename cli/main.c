@@ -419,6 +419,8 @@ static int apply_llamacpp(const opt_values *v, gpumem_settings *s)
         s->n_cpu_moe = (int)n;
     }
     s->swa_full = v->set[O_SWA_FULL];
+    if (v->set[O_LLAMACPP_VERSION]) /* the library checks the name */
+        s->llamacpp_version = v->value[O_LLAMACPP_VERSION];
     if (v->set[O_FLASH_ATTN]) {
         const char *f = v->value[O_FLASH_ATTN];
         if (!strcmp(f, "on") || !strcmp(f, "1"))
@@ -647,8 +649,9 @@ static int cmd_estimate(const opt_values *v)
             s.engine = GPUMEM_ENGINE_LLAMACPP;
     }
     /* Layer placement is llama.cpp's; elsewhere it would be silently ignored. */
-    static const opt_id llamacpp_only[] = {O_NGL,     O_TENSOR_SPLIT,    O_CPU_MOE,
-                                           O_N_CPU_MOE, O_OVERRIDE_TENSOR, O_MARGIN};
+    static const opt_id llamacpp_only[] = {O_NGL,       O_TENSOR_SPLIT,    O_CPU_MOE,
+                                           O_N_CPU_MOE, O_OVERRIDE_TENSOR, O_MARGIN,
+                                           O_LLAMACPP_VERSION};
     gpumem_gpu sized; /* --budget on the other engines: --gpu with that much memory */
     rc = s.engine == GPUMEM_ENGINE_LLAMACPP ? apply_budgets(v, &s, NULL)
                                             : apply_gpu_budget(v, &s, &t, &sized);

@@ -109,11 +109,16 @@ const opt_spec cli_options[O_COUNT] = {
     {O_CTV, "cache-type-v", 0, "ctv", OPT_VALUE, "TYPE", CMD_ESTIMATE | CMD_FIT,
      "llama.cpp: V cache type (quantised V needs -fa on)"},
     {O_NGL, "n-gpu-layers", 0, "ngl", OPT_VALUE, "N", CMD_ESTIMATE | CMD_FIT,
-     "llama.cpp: layers on the GPU, the output layer counted first (default: all with --gpu, else 0)"},
+     "llama.cpp: layers on the GPU, the output layer counted first in de3ff81 (default: all with --gpu, "
+     "else 0)"},
     {O_TENSOR_SPLIT, "tensor-split", 0, "ts", OPT_VALUE, "A,B,...", CMD_ESTIMATE,
      "llama.cpp: share of the offloaded layers per GPU; sets --gpus to their count"},
     {O_SWA_FULL, "swa-full", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE | CMD_FIT,
      "llama.cpp: full-size cache for sliding-window layers"},
+    {O_LLAMACPP_VERSION, "llamacpp-version", 0, NULL, OPT_VALUE, "V", CMD_ESTIMATE | CMD_FIT,
+     "llama.cpp rules modelled: de3ff81 (default, node-llama-cpp 3.22.1) or b6699 (builds "
+     "of May 2024 to Oct 2025: -ngl before the output layer, n_ctx padded to 32 without "
+     "-fa, f32 mask)"},
     {O_MARGIN, "margin", 0, NULL, OPT_LIST, "SIZE[,SIZE...]", CMD_ESTIMATE | CMD_FIT,
      "memory left free on each GPU (llama.cpp --fit-target; fit: default 1024MiB, estimate: "
      "0); one size for all GPUs or one per GPU"},

@@ -74,6 +74,7 @@ typedef enum {
     O_CTV,
     O_NGL,
     O_SWA_FULL,
+    O_LLAMACPP_VERSION,
     O_MAX_CONTEXT,
     O_MAX_BATCH,
     O_MARGIN,

@@ -1,24 +1,33 @@
 /* llama.cpp, as the source in node-llama-cpp 3.22.1 builds it (0.5.0-dev,
- * commit de3ff81): the buffers it prints at load, per device.
- *  - model: the GGUF's tensor bytes. -ngl counts the output layer first:
- *    layers il >= n_layer + 1 - ngl go to the GPUs (il == n_layer is the
- *    output layer), token embeddings stay on the host; over several GPUs
- *    layer il goes to the first device whose cumulative -ts share exceeds
- *    (il - start) / min(ngl, n_layer + 1), in float as llama.cpp computes
- *    it (llama-model.cpp load_tensors, get_layer_buft_list). Builds before
- *    this version (b5xxx) started at n_layer - ngl and moved the output
- *    only when ngl > n_layer;
- *  - KV: n_ctx padded to 256, per sequence n_ctx_seq = pad(n_ctx / np, 256)
- *    unless unified; K and V rows of the cache types; sliding-window layers
- *    hold pad(min(n_ctx_seq, n_swa * (unified ? np : 1) + n_ubatch), 256)
- *    cells per stream unless --swa-full; MLA caches only K (latent + rope)
- *    (llama-context.cpp, llama-kv-cache.cpp, llama-kv-cache-iswa.cpp);
+ * commit de3ff81, the default), and the rules of older builds where their
+ * source differs (--llamacpp-version, the table `versions` below): the
+ * buffers it prints at load, per device.
+ *  - model: the GGUF's tensor bytes. de3ff81 counts the output layer first
+ *    in -ngl: layers il >= n_layer + 1 - ngl go to the GPUs (il == n_layer
+ *    is the output layer); builds before PR #18148 (merged 2025-12-18)
+ *    start at n_layer - ngl and reach the output only when ngl > n_layer.
+ *    Token embeddings stay on the host; over several GPUs layer il goes to
+ *    the first device whose cumulative -ts share exceeds (il - start) /
+ *    min(ngl, n_layer + 1), in float as llama.cpp computes it
+ *    (llama-model.cpp load_tensors, get_layer_buft_list);
+ *  - KV: n_ctx padded, per sequence n_ctx_seq = pad(n_ctx / np) unless
+ *    unified; de3ff81 pads to 256 (llama-context.cpp, PR #17046), builds
+ *    before PR #16812 to 256 with flash attention and 32 without
+ *    (llama_kv_cache_unified::get_padding, PR #7257). K and V rows of the
+ *    cache types; sliding-window layers hold min(n_ctx_seq, pad(n_swa *
+ *    (unified ? np : 1) + n_ubatch)) cells per stream unless --swa-full;
+ *    MLA caches only K (latent + rope) (llama-kv-cache.cpp,
+ *    llama-kv-cache-iswa.cpp);
  *  - output: n_vocab x n_seq floats on the host (output_reserve);
  *  - compute: the graph allocator's worst case over a full ubatch, fitted
  *    to the printed sizes of the real CPU build (validation/measurements/
  *    llamacpp.jsonl): the larger of the logits phase and the attention
  *    phase of the layer with the most cells; each GPU's over its own
  *    layers (modelled: no GPU was measured);
+ *  - the attention mask: with flash attention de3ff81 fills it in f16 on
+ *    the host (llama-graph.cpp build_attn_inp_kq_mask, PR #23764, merged
+ *    2026-05-28); older builds fill an f32 mask and cast it to f16 on the
+ *    device that runs the attention;
  *  - op offload: with weights left on the host (--cpu-moe, --n-cpu-moe,
  *    layers beyond -ngl) and a ubatch of 32 tokens or more, the scheduler
  *    runs their matmuls on the first GPU, copying one host weight at a time
@@ -26,10 +35,7 @@
  *    backend's minimum batch is 32): the largest such tensor, one layer's
  *    activations (MoE: ubatch x experts used x 3 expert widths f32 and the
  *    input rows; dense: input and output rows of the widest matmul, twice)
- *    and 8 bytes per cell and ubatch token of the masks of GPU0's attention.
- *    Public logs, Qwen3-235B, ubatch 512: Q6_K on an RTX 3090 at 16384
- *    cells, 774.0 MiB printed, this rule 630 + 72 + 8 + 64 = 774; Q8_0 on
- *    an A6000 at 32768 cells, 1024.0 printed, 816 + 72 + 8 + 128 = 1024. */
+ *    and the masks (op_offload_bytes). */
 #include "estimate_internal.h"
 #include "ggml_types_internal.h"
 #include "util_internal.h"
@@ -45,6 +51,36 @@ static const uint64_t cuda_context_bytes = 384ull << 20;
 
 static uint64_t pad(uint64_t x, uint64_t n) { return (x + n - 1) / n * n; }
 
+/* The rule sets: where a llama.cpp build's source differs from de3ff81.
+ * "b6699" holds for mainline builds from PR #7257 (May 2024) up to PR
+ * #16812 (merged 2025-10-28, which dropped the KV padding that PR #17046
+ * brought back as 256 for all); the public logs it reproduces span builds
+ * 4192..6699 (tests/data/engine_logs). Builds between PR #16812 and PR
+ * #23764 mix the two and are not modelled. */
+typedef struct {
+    const char *name;
+    bool output_first;  /* -ngl counts the output layer first (PR #18148) */
+    uint32_t pad_fa;    /* n_ctx padding with flash attention */
+    uint32_t pad_no_fa; /* and without */
+    bool f16_mask;      /* flash attention's mask filled in f16 (PR #23764) */
+} lcpp_version;
+
+static const lcpp_version versions[] = {
+    {"de3ff81", true, 256, 256, true},
+    {"b6699", false, 256, 32, false},
+};
+#define N_VERSIONS (sizeof versions / sizeof versions[0])
+
+static const lcpp_version *version_find(const char *name)
+{
+    if (!name || !*name)
+        return &versions[0];
+    for (size_t i = 0; i < N_VERSIONS; i++)
+        if (str_ieq(name, versions[i].name))
+            return &versions[i];
+    return NULL;
+}
+
 /* Bytes of one cache row of `n` elements of ggml type `t`. */
 static uint64_t row_bytes(int t, uint64_t n)
 {
@@ -54,7 +90,8 @@ static uint64_t row_bytes(int t, uint64_t n)
 }
 
 typedef struct {
-    uint64_t n_ctx, n_ctx_seq, n_stream, ub, n_seq;
+    const lcpp_version *v;
+    uint64_t n_ctx, n_ctx_seq, n_stream, ub, n_seq, pad;
     int tk, tv; /* ggml types of K and V */
     bool fa, unified, swa_full;
     uint32_t ngl; /* repeating layers on GPUs */
@@ -82,8 +119,11 @@ static uint64_t layer_cells(const model_layer *l, const lcpp *c)
 {
     if (l->attn == ATTN_KIND_SLIDING && !c->swa_full) {
         uint64_t want = (uint64_t)l->window * (c->unified ? c->n_seq : 1) + c->ub;
-        uint64_t cap = c->n_ctx_seq;
-        return pad(want < cap ? want : cap, 256);
+        /* de3ff81: pad(min(n_ctx_seq, want), 256); older builds
+         * min(n_ctx_seq, pad(want)): the same cells, n_ctx_seq being a
+         * multiple of the padding in both */
+        uint64_t cap = c->n_ctx_seq, w = pad(want, c->pad);
+        return w < cap ? w : cap;
     }
     return c->n_ctx_seq;
 }
@@ -153,13 +193,19 @@ static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t fir
     return (attn > logits ? attn : logits) + rows;
 }
 
+/* Bytes of one element of the attention mask the host fills: f16 with
+ * flash attention in de3ff81, f32 otherwise and in older builds. */
+static uint64_t mask_elt(const lcpp *c) { return c->fa && c->v->f16_mask ? 2 : 4; }
+
 /* The host compute buffer of a fully offloaded model: the graph inputs the
- * host fills, i.e. the token embeddings it looks up (f32 rows), the f32
+ * host fills, i.e. the token embeddings it looks up (f32 rows), the
  * attention mask of each kind (full, sliding), ub rows of the cells they
- * span, and the ubatch's token ids, positions and output ids. Public CUDA and Vulkan logs print exactly this (+0.01 MiB):
- * 76.01 MiB for GLM-Z1-32B at 32768 cells, ubatch 512 (12 + 64), 40.01 for
- * Qwen3-235B at 16384 (8 + 32), 92.01 for DeepSeek-V3 at ubatch 1024 (28 +
- * 64), 9.01 for Llama-3-8B at 512 (8 + 1) (tests/data/engine_logs). */
+ * span, and the ubatch's token ids, positions and output ids. Public CUDA
+ * and Vulkan logs of builds with the f32 mask (b5192..b6699) print exactly
+ * this (+0.01 MiB): 76.01 MiB for GLM-Z1-32B at 32768 cells, ubatch 512
+ * (12 + 64), 40.01 for Qwen3-235B at 16384 (8 + 32), 92.01 for DeepSeek-V3
+ * at ubatch 1024 (28 + 64), 9.01 for Llama-3-8B at 512 (8 + 1)
+ * (tests/data/engine_logs); de3ff81's f16 mask halves the mask part. */
 static uint64_t gpu_host_inputs(const gpumem_model *m, const lcpp *c)
 {
     uint64_t full = 0, swa = 0;
@@ -172,7 +218,7 @@ static uint64_t gpu_host_inputs(const gpumem_model *m, const lcpp *c)
         *kind = n > *kind ? n : *kind;
     }
     /* + token ids, positions and output ids, 4 B per ubatch token each */
-    return c->ub * m->n_embd * 4 + (full + swa) * c->ub * 4 + 3 * c->ub * 4;
+    return c->ub * m->n_embd * 4 + (full + swa) * c->ub * mask_elt(c) + 3 * c->ub * 4;
 }
 
 /* Whether GPU d holds layers whose expert weights stay on the host (-ot
@@ -189,10 +235,32 @@ static bool streams_host_weights(const gpumem_model *m, const lcpp *c, uint32_t 
 
 /* GPU0's compute buffer under op offload (see the header): the largest
  * host-resident weight its matmuls stream in, one layer's activations and
- * the masks; 0 when nothing is offloaded that way. */
+ * the masks; 0 when nothing is offloaded that way.
+ *
+ * The masks' share depends on the order in which the graph allocator meets
+ * them (ggml-alloc.c: a split's input copies are allocated at its start
+ * and freed after their last use; freed space is reused when it fits):
+ *  - the largest mask's first attention on GPU0 before the first streamed
+ *    layer: the mask copy sits below every later streamed weight. Builds
+ *    with the f32 mask print 8 B per element (its f32 copy, the f16 cast
+ *    and 2 B not accounted for): Qwen3-235B, ubatch 512, Q6_K on an
+ *    RTX 3090 at 16384 cells (b5269): 774.0 MiB printed, this rule
+ *    630 + 72 + 8 + 64 = 774; Q8_0 on an A6000 at 32768 cells (b5192,
+ *    b5274): 1024.0 printed, 816 + 72 + 8 + 128 = 1024. de3ff81 copies
+ *    its f16 mask with no cast: 2 B of copy + the same 2 B, 4 B (modelled);
+ *  - a streamed layer first (gpt-oss: layer 0 slides, its experts on the
+ *    host): the f32 copy does not fit the space the streamed weight and
+ *    activations left and goes above it; the f16 cast fits that space.
+ *    gpt-oss-20b, b6699, 131072 cells: 456.98 MiB printed, this rule
+ *    134.5 + 73.1 + 256 = 463.6 (+1.4%), where the first rule gave 719.6.
+ *    de3ff81's f16 copy stays below the later layers' streamed weights:
+ *    2 B per element (modelled);
+ *  - no attention on GPU0 (-ngl 0): one mask element size, 4 B with the
+ *    f32 mask (742.0 MiB at -ngl 0 = 630 + 72 + 8 + 32), 2 B with f16. */
 static uint64_t op_offload_bytes(const gpumem_model *m, const lcpp *c, uint32_t cpu_moe)
 {
     uint64_t streamed = 0, act = 0;
+    int64_t first_stream = -1;
     for (uint32_t i = 0; c->gpu && c->ub >= 32 && i < m->n_layer; i++) {
         const model_layer *l = &m->layers[i];
         bool host_layer = layer_device(c, i) < 0;
@@ -208,22 +276,33 @@ static uint64_t op_offload_bytes(const gpumem_model *m, const lcpp *c, uint32_t 
             uint64_t d = 2 * c->ub * (m->n_embd + wide) * 4;
             a = d > a ? d : a;
         }
+        if (t && first_stream < 0)
+            first_stream = i;
         streamed = t > streamed ? t : streamed;
         act = a > act ? a : act;
     }
     if (!streamed)
         return 0;
-    /* The masks stay alive beside them: 8 B per element with attention on
-     * GPU0, 4 B without (742.0 MiB at -ngl 0 = 630 + 72 + 8 + 32). */
     uint64_t cells = 0, any = 0;
+    int64_t first_mask = -1; /* GPU0's first layer attending over `cells` */
     for (uint32_t i = 0; i < m->n_layer; i++)
         if (!m->layers[i].ssm && m->layers[i].attn != ATTN_KIND_NONE) {
             uint64_t n = layer_cells(&m->layers[i], c);
             any = n > any ? n : any;
-            if (layer_device(c, i) == 0)
-                cells = n > cells ? n : cells;
+            if (layer_device(c, i) == 0 && n > cells) {
+                cells = n;
+                first_mask = i;
+            }
         }
-    return streamed + act + (cells ? cells * c->ub * 8 : any * c->ub * 4);
+    uint64_t elt = mask_elt(c), base = streamed + act;
+    if (!cells)
+        return base + any * c->ub * elt;
+    uint64_t e = cells * c->ub;
+    if (first_mask <= first_stream) /* a layer's attention precedes its FFN */
+        return base + 2 * elt * e;
+    /* the f16 cast of an f32 mask goes above too when it does not fit */
+    bool cast = c->fa && !c->v->f16_mask;
+    return base + elt * e + (cast && 2 * e > base ? 2 * e : 0);
 }
 
 static gpumem_status add_mib(gpumem_device *d, const char *name, uint64_t bytes,
@@ -284,6 +363,10 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
         return err_set(err, GPUMEM_ERR_USAGE, "llama.cpp needs the architecture: give a GGUF file");
     lcpp c;
     memset(&c, 0, sizeof c);
+    if (!(c.v = version_find(s->llamacpp_version)))
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "unknown llama.cpp version '%s' (modelled: de3ff81, the default, and b6699)",
+                       s->llamacpp_version);
     c.n_seq = s->n_parallel ? s->n_parallel : 1;
     c.unified = s->kv_unified != 0;
     /* n_batch = min(ctx, -b), n_ubatch = min(n_batch, -ub), before the
@@ -301,9 +384,10 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
     if (ggml_type_get((uint32_t)c.tv)->block_size > 1 && !c.fa)
         return err_set(err, GPUMEM_ERR_USAGE,
                        "llama.cpp needs flash attention (-fa on) for a quantised V cache");
-    c.n_ctx = pad(r->context, 256);
+    c.pad = c.fa ? c.v->pad_fa : c.v->pad_no_fa;
+    c.n_ctx = pad(r->context, c.pad);
     c.n_stream = c.unified ? 1 : c.n_seq;
-    c.n_ctx_seq = c.unified ? c.n_ctx : pad(c.n_ctx / c.n_seq, 256);
+    c.n_ctx_seq = c.unified ? c.n_ctx : pad(c.n_ctx / c.n_seq, c.pad);
     if (!c.unified)
         c.n_ctx = c.n_ctx_seq * c.n_seq;
     /* With a GPU, -ngl 0 still uses it: op offload runs the host's big
@@ -312,7 +396,8 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
     c.gpu = s->gpu != NULL;
     c.moe_mask = s->cpu_moe_mask;
     int64_t nl = m->n_layer, ngl = !c.gpu ? 0 : s->n_gpu_layers < 0 ? nl + 1 : s->n_gpu_layers;
-    c.start = nl + 1 - ngl > 0 ? nl + 1 - ngl : 0;
+    int64_t lo = (c.v->output_first ? nl + 1 : nl) - ngl; /* i_gpu_start */
+    c.start = lo > 0 ? lo : 0;
     c.act = ngl < nl + 1 ? ngl : nl + 1;
     c.n_dev = c.gpu ? (r->tp ? r->tp : 1) : 0;
     if (c.n_dev > GPUMEM_MAX_SPLIT)
@@ -420,8 +505,9 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
             n += (size_t)snprintf(ts + n, sizeof ts - n, "%s%g", d ? "," : "", s->tensor_split[d]);
     }
     snprintf(out->description, sizeof out->description,
-             "%s; n_ctx %llu, %llu seq%s%s, ubatch %llu, flash attention %s, -ngl %lld%s%s",
-             m->storage_desc, (unsigned long long)c.n_ctx, (unsigned long long)c.n_seq,
+             "llama.cpp %s: %s; n_ctx %llu, %llu seq%s%s, ubatch %llu, flash attention %s, "
+             "-ngl %lld%s%s",
+             c.v->name, m->storage_desc, (unsigned long long)c.n_ctx, (unsigned long long)c.n_seq,
              c.n_seq == 1 ? "" : "s", c.unified ? " (unified KV)" : "", (unsigned long long)c.ub,
              c.fa ? "on" : "off", (long long)c.act, c.gpu ? "" : " (CPU only)", ts);
     return GPUMEM_OK;

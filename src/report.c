@@ -240,7 +240,7 @@ char *gpumem_report_text(const gpumem_model *m, const gpumem_estimate *e, gpumem
     if (e->mode == GPUMEM_MODE_TRAINING)
         put(&s, "training: %s\n", e->description);
     else if (e->engine == GPUMEM_ENGINE_LLAMACPP)
-        put(&s, "llama.cpp de3ff81: %s\n", e->description);
+        put(&s, "%s\n", e->description); /* "llama.cpp <version>: ..." */
     else if (e->engine == GPUMEM_ENGINE_SIMPLE)
         put(&s, "%s weights, rule of thumb%s\n", gpumem_dtype_name(e->dtype),
             e->gpus > 1 ? ", split over GPUs" : "");

@@ -155,13 +155,24 @@ static void test_layer_split(void **state)
     assert_int_equal(device_component(e, "host", "weights"), host_fixed);
     assert_int_equal(e->per_gpu_bytes, e->devices[0].bytes);
     /* Fully offloaded, the host's compute buffer holds the graph inputs: the
-     * f32 embedding rows of a ubatch and the f32 mask over the cells (the
-     * rule public CUDA logs follow, e.g. GLM-Z1-32B at 32768 cells, ubatch
-     * 512, n_embd 6144: 76.01 MiB = 12 + 64 + 0.006): 512 x 256 x 4 +
-     * 1024 x 512 x 4, and 3 x 512 x 4 of token ids, positions, output ids. */
+     * f32 embedding rows of a ubatch and the mask over the cells, and
+     * 3 x 512 x 4 of token ids, positions, output ids. de3ff81 fills the
+     * mask of flash attention (on by default) in f16: 512 x 256 x 4 +
+     * 1024 x 512 x 2 (llama-graph.cpp build_attn_inp_kq_mask). */
+    assert_int_equal(device_component(e, "host", "compute"),
+                     512 * 256 * 4 + 1024 * 512 * 2 + 3 * 512 * 4);
+    assert_non_null(strstr(e->description, "llama.cpp de3ff81: "));
+    free(e);
+    /* b6699 fills an f32 mask (the rule public CUDA logs of b5192..b6699
+     * follow, e.g. GLM-Z1-32B at 32768 cells, ubatch 512, n_embd 6144:
+     * 76.01 MiB = 12 + 64 + 0.006): 1024 x 512 x 4. */
+    s.llamacpp_version = "b6699";
+    e = estimate_or_fail(m, &s);
     assert_int_equal(device_component(e, "host", "compute"),
                      512 * 256 * 4 + 1024 * 512 * 4 + 3 * 512 * 4);
+    assert_non_null(strstr(e->description, "llama.cpp b6699: "));
     free(e);
+    s.llamacpp_version = NULL;
     /* -ts 1,3: shares 0.25, 1: layer 0 (x = 0) on gpu0, layer 1 (1/3) on gpu1. */
     assert_int_equal(gpumem_tensor_split_parse("1,3", &s, &err), GPUMEM_OK);
     e = estimate_or_fail(m, &s);
@@ -179,14 +190,43 @@ static void test_layer_split(void **state)
      * 1024 cells (1000 padded to 256). */
     assert_int_equal(device_component(e, "gpu0", "kv_cache"), 2ull * 64 * 2 * 2 * 1024);
     free(e);
+    /* b6699 (llama-model.cpp before PR #18148): start = n_layer - ngl = 0,
+     * min(ngl, n_layer + 1) = 2 offloaded: layer 0 (x = 0) on gpu0, layer 1
+     * (x = 0.5) on gpu1, the output (il - start = 2, not below 2) on the
+     * host, with the embeddings it shares here. */
+    s.llamacpp_version = "b6699";
+    e = estimate_or_fail(m, &s);
+    assert_int_equal(device_component(e, "gpu0", "weights"), layer);
+    assert_int_equal(device_component(e, "gpu1", "weights"), layer);
+    assert_int_equal(device_component(e, "host", "weights"), host_fixed);
+    free(e);
+    /* Its padding without flash attention is 32 (get_padding, PR #7257):
+     * 300 -> 320 cells per layer where de3ff81 takes 512. */
+    s.flash_attn = 2;
+    s.context = 300;
+    e = estimate_or_fail(m, &s);
+    assert_int_equal(device_component(e, "gpu0", "kv_cache"), 2ull * 64 * 2 * 2 * 320);
+    free(e);
+    s.llamacpp_version = NULL;
+    e = estimate_or_fail(m, &s);
+    assert_int_equal(device_component(e, "gpu0", "kv_cache"), 2ull * 64 * 2 * 2 * 512);
+    free(e);
+    s.llamacpp_version = "b1234";
+    e = malloc(sizeof *e);
+    assert_non_null(e);
+    assert_int_equal(gpumem_estimate_inference(m, &s, e, &err), GPUMEM_ERR_USAGE);
+    assert_non_null(strstr(err.message, "b6699"));
+    free(e);
     gpumem_model_free(m);
 
     /* Op offload: experts left on the host (--cpu-moe) run on the first GPU
      * for a ubatch of 512, one host weight at a time: the largest expert
      * tensor (MXFP4 [256, 1024]: 139264 B), one MoE layer's f32
      * activations, 512 x 2 used x 3 x 256 x 4, the input rows, 512 x 256 x
-     * 4, and 8 B per mask element, 512 cells x 512 (the rule that gives the
-     * 774.0 and 1024.0 MiB public Qwen3-235B logs print). */
+     * 4, and, layer 0's attention coming before its experts, 4 B per
+     * element of de3ff81's f16 mask, 512 cells x 512 (8 B with b6699's f32
+     * mask and its cast: the rule that gives the 774.0 and 1024.0 MiB
+     * public Qwen3-235B logs print). */
     snprintf(path, sizeof path, "%s/tests/fixtures/gguf/tiny-moe-mixed.gguf", GPUMEM_SOURCE_DIR);
     assert_int_equal(gpumem_model_load(path, &m, &err), GPUMEM_OK);
     gpumem_settings_init(&s);
@@ -197,8 +237,14 @@ static void test_layer_split(void **state)
     assert_int_equal(gpumem_gpu_find("rtx-4090", &s.gpu, &err), GPUMEM_OK);
     e = estimate_or_fail(m, &s);
     assert_int_equal(device_component(e, "gpu0", "compute"),
+                     139264 + 512ull * 2 * 3 * 256 * 4 + 512 * 256 * 4 + 512 * 512 * 4);
+    free(e);
+    s.llamacpp_version = "b6699";
+    e = estimate_or_fail(m, &s);
+    assert_int_equal(device_component(e, "gpu0", "compute"),
                      139264 + 512ull * 2 * 3 * 256 * 4 + 512 * 256 * 4 + 512 * 512 * 8);
     free(e);
+    s.llamacpp_version = NULL;
     s.n_cpu_moe = 0; /* experts on the GPU: no streaming */
     e = estimate_or_fail(m, &s);
     assert_true(device_component(e, "gpu0", "compute") < 139264 + 512ull * 2 * 3 * 256 * 4);
@@ -216,10 +262,22 @@ static void test_layer_split(void **state)
     s.n_gpu_layers = 2;
     assert_int_equal(gpumem_gpu_find("rtx-4090", &s.gpu, &err), GPUMEM_OK);
     e = estimate_or_fail(m, &s);
-    /* + the mask term of GPU0's attention: 512 cells x 512 x 8. */
+    /* + the mask: the streamed layer 0 comes before GPU0's first attention
+     * (layer 1), so de3ff81's f16 mask copy, 512 cells x 512 x 2, sits
+     * beside the later streamed weights. */
     assert_int_equal(device_component(e, "gpu0", "compute"),
-                     73728 + 2 * 512 * (256 + 512) * 4 + 512 * 512 * 8);
+                     73728 + 2 * 512 * (256 + 512) * 4 + 512 * 512 * 2);
     free(e);
+    /* b6699's f32 mask goes above that space (4 B per element); its f16
+     * cast, 512 x 512 x 2, fits the space the streamed layer left. */
+    s.llamacpp_version = "b6699";
+    s.n_gpu_layers = 1; /* b6699 has no output-first: start = 2 - 1 */
+    e = estimate_or_fail(m, &s);
+    assert_int_equal(device_component(e, "gpu0", "compute"),
+                     73728 + 2 * 512 * (256 + 512) * 4 + 512 * 512 * 4);
+    free(e);
+    s.llamacpp_version = NULL;
+    s.n_gpu_layers = 2;
     s.n_ubatch = 16; /* below the CUDA backend's 32: the host computes them */
     e = estimate_or_fail(m, &s);
     assert_string_equal(e->devices[0].name, "gpu0");

@@ -9,9 +9,10 @@
  * where a case maps it) must be within 1% or 16 MiB of the printed size,
  * either way, and the test prints every error with the median and worst.
  * A case's "compare" map can leave a buffer out (null, with the reason in
- * public_log_headers.py) or hold it to the graph tolerance. Rows of
- * llamacpp.tsv marked NOT ASSERTED (older builds whose rule the modelled
- * version changed) have no case here. */
+ * public_log_headers.py) or hold it to the graph tolerance. Each case runs
+ * with the rule set of its build (--llamacpp-version; every public log so
+ * far is b6699's: builds 4192..6699 and 2024); rows of llamacpp.tsv marked
+ * NOT ASSERTED have no case here. */
 #include "test_helpers.h"
 
 #include <jansson.h>
@@ -91,8 +92,17 @@ static void test_public_logs(void **state)
         s.n_cpu_moe = (int)json_integer_value(json_object_get(st, "n_cpu_moe"));
         json_t *ngl = json_object_get(st, "n_gpu_layers");
         s.n_gpu_layers = ngl ? (int)json_integer_value(ngl) : -1;
-        assert_int_equal(gpumem_gpu_find("rtx-3090", &s.gpu, &err), GPUMEM_OK);
+        /* the rule set of the log's build (public_log_headers.py rule_for) */
+        s.llamacpp_version = json_string_value(json_object_get(st, "llamacpp_version"));
+        assert_non_null(s.llamacpp_version);
+        if (s.gpus) /* gpus 0: a CPU build, no GPU given */
+            assert_int_equal(gpumem_gpu_find("rtx-3090", &s.gpu, &err), GPUMEM_OK);
+        else
+            s.gpus = 1;
         gpumem_estimate *e = estimate_or_fail(m, &s);
+        if (!strstr(e->description, s.llamacpp_version))
+            fail_msg("%s: description '%s' does not name %s", id, e->description,
+                     s.llamacpp_version);
         cases_run++;
         const char *key;
         json_t *v;
@@ -157,7 +167,7 @@ static void test_public_logs(void **state)
            "worst %+.1f%%\n",
            cases_run, compared, exact, n_gpu, within1, 100 * fabs(gpu_err[n_gpu / 2]),
            100 * gpu_err[n_gpu - 1]);
-    assert_true(cases_run >= 15 && n_gpu >= 15);
+    assert_true(cases_run >= 17 && n_gpu >= 16);
 }
 
 int main(void)

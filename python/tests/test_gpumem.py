@@ -121,6 +121,10 @@ ESTIMATES = [
      [str(GGUF / "tiny-llama-q4k.gguf"), "--gpu", "rtx-4090", "-ngl", "2", "-ts", "1,3"]),
     ((str(GGUF / "tiny-moe-mixed.gguf"),), dict(gpu="rtx-4090", cpu_moe=True),
      [str(GGUF / "tiny-moe-mixed.gguf"), "--gpu", "rtx-4090", "--cpu-moe"]),
+    ((str(GGUF / "tiny-llama-q4k.gguf"),), dict(gpu="rtx-4090", ngl=2, fa="off", context=300,
+                                                llamacpp_version="b6699"),
+     [str(GGUF / "tiny-llama-q4k.gguf"), "--gpu", "rtx-4090", "-ngl", "2", "-fa", "off",
+      "-c", "300", "--llamacpp-version", "b6699"]),
 ]
 
 
@@ -131,13 +135,35 @@ def _gpu_known(name):
 @needs_cli
 @pytest.mark.parametrize("args,kwargs,cli", ESTIMATES,
                          ids=["default", "transformers-all", "int4-tp2", "vllm", "simple",
-                              "max-context", "gguf-llamacpp", "gguf-tensor-split", "gguf-cpu-moe"])
+                              "max-context", "gguf-llamacpp", "gguf-tensor-split", "gguf-cpu-moe",
+                              "gguf-llamacpp-b6699"])
 def test_estimate_equals_cli(args, kwargs, cli):
     if "gpu" in kwargs and not _gpu_known(kwargs["gpu"]):
         pytest.skip("GPU %s not in this catalog" % kwargs["gpu"])
     got = gpumem.estimate(*args, **kwargs)
     want = cli_json("estimate", *(cli if cli and cli[0].startswith("/") else [*args, *cli]))
     assert_same(got, want)
+
+
+def test_llamacpp_version_changes_the_rules():
+    """b6699 pads -c 300 to 320 cells without flash attention (de3ff81:
+    512) and puts -ngl 2 on both repeating layers, the output (tied to the
+    embeddings here) on the host; an unknown version is a usage error."""
+    path = str(GGUF / "tiny-llama-q4k.gguf")
+    old = gpumem.estimate(path, gpu="rtx-4090", ngl=2, fa="off", context=300,
+                          llamacpp_version="b6699")
+    new = gpumem.estimate(path, gpu="rtx-4090", ngl=2, fa="off", context=300)
+    assert old["settings"]["description"].startswith("llama.cpp b6699: ")
+    assert new["settings"]["description"].startswith("llama.cpp de3ff81: ")
+
+    def kv(r):
+        return sum(c["bytes"] for d in r["devices"] for c in d["components"]
+                   if c["name"] == "kv_cache")
+    # 2 layers x 2 KV heads x 64 x (K + V) x f16 per cell
+    assert kv(old) == 2 * 2 * 64 * 2 * 2 * 320
+    assert kv(new) == 2 * 2 * 64 * 2 * 2 * 512
+    with pytest.raises(gpumem.UsageError, match="b6699"):
+        gpumem.estimate(path, gpu="rtx-4090", llamacpp_version="b1")
 
 
 @needs_cli

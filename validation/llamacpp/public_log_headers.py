@@ -93,24 +93,60 @@ CASES = [
                     n_swa=128, biases=True, tied=False),
          settings=dict(n_ctx=131072, n_batch=2048, n_ubatch=512, flash_attn="on", ctk="f16",
                        ctv="f16", gpus=1, n_cpu_moe=99),
-         # NOT ASSERTED: CUDA0's graph under op offload. The b5192..b5274
-         # Qwen3-235B logs fit streamed + activations + 8 B per mask
-         # element of GPU0's attention; here that gives 719.6 MiB against
-         # 456.98 printed (b6699, 131072 cells). The build's mask handling
-         # differs and is not modelled yet; KV (both caches) and output are
-         # asserted exactly. The host's inputs print 263.15 MiB, 0.02 over
+         # CUDA0's graph under op offload: layer 0 slides and streams its
+         # experts before layer 1 first attends over the 131072-cell mask,
+         # so the f32 mask copy goes above the space layer 0 left (4 B per
+         # element) and its f16 cast into it: 134.5 + 73.1 + 256 = 463.6
+         # MiB against 456.98 printed (the 8 B rule of the Qwen3-235B logs,
+         # whose layer 0 attends first, gave 719.6). The host's inputs
+         # print 263.15 MiB, 0.02 over
          # gpumem's 263.13: a build with the set_rows KV path (b6699) also
          # feeds int64 K and V row indices per ubatch token for each of the
          # two caches (4 x 512 x 8 B = 0.016 MiB), which gpumem does not
          # count; held to the graph tolerance instead of the 0.01 MiB.
-         compare={"CUDA0 compute": None, "CUDA_Host compute": "host compute"}),
+         compare={"CUDA_Host compute": "host compute"}),
     # The same CI files' llama-perplexity runs (-ngl 99 -c 2048 -b 512):
     # n_batch 512 instead of 2048, the same buffers printed.
     pythia_2_8b("pythia-2.8b-f16-v100-ci-ppl-b512", T.F16, n_batch=512),
     pythia_2_8b("pythia-2.8b-q8_0-v100-ci", T.Q8_0),
     pythia_2_8b("pythia-2.8b-q6_k-v100-ci-ppl-b512", T.Q6_K, n_batch=512),
     pythia_2_8b("pythia-2.8b-q4_k-v100-ci-ppl-b512", T.Q4_K, n_batch=512),
+    # -ngl 22 of TinyLlama's 22 layers: b6699's rule puts all 22 repeating
+    # layers on CUDA0 and the output layer on the CPU, as the log prints
+    # (22/23 offloaded, CPU output); de3ff81 would offload the output and
+    # 21 layers (84 MiB of KV). The log prints n_layer only; the rest is
+    # TinyLlama-1.1B's published shape, which the printed KV (88 MiB =
+    # 22 layers x 4096 cells x 4 KV heads x 64 x 2 x f16) and output
+    # (0.12 MiB = 32000 x 4 B) confirm. Compute buffers not in the excerpt.
+    dict(id="tinyllama-1.1b-3060-partial22-4k", type=T.Q4_K,
+         model=dict(arch="llama", n_layer=22, n_embd=2048, n_head=32, n_head_kv=4, head_dim=64,
+                    n_ff=5632, n_vocab=32000, tied=False),
+         settings=dict(n_ctx=4096, n_batch=2048, n_ubatch=512, flash_attn="off", ctk="f16",
+                       ctv="f16", gpus=1, n_gpu_layers=22)),
+    # CPU build 4192, -c 128 without flash attention: 128 cells (b6699's
+    # padding 32; de3ff81 would pad to 256). The CPU backend's graph is
+    # compared to gpumem's host graph (fitted to de3ff81's CPU build).
+    dict(id="pythia-1.4b-q4_0-cpu-ci-128", type=T.Q4_0,
+         model=dict(arch="gptneox", n_layer=24, n_embd=2048, n_head=16, n_head_kv=16, head_dim=128,
+                    n_ff=8192, n_vocab=50304, tied=False, gated=False),
+         settings=dict(n_ctx=128, n_batch=128, n_ubatch=128, flash_attn="off", ctk="f16",
+                       ctv="f16", gpus=0),
+         compare={"CPU compute": "host compute"}),
 ]
+
+
+def rule_for(printed):
+    """The --llamacpp-version whose rules a log's build follows: b6699 for
+    mainline builds up to 6699 and the 2024 llama-cpp-python build (before
+    PR #16812, #18148 and #23764); de3ff81 for builds from PR #23764 on."""
+    build = printed.split(" ")[0]
+    if build.isdigit():
+        if int(build) <= 6699:
+            return "b6699"
+        raise ValueError("no rule set for build " + build)
+    if "2024" in printed or "b5913" in printed:
+        return "b6699"
+    raise ValueError("unknown build: " + printed)
 
 
 def nbytes(qtype, shape):
@@ -199,13 +235,15 @@ def main():
     rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(LOGS, "llamacpp.tsv"))
             if not l.startswith("#")]
     printed = {r[0]: json.loads(r[6]) for r in rows[1:]}
+    builds = {r[0]: r[2] for r in rows[1:]}
     os.makedirs(os.path.join(LOGS, "headers"), exist_ok=True)
     out = []
     for c in CASES:
         path = os.path.join(LOGS, "headers", c["id"] + ".gguf-header")
         size = write_header(path, c["model"], c["type"], c.get("types"))
+        settings = dict(c["settings"], llamacpp_version=rule_for(builds[c["id"]]))
         out.append(dict(id=c["id"], header=os.path.relpath(path, LOGS), file_size=size,
-                        settings=c["settings"], printed_mib=printed[c["id"]],
+                        settings=settings, printed_mib=printed[c["id"]],
                         compare=c.get("compare", {})))
     with open(os.path.join(LOGS, "llamacpp_cases.json"), "w") as f:
         json.dump(out, f, indent=1)

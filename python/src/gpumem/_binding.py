@@ -175,7 +175,7 @@ ALIASES = {
 }
 
 LLAMACPP_OPTIONS = {"ubatch_size", "parallel", "kv_unified", "flash_attn", "cache_type_k", "tensor_split",
-                    "cache_type_v", "n_gpu_layers", "swa_full"}
+                    "cache_type_v", "n_gpu_layers", "swa_full", "llamacpp_version"}
 VLLM_OPTIONS = {"gpu_memory_utilization", "max_model_len", "max_num_seqs",
                 "max_num_batched_tokens", "kv_cache_dtype", "block_size", "enforce_eager",
                 "kv_cache_memory", "quantization", "vllm_version"}
@@ -236,6 +236,11 @@ def _fill_llamacpp(s, o):
     if "n_cpu_moe" in o:
         s.n_cpu_moe = _count("n_cpu_moe", o["n_cpu_moe"], 100000)
     s.swa_full = int(_flag(o, "swa_full"))
+    if "llamacpp_version" in o:
+        v = o["llamacpp_version"]
+        if not isinstance(v, str):
+            raise usage("llamacpp_version: a version name such as de3ff81 or b6699, got %r" % (v,))
+        s.llamacpp_version = v.encode()  # the library checks the name
     if "flash_attn" in o:
         fa = o["flash_attn"]
         fa = {True: "on", False: "off", 1: "on", 0: "off"}.get(fa, fa) if not isinstance(fa, str) else fa

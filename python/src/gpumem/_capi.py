@@ -131,6 +131,7 @@ class Settings(Structure):
         ("n_gpu_layers", c_int),
         ("swa_full", c_int),
         ("n_cpu_moe", c_int),
+        ("llamacpp_version", c_char_p),
         ("tensor_split", c_double * 16),
         ("n_targets", c_uint32),
         ("targets", DeviceTarget * 16),
