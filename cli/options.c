@@ -29,7 +29,8 @@ const opt_spec cli_options[O_COUNT] = {
     {O_PARAMS, "params", 'p', NULL, OPT_VALUE, "COUNT", CMD_ESTIMATE,
      "size a model by parameter count alone (7B, 7e9, 350M); implies --simple"},
     {O_BREAKDOWN, "breakdown", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE | CMD_VALIDATE,
-     "list every device's components (validate: every case)"},
+     "the settings and every component, per device, instead of the one-line answer "
+     "(validate: every case)"},
     {O_NEW_TOKENS, "new-tokens", 'n', NULL, OPT_VALUE, "N", CMD_ESTIMATE,
      "tokens generate() adds after the prompt (default 1)"},
     {O_CACHE, "cache", 0, NULL, OPT_VALUE, "KIND", CMD_ESTIMATE,

@@ -577,8 +577,11 @@ char *gpumem_report_json(const gpumem_model *model, const gpumem_estimate *est);
  * NULL when out of memory. */
 char *gpumem_report_fit_json(const gpumem_model *model, const gpumem_fit_plan *plan);
 
-/* A short human table: components, total and fit. malloc'd, caller frees.
- * `breakdown` != 0 adds every device's components. */
+/* The human answer. `breakdown` == 0: one line, what it needs (per GPU, or
+ * per device for llama.cpp; vLLM's KV tokens and concurrency) and whether it
+ * fits; != 0: the settings, a table of components, every device's
+ * components and the verdict. malloc'd, caller frees; NULL when out of
+ * memory. */
 char *gpumem_report_text(const gpumem_model *model, const gpumem_estimate *est,
                          gpumem_unit unit, int breakdown);
 

@@ -218,6 +218,75 @@ static int same_components(const gpumem_device *a, const gpumem_device *b)
     return 1;
 }
 
+/* The verdict: "fits GPU (size): X headroom" / "does NOT fit GPU (size): short
+ * by X", over every listed GPU; nothing without a GPU. No newline. */
+static void verdict(sbuf *s, const gpumem_estimate *e, double u, const char *un)
+{
+    if (e->n_targets) {
+        /* listed GPUs: each within its budget - margin */
+        put(s, "%s ", e->fits == 1 ? "fits" : "does NOT fit");
+        for (uint32_t d = 0; d < e->n_targets; d++) {
+            const gpumem_device_target *t = &e->targets[d];
+            uint64_t budget = t->budget ? t->budget : t->gpu->memory_bytes;
+            put(s, "%s%s (%.2f %s", d ? " + " : "", t->gpu->id, budget / u, un);
+            if (t->margin)
+                put(s, ", margin %.2f", t->margin / u);
+            put(s, ")");
+        }
+        double head = (double)e->headroom_bytes / u;
+        put(s, e->fits == 1 ? ": %.2f %s headroom on the tightest GPU"
+                            : ": the tightest GPU is short by %.2f %s",
+            e->fits == 1 ? head : -head, un);
+    } else if (e->gpu) {
+        double head = (double)e->headroom_bytes / u;
+        if (e->fits == 1)
+            put(s, "fits %s (%.2f %s%s): %.2f %s headroom", e->gpu->id,
+                e->gpu->memory_bytes / u, un, e->gpus > 1 ? " each" : "", head, un);
+        else
+            put(s, "does NOT fit %s (%.2f %s%s): short by %.2f %s", e->gpu->id,
+                e->gpu->memory_bytes / u, un, e->gpus > 1 ? " each" : "", -head, un);
+    }
+}
+
+/* The default answer, one line: what it needs, then the verdict. */
+static void one_line(sbuf *s, const gpumem_model *m, const gpumem_estimate *e, double u,
+                     const char *un)
+{
+    put(s, "%s on %s", m->name,
+        e->engine == GPUMEM_ENGINE_SIMPLE ? "the rule of thumb" : gpumem_engine_name(e->engine));
+    if (e->mode == GPUMEM_MODE_TRAINING)
+        put(s, " (training)");
+    put(s, ": ");
+    if (e->engine == GPUMEM_ENGINE_LLAMACPP && e->n_devices > 0) {
+        /* llama.cpp places buffers per device: list them (host last). */
+        for (size_t i = 0; i < e->n_devices; i++)
+            put(s, "%s%s %.2f %s", i ? ", " : "", e->devices[i].name, e->devices[i].bytes / u,
+                un);
+    } else if (!e->per_gpu_bytes) {
+        put(s, "%.2f %s of host memory (no GPU)", e->total_bytes / u, un);
+    } else if (e->gpus > 1) {
+        put(s, "%.2f %s per GPU, %.2f %s over %u GPUs", e->per_gpu_bytes / u, un,
+            e->total_bytes / u, un, e->gpus);
+    } else {
+        put(s, "%.2f %s", e->per_gpu_bytes / u, un);
+    }
+    if (e->engine == GPUMEM_ENGINE_SIMPLE && e->n_components > 0)
+        put(s, " (%.2f %s of %s weights x 1.2)", e->components[0].bytes / u, un,
+            gpumem_dtype_name(e->dtype));
+    if (e->vllm.present) {
+        put(s, "; vLLM %s: %llu KV tokens, %.2fx concurrency at %llu", e->vllm.version,
+            (unsigned long long)e->vllm.kv_cache_tokens, e->vllm.max_concurrency,
+            (unsigned long long)e->vllm.max_model_len);
+        if (!e->vllm.starts)
+            put(s, ", would NOT start");
+    }
+    if (e->gpu || e->n_targets) {
+        put(s, "; ");
+        verdict(s, e, u, un);
+    }
+    put(s, "\n");
+}
+
 char *gpumem_report_text(const gpumem_model *m, const gpumem_estimate *e, gpumem_unit unit,
                          int breakdown)
 {
@@ -227,6 +296,14 @@ char *gpumem_report_text(const gpumem_model *m, const gpumem_estimate *e, gpumem
     s.buf[0] = '\0';
     double u = units[unit < GPUMEM_UNIT_COUNT ? unit : 0].bytes;
     const char *un = units[unit < GPUMEM_UNIT_COUNT ? unit : 0].name;
+    if (!breakdown) {
+        one_line(&s, m, e, u, un);
+        if (s.failed) {
+            free(s.buf);
+            return NULL;
+        }
+        return s.buf;
+    }
     char params[32], active[32];
     human_count(m->params_total, params, sizeof params);
     human_count(m->params_active, active, sizeof active);
@@ -264,7 +341,7 @@ char *gpumem_report_text(const gpumem_model *m, const gpumem_estimate *e, gpumem
     if (!e->per_gpu_bytes)
         snprintf(label, sizeof label, "%s", "host memory (no GPU)");
     table(&s, e->components, e->n_components, shown, u, un, label);
-    if ((breakdown || e->engine == GPUMEM_ENGINE_LLAMACPP) && e->n_devices > 1) {
+    if (e->n_devices > 1) {
         for (size_t i = 0; i < e->n_devices; i++) {
             const gpumem_device *d = &e->devices[i];
             size_t same = i;
@@ -293,29 +370,9 @@ char *gpumem_report_text(const gpumem_model *m, const gpumem_estimate *e, gpumem
         put(&s, "max_memory_reserved (caching allocator): %.2f %s\n", e->reserved_bytes / u, un);
     if (e->note[0])
         put(&s, "note: %s\n", e->note);
-    if (e->n_targets) {
-        /* listed GPUs: each within its budget - margin */
-        put(&s, "%s ", e->fits == 1 ? "fits" : "does NOT fit");
-        for (uint32_t d = 0; d < e->n_targets; d++) {
-            const gpumem_device_target *t = &e->targets[d];
-            uint64_t budget = t->budget ? t->budget : t->gpu->memory_bytes;
-            put(&s, "%s%s (%.2f %s", d ? " + " : "", t->gpu->id, budget / u, un);
-            if (t->margin)
-                put(&s, ", margin %.2f", t->margin / u);
-            put(&s, ")");
-        }
-        double head = (double)e->headroom_bytes / u;
-        put(&s, e->fits == 1 ? ": %.2f %s headroom on the tightest GPU\n"
-                             : ": the tightest GPU is short by %.2f %s\n",
-            e->fits == 1 ? head : -head, un);
-    } else if (e->gpu) {
-        double head = (double)e->headroom_bytes / u;
-        if (e->fits == 1)
-            put(&s, "fits %s (%.2f %s%s): %.2f %s headroom\n", e->gpu->id,
-                e->gpu->memory_bytes / u, un, e->gpus > 1 ? " each" : "", head, un);
-        else
-            put(&s, "does NOT fit %s (%.2f %s%s): short by %.2f %s\n", e->gpu->id,
-                e->gpu->memory_bytes / u, un, e->gpus > 1 ? " each" : "", -head, un);
+    if (e->gpu || e->n_targets) {
+        verdict(&s, e, u, un);
+        put(&s, "\n");
     }
     if (s.failed) {
         free(s.buf);

@@ -1,1 +1,1 @@
-estimate llama-2-7b
+estimate llama-2-7b --breakdown

@@ -1,1 +1,1 @@
-estimate --params 7B --dtype int4 --simple
+estimate --params 7B --dtype int4 --simple --breakdown

@@ -209,7 +209,7 @@
     $('result').setAttribute('aria-busy', 'true');
     const json = await gpumem([...args, '--json', '--svg', '/tmp/breakdown.svg']);
     if (mine !== generation) return;
-    const text = await gpumem(args);
+    const text = await gpumem([...args, '--breakdown']);
     if (mine !== generation) return;
     $('json').textContent = json.stdout;
     $('text').textContent = text.stdout;

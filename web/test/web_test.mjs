@@ -108,8 +108,8 @@ async function runCase(name, fields, paths = {}) {
   const got = await page.textContent('#json');
   check(want.rc === 0 && got === want.stdout, `${name}: page JSON = \`${command}\` (${got.length} bytes)`,
     want.rc ? `native exit ${want.rc}` : firstDiff(got, want.stdout));
-  const wantText = native(argv.filter((a) => a !== '--json'), cwd);
-  check(await page.textContent('#text') === wantText.stdout, `${name}: page CLI output = native text output`);
+  const wantText = native([...argv.filter((a) => a !== '--json'), '--breakdown'], cwd);
+  check(await page.textContent('#text') === wantText.stdout, `${name}: page CLI output = native --breakdown output`);
   const report = JSON.parse(want.stdout);
   const verdict = await page.textContent('#verdict');
   const gib = (b) => (b / 2 ** 30).toFixed(2);
