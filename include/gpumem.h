@@ -250,7 +250,7 @@ typedef enum {
 } gpumem_device_map;
 
 /* "none", "auto", "balanced", "balanced_low_0", "sequential"; parsing
- * accepts those names (GPUMEM_ERR_USAGE otherwise). */
+ * accepts those names (GPUMEM_ERR_NOT_FOUND otherwise, with the list). */
 const char *gpumem_device_map_name(gpumem_device_map map);
 gpumem_status gpumem_device_map_parse(const char *name, gpumem_device_map *out,
                                       gpumem_error *err);

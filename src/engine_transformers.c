@@ -370,7 +370,8 @@ gpumem_status engine_transformers(const gpumem_model *m, const engine_req *r,
 
 /* Sizes as accelerate's compute_module_sizes sees them: parameters in the
  * storage dtype, and rotary_emb's two fp32 buffers (inv_freq and
- * original_inv_freq, head_dim / 2 each: modeling_llama.py, 5.24). */
+ * original_inv_freq, head_dim / 2 each: modeling_llama.py, 5.24) and
+ * Gemma's embed_scale scalar. */
 static gpumem_status dm_module_sizes(const gpumem_model *m, const engine_req *r, uint64_t *layer,
                                      dm_sizes *sz, gpumem_error *err)
 {
@@ -388,6 +389,8 @@ static gpumem_status dm_module_sizes(const gpumem_model *m, const engine_req *r,
     }
     *sz = (dm_sizes){m->n_layer, layer, 0, 0, 0, 0, m->tied};
     sz->embed = stored ? m->bytes_embed : nbytes(r->dtype, m->params_embed, &a);
+    if (m->embed_scale_buffer) /* one scalar in the default dtype the model was built in */
+        sz->embed += nbytes(r->dtype, 1, &a);
     sz->norm = stored ? m->bytes_other : nbytes(r->dtype, m->params_other, &a);
     sz->lm_head = stored ? m->bytes_output : nbytes(r->dtype, m->params_output, &a);
     sz->rotary = rope ? 4ull * rot : 0;
