@@ -293,9 +293,10 @@ char *gpumem_report_text(const gpumem_model *m, const gpumem_estimate *e, gpumem
             e->device_map.present ? ", device_map=" : e->gpus > 1 ? ", tensor parallel" : "",
             e->device_map.present ? gpumem_device_map_name(e->device_map.strategy) : "");
     char label[64];
-    if (e->gpus > 1)
-        snprintf(label, sizeof label, "per GPU; %.2f %s over %u GPUs", e->total_bytes / u, un,
-                 e->gpus);
+    bool host = e->device_map.present && e->devices[e->n_devices - 1].is_host;
+    if (e->gpus > 1 || host)
+        snprintf(label, sizeof label, "per GPU; %.2f %s over %u GPU%s%s", e->total_bytes / u, un,
+                 e->gpus, e->gpus > 1 ? "s" : "", host ? " and the host" : "");
     else
         snprintf(label, sizeof label, "%s", "");
     uint64_t shown = e->per_gpu_bytes ? e->per_gpu_bytes : e->total_bytes;
