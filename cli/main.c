@@ -395,6 +395,32 @@ static int apply_gpu_budget(const opt_values *v, gpumem_settings *s, gpumem_trai
     return 0;
 }
 
+/* --device-map and --max-memory (transformers' from_pretrained). */
+static int apply_device_map(const opt_values *v, gpumem_settings *s)
+{
+    gpumem_error err;
+    cli_list l;
+    int rc;
+    if (v->set[O_DEVICE_MAP] &&
+        gpumem_device_map_parse(v->value[O_DEVICE_MAP], &s->device_map, &err))
+        return fail(GPUMEM_ERR_USAGE, &err);
+    if (v->set[O_DEVICE_MAP] && s->device_map == GPUMEM_DEVICE_MAP_NONE)
+        return usage_error("--device-map must be auto, balanced, balanced_low_0 or sequential");
+    if (!v->set[O_MAX_MEMORY])
+        return 0;
+    if (!v->set[O_DEVICE_MAP])
+        return usage_error("--max-memory applies to --device-map");
+    if ((rc = split_list(v, O_MAX_MEMORY, &l)))
+        return rc;
+    if (l.n > GPUMEM_MAX_SPLIT)
+        return usage_error("--max-memory takes at most 16 sizes");
+    for (int i = 0; i < l.n; i++)
+        if ((rc = parse_size("max-memory", l.text[i], &s->max_memory[i])))
+            return rc;
+    s->n_max_memory = (uint32_t)l.n;
+    return 0;
+}
+
 static int apply_llamacpp(const opt_values *v, gpumem_settings *s)
 {
     gpumem_error err;
@@ -502,7 +528,7 @@ static int apply_settings(const opt_values *v, gpumem_settings *s, gpumem_unit *
         return rc;
     if (v->set[O_UNIT] && (st = gpumem_unit_parse(v->value[O_UNIT], unit, &err)))
         return fail(GPUMEM_ERR_USAGE, &err);
-    if ((rc = apply_llamacpp(v, s)))
+    if ((rc = apply_llamacpp(v, s)) || (rc = apply_device_map(v, s)))
         return rc;
     return apply_vllm(v, s);
 }
@@ -653,8 +679,15 @@ static int cmd_estimate(const opt_values *v)
                                            O_N_CPU_MOE, O_OVERRIDE_TENSOR, O_MARGIN,
                                            O_LLAMACPP_VERSION};
     gpumem_gpu sized; /* --budget on the other engines: --gpu with that much memory */
-    rc = s.engine == GPUMEM_ENGINE_LLAMACPP ? apply_budgets(v, &s, NULL)
-                                            : apply_gpu_budget(v, &s, &t, &sized);
+    if ((v->set[O_DEVICE_MAP] || v->set[O_MAX_MEMORY]) &&
+        (s.engine != GPUMEM_ENGINE_TRANSFORMERS || v->set[O_TRAIN])) {
+        gpumem_model_free(m);
+        return usage_error("--device-map applies to transformers inference (the default "
+                           "engine), not to --engine llamacpp/vllm/simple or --train");
+    }
+    /* A device map plans each GPU like llama.cpp's list: --budget per GPU. */
+    rc = s.engine == GPUMEM_ENGINE_LLAMACPP || s.device_map ? apply_budgets(v, &s, NULL)
+                                                            : apply_gpu_budget(v, &s, &t, &sized);
     if (rc) {
         gpumem_model_free(m);
         return rc;

@@ -17,7 +17,7 @@ const opt_spec cli_options[O_COUNT] = {
      "attention implementation: sdpa (default) or eager"},
     {O_GPU, "gpu", 'g', NULL, OPT_LIST, "NAME[,NAME...]", CMD_ESTIMATE | CMD_FIT,
      "target GPU from 'gpumem gpus' (or 'local': this machine's first GPU, its free memory); "
-     "llama.cpp: repeat it or give a comma list for several GPUs, CUDA0 first"},
+     "llama.cpp and --device-map: repeat it or give a comma list for several GPUs, CUDA0 first"},
     {O_GPUS, "gpus", 0, NULL, OPT_VALUE, "N", CMD_ESTIMATE,
      "tensor-parallel GPUs sharing weights and KV cache (default 1)"},
     {O_UNIT, "unit", 'u', NULL, OPT_VALUE, "UNIT", CMD_ESTIMATE | CMD_GPUS,
@@ -136,6 +136,14 @@ const opt_spec cli_options[O_COUNT] = {
     {O_OVERRIDE_TENSOR, "override-tensor", 0, "ot", OPT_LIST, "PATTERN=CPU", CMD_ESTIMATE | CMD_FIT,
      "llama.cpp: expert tensors of the layers named, blk\\.(N|M)\\.ffn_..._exps=CPU, in host "
      "memory (what fit prints)"},
+    {O_DEVICE_MAP, "device-map", 0, NULL, OPT_VALUE, "auto|balanced|balanced_low_0|sequential",
+     CMD_ESTIMATE,
+     "transformers: from_pretrained(device_map=...) over the GPUs (--gpu NAME --gpus N, or a "
+     "list): whole layers per GPU, the rest on the host (CPU offload), as accelerate places "
+     "them"},
+    {O_MAX_MEMORY, "max-memory", 0, NULL, OPT_LIST, "SIZE[,SIZE...]", CMD_ESTIMATE,
+     "with --device-map: from_pretrained's max_memory per GPU, one for all or one per GPU "
+     "(default: each GPU's free memory after the CUDA context, 90% on a single GPU)"},
     {O_LOCAL, "local", 0, NULL, OPT_FLAG, NULL, CMD_GPUS,
      "the GPUs of this machine and their free memory (NVML)"},
     {O_SVG, "svg", 0, NULL, OPT_VALUE, "FILE", CMD_ESTIMATE | CMD_FIT,

@@ -88,6 +88,8 @@ typedef enum {
     O_SVG,
     O_LOCAL,
     O_OVERRIDE_TENSOR,
+    O_DEVICE_MAP,
+    O_MAX_MEMORY,
     O_COUNT
 } opt_id;
 

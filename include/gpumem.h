@@ -235,6 +235,28 @@ typedef struct {
     uint64_t margin; /* bytes kept free (llama.cpp --fit-target); estimate: 0 = none */
 } gpumem_device_target;
 
+/* transformers' from_pretrained(device_map=...): whole decoder layers placed
+ * on GPU 0, 1, ..., then the host ("cpu"), by accelerate's
+ * infer_auto_device_map (transformers 5.24.0 / accelerate 1.15.0). NONE
+ * keeps the default: `gpus` are tensor-parallel ranks. AUTO and BALANCED
+ * are the same strategy in that version (even shares, GPU 0 first);
+ * BALANCED_LOW_0 keeps GPU 0 as empty as it can; SEQUENTIAL fills each GPU
+ * before the next. */
+typedef enum {
+    GPUMEM_DEVICE_MAP_NONE = 0,
+    GPUMEM_DEVICE_MAP_AUTO,
+    GPUMEM_DEVICE_MAP_BALANCED,
+    GPUMEM_DEVICE_MAP_BALANCED_LOW_0,
+    GPUMEM_DEVICE_MAP_SEQUENTIAL,
+    GPUMEM_DEVICE_MAP_COUNT
+} gpumem_device_map;
+
+/* "none", "auto", "balanced", "balanced_low_0", "sequential"; parsing
+ * accepts those names (GPUMEM_ERR_NOT_FOUND otherwise, with the list). */
+const char *gpumem_device_map_name(gpumem_device_map map);
+gpumem_status gpumem_device_map_parse(const char *name, gpumem_device_map *out,
+                                      gpumem_error *err);
+
 typedef struct {
     gpumem_engine engine;
     int dtype_set;           /* 0: use the model's own dtype */
@@ -290,6 +312,15 @@ typedef struct {
     /* llama.cpp -ot "blk\.(i|j)\.ffn_.*_exps=CPU": layer i's expert tensors
      * on the host (bit i % 64 of word i / 64), beside n_cpu_moe. */
     uint64_t cpu_moe_mask[GPUMEM_MAX_MASK_LAYERS / 64];
+    /* transformers only: device_map placement over the GPUs (gpu and gpus,
+     * or targets for a list; a target's budget stands for its memory). */
+    gpumem_device_map device_map;
+    /* from_pretrained's max_memory, bytes per GPU (CUDA0 first), as a user
+     * passes it; n_max_memory == 0: derived as transformers does from each
+     * GPU's free memory, taken as its memory less the modelled CUDA
+     * context (then x0.9 on a single GPU). Needs device_map. */
+    uint32_t n_max_memory;
+    uint64_t max_memory[GPUMEM_MAX_SPLIT];
 } gpumem_settings;
 
 /* Parses llama.cpp -ot / --override-tensor for MoE experts on the host:
@@ -346,6 +377,22 @@ typedef struct {
     char reason[GPUMEM_NOTE_LEN]; /* why it would not start, or "" */
 } gpumem_vllm_info;
 
+/* Where a device_map placed the model (settings->device_map set). Devices
+ * are GPU indices, or -1 for the host ("cpu": those modules run on the
+ * first used GPU, copied in one at a time). */
+typedef struct {
+    int present;                  /* 1 when a device_map was modelled */
+    gpumem_device_map strategy;
+    uint32_t n_gpus;
+    uint64_t max_memory[GPUMEM_MAX_SPLIT]; /* per GPU: the max_memory infer_auto_device_map got */
+    uint32_t n_layers;            /* layers placed (<= GPUMEM_MAX_MASK_LAYERS) */
+    int16_t layer_device[GPUMEM_MAX_MASK_LAYERS]; /* decoder layer i's device */
+    int16_t embed_device, norm_device, lm_head_device;
+    int16_t main_device;          /* runs offloaded layers, gets the inputs and logits */
+    /* accelerate's module sizes (parameters and buffers) per GPU, then the host */
+    uint64_t weight_bytes[GPUMEM_MAX_SPLIT + 1];
+} gpumem_device_map_info;
+
 typedef enum { GPUMEM_MODE_INFERENCE = 0, GPUMEM_MODE_TRAINING, GPUMEM_MODE_COUNT } gpumem_mode;
 
 typedef struct {
@@ -376,6 +423,7 @@ typedef struct {
      * its budget - margin and headroom_bytes is the smallest such slack. */
     uint32_t n_targets;
     gpumem_device_target targets[GPUMEM_MAX_SPLIT];
+    gpumem_device_map_info device_map; /* transformers with settings->device_map */
 } gpumem_estimate;
 
 /*

@@ -138,6 +138,7 @@ static gpumem_status read_qwen3(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 
 static gpumem_status read_gemma(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 {
+    m->embed_scale_buffer = true; /* GemmaTextScaledWordEmbedding (transformers 5.24) */
     TRY(read_dims(c, s, (dims){256000, 3072, 28, 16, 16, 256, 24576, 8192, true}));
     TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
     s->o_bias = s->qkv_bias;
@@ -146,6 +147,7 @@ static gpumem_status read_gemma(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 
 static gpumem_status read_gemma2(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 {
+    m->embed_scale_buffer = true; /* GemmaTextScaledWordEmbedding (transformers 5.24) */
     TRY(read_dims(c, s, (dims){256000, 2304, 26, 8, 4, 256, 9216, 8192, true}));
     TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
     s->o_bias = s->qkv_bias;
@@ -156,6 +158,7 @@ static gpumem_status read_gemma2(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 
 static gpumem_status read_gemma3(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 {
+    m->embed_scale_buffer = true; /* GemmaTextScaledWordEmbedding (transformers 5.24) */
     TRY(read_dims(c, s, (dims){262208, 2304, 26, 8, 4, 256, 9216, 131072, true}));
     TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
     s->o_bias = s->qkv_bias;

@@ -4,15 +4,19 @@
  * cuBLAS workspace. Modelled version: transformers 5.24 with torch 2.15
  * (modeling_llama.py and siblings, cache_utils.py, generation/utils.py). */
 #include "dtype_internal.h"
+#include "device_map_internal.h"
 #include "estimate_internal.h"
 #include "util_internal.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* CUDA context of a torch process on CUDA 12 with lazy module loading:
  * 300-600 MiB depending on GPU and driver (REFERENCE.md); the upper half is
  * taken so the fit verdict errs on the safe side. */
-static const uint64_t cuda_context_bytes = 512ull << 20;
+const uint64_t transformers_cuda_context_bytes = 512ull << 20;
+#define cuda_context_bytes transformers_cuda_context_bytes
 /* cuBLAS workspace torch allocates through its caching allocator: on Hopper
  * CUBLAS_WORKSPACE_CONFIG defaults to :4096:8 (32 MiB), and cuBLASLt keeps
  * its own; 32 MiB per stream covers both on earlier GPUs too. */
@@ -47,6 +51,16 @@ static uint64_t nbytes(gpumem_dtype d, uint64_t n, acc *a)
         return 0;
     }
     return b;
+}
+
+/* The CUDA context (nvidia-smi counts it, torch.cuda.memory_allocated does
+ * not) and the cuBLAS workspace (allocated through the caching allocator). */
+static gpumem_status runtime(gpumem_device *gpu, const char *context_note, gpumem_error *err)
+{
+    gpumem_status st = device_add(gpu, "cuda_context", cuda_context_bytes, err, "%s", context_note);
+    if (st != GPUMEM_OK)
+        return st;
+    return device_add(gpu, "workspace", workspace_bytes, err, "cuBLAS/cuBLASLt workspace");
 }
 
 /* ---------------------------------------------------------------- weights */
@@ -160,8 +174,9 @@ static void layer_kv(const model_layer *l, uint64_t ctx, uint32_t tp, acc *elems
     acc_mul(elems, 3, (uint64_t[]){tokens, heads, (uint64_t)l->head_dim_k + l->head_dim_v});
 }
 
-static gpumem_status kv_cache(const gpumem_model *m, const engine_req *r, gpumem_device *gpu,
-                              gpumem_error *err)
+/* `sel` (NULL: every layer) picks the layers a device runs. */
+static gpumem_status kv_cache(const gpumem_model *m, const engine_req *r, const bool *sel,
+                              gpumem_device *gpu, gpumem_error *err)
 {
     if (m->is_encoder)
         return GPUMEM_OK;
@@ -173,6 +188,8 @@ static gpumem_status kv_cache(const gpumem_model *m, const engine_req *r, gpumem
      * (generation/utils.py, transformers 5.24). */
     uint64_t tokens = r->context + r->new_tokens - (r->new_tokens > 0);
     for (uint32_t i = 0; i < m->n_layer; i++) {
+        if (sel && !sel[i])
+            continue;
         layer_kv(&m->layers[i], tokens, r->tp, &elems);
         sliding += m->layers[i].attn == ATTN_KIND_SLIDING;
     }
@@ -246,14 +263,16 @@ static uint64_t layer_peak_per_token(const gpumem_model *m, const model_layer *l
     return base + (attn > ff ? attn : ff);
 }
 
-static gpumem_status activations(const gpumem_model *m, const engine_req *r, gpumem_device *gpu,
-                                 gpumem_error *err)
+static gpumem_status activations(const gpumem_model *m, const engine_req *r, const bool *sel,
+                                 gpumem_device *gpu, gpumem_error *err)
 {
     uint64_t per_token = 0, eager = 0;
     bool sliding_short = false, full_layers = false;
     acc a = {0, false}, bytes = {0, false};
     for (uint32_t i = 0; i < m->n_layer; i++) {
         const model_layer *l = &m->layers[i];
+        if (sel && !sel[i])
+            continue;
         if (l->attn == ATTN_KIND_SLIDING && l->window < r->context)
             sliding_short = true;
         if (l->attn == ATTN_KIND_FULL || l->attn == ATTN_KIND_MLA ||
@@ -320,8 +339,11 @@ static gpumem_status activations(const gpumem_model *m, const engine_req *r, gpu
 
 /* ----------------------------------------------------------------- logits */
 
-static gpumem_status logits(const gpumem_model *m, const engine_req *r, gpumem_device *gpu,
-                            gpumem_error *err)
+/* `head_only`: the device of a device_map's lm_head when the inputs live
+ * elsewhere: only lm_head's output in the compute dtype (accelerate moves
+ * it to the inputs' device, where the fp32 copies are made). */
+static gpumem_status logits(const gpumem_model *m, const engine_req *r, bool head_only,
+                            gpumem_device *gpu, gpumem_error *err)
 {
     if (m->is_encoder)
         return GPUMEM_OK;
@@ -331,7 +353,14 @@ static gpumem_status logits(const gpumem_model *m, const engine_req *r, gpumem_d
     uint64_t n;
     if (!u64_mul(r->batch, m->n_vocab, &n))
         return err_set(err, GPUMEM_ERR_OVERFLOW, "logits do not fit in 64 bits");
-    uint64_t bytes = nbytes(r->compute, n, &a) + 2 * nbytes(GPUMEM_DTYPE_FP32, n, &a);
+    uint64_t bytes = nbytes(r->compute, n, &a);
+    if (head_only) {
+        if (a.overflow)
+            return err_set(err, GPUMEM_ERR_OVERFLOW, "logits do not fit in 64 bits");
+        return device_add(gpu, "logits", bytes, err, "lm_head output, last position x %u vocab, %s",
+                          m->n_vocab, dtype_get(r->compute)->name);
+    }
+    bytes += 2 * nbytes(GPUMEM_DTYPE_FP32, n, &a);
     if (a.overflow)
         return err_set(err, GPUMEM_ERR_OVERFLOW, "logits do not fit in 64 bits");
     return device_add(gpu, "logits", bytes, err,
@@ -345,12 +374,207 @@ gpumem_status engine_transformers(const gpumem_model *m, const engine_req *r,
     gpumem_status st;
     if (!m->layers) /* weights file without an architecture: weights only */
         st = weights(m, r, gpu, err);
-    else if ((st = weights(m, r, gpu, err)) != GPUMEM_OK || (st = kv_cache(m, r, gpu, err)) != GPUMEM_OK ||
-        (st = activations(m, r, gpu, err)) != GPUMEM_OK || (st = logits(m, r, gpu, err)) != GPUMEM_OK)
+    else if ((st = weights(m, r, gpu, err)) != GPUMEM_OK || (st = kv_cache(m, r, NULL, gpu, err)) != GPUMEM_OK ||
+        (st = activations(m, r, NULL, gpu, err)) != GPUMEM_OK ||
+        (st = logits(m, r, false, gpu, err)) != GPUMEM_OK)
         return st;
-    st = device_add(gpu, "cuda_context", cuda_context_bytes, err,
-                    "CUDA 12 context with torch (modelled, not allocator-visible)");
-    if (st != GPUMEM_OK)
+    return runtime(gpu, "CUDA 12 context with torch (modelled, not allocator-visible)", err);
+}
+
+/* ------------------------------------------------------------ device_map */
+
+/* Sizes as accelerate's compute_module_sizes sees them: parameters in the
+ * storage dtype, and rotary_emb's two fp32 buffers (inv_freq and
+ * original_inv_freq, head_dim / 2 each: modeling_llama.py, 5.24) and
+ * Gemma's embed_scale scalar. */
+static gpumem_status dm_module_sizes(const gpumem_model *m, const engine_req *r, uint64_t *layer,
+                                     dm_sizes *sz, gpumem_error *err)
+{
+    acc a = {0, false};
+    bool stored = m->has_storage && !r->dtype_given;
+    bool rope = !m->learned_positions;
+    uint32_t rot = 0;
+    for (uint32_t i = 0; i < m->n_layer; i++) {
+        const model_layer *l = &m->layers[i];
+        layer[i] = stored ? l->bytes_linear + l->bytes_expert + l->bytes_small
+                          : nbytes(r->dtype, l->params_linear + l->params_expert + l->params_small,
+                                   &a);
+        if (!rot && !l->ssm && l->attn != ATTN_KIND_NONE)
+            rot = l->attn == ATTN_KIND_MLA ? l->qk_rope_dim : l->head_dim_k;
+    }
+    *sz = (dm_sizes){m->n_layer, layer, 0, 0, 0, 0, m->tied};
+    sz->embed = stored ? m->bytes_embed : nbytes(r->dtype, m->params_embed, &a);
+    if (m->embed_scale_buffer) /* one scalar in the default dtype the model was built in */
+        sz->embed += nbytes(r->dtype, 1, &a);
+    sz->norm = stored ? m->bytes_other : nbytes(r->dtype, m->params_other, &a);
+    sz->lm_head = stored ? m->bytes_output : nbytes(r->dtype, m->params_output, &a);
+    sz->rotary = rope ? 4ull * rot : 0;
+    if (a.overflow)
+        return err_set(err, GPUMEM_ERR_OVERFLOW, "weights do not fit in 64 bits");
+    return GPUMEM_OK;
+}
+
+/* The largest tensor module of an offloaded layer: accelerate's hooks copy
+ * an offloaded module's weights to the main GPU one leaf module at a time
+ * (attach_align_device_hook), i.e. one projection, or all of a layer's
+ * fused experts (transformers 5 MoE). A gated MLP counts gate and up
+ * together (fused in some architectures). */
+static uint64_t dm_leaf_bytes(const gpumem_model *m, const engine_req *r, const model_layer *l,
+                              uint64_t layer_bytes, acc *a)
+{
+    uint64_t h = m->n_embd, w = l->n_ff > l->n_ff_shared ? l->n_ff : l->n_ff_shared;
+    uint64_t q = (uint64_t)l->n_head * l->head_dim_k;
+    uint64_t e = l->n_expert ? l->params_expert : 0;
+    uint64_t x = h * (l->gated_ff ? 2 * w : w);
+    x = q * h > x ? q * h : x;
+    x = e > x ? e : x;
+    uint64_t b = nbytes(r->dtype, x, a);
+    return b < layer_bytes ? b : layer_bytes;
+}
+
+static void dm_describe(char *buf, size_t cap, const dm_placement *p, uint32_t n_layer, int dev)
+{
+    int first = -1, last = -1;
+    for (uint32_t i = 0; i < n_layer; i++)
+        if (p->layer_dev[i] == dev) {
+            first = first < 0 ? (int)i : first;
+            last = (int)i;
+        }
+    size_t n = 0;
+    buf[0] = '\0';
+    if (first >= 0)
+        n += (size_t)snprintf(buf, cap, first == last ? "layer %d" : "layers %d-%d", first, last);
+    const char *names[3] = {"embed_tokens", "norm", "lm_head"};
+    const int16_t devs[3] = {p->embed, p->norm, p->lm_head};
+    for (int k = 0; k < 3 && n < cap; k++)
+        if (devs[k] == dev)
+            n += (size_t)snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", names[k]);
+}
+
+/* A placement and where things run. */
+typedef struct {
+    const dm_placement *p;
+    const dm_sizes *sz;
+    const uint64_t *layer; /* each layer's bytes */
+    uint32_t n_gpus;
+    int main_dev, input_dev;
+    bool *sel; /* scratch: the layers a device runs */
+} dm_run;
+
+/* One device's components: d a GPU index or DM_HOST. */
+static gpumem_status dm_device(const gpumem_model *m, const engine_req *r, const dm_run *x, int d,
+                               gpumem_device *dev, gpumem_error *err)
+{
+    char what[96];
+    gpumem_status st;
+    const dm_placement *p = x->p;
+    int main_dev = x->main_dev, input_dev = x->input_dev;
+    bool *sel = x->sel;
+    dm_describe(what, sizeof what, p, m->n_layer, d);
+    uint64_t wb = p->bytes[d == DM_HOST ? x->n_gpus : (uint32_t)d];
+    if (wb && (st = device_add(dev, "weights", wb, err, "%s%s", what[0] ? what : "buffers",
+                               d == DM_HOST ? " (offloaded to the CPU)" : "")) != GPUMEM_OK)
         return st;
-    return device_add(gpu, "workspace", workspace_bytes, err, "cuBLAS/cuBLASLt workspace");
+    bool any = false;
+    for (uint32_t i = 0; i < m->n_layer; i++) {
+        int exec = p->layer_dev[i] == DM_HOST ? main_dev : p->layer_dev[i];
+        sel[i] = exec == d;
+        any |= sel[i];
+    }
+    if (d == main_dev && d != DM_HOST) {
+        acc a = {0, false};
+        uint64_t staging = 0;
+        for (uint32_t i = 0; i < m->n_layer; i++)
+            if (p->layer_dev[i] == DM_HOST) {
+                uint64_t lb = dm_leaf_bytes(m, r, &m->layers[i], x->layer[i], &a);
+                staging = lb > staging ? lb : staging;
+            }
+        if (p->lm_head == DM_HOST)
+            staging = x->sz->lm_head > staging ? x->sz->lm_head : staging;
+        if (p->embed == DM_HOST)
+            staging = x->sz->embed > staging ? x->sz->embed : staging;
+        if (staging && (st = device_add(dev, "offload_staging", staging, err,
+                                        "largest CPU-offloaded module, copied in for its forward "
+                                        "(accelerate hook)")) != GPUMEM_OK)
+            return st;
+    }
+    if (any && ((st = kv_cache(m, r, sel, dev, err)) != GPUMEM_OK ||
+                (st = activations(m, r, sel, dev, err)) != GPUMEM_OK))
+        return st;
+    int head_dev = p->lm_head == DM_HOST ? main_dev : p->lm_head;
+    if (d == input_dev && (st = logits(m, r, false, dev, err)) != GPUMEM_OK)
+        return st;
+    if (d == head_dev && d != input_dev && (st = logits(m, r, true, dev, err)) != GPUMEM_OK)
+        return st;
+    if (d == DM_HOST)
+        return GPUMEM_OK;
+    return runtime(dev, "CUDA 12 context with torch (modelled): nvidia-smi shows it, "
+                        "memory_allocated does not", err);
+}
+
+gpumem_status engine_transformers_device_map(const gpumem_model *m, const engine_req *r,
+                                             const dm_request *rq, gpumem_estimate *out,
+                                             gpumem_error *err)
+{
+    if (!m->layers)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "a device_map places decoder layers: give a model name, config.json or "
+                       "model directory");
+    if (m->n_layer > GPUMEM_MAX_MASK_LAYERS)
+        return err_set(err, GPUMEM_ERR_UNSUPPORTED, "a device_map over more than %d layers",
+                       GPUMEM_MAX_MASK_LAYERS);
+    const dtype_traits *t = dtype_get(r->dtype);
+    if (t->quantized || r->dtype == GPUMEM_DTYPE_FP8)
+        return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                       "a device_map with %s weights is not modelled (bitsandbytes sizes its "
+                       "modules differently); use fp32, fp16 or bf16",
+                       t->name);
+    gpumem_device_map_info *info = &out->device_map;
+    uint64_t *layer = malloc((size_t)m->n_layer * sizeof *layer);
+    bool *sel = malloc((size_t)m->n_layer * sizeof *sel);
+    gpumem_status st = GPUMEM_OK;
+    if (!layer || !sel) {
+        st = err_set(err, GPUMEM_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    dm_sizes sz;
+    dm_placement p = {.layer_dev = info->layer_device};
+    if ((st = dm_module_sizes(m, r, layer, &sz, err)) != GPUMEM_OK ||
+        (st = dm_place(&sz, rq, &p, err)) != GPUMEM_OK)
+        goto done;
+    /* dispatch_model's main device: the first GPU holding a module; it runs
+     * the offloaded ones. The inputs follow model.device, the embedding's. */
+    int main_dev = DM_HOST;
+    for (uint32_t d = 0; d < rq->n_gpus && main_dev == DM_HOST; d++)
+        if (p.bytes[d])
+            main_dev = (int)d;
+    int input_dev = p.embed == DM_HOST ? main_dev : p.embed;
+    info->present = 1;
+    info->strategy = rq->strategy;
+    info->n_gpus = rq->n_gpus;
+    memcpy(info->max_memory, p.max_memory, sizeof info->max_memory);
+    info->n_layers = m->n_layer;
+    info->embed_device = p.embed;
+    info->norm_device = p.norm;
+    info->lm_head_device = p.lm_head;
+    info->main_device = (int16_t)main_dev;
+    memcpy(info->weight_bytes, p.bytes, sizeof info->weight_bytes);
+    dm_run run = {&p, &sz, layer, rq->n_gpus, main_dev, input_dev, sel};
+    for (uint32_t d = 0; d < rq->n_gpus; d++) {
+        gpumem_device *dev = &out->devices[d];
+        snprintf(dev->name, sizeof dev->name, "gpu%u", d);
+        if ((st = dm_device(m, r, &run, (int)d, dev, err)) != GPUMEM_OK)
+            goto done;
+    }
+    out->n_devices = rq->n_gpus;
+    if (p.bytes[rq->n_gpus] || main_dev == DM_HOST) {
+        gpumem_device *host = &out->devices[out->n_devices++];
+        snprintf(host->name, sizeof host->name, "host");
+        host->is_host = 1;
+        st = dm_device(m, r, &run, DM_HOST, host, err);
+    }
+done:
+    free(layer);
+    free(sel);
+    return st;
 }

@@ -48,9 +48,12 @@ gpumem_status gpumem_engine_parse(const char *name, gpumem_engine *out, gpumem_e
 
 static const char *const attn_names[GPUMEM_ATTN_COUNT] = {"sdpa", "eager"};
 static const char *const cache_names[GPUMEM_CACHE_COUNT] = {"dynamic", "static"};
+static const char *const device_map_names[GPUMEM_DEVICE_MAP_COUNT] = {
+    "none", "auto", "balanced", "balanced_low_0", "sequential"};
 
 NAMED_ENUM(gpumem_cache, cache, cache_names, GPUMEM_CACHE_COUNT, "cache")
 NAMED_ENUM(gpumem_attn, attn, attn_names, GPUMEM_ATTN_COUNT, "attention")
+NAMED_ENUM(gpumem_device_map, device_map, device_map_names, GPUMEM_DEVICE_MAP_COUNT, "device_map")
 
 void gpumem_settings_init(gpumem_settings *s)
 {
@@ -126,6 +129,8 @@ static gpumem_status resolve(const gpumem_model *m, const gpumem_settings *s, en
         return err_set(err, GPUMEM_ERR_USAGE,
                        "context %llu exceeds %s's %u learned position embeddings",
                        (unsigned long long)r->context, m->name, m->max_ctx);
+    if (s->device_map != GPUMEM_DEVICE_MAP_NONE)
+        r->tp = 1; /* whole layers per GPU, not tensor parallel */
     if (m->layers && r->tp > 1 && s->engine != GPUMEM_ENGINE_LLAMACPP) { /* llama.cpp splits layers */
         const model_layer *l = &m->layers[0];
         if (l->n_head && l->n_head % r->tp != 0)
@@ -157,10 +162,12 @@ static gpumem_status apply_targets(const gpumem_settings *s, gpumem_settings *ou
     for (uint32_t d = 0; d < s->n_targets; d++)
         if (!s->targets[d].gpu)
             return err_set(err, GPUMEM_ERR_USAGE, "GPU %u of the list is missing", d);
-    if (s->n_targets > 1 && s->engine != GPUMEM_ENGINE_LLAMACPP)
+    if (s->n_targets > 1 && s->engine != GPUMEM_ENGINE_LLAMACPP &&
+        s->device_map == GPUMEM_DEVICE_MAP_NONE)
         return err_set(err, GPUMEM_ERR_USAGE,
-                       "a list of GPUs applies to llama.cpp (a GGUF file or --engine llamacpp); "
-                       "for identical GPUs give one --gpu and --gpus N");
+                       "a list of GPUs applies to llama.cpp (a GGUF file or --engine llamacpp) "
+                       "and to transformers' --device-map; for identical GPUs give one --gpu and "
+                       "--gpus N");
     if (s->gpus != 1 && s->gpus != s->n_targets)
         return err_set(err, GPUMEM_ERR_USAGE, "%u GPUs are listed but the split has %u shares",
                        s->n_targets, s->gpus);
@@ -213,6 +220,60 @@ static gpumem_status finish(gpumem_estimate *out, const gpumem_settings *s, gpum
         return GPUMEM_OK;
 }
 
+/* from_pretrained's max_memory: the user's, or each GPU's free memory after
+ * the CUDA context is made (accelerate's get_max_memory: mem_get_info). */
+static gpumem_status device_map_request(const gpumem_settings *s, dm_request *rq,
+                                        gpumem_error *err)
+{
+    memset(rq, 0, sizeof *rq);
+    rq->strategy = s->device_map;
+    rq->n_gpus = s->n_targets ? s->n_targets : (s->gpu ? s->gpus : s->n_max_memory);
+    if (rq->n_gpus == 0)
+        return err_set(err, GPUMEM_ERR_USAGE, "a device_map needs GPUs: a GPU or max_memory");
+    if (rq->n_gpus > GPUMEM_MAX_SPLIT)
+        return err_set(err, GPUMEM_ERR_USAGE, "a device_map takes at most %d GPUs (got %u)",
+                       GPUMEM_MAX_SPLIT, rq->n_gpus);
+    if (s->n_max_memory) {
+        if (s->n_max_memory != rq->n_gpus && s->n_max_memory != 1)
+            return err_set(err, GPUMEM_ERR_USAGE, "max_memory has %u sizes for %u GPUs",
+                           s->n_max_memory, rq->n_gpus);
+        rq->user_set = true;
+        for (uint32_t d = 0; d < rq->n_gpus; d++)
+            rq->max_memory[d] = s->max_memory[s->n_max_memory == 1 ? 0 : d];
+        return GPUMEM_OK;
+    }
+    for (uint32_t d = 0; d < rq->n_gpus; d++) {
+        uint64_t total = s->n_targets ? target_budget(&s->targets[d]) : s->gpu->memory_bytes;
+        rq->max_memory[d] = total > transformers_cuda_context_bytes
+                                ? total - transformers_cuda_context_bytes
+                                : 0;
+    }
+    return GPUMEM_OK;
+}
+
+static gpumem_status estimate_device_map(const gpumem_model *m, const gpumem_settings *s,
+                                         const engine_req *r, gpumem_estimate *out,
+                                         gpumem_error *err)
+{
+    dm_request rq;
+    gpumem_status st;
+    if (s->engine != GPUMEM_ENGINE_TRANSFORMERS)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "a device_map is transformers' placement: use the transformers engine");
+    if ((st = device_map_request(s, &rq, err)) != GPUMEM_OK ||
+        (st = engine_transformers_device_map(m, r, &rq, out, err)) != GPUMEM_OK)
+        return st;
+    out->gpus = rq.n_gpus;
+    const gpumem_device *top = &out->devices[0];
+    for (uint32_t d = 1; d < rq.n_gpus; d++)
+        if (out->devices[d].bytes > top->bytes)
+            top = &out->devices[d];
+    out->n_components = top->n_components;
+    memcpy(out->components, top->components, sizeof out->components);
+    out->per_gpu_bytes = top->bytes;
+    return finish(out, s, err);
+}
+
 gpumem_status gpumem_estimate_inference(const gpumem_model *m, const gpumem_settings *s,
                                         gpumem_estimate *out, gpumem_error *err)
 {
@@ -254,6 +315,8 @@ gpumem_status gpumem_estimate_inference(const gpumem_model *m, const gpumem_sett
             return st;
         return finish(out, s, err);
     }
+    if (s->device_map != GPUMEM_DEVICE_MAP_NONE)
+        return estimate_device_map(m, s, &r, out, err);
     gpumem_device *gpu0 = &out->devices[0];
     snprintf(gpu0->name, sizeof gpu0->name, "gpu0");
     st = s->engine == GPUMEM_ENGINE_VLLM ? engine_vllm(m, &r, s, gpu0, &out->vllm, err)

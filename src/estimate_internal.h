@@ -2,6 +2,7 @@
 #ifndef GPUMEM_ESTIMATE_INTERNAL_H
 #define GPUMEM_ESTIMATE_INTERNAL_H
 
+#include "device_map_internal.h"
 #include "error_internal.h"
 #include "model_internal.h"
 
@@ -41,9 +42,18 @@ gpumem_status engine_transformers(const gpumem_model *m, const engine_req *r,
 gpumem_status engine_simple(const gpumem_model *m, const engine_req *r, gpumem_device *gpu,
                             gpumem_error *err);
 
+/* transformers under a device_map: places the modules (device_map.c) and
+ * fills every GPU, and the host when modules are offloaded there. */
+gpumem_status engine_transformers_device_map(const gpumem_model *m, const engine_req *r,
+                                             const dm_request *rq, gpumem_estimate *out,
+                                             gpumem_error *err);
+
 /* llama.cpp fills every device of `out` itself (GPU and host). */
 gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
                               const gpumem_settings *s, gpumem_estimate *out, gpumem_error *err);
+
+/* The CUDA context transformers' engine models per GPU (engine_transformers.c). */
+extern const uint64_t transformers_cuda_context_bytes;
 
 /* A listed GPU's budget: its own, or the GPU's memory. */
 uint64_t target_budget(const gpumem_device_target *t);

@@ -81,6 +81,7 @@ struct gpumem_model {
     bool mlm_head; /* encoder whose config names a masked-LM head (training sizes its logits) */
     bool tied;
     bool learned_positions; /* absolute position embeddings cap the context */
+    bool embed_scale_buffer; /* the input embedding keeps a scalar buffer (Gemma's embed_scale) */
     gpumem_dtype dtype;
     uint32_t n_layer, n_embd, n_vocab, max_ctx;
     uint64_t params_embed;  /* token (+ position, type) embeddings */

@@ -40,6 +40,41 @@ static json_t *components_json(const gpumem_component *c, size_t n)
     return arr;
 }
 
+/* Where a device_map put each module: per device its first and last
+ * decoder layer (-1 when none) and the max_memory it was given. */
+static json_t *device_map_json(const gpumem_estimate *e)
+{
+    const gpumem_device_map_info *dm = &e->device_map;
+    json_t *devs = json_array();
+    for (int d = 0; d <= (int)dm->n_gpus; d++) {
+        int dev = d == (int)dm->n_gpus ? -1 : d, first = -1, last = -1;
+        for (uint32_t i = 0; i < dm->n_layers; i++)
+            if (dm->layer_device[i] == dev) {
+                first = first < 0 ? (int)i : first;
+                last = (int)i;
+            }
+        if (dev < 0 && first < 0 && !dm->weight_bytes[d])
+            continue;
+        json_t *o = json_pack("{s:s, s:i, s:i, s:I}", "device", dev < 0 ? "host" : e->devices[d].name,
+                              "first_layer", first, "last_layer", last, "weight_bytes",
+                              (json_int_t)dm->weight_bytes[d]);
+        if (dev >= 0)
+            json_object_set_new(o, "max_memory_bytes", json_integer((json_int_t)dm->max_memory[d]));
+        json_array_append_new(devs, o);
+    }
+    const char *names[GPUMEM_MAX_SPLIT + 1];
+    for (uint32_t d = 0; d < dm->n_gpus; d++)
+        names[d] = e->devices[d].name;
+    int16_t where[3] = {dm->embed_device, dm->norm_device, dm->lm_head_device};
+    const char *at[3];
+    for (int k = 0; k < 3; k++)
+        at[k] = where[k] < 0 ? "host" : names[where[k]];
+    return json_pack("{s:s, s:o, s:s, s:s, s:s, s:s}", "strategy",
+                     gpumem_device_map_name(dm->strategy), "devices", devs, "embed_tokens", at[0],
+                     "norm", at[1], "lm_head", at[2], "main_device",
+                     dm->main_device < 0 ? "host" : names[dm->main_device]);
+}
+
 char *gpumem_report_json(const gpumem_model *m, const gpumem_estimate *e)
 {
     json_t *model = json_pack("{s:s, s:s, s:s, s:I, s:I}", "name", m->name, "source",
@@ -98,6 +133,8 @@ char *gpumem_report_json(const gpumem_model *m, const gpumem_estimate *e)
     }
     if (e->reserved_bytes)
         json_object_set_new(root, "reserved_bytes", json_integer((json_int_t)e->reserved_bytes));
+    if (e->device_map.present)
+        json_object_set_new(root, "device_map", device_map_json(e));
     if (e->note[0])
         json_object_set_new(root, "note", json_string(e->note));
     if (e->description[0])
@@ -257,8 +294,12 @@ static void one_line(sbuf *s, const gpumem_model *m, const gpumem_estimate *e, d
     if (e->mode == GPUMEM_MODE_TRAINING)
         put(s, " (training)");
     put(s, ": ");
-    if (e->engine == GPUMEM_ENGINE_LLAMACPP && e->n_devices > 0) {
-        /* llama.cpp places buffers per device: list them (host last). */
+    /* Devices that hold different things (llama.cpp's buffers, a device_map's
+     * layers, weights offloaded to the host): list them, host last. */
+    int list = e->engine == GPUMEM_ENGINE_LLAMACPP && e->n_devices > 0;
+    for (size_t i = 0; i < e->n_devices; i++)
+        list |= e->devices[i].is_host || e->devices[i].bytes != e->devices[0].bytes;
+    if (list) {
         for (size_t i = 0; i < e->n_devices; i++)
             put(s, "%s%s %.2f %s", i ? ", " : "", e->devices[i].name, e->devices[i].bytes / u,
                 un);
@@ -326,15 +367,17 @@ char *gpumem_report_text(const gpumem_model *m, const gpumem_estimate *e, gpumem
             gpumem_dtype_name(e->dtype), gpumem_dtype_name(e->kv_dtype),
             (unsigned long long)e->vllm.max_model_len, e->gpus, e->vllm.gpu_memory_utilization);
     else
-        put(&s, "%s weights, %s KV, batch %llu, context %llu + %llu new, %s attention%s\n",
+        put(&s, "%s weights, %s KV, batch %llu, context %llu + %llu new, %s attention%s%s\n",
             gpumem_dtype_name(e->dtype), gpumem_dtype_name(e->kv_dtype),
             (unsigned long long)e->batch, (unsigned long long)e->context,
             (unsigned long long)e->new_tokens, gpumem_attn_name(e->attn),
-            e->gpus > 1 ? ", tensor parallel" : "");
+            e->device_map.present ? ", device_map=" : e->gpus > 1 ? ", tensor parallel" : "",
+            e->device_map.present ? gpumem_device_map_name(e->device_map.strategy) : "");
     char label[64];
-    if (e->gpus > 1)
-        snprintf(label, sizeof label, "per GPU; %.2f %s over %u GPUs", e->total_bytes / u, un,
-                 e->gpus);
+    bool host = e->device_map.present && e->devices[e->n_devices - 1].is_host;
+    if (e->gpus > 1 || host)
+        snprintf(label, sizeof label, "per GPU; %.2f %s over %u GPU%s%s", e->total_bytes / u, un,
+                 e->gpus, e->gpus > 1 ? "s" : "", host ? " and the host" : "");
     else
         snprintf(label, sizeof label, "%s", "");
     uint64_t shown = e->per_gpu_bytes ? e->per_gpu_bytes : e->total_bytes;

@@ -167,6 +167,34 @@ def test_llamacpp_version_changes_the_rules():
 
 
 @needs_cli
+@pytest.mark.parametrize("kwargs,cli", [
+    (dict(gpu="rtx-4090,rtx-4060-ti-8gb", device_map="auto", budget="20GiB,8GiB"),
+     ["--gpu", "rtx-4090,rtx-4060-ti-8gb", "--device-map", "auto", "--budget", "20GiB,8GiB"]),
+    (dict(gpu="rtx-4090", gpus=2, device_map="sequential", max_memory=["6GiB", "6GiB"]),
+     ["--gpu", "rtx-4090", "--gpus", "2", "--device-map", "sequential",
+      "--max-memory", "6GiB,6GiB"]),
+], ids=["list-budget", "max-memory"])
+def test_device_map_equals_cli(kwargs, cli):
+    got = gpumem.estimate("llama-3.1-8b", **kwargs)
+    assert_same(got, cli_json("estimate", "llama-3.1-8b", *cli))
+    assert got["device_map"]["strategy"] == kwargs["device_map"]
+    # max_memory 6 GiB each, sequential: 13 layers, then 14, the rest on the host
+    if "max_memory" in kwargs:
+        assert [d["device"] for d in got["device_map"]["devices"]] == ["gpu0", "gpu1", "host"]
+
+
+def test_device_map_bad_settings():
+    with pytest.raises(gpumem.NotFoundError):
+        gpumem.estimate("llama-3.1-8b", gpu="rtx-4090", device_map="greedy")
+    with pytest.raises(gpumem.UsageError):
+        gpumem.estimate("llama-3.1-8b", gpu="rtx-4090", max_memory="4GiB")
+    with pytest.raises(gpumem.UsageError):
+        gpumem.estimate("llama-3.1-8b", gpu="rtx-4090", device_map="auto", engine="vllm")
+    with pytest.raises(gpumem.UsageError):
+        gpumem.estimate("llama-3.1-8b", gpu="rtx-4090", device_map="auto", margin="1GiB")
+
+
+@needs_cli
 def test_estimate_params_equals_cli():
     assert_same(gpumem.estimate(params="7B", dtype="int4"),
                 cli_json("estimate", "--params", "7B", "--dtype", "int4"))

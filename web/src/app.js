@@ -34,7 +34,7 @@
 
   /* ------------------------------------------------------------ settings */
   // Form fields passed as `--NAME VALUE` when visible and not empty.
-  const FLAGS = ['dtype', 'context', 'batch', 'new-tokens', 'kv-dtype',
+  const FLAGS = ['dtype', 'context', 'batch', 'new-tokens', 'device-map', 'kv-dtype',
     'gpu-memory-utilization', 'max-model-len', 'quantization',
     'n-gpu-layers', 'cache-type-k', 'cache-type-v', 'parallel', 'tensor-split',
     'method', 'optimizer', 'precision', 'checkpointing', 'seq', 'zero'];

@@ -144,6 +144,13 @@ check(unlabelled.length === 0, 'every input and select has a <label>', unlabelle
 await runCase('llama-3.1-8b, transformers, RTX 4090, context 8192, batch 2',
   { model: 'llama-3.1-8b', gpu: 'rtx-4090', engine: 'transformers', context: '8192', batch: '2' });
 
+// 1b. transformers' device_map="auto" over two GPUs: layers split, not tensor parallel.
+const dm = await runCase('llama-3.1-70b, device_map auto over 4 x RTX 4090 (CPU offload)',
+  { model: 'llama-3.1-70b', gpus: '4', context: '', batch: '', 'device-map': 'auto' });
+check(dm.report.device_map !== undefined, 'the answer has the device map');
+await page.fill('#gpus', '');
+await page.selectOption('#device-map', '');
+
 // 2. vLLM on a data-centre GPU.
 const vllm = await runCase('qwen3-14b, vLLM, H100 SXM, max-model-len 16384, utilisation 0.9',
   { model: 'qwen3-14b', gpu: 'h100-sxm', engine: 'vllm', context: '', batch: '',

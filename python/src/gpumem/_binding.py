@@ -122,7 +122,7 @@ def _apply_budgets(s, o, t=None):
     gpu = t.gpu if t is not None else s.gpu
     if not gpu:
         raise usage("budget and margin need a gpu")
-    if t is not None or s.engine != _capi.ENGINE_LLAMACPP:
+    if t is not None or (s.engine != _capi.ENGINE_LLAMACPP and not s.device_map):
         if "margin" in o:
             raise usage("margin applies to llama.cpp: give a GGUF file or engine='llamacpp'")
         sized = _capi.Gpu.from_buffer_copy(gpu.contents)
@@ -132,6 +132,8 @@ def _apply_budgets(s, o, t=None):
                 target.gpu = ctypes.pointer(sized)
                 target._sized_gpu = sized  # keeps the copy alive with the settings
         return
+    if s.engine != _capi.ENGINE_LLAMACPP and "margin" in o:
+        raise usage("margin applies to llama.cpp: give a GGUF file or engine='llamacpp'")
     gpus = s.n_targets or s.gpus
     if gpus > 16:
         raise usage("budget and margin take at most 16 GPUs")
@@ -185,7 +187,7 @@ TRAIN_ONLY = ["method", "lora_rank", "lora_targets", "precision", "optimizer", "
 INFERENCE_OPTIONS = ({"dtype", "kv_dtype", "batch", "context", "new_tokens", "cache", "attn",
                       "gpu", "gpus", "budget", "margin", "engine", "simple", "tensor_parallel_size",
                       "pipeline_parallel_size", "cpu_moe", "n_cpu_moe", "max_context",
-                      "max_batch"} | LLAMACPP_OPTIONS | VLLM_OPTIONS)
+                      "max_batch", "device_map", "max_memory"} | LLAMACPP_OPTIONS | VLLM_OPTIONS)
 # What a training estimate reads (the CLI's apply_train).
 TRAIN_OPTIONS = set(TRAIN_ONLY) | {"batch", "context", "gpus", "gpu", "budget", "tensor_parallel_size",
                                    "pipeline_parallel_size"}
@@ -361,7 +363,28 @@ def _settings(o, params_given=False):
             s.n_targets = s.gpus = len(gpus)
     _fill_llamacpp(s, o)
     _fill_vllm(s, o)
+    _fill_device_map(s, o)
     return s
+
+
+def _fill_device_map(s, o):
+    """The CLI's --device-map and --max-memory (transformers' from_pretrained)."""
+    if "device_map" in o:
+        s.device_map = _enum(_lib.gpumem_device_map_parse, "device_map", o["device_map"])
+        if s.device_map == 0:
+            raise usage("device_map must be auto, balanced, balanced_low_0 or sequential")
+    if "max_memory" not in o:
+        return
+    if "device_map" not in o:
+        raise usage("max_memory applies to device_map")
+    value = o["max_memory"]
+    items = value.split(",") if isinstance(value, str) else (
+        list(value) if isinstance(value, (list, tuple)) else [value])
+    if len(items) > 16:
+        raise usage("max_memory takes at most 16 sizes")
+    for d, v in enumerate(items):
+        s.max_memory[d] = _size("max_memory", v.strip() if isinstance(v, str) else v)
+    s.n_max_memory = len(items)
 
 
 def _train_settings(o):

@@ -13,6 +13,7 @@ from ctypes import (
     c_char_p,
     c_double,
     c_int,
+    c_int16,
     c_int64,
     c_size_t,
     c_uint32,
@@ -136,6 +137,9 @@ class Settings(Structure):
         ("n_targets", c_uint32),
         ("targets", DeviceTarget * 16),
         ("cpu_moe_mask", c_uint64 * 16),
+        ("device_map", c_int),
+        ("n_max_memory", c_uint32),
+        ("max_memory", c_uint64 * 16),
     ]
 
 
@@ -171,6 +175,22 @@ class VllmInfo(Structure):
     ]
 
 
+class DeviceMapInfo(Structure):
+    _fields_ = [
+        ("present", c_int),
+        ("strategy", c_int),
+        ("n_gpus", c_uint32),
+        ("max_memory", c_uint64 * 16),
+        ("n_layers", c_uint32),
+        ("layer_device", c_int16 * 1024),
+        ("embed_device", c_int16),
+        ("norm_device", c_int16),
+        ("lm_head_device", c_int16),
+        ("main_device", c_int16),
+        ("weight_bytes", c_uint64 * 17),
+    ]
+
+
 class Estimate(Structure):
     _fields_ = [
         ("mode", c_int),
@@ -198,6 +218,7 @@ class Estimate(Structure):
         ("reserved_bytes", c_uint64),
         ("n_targets", c_uint32),
         ("targets", DeviceTarget * 16),
+        ("device_map", DeviceMapInfo),
     ]
 
 
@@ -266,6 +287,7 @@ STRUCTS = {
     "gpumem_component": Component,
     "gpumem_device": Device,
     "gpumem_vllm_info": VllmInfo,
+    "gpumem_device_map_info": DeviceMapInfo,
     "gpumem_estimate": Estimate,
     "gpumem_train_settings": TrainSettings,
     "gpumem_fit_request": FitRequest,
@@ -298,6 +320,8 @@ PROTOTYPES = {
     "gpumem_tensor_split_parse": (c_int, [c_char_p, POINTER(Settings), _ERR]),
     "gpumem_expert_override_parse": (c_int, [c_char_p, POINTER(Settings), _ERR]),
     "gpumem_settings_init": (None, [POINTER(Settings)]),
+    "gpumem_device_map_parse": (c_int, _PARSE),
+    "gpumem_device_map_name": (c_char_p, [c_int]),
     "gpumem_estimate_inference": (c_int, [c_void_p, POINTER(Settings), POINTER(Estimate), _ERR]),
     "gpumem_max_context": (c_int, [c_void_p, POINTER(Settings), POINTER(c_uint64), _ERR]),
     "gpumem_max_batch": (c_int, [c_void_p, POINTER(Settings), POINTER(c_uint64), _ERR]),

@@ -1,0 +1,42 @@
+/* transformers' device_map placement (accelerate's infer_auto_device_map as
+ * transformers 5.24.0 runs it): the model as accelerate sees it, a small
+ * module tree with sizes, and where each module lands. */
+#ifndef GPUMEM_DEVICE_MAP_INTERNAL_H
+#define GPUMEM_DEVICE_MAP_INTERNAL_H
+
+#include "error_internal.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum { DM_HOST = -1 };
+
+/* Sizes by accelerate's compute_module_sizes: parameters and buffers, a
+ * tied lm_head counted 0 (it follows the embedding). */
+typedef struct {
+    uint32_t n_layer;
+    const uint64_t *layer; /* each decoder layer (a no-split module) */
+    uint64_t embed, norm, rotary, lm_head;
+    bool tied; /* lm_head.weight is model.embed_tokens.weight */
+} dm_sizes;
+
+typedef struct {
+    gpumem_device_map strategy;
+    uint32_t n_gpus;
+    bool user_set;                          /* max_memory given by the user */
+    uint64_t max_memory[GPUMEM_MAX_SPLIT];  /* user's, or each GPU's free memory */
+} dm_request;
+
+typedef struct {
+    uint64_t max_memory[GPUMEM_MAX_SPLIT]; /* what infer_auto_device_map receives */
+    int16_t *layer_dev;                    /* n_layer entries, caller's */
+    int16_t embed, norm, rotary, lm_head;
+    uint64_t bytes[GPUMEM_MAX_SPLIT + 1];  /* per GPU, then the host (index n_gpus) */
+} dm_placement;
+
+/* get_balanced_memory / get_max_memory, then infer_auto_device_map. The
+ * host ("cpu") is taken as large enough for the rest (no "disk"). */
+gpumem_status dm_place(const dm_sizes *sz, const dm_request *rq, dm_placement *out,
+                       gpumem_error *err);
+
+#endif
