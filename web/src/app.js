@@ -319,6 +319,7 @@
     loadFromHash();
     let timer = 0;
     form.addEventListener('input', () => {
+      generation++; // an answer still being drawn is for older settings now
       $('result').setAttribute('aria-busy', 'true');
       clearTimeout(timer);
       timer = setTimeout(update, 150);
