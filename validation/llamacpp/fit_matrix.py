@@ -25,7 +25,7 @@ What each row holds (one JSON object per line):
         counting the output layer; [] for one device), ot: the overrides as
         [layer, what, buffer] with what = "exps" (the experts of that layer),
         "up" (gate, gate_up, down: the layer's FFN except up), "gate" (down
-        only) or "ffn" (the whole FFN), buffer "CPU" or the next device.
+        only) or "ffn" (the whole FFN), buffer "CPU" or "DEV<k>" (the k-th --rpc device, 0-based).
   log: the lines of common_params_fit_impl this run printed (projected use,
        context reduction, per-device layer counts and MiB used/free).
 """
@@ -140,6 +140,10 @@ def parse_flags(flags: str) -> dict:
             pm = re.fullmatch(r"blk\\\.(\d+)\\\.(.*)", pat)
             if not pm or pm.group(2) not in OT_WHAT:
                 raise ValueError(f"unexpected override {item!r}")
+            # a device's buffer type prints as RPC<server device>[host:port]: name it by --rpc position
+            bm = re.fullmatch(r"RPC\d+\[(DEV\d+)\]", buft)
+            if bm:
+                buft = bm.group(1)
             plan["ot"].append([int(pm.group(1)), OT_WHAT[pm.group(2)], buft])
     return plan
 
@@ -169,8 +173,11 @@ def run_case(c: dict) -> dict:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
-    flags = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
-    log = [m.group(2).rstrip() for line in r.stderr.splitlines() if (m := FIT_LINE.search(line))]
+    out, err = r.stdout, r.stderr
+    for k, ep in enumerate(endpoints):  # ports change from run to run: name devices by --rpc position
+        out, err = out.replace(ep, f"DEV{k}"), err.replace(ep, f"DEV{k}")
+    flags = out.strip().splitlines()[-1] if out.strip() else ""
+    log = [m.group(2).rstrip() for line in err.splitlines() if (m := FIT_LINE.search(line))]
     row = dict(c, rc=r.returncode, flags=flags, plan=parse_flags(flags) if r.returncode == 0 else None,
                log=log, command=" ".join(["llama-fit-params"] + cmd[1:]).replace(GGUF_DIR + "/", ""))
     return row
