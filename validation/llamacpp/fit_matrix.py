@@ -28,6 +28,10 @@ What each row holds (one JSON object per line):
         only) or "ffn" (the whole FFN), buffer "CPU" or "DEV<k>" (the k-th --rpc device, 0-based).
   log: the lines of common_params_fit_impl this run printed (projected use,
        context reduction, per-device layer counts and MiB used/free).
+  breakdown: the first dry run's memory breakdown (default parameters: every
+       layer, -ts by free memory, the trained or given context), MiB as
+       llama.cpp prints them: [device, model, context, compute] per device
+       and the host.
 """
 from __future__ import annotations
 
@@ -99,6 +103,7 @@ CASES = [
 
 # The lines common_params_fit_impl prints (LOG_TRC), kept in the row.
 FIT_LINE = re.compile(r"(common_params_fit_impl|common_fit_params): (.*)$")
+BREAKDOWN = re.compile(r"common_memory_breakdown_print: \|\s+- (\S+).*?(\d+) =\s+(\d+) \+\s+(\d+) \+\s+(\d+)\)? ")
 OT_WHAT = {
     r"ffn_(up|down|gate_up|gate)_(ch|)exps": "exps",
     r"ffn_(gate|gate_up|down).*": "up",
@@ -178,7 +183,13 @@ def run_case(c: dict) -> dict:
         out, err = out.replace(ep, f"DEV{k}"), err.replace(ep, f"DEV{k}")
     flags = out.strip().splitlines()[-1] if out.strip() else ""
     log = [m.group(2).rstrip() for line in err.splitlines() if (m := FIT_LINE.search(line))]
-    row = dict(c, rc=r.returncode, flags=flags, plan=parse_flags(flags) if r.returncode == 0 else None,
+    breakdown, seen = [], set()
+    for line in err.splitlines():
+        m = BREAKDOWN.search(line)
+        if m and m.group(1) not in seen:  # the first table only
+            seen.add(m.group(1))
+            breakdown.append([m.group(1), int(m.group(3)), int(m.group(4)), int(m.group(5))])
+    row = dict(c, rc=r.returncode, breakdown=breakdown, flags=flags, plan=parse_flags(flags) if r.returncode == 0 else None,
                log=log, command=" ".join(["llama-fit-params"] + cmd[1:]).replace(GGUF_DIR + "/", ""))
     return row
 
