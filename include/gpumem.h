@@ -569,8 +569,8 @@ typedef struct {
     int fits;                 /* 1: the plan fits the budget with the margin */
     uint64_t context;         /* n_ctx chosen */
     int n_gpu_layers;         /* -ngl (n_layer + 1 = everything incl. output) */
-    int n_cpu_moe;            /* --n-cpu-moe (one GPU), or the layers whose experts the
-                                 plan's -ot puts on the host (several); 0: none */
+    int n_cpu_moe;            /* the layers whose experts the plan's -ot puts on the
+                                 host; 0: none */
     char flags[1024];         /* the llama.cpp flags, e.g. "-c 8192 -ngl 33" or
                                  "-c 8192 -ngl 61 -ts 24,37" */
     char advice[320];         /* when nothing fits: the cheapest changes, with figures */
@@ -588,8 +588,9 @@ typedef struct {
  * What llama.cpp de3ff81's --fit would choose on settings->gpu, offline
  * (common/fit.cpp): keep full offload and shrink the context (linear
  * interpolation, multiples of 256 x streams, not below min_context), then
- * move MoE experts to the host (--n-cpu-moe) for MoE models, then offload
- * fewer layers from the back. Fills `plan` (caller-owned; large: heap).
+ * offload fewer layers from the back; a MoE model takes the several-GPU
+ * procedure below with one device (experts of the last layers to the host
+ * by -ot, as llama.cpp's --fit does). Fills `plan` (caller-owned; large: heap).
  * Needs a GGUF model and settings->gpu.
  *
  * Over several GPUs (settings->n_targets > 1, or gpus > 1 of settings->gpu)

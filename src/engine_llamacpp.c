@@ -425,6 +425,8 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
     uint32_t host = c.n_dev;
     w[host] = m->bytes_embed + m->bytes_other;
     w[out_dev < 0 ? host : (uint32_t)out_dev] += m->bytes_output;
+    if (out_dev >= 0) /* tied: token_embd copied to the output's GPU */
+        w[out_dev] += m->bytes_output_dup;
     uint32_t cpu_moe = s->n_cpu_moe < 0 ? m->n_layer : (uint32_t)s->n_cpu_moe;
     for (uint32_t i = 0; i < m->n_layer; i++) {
         const model_layer *l = &m->layers[i];

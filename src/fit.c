@@ -3,9 +3,9 @@
  *  1. full offload at the requested (or trained) context: done if it fits;
  *  2. unless -c was given, shrink the context by linear interpolation
  *     between min_context and the maximum, rounded down to 256 x streams;
- *  3. at that context, MoE models move expert tensors of the first layers to
- *     the host (--n-cpu-moe), dense models offload fewer layers from the
- *     back (-ngl), as few as needed;
+ *  3. at that context, fewer layers from the back (-ngl), as few as needed;
+ *     MoE models take fit_multi.c's path, llama.cpp's own for them: experts
+ *     of the last layers to the host by -ot, then full layers front to back;
  *  4. when even that fails, the cheapest changes with their figures.
  * "Fits" means the GPU's buffers plus the modelled CUDA context stay below
  * the budget minus the margin. */
@@ -38,16 +38,10 @@ static uint64_t used(fitter *f)
     return try_fit(f) < 0 ? UINT64_MAX : f->e->per_gpu_bytes;
 }
 
-static void set_flags(gpumem_fit_plan *p, const gpumem_model *m)
+static void set_flags(gpumem_fit_plan *p)
 {
-    int n = snprintf(p->flags, sizeof p->flags, "-c %llu -ngl %d",
-                     (unsigned long long)p->context, p->n_gpu_layers);
-    if (p->n_cpu_moe > 0 && n > 0 && (size_t)n < sizeof p->flags) {
-        if ((uint32_t)p->n_cpu_moe >= m->n_layer)
-            snprintf(p->flags + n, sizeof p->flags - (size_t)n, " --cpu-moe");
-        else
-            snprintf(p->flags + n, sizeof p->flags - (size_t)n, " --n-cpu-moe %d", p->n_cpu_moe);
-    }
+    snprintf(p->flags, sizeof p->flags, "-c %llu -ngl %d", (unsigned long long)p->context,
+             p->n_gpu_layers);
 }
 
 typedef void (*setter)(gpumem_settings *, int64_t);
@@ -73,29 +67,7 @@ static int64_t largest_fitting(fitter *f, int64_t lo, int64_t hi, setter set)
     return best;
 }
 
-/* Smallest v in [lo, hi] that fits when memory shrinks with v (layers with
- * experts on the host); hi + 1 when none does, INT64_MIN on error. */
-static int64_t smallest_fitting(fitter *f, int64_t lo, int64_t hi, setter set)
-{
-    int64_t best = hi + 1;
-    while (lo <= hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        set(&f->s, mid);
-        int r = try_fit(f);
-        if (r < 0)
-            return INT64_MIN;
-        if (r) {
-            best = mid;
-            hi = mid - 1;
-        } else {
-            lo = mid + 1;
-        }
-    }
-    return best;
-}
-
 static void set_ngl(gpumem_settings *s, int64_t v) { s->n_gpu_layers = (int)v; }
-static void set_cpu_moe(gpumem_settings *s, int64_t v) { s->n_cpu_moe = (int)v; }
 static void set_ctx(gpumem_settings *s, int64_t v) { s->context = (uint64_t)v; }
 
 static void advise(fitter *f, gpumem_fit_plan *p)
@@ -135,7 +107,13 @@ gpumem_status gpumem_fit(const gpumem_model *m, const gpumem_settings *settings,
     memset(p, 0, sizeof *p);
     if ((settings->n_targets || settings->gpus > 1) && (!m->has_storage || !m->layers))
         return err_set(err, GPUMEM_ERR_USAGE, "fit plans a llama.cpp run: give a GGUF file");
-    if (fit_needs_multi(settings))
+    /* MoE: llama.cpp de3ff81 keeps the experts of the *last* layers on the
+     * host (-ot per layer, common/fit.cpp steps 3 and 4), the procedure of
+     * fit_multi.c, also for one device. */
+    bool moe = false;
+    for (uint32_t i = 0; m->layers && i < m->n_layer; i++)
+        moe |= m->layers[i].n_expert > 0;
+    if (fit_needs_multi(settings) || (moe && m->has_storage))
         return fit_multi(m, settings, req, p, err);
     if (settings->n_targets == 1) { /* one listed GPU: its budget and margin */
         gpumem_settings one = *settings;
@@ -202,24 +180,8 @@ gpumem_status gpumem_fit(const gpumem_model *m, const gpumem_settings *settings,
     if (r < 0)
         return err->code;
     p->n_gpu_layers = (int)m->n_layer + 1;
-    bool moe = false;
-    for (uint32_t i = 0; i < m->n_layer; i++)
-        moe |= m->layers[i].n_expert > 0;
-    if (!r && moe) {
-        /* 3a. experts of the first layers to the host, as few as needed */
-        int64_t n = smallest_fitting(&f, 1, m->n_layer, set_cpu_moe);
-        if (n == INT64_MIN)
-            return err->code;
-        if (n <= (int64_t)m->n_layer) {
-            p->n_cpu_moe = (int)n;
-            r = 1;
-        } else {
-            p->n_cpu_moe = (int)m->n_layer;
-        }
-        f.s.n_cpu_moe = p->n_cpu_moe;
-    }
     if (!r) {
-        /* 3b. fewer layers on the GPU, from the back */
+        /* 3. fewer layers on the GPU, from the back */
         int64_t n = largest_fitting(&f, 0, m->n_layer + 1, set_ngl);
         if (n == INT64_MIN)
             return err->code;
@@ -235,7 +197,7 @@ gpumem_status gpumem_fit(const gpumem_model *m, const gpumem_settings *settings,
     if (try_fit(&f) < 0)
         return err->code;
     p->fits = r && p->n_gpu_layers > 0;
-    set_flags(p, m);
+    set_flags(p);
     if (!p->fits)
         advise(&f, p);
     /* the estimate of the plan itself, last */

@@ -223,6 +223,7 @@ gpumem_status model_from_gguf(const gguf_file *f, const char *path, gpumem_model
     m->n_vocab = emb && emb->n_dims >= 2 ? (uint32_t)emb->ne[1] : 0;
     m->tied = tensor(f, "output.weight") == NULL;
     m->is_encoder = strcmp(arch, "bert") == 0 || strcmp(arch, "nomic-bert") == 0;
+    m->bytes_output_dup = m->tied && !m->is_encoder && emb ? emb->bytes : 0;
     m->dtype = emb && emb->type == 30 ? GPUMEM_DTYPE_BF16
                : emb && emb->type == 0 ? GPUMEM_DTYPE_FP32
                                         : GPUMEM_DTYPE_FP16;

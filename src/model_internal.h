@@ -93,6 +93,11 @@ struct gpumem_model {
      * (here and per layer) hold the file's tensor bytes. */
     bool has_storage;
     uint64_t bytes_embed, bytes_output, bytes_other, bytes_total;
+    /* GGUF without output.weight: llama.cpp de3ff81 loads token_embd a second
+     * time as the output layer (TENSOR_DUPLICATED, llama-model-loader.cpp
+     * create_tensor) when that layer sits on another device than the
+     * embeddings, i.e. on a GPU; these are its bytes (0 when not tied). */
+    uint64_t bytes_output_dup;
     char storage_desc[64]; /* e.g. "Q4_K_M, 4.89 bits/weight" */
     model_quant quant;     /* QUANT_NONE unless config.json says otherwise */
     model_layer *layers; /* n_layer entries; NULL for a bare param count */

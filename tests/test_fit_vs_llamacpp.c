@@ -1,0 +1,253 @@
+/* gpumem fit against llama.cpp's own --fit: every row of
+ * validation/measurements/llamacpp_fit.jsonl is what llama-fit-params of
+ * llama.cpp de3ff81 (node-llama-cpp 3.22.1) printed for a generated GGUF on
+ * one or two simulated devices (rpc-server reporting a chosen free memory;
+ * validation/llamacpp/fit_matrix.py). gpumem plans the same case from the
+ * file's header (validation/llamacpp/headers/) and must give the same
+ * context, -ngl, -ts and layers with experts on the host.
+ *
+ * The same free memory: llama.cpp's planner targets free - --fit-target per
+ * device, where free is what the device reports (the RPC device: the size
+ * given); gpumem targets budget - margin and counts its modelled CUDA
+ * context in the device's use (an RPC device has none, and a CUDA device's
+ * reported free memory is already net of it). So budget = the device's
+ * free memory + gpumem's cuda_context component, margin = --fit-target.
+ *
+ * Rows listed in tests/data/fit_vs_llamacpp_deviations.tsv differ for a
+ * reason written there (buffer sizes of the RPC/CPU backend that a CUDA
+ * model does not share, or a step gpumem does not model); the test requires
+ * them to still differ, so the list cannot go stale, and every other row to
+ * match exactly. */
+#include "test_helpers.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+
+static const uint64_t MiB = 1ull << 20;
+
+typedef struct {
+    uint64_t ctx;
+    int ngl;
+    int ts[GPUMEM_MAX_SPLIT];
+    uint32_t nd;
+    uint64_t host_exps[GPUMEM_MAX_MASK_LAYERS / 64]; /* layers whose experts are on the host */
+    int partial;                                     /* llama.cpp: a layer split by tensor */
+} plan_t;
+
+static bool masked(const uint64_t *mask, uint32_t il) { return mask[il / 64] >> (il % 64) & 1; }
+
+static uint64_t header_size(const char *base)
+{
+    char path[1200], line[512], name[256];
+    unsigned long long sz, found = 0;
+    snprintf(path, sizeof path, "%s/validation/llamacpp/headers/index.tsv", GPUMEM_SOURCE_DIR);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%255s %llu", name, &sz) == 2 && !strcmp(name, base))
+            found = sz;
+    fclose(f);
+    return found;
+}
+
+/* Reasons by case id; NULL when the case must match. */
+static char *deviation(const char *id)
+{
+    char path[1200], line[1024];
+    snprintf(path, sizeof path, "%s/tests/data/fit_vs_llamacpp_deviations.tsv", GPUMEM_SOURCE_DIR);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char *why = NULL;
+    size_t n = strlen(id);
+    while (!why && fgets(line, sizeof line, f))
+        if (line[0] != '#' && !strncmp(line, id, n) && line[n] == '\t')
+            why = strdup(line + n + 1);
+    fclose(f);
+    return why;
+}
+
+static void from_llamacpp(json_t *p, uint32_t n_layer, plan_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->ctx = (uint64_t)json_integer_value(json_object_get(p, "n_ctx"));
+    out->ngl = (int)json_integer_value(json_object_get(p, "ngl"));
+    if (out->ngl < 0) /* -1: the default, every layer */
+        out->ngl = (int)n_layer + 1;
+    json_t *ts = json_object_get(p, "ts"), *v, *ot = json_object_get(p, "ot");
+    size_t i;
+    json_array_foreach(ts, i, v) out->ts[out->nd++] = (int)json_integer_value(v);
+    json_array_foreach(ot, i, v)
+    {
+        uint32_t il = (uint32_t)json_integer_value(json_array_get(v, 0));
+        const char *what = json_string_value(json_array_get(v, 1));
+        if (il >= n_layer) /* the output layer's index: matches no tensor */
+            continue;
+        if (!strcmp(what, "exps"))
+            out->host_exps[il / 64] |= 1ull << (il % 64);
+        else
+            out->partial = 1;
+    }
+}
+
+static void from_gpumem(const gpumem_fit_plan *p, plan_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->ctx = p->context;
+    out->ngl = p->n_gpu_layers;
+    for (uint32_t d = 0; p->n_devices > 1 && p->n_gpu_layers > 0 && d < p->n_devices; d++)
+        out->ts[out->nd++] = p->layers[d];
+    const char *ot = strstr(p->flags, "-ot 'blk\\.(");
+    for (const char *q = ot ? ot + 11 : NULL; q && *q >= '0' && *q <= '9';) {
+        char *end;
+        unsigned long il = strtoul(q, &end, 10);
+        out->host_exps[il / 64] |= 1ull << (il % 64);
+        q = *end == '|' ? end + 1 : NULL;
+    }
+}
+
+static void describe(const plan_t *p, uint32_t n_layer, char *buf, size_t cap)
+{
+    size_t n = (size_t)snprintf(buf, cap, "-c %llu -ngl %d", (unsigned long long)p->ctx, p->ngl);
+    for (uint32_t d = 0; d < p->nd && n < cap; d++)
+        n += (size_t)snprintf(buf + n, cap - n, d ? ",%d" : " -ts %d", p->ts[d]);
+    bool first = true;
+    for (uint32_t il = 0; il < n_layer && n < cap; il++)
+        if (masked(p->host_exps, il)) {
+            n += (size_t)snprintf(buf + n, cap - n, first ? " experts on host: %u" : ",%u", il);
+            first = false;
+        }
+    if (p->partial && n < cap)
+        snprintf(buf + n, cap - n, " + one layer split by tensor");
+}
+
+static bool same(const plan_t *a, const plan_t *b)
+{
+    return a->ctx == b->ctx && a->ngl == b->ngl && a->nd == b->nd &&
+           !memcmp(a->ts, b->ts, sizeof a->ts) && a->partial == b->partial &&
+           !memcmp(a->host_exps, b->host_exps, sizeof a->host_exps);
+}
+
+static uint64_t cuda_context_bytes(const gpumem_model *m, const gpumem_gpu *gpu)
+{
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    s.engine = GPUMEM_ENGINE_LLAMACPP;
+    s.gpu = gpu;
+    s.context = 4096;
+    gpumem_estimate *e = estimate_or_fail(m, &s);
+    uint64_t b = component(e, "cuda_context");
+    free(e);
+    return b;
+}
+
+/* 1 match, 0 differ; prints both plans. */
+static int one_case(json_t *row, const gpumem_gpu *gpu)
+{
+    const char *id = json_string_value(json_object_get(row, "id"));
+    json_t *g = json_object_get(row, "gguf");
+    char base[256], path[1400];
+    snprintf(base, sizeof base, "%s-%s", json_string_value(json_object_get(g, "name")),
+             json_string_value(json_object_get(g, "quant")));
+    snprintf(path, sizeof path, "%s/validation/llamacpp/headers/%s.gguf-header", GPUMEM_SOURCE_DIR,
+             base);
+    uint64_t size = header_size(base);
+    assert_true(size > 0);
+    gpumem_model *m = NULL;
+    gpumem_error err;
+    if (gpumem_model_load_gguf_header(path, size, &m, &err) != GPUMEM_OK)
+        fail_msg("%s: %s", path, err.message);
+    gpumem_model_info info;
+    gpumem_model_get_info(m, &info);
+    uint32_t n_layer = info.n_layers;
+    uint64_t cuda = cuda_context_bytes(m, gpu);
+
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    s.engine = GPUMEM_ENGINE_LLAMACPP;
+    gpumem_fit_request req;
+    memset(&req, 0, sizeof req);
+    uint64_t margin = (uint64_t)json_integer_value(json_object_get(row, "fit_target_mib")) * MiB;
+    json_t *devs = json_object_get(row, "devices_mib"), *v;
+    size_t i;
+    json_array_foreach(devs, i, v)
+    {
+        s.targets[i].gpu = gpu;
+        s.targets[i].budget = (uint64_t)json_integer_value(v) * MiB + cuda;
+        s.targets[i].margin = margin;
+        s.n_targets++;
+    }
+    json_t *ctx = json_object_get(row, "ctx");
+    if (json_is_integer(ctx)) {
+        s.context = (uint64_t)json_integer_value(ctx);
+        req.context_set = 1;
+    }
+    gpumem_fit_plan *p = malloc(sizeof *p);
+    assert_non_null(p);
+    if (gpumem_fit(m, &s, &req, p, &err) != GPUMEM_OK)
+        fail_msg("%s: %s", id, err.message);
+    plan_t want, got;
+    from_llamacpp(json_object_get(row, "plan"), n_layer, &want);
+    from_gpumem(p, &got);
+    char a[512], b[512];
+    describe(&want, n_layer, a, sizeof a);
+    describe(&got, n_layer, b, sizeof b);
+    int ok = same(&want, &got);
+    printf("  %-5s %-28s llama.cpp: %s\n  %-34s gpumem:    %s\n", ok ? "same" : "DIFF", id, a, "",
+           b);
+    free(p);
+    gpumem_model_free(m);
+    return ok;
+}
+
+static void test_plans_equal_llamacpp_fit(void **state)
+{
+    (void)state;
+    char path[1200], line[65536];
+    snprintf(path, sizeof path, "%s/validation/measurements/llamacpp_fit.jsonl", GPUMEM_SOURCE_DIR);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    const gpumem_gpu *gpu;
+    gpumem_error err;
+    /* any catalog GPU: its memory is replaced by the budget */
+    assert_int_equal(gpumem_gpu_find("rtx-4090", &gpu, &err), GPUMEM_OK);
+    int n = 0, match = 0, listed = 0, listed_differ = 0, unexpected = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_error_t je;
+        json_t *row = json_loads(line, 0, &je);
+        if (!row)
+            fail_msg("%s line %d: %s", path, n + 1, je.text);
+        if (json_integer_value(json_object_get(row, "rc")) != 0) { /* llama.cpp could not fit */
+            json_decref(row);
+            continue;
+        }
+        const char *id = json_string_value(json_object_get(row, "id"));
+        char *why = deviation(id);
+        int ok = one_case(row, gpu);
+        n++;
+        match += ok;
+        if (why) {
+            listed++;
+            listed_differ += !ok;
+            printf("  %-34s listed: %s", "", why);
+            if (ok)
+                printf("  ^ listed as a deviation but now matches: remove it from the list\n");
+        } else if (!ok) {
+            unexpected++;
+        }
+        free(why);
+        json_decref(row);
+    }
+    fclose(f);
+    printf("gpumem fit vs llama-fit-params (de3ff81): %d of %d plans equal; %d listed deviations "
+           "(%d still differ), %d unexplained\n",
+           match, n, listed, listed_differ, unexpected);
+    assert_true(n >= 20);
+    assert_int_equal(unexpected, 0);
+    assert_int_equal(listed_differ, listed);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_plans_equal_llamacpp_fit)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
