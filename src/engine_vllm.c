@@ -20,9 +20,10 @@ static const uint64_t GiB = 1ull << 30;
  * engine/arg_utils.py _set_default_max_num_seqs_and_batched_tokens_args,
  * v1/core/kv_cache_utils.py). Oldest first; the last row is the newest. */
 static const vllm_version versions[] = {
-    {"0.11.0", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256},
+    {"0.11.0", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, false,
+     false},
     {"0.33.0", 0.92, true, VLLM_TOKENS_CONCURRENCY, 512, 70, 8192, 1024, 160, 16384, 1024, 2048,
-     256},
+     256, true, true},
 };
 enum { N_VERSIONS = sizeof versions / sizeof versions[0] };
 
@@ -353,8 +354,8 @@ gpumem_status engine_vllm(const gpumem_model *m, const engine_req *req, const gp
     if (manual)
         pool = s->kv_cache_memory;
 
-    vllm_kv_params p = {c.block_size, kv_bytes(r), c.cb, c.tp, c.pp, c.max_model_len,
-                        c.batched, c.v->tokens_rule};
+    vllm_kv_params p = vllm_kv_params_for(c.v, c.block_size, kv_bytes(r), c.cb, c.tp, c.pp,
+                                          c.max_model_len, c.batched);
     vllm_kv_plan plan;
     if ((st = vllm_plan_kv(m, &p, pool, &plan, err)) != GPUMEM_OK)
         return st;

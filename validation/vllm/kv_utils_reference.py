@@ -64,13 +64,16 @@ BATCHED_TOKENS = 8192
 
 
 def load_vllm():
-    """Imports vLLM with the platform's device type set to cuda: with no GPU
-    here vLLM resolves an unspecified platform, whose empty device type
-    stops config construction; nothing of the platform beyond that name is
-    used by the arithmetic checked here."""
+    """Imports vLLM with two answers of its CUDA platform (platforms/cuda.py)
+    given to the unspecified platform it resolves with no GPU here: the
+    device type "cuda" (an empty one stops config construction) and
+    support_hybrid_kv_cache() True (False would make VllmConfig disable the
+    hybrid KV-cache manager, turning sliding-window layers into full ones).
+    Nothing else of the platform reaches the arithmetic checked here."""
     from vllm.platforms import current_platform
 
     current_platform.device_type = "cuda"
+    current_platform.support_hybrid_kv_cache = lambda: True
     logging.getLogger("vllm").setLevel(logging.WARNING)
 
 
@@ -315,6 +318,7 @@ def run_case(name, path, max_len, tp, block, kv_dtype, memory):
            "max_num_batched_tokens": BATCHED_TOKENS}
     vc = engine_config(path, max_len, tp, block, kv_dtype)
     rec["max_in_flight_tokens"] = getattr(vc, "max_in_flight_tokens", BATCHED_TOKENS)
+    rec["hybrid_kv_cache_manager"] = not vc.scheduler_config.disable_hybrid_kv_cache_manager
     new = tuple(int(x) for x in VERSION.split(".")[:2]) >= (0, 20)
     specs = specs_0_33(vc) if new else specs_0_11(vc)
     try:
