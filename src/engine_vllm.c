@@ -20,20 +20,24 @@ static const uint64_t GiB = 1ull << 30;
  * engine/arg_utils.py _set_default_max_num_seqs_and_batched_tokens_args,
  * v1/core/kv_cache_utils.py). Oldest first; the last row is the newest. */
 static const vllm_version versions[] = {
+    /* Up to 0.19.0 a sliding-window layer keeps one max_num_batched_tokens
+     * batch in flight and the start check counts every block
+     * (kv_cache_interface.py max_memory_usage_bytes, kv_cache_utils.py
+     * check_enough_kv_cache_memory); 0.33.0 changed both. */
     /* 0.10.1 pins torch 2.7.1: _should_use_marlin picks Marlin on Hopper
      * (triton_kernels needs torch >= 2.8). */
     {"0.10.1", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 0, 0,
-     true, false},
+     true, false, false, false},
     {"0.11.0", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 255,
-     true, false},
+     true, false, false, false},
     /* 0.14.1: Triton only on SM90-SM10x; flashinfer-python a dependency. */
     {"0.14.1", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 11,
-     true, true},
+     true, true, false, false},
     /* 0.19.0: the MoE oracle replaces the loaded scales (replace_parameter). */
     {"0.19.0", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 11,
-     false, true},
+     false, true, false, false},
     {"0.33.0", 0.92, true, VLLM_TOKENS_CONCURRENCY, 512, 70, 8192, 1024, 160, 16384, 1024, 2048,
-     256, 9, 11, false, true},
+     256, 9, 11, false, true, true, true},
 };
 enum { N_VERSIONS = sizeof versions / sizeof versions[0] };
 
@@ -432,8 +436,8 @@ gpumem_status engine_vllm(const gpumem_model *m, const engine_req *req, const gp
     if (manual)
         pool = s->kv_cache_memory;
 
-    vllm_kv_params p = {c.block_size, kv_bytes(r), c.cb, c.tp, c.pp, c.max_model_len,
-                        c.batched, c.v->tokens_rule};
+    vllm_kv_params p = vllm_kv_params_for(c.v, c.block_size, kv_bytes(r), c.cb, c.tp, c.pp,
+                                          c.max_model_len, c.batched);
     vllm_kv_plan plan;
     if ((st = vllm_plan_kv(m, &p, pool, &plan, err)) != GPUMEM_OK)
         return st;

@@ -33,6 +33,13 @@ typedef struct {
     uint8_t mxfp4_triton_sm_min, mxfp4_triton_sm_max;
     bool mxfp4_triton_keeps_scales; /* loaded scales stay beside the swizzled copy */
     bool mxfp4_flashinfer_sm100;    /* flashinfer a dependency: Blackwell uses it */
+    /* Async scheduling on by default (VllmConfig: 0.33.0, V2 model runner):
+     * pp + 1 batches are in flight, each of max_num_batched_tokens, and
+     * sliding-window layers keep their tokens (max_in_flight_tokens). */
+    bool async_in_flight;
+    /* The memory check and the max_model_len estimate leave out the null
+     * block BlockPool holds back (0.33.0 get_kv_cache_configs). */
+    bool null_block_reserved;
 } vllm_version;
 
 /* The row for "0.11.0" etc.; NULL (the newest) gives the newest row. */
@@ -58,7 +65,15 @@ typedef struct {
     uint64_t max_model_len;
     uint64_t max_num_batched_tokens;
     vllm_tokens_rule tokens_rule;
+    uint32_t in_flight_batches; /* batches a sliding window keeps; 0 counts as 1 */
+    bool null_block_reserved;
 } vllm_kv_params;
+
+/* The planner's parameters for version v; kv_bytes and state_bytes are the
+ * cache and Mamba state element sizes. */
+vllm_kv_params vllm_kv_params_for(const vllm_version *v, uint32_t block_size, uint32_t kv_bytes,
+                                  uint32_t state_bytes, uint32_t tp, uint32_t pp,
+                                  uint64_t max_model_len, uint64_t max_num_batched_tokens);
 
 typedef struct {
     vllm_spec_kind kind;

@@ -7,6 +7,27 @@
 
 #include <string.h>
 
+vllm_kv_params vllm_kv_params_for(const vllm_version *v, uint32_t block_size, uint32_t kv_bytes,
+                                  uint32_t state_bytes, uint32_t tp, uint32_t pp,
+                                  uint64_t max_model_len, uint64_t max_num_batched_tokens)
+{
+    vllm_kv_params p;
+    memset(&p, 0, sizeof p);
+    p.block_size = block_size;
+    p.kv_bytes = kv_bytes;
+    p.state_bytes = state_bytes;
+    p.tp = tp;
+    p.pp = pp;
+    p.max_model_len = max_model_len;
+    p.max_num_batched_tokens = max_num_batched_tokens;
+    p.tokens_rule = v->tokens_rule;
+    /* VllmConfig.max_concurrent_batches (0.33.0): pp + 1 with async
+     * scheduling in the V2 model runner; 0.11.0 counts one batch. */
+    p.in_flight_batches = v->async_in_flight ? (pp ? pp : 1) + 1 : 1;
+    p.null_block_reserved = v->null_block_reserved;
+    return p;
+}
+
 /* A layer's spec on the most loaded rank; false when it caches nothing. */
 static bool layer_spec(const model_layer *l, const vllm_kv_params *p, vllm_kv_type *t,
                        uint64_t *per_token)
@@ -48,14 +69,16 @@ typedef struct {
 } kv_type_ex;
 
 /* Bytes one request at `len` tokens needs in one layer of type t
- * (KVCacheSpec.max_memory_usage_bytes). */
-static uint64_t type_max_memory(const kv_type_ex *t, uint64_t len, uint64_t batched)
+ * (KVCacheSpec.max_memory_usage_bytes); `in_flight` is the tokens scheduled
+ * but not yet freed: max_num_batched_tokens in 0.11.0, max_in_flight_tokens
+ * (one max_num_batched_tokens per concurrent batch) in 0.33.0. */
+static uint64_t type_max_memory(const kv_type_ex *t, uint64_t len, uint64_t in_flight)
 {
     switch (t->t.kind) {
     case VLLM_SPEC_SLIDING: {
-        /* The last window - 1 tokens plus one chunk in flight, and one more
+        /* The last window - 1 tokens plus the tokens in flight, and one more
          * block because the window rarely starts on a block boundary. */
-        uint64_t n = (uint64_t)t->t.window - 1 + batched;
+        uint64_t n = (uint64_t)t->t.window - 1 + in_flight;
         if (n > len)
             n = len;
         return (div_up(n, t->block_size) + 1) * t->t.page_bytes;
@@ -67,12 +90,17 @@ static uint64_t type_max_memory(const kv_type_ex *t, uint64_t len, uint64_t batc
     }
 }
 
-static uint64_t needed_bytes(const kv_type_ex *ts, size_t n, uint64_t len, uint64_t batched)
+static uint64_t needed_bytes(const kv_type_ex *ts, size_t n, uint64_t len, uint64_t in_flight)
 {
     uint64_t sum = 0;
     for (size_t i = 0; i < n; i++)
-        sum += ts[i].t.n_layers * type_max_memory(&ts[i], len, batched);
+        sum += ts[i].t.n_layers * type_max_memory(&ts[i], len, in_flight);
     return sum;
+}
+
+static uint64_t in_flight_tokens(const vllm_kv_params *p)
+{
+    return (p->in_flight_batches ? p->in_flight_batches : 1) * p->max_num_batched_tokens;
 }
 
 /* Collects the distinct specs of the rank's layers (pipeline stage 0 holds
@@ -98,7 +126,11 @@ static size_t collect_types(const gpumem_model *m, const vllm_kv_params *p, kv_t
                               "more than %zu kinds of KV-cache layers", cap);
                 return 0;
             }
-            e.block_size = p->block_size;
+            /* A Mamba spec's block is the whole request: block_size =
+             * max_model_len (0.11.0 GPUModelRunner.get_kv_cache_spec; 0.33.0
+             * mamba_block_size without prefix caching, models/config.py). */
+            e.block_size = e.t.kind == VLLM_SPEC_MAMBA ? (uint32_t)p->max_model_len
+                                                        : p->block_size;
             ts[n++] = e;
         }
         ts[j].t.n_layers++;
@@ -162,7 +194,7 @@ static uint64_t blocks_per_request(const kv_type_ex *ts, size_t n, const vllm_kv
     /* Per group; 0.11 rounds the sum of the groups, 0.2x+ each group. */
     uint64_t sum = 0, page = ts[0].t.page_bytes;
     for (size_t i = 0; i < n; i++) {
-        uint64_t b = type_max_memory(&ts[i], len, p->max_num_batched_tokens);
+        uint64_t b = type_max_memory(&ts[i], len, in_flight_tokens(p));
         if (p->tokens_rule == VLLM_TOKENS_CONCURRENCY)
             sum += ts[i].t.n_groups * div_up(b, ts[i].t.page_bytes);
         else
@@ -206,9 +238,10 @@ gpumem_status vllm_plan_kv(const gpumem_model *m, const vllm_kv_params *p, uint6
     out->bytes_per_block = ts[0].t.page_bytes * gs;
     out->num_blocks = pool_bytes / out->bytes_per_block;
 
+    /* min over the groups' block sizes, Mamba's (max_model_len) included. */
     uint32_t min_bs = ts[0].block_size;
     for (size_t i = 0; i < n; i++)
-        if (ts[i].t.kind != VLLM_SPEC_MAMBA && ts[i].block_size < min_bs)
+        if (ts[i].block_size < min_bs)
             min_bs = ts[i].block_size;
     out->blocks_per_request = blocks_per_request(ts, n, p, p->max_model_len);
     if (out->blocks_per_request)
@@ -219,15 +252,20 @@ gpumem_status vllm_plan_kv(const gpumem_model *m, const vllm_kv_params *p, uint6
         out->tokens = out->num_blocks / out->n_groups * min_bs;
 
     /* check_enough_kv_cache_memory and estimate_max_model_len: the sum over
-     * layers of one max_model_len request must fit the pool. */
-    out->needed_bytes = needed_bytes(ts, n, p->max_model_len, p->max_num_batched_tokens);
-    out->starts = pool_bytes > 0 && out->needed_bytes <= pool_bytes;
+     * layers of one max_model_len request must fit the pool, less the null
+     * block in 0.33.0. */
+    uint64_t in_flight = in_flight_tokens(p);
+    uint64_t usable = pool_bytes;
+    if (p->null_block_reserved)
+        usable = usable > out->bytes_per_block ? usable - out->bytes_per_block : 0;
+    out->needed_bytes = needed_bytes(ts, n, p->max_model_len, in_flight);
+    out->starts = usable > 0 && out->needed_bytes <= usable;
     uint64_t lo = 1, hi = p->max_model_len > m->max_ctx ? p->max_model_len : m->max_ctx;
-    if (pool_bytes == 0 || needed_bytes(ts, n, 1, p->max_num_batched_tokens) > pool_bytes)
+    if (usable == 0 || needed_bytes(ts, n, 1, in_flight) > usable)
         return GPUMEM_OK;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo + 1) / 2;
-        if (needed_bytes(ts, n, mid, p->max_num_batched_tokens) <= pool_bytes)
+        if (needed_bytes(ts, n, mid, in_flight) <= usable)
             lo = mid;
         else
             hi = mid - 1;
