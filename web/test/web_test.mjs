@@ -245,6 +245,16 @@ await settled();
 const err = await page.textContent('#error');
 check(await page.isVisible('#error') && /^bad_magic\.gguf: byte 0: not a GGUF file \(bad magic\)$/.test(err), `a malformed GGUF shows the reader's error: "${err.trim()}"`);
 
+// 8. The page works opened as a local file (no server): the worker starts
+//    from a blob, the WebAssembly is inlined.
+const local = await context.newPage();
+await local.goto('file://' + join(root, 'web/dist/index.html') + '#model=qwen3-8b&gpu=l4');
+await settled(local);
+const localJson = await local.textContent('#json');
+check(localJson === native(['estimate', 'qwen3-8b', '--gpu', 'l4', '--json']).stdout,
+  'opened from a file:// URL, the page answers as the native program does');
+await local.close();
+
 await browser.close();
 server.close();
 console.log(`${checks - failures} of ${checks} checks passed`);
