@@ -325,9 +325,16 @@ static gpumem_status read_exaone4(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     TRY(read_dims(c, s, (dims){102400, 4096, 32, 32, 32, 0, 16384, 2048, false}));
     s->qk_norm = 1;
     TRY(finish_dense(c, m, s));
+    /* Hub configs may carry the pattern as a string ("LLLG") beside
+     * "layer_types", which then decides alone. */
     json_t *w = json_object_get(c->root, "sliding_window");
-    if (w && json_is_null(w))
-        return arch_layer_types(c, m, 0, &(bool){false});
+    json_t *types = json_object_get(c->root, "layer_types");
+    if ((w && json_is_null(w)) || (types && !json_is_null(types))) {
+        uint32_t window;
+        bool found;
+        TRY(cfg_u32(c, "sliding_window", 0, MAX_CTX, &window));
+        return arch_layer_types(c, m, window, &found);
+    }
     return sliding_pattern(c, m, 4096, 4);
 }
 
