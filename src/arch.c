@@ -6,6 +6,7 @@
 
 #include "error_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 
@@ -100,6 +101,52 @@ static gpumem_status sliding_qwen(cfg_ctx *c, gpumem_model *m)
     return GPUMEM_OK;
 }
 
+
+/* A per-layer list of integers (Llama 4 / SmolLM3 "no_rope_layers": 1
+ * where the layer uses RoPE): out[i] = value != 0. *present is false when
+ * the key is absent or null. */
+static gpumem_status layer_flags(cfg_ctx *c, const char *key, uint32_t n, bool *out,
+                                 bool *present)
+{
+    json_t *a = json_object_get(c->root, key);
+    *present = a && !json_is_null(a);
+    if (!*present)
+        return GPUMEM_OK;
+    if (!json_is_array(a) || json_array_size(a) != n)
+        return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
+                          "\"%s\" must be an array of %u integers (one per layer)", key, n);
+    for (uint32_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(a, i);
+        if (!json_is_integer(v) && !json_is_boolean(v))
+            return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
+                              "\"%s\"[%u] is not an integer", key, i);
+        out[i] = json_is_boolean(v) ? json_is_true(v) : json_integer_value(v) != 0;
+    }
+    return GPUMEM_OK;
+}
+
+/* A list of layer indices (Llama 4 "moe_layers"): out[i] = listed. */
+static gpumem_status layer_indices(cfg_ctx *c, const char *key, uint32_t n, bool *out,
+                                   bool *present)
+{
+    json_t *a = json_object_get(c->root, key);
+    *present = a && !json_is_null(a);
+    if (!*present)
+        return GPUMEM_OK;
+    if (!json_is_array(a))
+        return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
+                          "\"%s\" must be an array of layer indices", key);
+    for (size_t k = 0; k < json_array_size(a); k++) {
+        json_t *v = json_array_get(a, k);
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) >= (json_int_t)n)
+            return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
+                              "\"%s\"[%zu] is not a layer index below %u", key, k, n);
+        out[json_integer_value(v)] = true;
+    }
+    return GPUMEM_OK;
+}
+
 /* ---------------------------------------------------------- dense decoders */
 
 static gpumem_status read_llama(cfg_ctx *c, gpumem_model *m, arch_spec *s)
@@ -174,6 +221,129 @@ static gpumem_status read_olmo2(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
     s->o_bias = s->qkv_bias;
     s->qk_norm = 2; /* q_norm/k_norm over all heads: RMSNorm(heads * head_dim) */
+    return finish_dense(c, m, s);
+}
+
+/* Granite (modeling_granite.py): Llama's modules; the embedding, attention,
+ * residual and logit multipliers hold no parameters. */
+static gpumem_status read_granite(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){32000, 4096, 32, 32, 0, 0, 11008, 2048, false}));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    s->o_bias = s->qkv_bias;
+    TRY(cfg_bool(c, "mlp_bias", false, &s->mlp_bias));
+    return finish_dense(c, m, s);
+}
+
+/* OLMo (modeling_olmo.py): OlmoLayerNorm has neither weight nor bias. */
+static gpumem_status read_olmo(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){50304, 4096, 32, 32, 0, 0, 11008, 2048, false}));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    s->o_bias = s->qkv_bias;
+    s->norm_w = 0;
+    return finish_dense(c, m, s);
+}
+
+/* SmolLM3 (configuration_smollm3.py): with use_sliding_window, the layers
+ * without RoPE (no_rope_layers[i] == 0, by default every
+ * no_rope_layer_interval-th) slide, unless "layer_types" says. */
+static gpumem_status read_smollm3(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    bool use, found, listed;
+    uint32_t window, interval;
+    TRY(read_dims(c, s, (dims){128256, 2048, 36, 16, 4, 0, 11008, 32768, true}));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    s->o_bias = s->qkv_bias;
+    TRY(cfg_bool(c, "mlp_bias", false, &s->mlp_bias));
+    TRY(cfg_bool(c, "use_sliding_window", false, &use));
+    TRY(cfg_u32(c, "sliding_window", 0, MAX_CTX, &window));
+    TRY(cfg_u32(c, "no_rope_layer_interval", 4, MAX_COUNT, &interval));
+    TRY(finish_dense(c, m, s));
+    TRY(arch_layer_types(c, m, window, &found));
+    if (found || !use || !window)
+        return GPUMEM_OK;
+    bool *rope = calloc(m->n_layer, sizeof *rope);
+    if (!rope)
+        return err_set(c->err, GPUMEM_ERR_NOMEM, "out of memory");
+    gpumem_status st = layer_flags(c, "no_rope_layers", m->n_layer, rope, &listed);
+    for (uint32_t i = 0; st == GPUMEM_OK && i < m->n_layer; i++) {
+        bool has_rope = listed ? rope[i] : interval == 0 || (i + 1) % interval != 0;
+        if (!has_rope) {
+            m->layers[i].attn = ATTN_KIND_SLIDING;
+            m->layers[i].window = window;
+        }
+    }
+    free(rope);
+    return st;
+}
+
+/* Cohere (modeling_cohere.py): attention and MLP in parallel after one
+ * input_layernorm; CohereLayerNorm holds a weight only; use_qk_norm adds
+ * per-head norms over (heads, head_dim) and (kv heads, head_dim). */
+static gpumem_status read_cohere(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    bool qk;
+    TRY(read_dims(c, s, (dims){256000, 8192, 40, 64, 0, 0, 22528, 8192, true}));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    s->o_bias = s->qkv_bias;
+    TRY(cfg_bool(c, "use_qk_norm", false, &qk));
+    s->qk_norm = qk ? 2 : 0;
+    s->norms_per_layer = 1;
+    return finish_dense(c, m, s);
+}
+
+/* Cohere2 (configuration_cohere2.py): head_dim defaults to hidden / heads
+ * (a head_dim in the file wins: measured, param_counts_arch.jsonl); layers
+ * slide unless (i + 1) % sliding_window_pattern == 0 (default 4),
+ * unless "layer_types" says. */
+static gpumem_status read_cohere2(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){256000, 8192, 40, 64, 0, 0, 22528, 8192, true}));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    s->o_bias = s->qkv_bias;
+    s->norms_per_layer = 1;
+    TRY(finish_dense(c, m, s));
+    return sliding_pattern(c, m, 4096, 4);
+}
+
+/* GLM-4 (modeling_glm4.py): fused gate_up_proj, q/k/v bias without o bias
+ * (attention_bias, default true), four norms per layer. */
+static gpumem_status read_glm4(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){151552, 4096, 40, 32, 2, 128, 13696, 131072, false}));
+    TRY(cfg_bool(c, "attention_bias", true, &s->qkv_bias));
+    s->norms_per_layer = 4; /* input, post_self_attn, post_attention, post_mlp */
+    return finish_dense(c, m, s);
+}
+
+/* EXAONE 4 (modeling_exaone4.py): per-head q/k norms, norms after
+ * attention and MLP only; sliding layers from "layer_types", else every
+ * layer but each sliding_window_pattern-th (configuration_exaone4.py). */
+static gpumem_status read_exaone4(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){102400, 4096, 32, 32, 32, 0, 16384, 2048, false}));
+    s->qk_norm = 1;
+    TRY(finish_dense(c, m, s));
+    /* Hub configs may carry the pattern as a string ("LLLG") beside
+     * "layer_types", which then decides alone. */
+    json_t *w = json_object_get(c->root, "sliding_window");
+    json_t *types = json_object_get(c->root, "layer_types");
+    if ((w && json_is_null(w)) || (types && !json_is_null(types))) {
+        uint32_t window;
+        bool found;
+        TRY(cfg_u32(c, "sliding_window", 0, MAX_CTX, &window));
+        return arch_layer_types(c, m, window, &found);
+    }
+    return sliding_pattern(c, m, 4096, 4);
+}
+
+/* ERNIE 4.5 (modeling_ernie4_5.py): use_bias on every projection. */
+static gpumem_status read_ernie4_5(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){103424, 1024, 18, 16, 2, 128, 3072, 131072, true}));
+    TRY(cfg_bool(c, "use_bias", false, &s->qkv_bias));
+    s->o_bias = s->mlp_bias = s->qkv_bias;
     return finish_dense(c, m, s);
 }
 
@@ -384,6 +554,147 @@ static gpumem_status read_qwen3_moe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     return sliding_qwen(c, m);
 }
 
+/* GraniteMoE (modeling_granitemoe.py): every layer MoE, fused experts of
+ * intermediate_size, router without bias, no shared expert. */
+static gpumem_status read_granitemoe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){32000, 4096, 32, 32, 0, 0, 11008, 2048, false}));
+    TRY(cfg_u32(c, "num_local_experts", 8, MAX_COUNT, &s->n_expert));
+    TRY(cfg_u32(c, "num_experts_per_tok", 2, MAX_COUNT, &s->n_expert_used));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    s->o_bias = s->qkv_bias;
+    s->ff_expert = s->ff;
+    TRY(check_moe(c, s));
+    TRY(finish_dense(c, m, s));
+    for (uint32_t i = 0; i < m->n_layer; i++)
+        set_moe(&m->layers[i], s);
+    return GPUMEM_OK;
+}
+
+/* OLMoE (modeling_olmoe.py): q_norm/k_norm over all heads, every layer MoE. */
+static gpumem_status read_olmoe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){50304, 2048, 16, 16, 0, 0, 2048, 4096, false}));
+    TRY(cfg_u32(c, "num_experts", 64, MAX_COUNT, &s->n_expert));
+    TRY(cfg_u32(c, "num_experts_per_tok", 8, MAX_COUNT, &s->n_expert_used));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    s->o_bias = s->qkv_bias;
+    s->ff_expert = s->ff;
+    s->qk_norm = 2;
+    TRY(check_moe(c, s));
+    TRY(finish_dense(c, m, s));
+    for (uint32_t i = 0; i < m->n_layer; i++)
+        set_moe(&m->layers[i], s);
+    return GPUMEM_OK;
+}
+
+/* PhiMoE (modeling_phimoe.py): LayerNorms with bias, attention_bias on
+ * q/k/v/o, optional lm_head bias, every layer MoE. */
+static gpumem_status read_phimoe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){32064, 4096, 32, 32, 8, 0, 6400, 4096 * 32, false}));
+    TRY(cfg_u32(c, "num_local_experts", 16, MAX_COUNT, &s->n_expert));
+    TRY(cfg_u32(c, "num_experts_per_tok", 2, MAX_COUNT, &s->n_expert_used));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    TRY(cfg_bool(c, "lm_head_bias", false, &s->lm_head_bias));
+    s->o_bias = s->qkv_bias;
+    s->ff_expert = s->ff;
+    s->norm_w = 2;
+    TRY(check_moe(c, s));
+    TRY(finish_dense(c, m, s));
+    for (uint32_t i = 0; i < m->n_layer; i++)
+        set_moe(&m->layers[i], s);
+    return sliding_all(c, m);
+}
+
+/* GLM-4.5 / GLM-4.6 (modeling_glm4_moe.py): the first
+ * first_k_dense_replace layers dense, the rest MoE with
+ * n_shared_experts x moe_intermediate_size shared; q/k/v bias only;
+ * optional per-head q/k norms. The router's e_score_correction_bias is a
+ * buffer; the MTP layers are not built. */
+static gpumem_status read_glm4_moe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    uint32_t first_dense, n_shared;
+    bool qk;
+    TRY(read_dims(c, s, (dims){151552, 4096, 46, 96, 8, 0, 10944, 131072, false}));
+    TRY(cfg_u32(c, "n_routed_experts", 128, MAX_COUNT, &s->n_expert));
+    TRY(cfg_u32(c, "num_experts_per_tok", 8, MAX_COUNT, &s->n_expert_used));
+    TRY(cfg_u32(c, "moe_intermediate_size", 1408, MAX_WIDTH, &s->ff_expert));
+    TRY(cfg_u32(c, "n_shared_experts", 1, MAX_COUNT, &n_shared));
+    TRY(cfg_u32(c, "first_k_dense_replace", 1, 1u << 31, &first_dense));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    TRY(cfg_bool(c, "use_qk_norm", false, &qk));
+    s->qk_norm = qk ? 1 : 0;
+    s->ff_shared = n_shared * s->ff_expert;
+    TRY(check_moe(c, s));
+    TRY(finish_dense(c, m, s));
+    for (uint32_t i = first_dense; i < m->n_layer; i++)
+        set_moe(&m->layers[i], s);
+    return GPUMEM_OK;
+}
+
+/* Llama 4 text model (modeling_llama4.py, configuration_llama4.py): MoE
+ * layers from moe_layers (default every interleave_moe_layer_step-th)
+ * with one shared expert of intermediate_size, dense layers of
+ * intermediate_size_mlp; the L2 q/k norm has no weight. Layers with RoPE
+ * (no_rope_layers[i] != 0; by default all but every
+ * no_rope_layer_interval-th) attend within attention_chunk_size chunks. */
+static gpumem_status llama4_layers(cfg_ctx *c, gpumem_model *m, const arch_spec *s,
+                                   bool *flags)
+{
+    uint32_t step, interval, chunk;
+    bool listed, found;
+    TRY(cfg_u32(c, "interleave_moe_layer_step", 1, MAX_COUNT, &step));
+    TRY(cfg_u32(c, "no_rope_layer_interval", 4, MAX_COUNT, &interval));
+    TRY(cfg_u32(c, "attention_chunk_size", 8192, MAX_CTX, &chunk));
+    json_t *cj = json_object_get(c->root, "attention_chunk_size");
+    if (cj && json_is_null(cj))
+        chunk = 0;
+    TRY(layer_indices(c, "moe_layers", m->n_layer, flags, &listed));
+    for (uint32_t i = 0; i < m->n_layer; i++) {
+        bool moe = listed ? flags[i] : step && (i + 1) % step == 0;
+        if (moe) {
+            set_moe(&m->layers[i], s);
+            m->layers[i].experts_all_tokens = true;
+        }
+    }
+    TRY(arch_layer_types_chunked(c, m, 0, chunk, &found));
+    if (found || !chunk)
+        return GPUMEM_OK;
+    memset(flags, 0, m->n_layer * sizeof *flags);
+    TRY(layer_flags(c, "no_rope_layers", m->n_layer, flags, &listed));
+    for (uint32_t i = 0; i < m->n_layer; i++) {
+        bool rope = listed ? flags[i] : interval == 0 || (i + 1) % interval != 0;
+        if (rope) {
+            m->layers[i].attn = ATTN_KIND_SLIDING;
+            m->layers[i].window = chunk;
+            m->layers[i].chunked = true;
+        }
+    }
+    return GPUMEM_OK;
+}
+
+static gpumem_status read_llama4_text(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    uint32_t ff_mlp;
+    TRY(read_dims(c, s, (dims){202048, 5120, 48, 40, 8, 128, 8192, 4096 * 32, false}));
+    TRY(cfg_u32(c, "intermediate_size_mlp", 16384, MAX_WIDTH, &ff_mlp));
+    TRY(cfg_u32(c, "num_local_experts", 16, MAX_COUNT, &s->n_expert));
+    TRY(cfg_u32(c, "num_experts_per_tok", 1, MAX_COUNT, &s->n_expert_used));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    s->o_bias = s->qkv_bias;
+    s->ff_expert = s->ff_shared = s->ff;
+    s->ff = ff_mlp;
+    TRY(check_moe(c, s));
+    TRY(finish_dense(c, m, s));
+    bool *flags = calloc(m->n_layer, sizeof *flags);
+    if (!flags)
+        return err_set(c->err, GPUMEM_ERR_NOMEM, "out of memory");
+    gpumem_status st = llama4_layers(c, m, s, flags);
+    free(flags);
+    return st;
+}
+
 static gpumem_status read_gpt_oss(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 {
     TRY(read_dims(c, s, (dims){201088, 2880, 36, 64, 8, 64, 2880, 131072, false}));
@@ -532,6 +843,19 @@ static const arch_row rows[] = {
     {"olmo2", read_olmo2},
     {"starcoder2", read_starcoder2},
     {"mamba", read_mamba},
+    {"llama4_text", read_llama4_text},
+    {"granite", read_granite},
+    {"granitemoe", read_granitemoe},
+    {"cohere", read_cohere},
+    {"cohere2", read_cohere2},
+    {"glm4", read_glm4},
+    {"glm4_moe", read_glm4_moe},
+    {"olmo", read_olmo},
+    {"olmoe", read_olmoe},
+    {"smollm3", read_smollm3},
+    {"exaone4", read_exaone4},
+    {"ernie4_5", read_ernie4_5},
+    {"phimoe", read_phimoe},
 };
 
 const arch_row *arch_find(const char *model_type)
@@ -546,5 +870,7 @@ const char *arch_supported(void)
 {
     return "llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe, gemma, gemma2, "
            "gemma3 (text tower), gemma3_text, phi, phi3, gpt2, gpt_neox, gpt_bigcode, falcon, "
-           "bert, deepseek_v2, deepseek_v3, gpt_oss, olmo2, starcoder2, mamba";
+           "bert, deepseek_v2, deepseek_v3, gpt_oss, olmo2, starcoder2, mamba, llama4 (text tower), "
+           "llama4_text, granite, granitemoe, cohere, cohere2, glm4, glm4_moe, olmo, olmoe, "
+           "smollm3, exaone4, ernie4_5, phimoe";
 }

@@ -256,6 +256,19 @@ static uint64_t layer_peak_per_token(const gpumem_model *m, const model_layer *l
         uint64_t routed = k * per_row + 3ull * l->n_expert + 12 * k + h;
         uint64_t shared = l->n_ff_shared ? mats * div_up(l->n_ff_shared, tp) + h : 0;
         uint64_t moe = routed > shared ? routed : shared;
+        if (l->experts_all_tokens) {
+            /* Llama4TextMoe (modeling_llama4.py, transformers 5.24): the
+             * input repeated once per expert and scaled by the router
+             * scores (2 E H), then bmm over all E experts: gate_up (2 I),
+             * the activation and product (2 I) per expert row beside the
+             * scaled input, or later the product and the output (I + H)
+             * beside the scaled input and gate_up; router logits and
+             * scores (2 E). */
+            uint64_t e = l->n_expert;
+            uint64_t a = h + 4 * ie, b = 2 * h + 3 * ie, rows = a > b ? a : b;
+            uint64_t all = e * rows + 2 * e + h;
+            moe = all > shared ? all : shared;
+        }
         if (l->params_expert > (uint64_t)l->n_expert * mats * h * l->n_ff_expert)
             moe += k * 2 * ie; /* per-row expert biases gathered (gpt-oss) */
         ff = ff > moe ? ff : moe;

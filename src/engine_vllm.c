@@ -330,6 +330,16 @@ static gpumem_status resolve(const gpumem_model *m, const engine_req *r, const g
         return err_set(err, GPUMEM_ERR_USAGE,
                        "vLLM needs the architecture: give a model name, config.json or weights "
                        "with a config");
+    for (uint32_t i = 0; i < m->n_layer; i++)
+        if (m->layers[i].chunked)
+            /* vLLM gives chunked local attention its own KV spec
+             * (ChunkedLocalAttentionSpec), and whether the hybrid KV-cache
+             * manager keeps it apart from full attention depends on the
+             * version and on environment switches; not modelled. */
+            return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                           "vLLM: layer %u uses chunked local attention (Llama 4), whose KV "
+                           "cache gpumem does not model for vLLM; use --engine transformers",
+                           i);
     c->v = vllm_version_find(s->vllm_version);
     if (!c->v)
         return err_set(err, GPUMEM_ERR_NOT_FOUND, "vLLM version '%s' is not modelled (have %s, %s)",

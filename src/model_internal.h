@@ -19,6 +19,10 @@ typedef enum {
 typedef struct {
     attn_kind attn;
     uint32_t window;      /* sliding window in tokens (ATTN_KIND_SLIDING) */
+    /* The window is a chunk (Llama 4 chunked attention: tokens see only
+     * their own attention_chunk_size block). transformers and llama.cpp
+     * cache it as a sliding window of that size; vLLM has its own spec. */
+    bool chunked;
     uint32_t n_head;      /* query heads */
     uint32_t n_head_kv;   /* key/value heads (GQA/MQA) */
     uint32_t head_dim_k;  /* per-head K (and Q) dim as the engine caches it */
@@ -37,6 +41,10 @@ typedef struct {
     uint32_t n_expert_used; /* experts per token */
     uint32_t n_ff_expert;   /* width of one routed expert */
     uint32_t n_ff_shared;   /* total width of the shared expert(s), 0 if none */
+    /* transformers runs every routed expert over every token (Llama 4's
+     * Llama4TextMoe: input repeated per expert, bmm over all experts)
+     * instead of grouped_mm over the chosen ones. */
+    bool experts_all_tokens;
     /* Parameters of this layer, split as quantisers and engines need. */
     uint64_t params_linear; /* 2-D matrices outside routed experts */
     uint64_t params_expert; /* routed expert matrices (and their biases) */

@@ -167,6 +167,12 @@ gpumem_status arch_alloc_layers(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 
 gpumem_status arch_layer_types(cfg_ctx *c, gpumem_model *m, uint32_t window, bool *found)
 {
+    return arch_layer_types_chunked(c, m, window, 0, found);
+}
+
+gpumem_status arch_layer_types_chunked(cfg_ctx *c, gpumem_model *m, uint32_t window,
+                                       uint32_t chunk, bool *found)
+{
     json_t *types = json_object_get(c->root, "layer_types");
     *found = false;
     if (!types || json_is_null(types))
@@ -187,11 +193,17 @@ gpumem_status arch_layer_types(cfg_ctx *c, gpumem_model *m, uint32_t window, boo
                                   i);
             m->layers[i].attn = ATTN_KIND_SLIDING;
             m->layers[i].window = window;
+        } else if (strcmp(t, "chunked_attention") == 0 && chunk) {
+            /* cache_utils.py (transformers 5.24): a chunked layer caches
+             * like a sliding one of attention_chunk_size tokens. */
+            m->layers[i].attn = ATTN_KIND_SLIDING;
+            m->layers[i].window = chunk;
+            m->layers[i].chunked = true;
         } else if (strcmp(t, "full_attention") != 0) {
             return err_set_at(c->err, GPUMEM_ERR_UNSUPPORTED, c->file, -1, 0, 0,
-                              "\"layer_types\"[%u] is '%s'; gpumem models full_attention and "
-                              "sliding_attention layers",
-                              i, t);
+                              "\"layer_types\"[%u] is '%s'; gpumem models full_attention, "
+                              "sliding_attention%s layers",
+                              i, t, chunk ? " and chunked_attention" : "");
         }
     }
     *found = true;

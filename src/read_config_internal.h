@@ -66,6 +66,10 @@ gpumem_status arch_read_common(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 gpumem_status arch_alloc_layers(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 /* Marks layers sliding from "layer_types" when present; returns whether it was. */
 gpumem_status arch_layer_types(cfg_ctx *c, gpumem_model *m, uint32_t window, bool *found);
+/* The same, also accepting "chunked_attention" layers of `chunk` tokens
+ * (0: not an architecture with chunked attention). */
+gpumem_status arch_layer_types_chunked(cfg_ctx *c, gpumem_model *m, uint32_t window,
+                                       uint32_t chunk, bool *found);
 gpumem_status compute_params(cfg_ctx *c, gpumem_model *m, const arch_spec *s);
 
 #endif

@@ -156,7 +156,11 @@ static layer_act layer_bytes(const gpumem_model *m, const model_layer *l, const 
     if (l->n_ff)
         mlp = mlp_bytes(l, r, b, (double)l->n_ff / t);
     if (l->n_expert) {
-        double k = l->n_expert_used ? l->n_expert_used : 1;
+        /* Rows through the experts: k per token, or every expert on
+         * every token where transformers runs them densely (Llama 4). */
+        double k = l->experts_all_tokens ? l->n_expert
+                   : l->n_expert_used    ? l->n_expert_used
+                                         : 1;
         double moe = k * (b->el * h + mlp_bytes(l, r, b, (double)l->n_ff_expert / t)) +
                      k * b->el * h + 2 * 4.0 * l->n_expert;
         if (l->n_ff_shared)
