@@ -203,6 +203,24 @@ static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t fir
      * (ggml-backend.cpp split inputs). */
     if (on_gpu && c->fa && with_output && !split)
         logits += (swa_cells + full_cells) * ub * 2;
+    /* The FFN phase: the mask (a graph input, live until the last layer's
+     * attention) beside a gated FFN's gate, up and product rows and four
+     * rows of n_embd, f32. It is the peak when few logits rows are
+     * reserved: the draft of llama-speculative (1 output) prints 28.51 MiB
+     * for mha-tied-130m (n_embd 1024, n_ff 2816) at 4096 cells, ubatch 512:
+     * 4 MiB of f16 mask + 512 x (3 x 2816 + 4 x 1024) x 4 = 28.50 MiB
+     * (validation/measurements/llamacpp_extras.jsonl). Applied where
+     * fewer logits rows than the ubatch are reserved (the draft): the
+     * target's rules were fitted with the logits phase as the peak. */
+    uint64_t ffn = 0;
+    for (uint32_t i = first; c->out_rows < ub && i < last; i++) {
+        const model_layer *l = &m->layers[i];
+        uint64_t f = ub * ((l->gated_ff ? 3ull : 2ull) * l->n_ff + 4 * e) * 4;
+        ffn = f > ffn ? f : ffn;
+    }
+    if (ffn)
+        ffn += (swa_cells + full_cells) * ub * (c->fa && c->v->f16_mask ? 2 : 4);
+    logits = ffn > logits ? ffn : logits;
     uint64_t rows = quant_kv && c->fa ? ub * e * 4 : 0; /* converted for the quantised cache */
     if (split)
         return attn + rows > logits ? attn + rows : logits;
@@ -593,18 +611,25 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
 /* The compute buffer of the projector's warm-up graph: one image of
  * clip.vision.image_size squared (clip.cpp warmup, hparams.
  * warmup_image_size; projectors that cap their warm-up tokens get less),
- * flash attention on (its auto check enables it where the backend has the
- * op). Modelled, see the figures in tests/test_llamacpp_extras.c. */
+ * with flash attention unless -fa off (mtmd passes it on; auto enables it
+ * where the backend has the op). Fitted to the de3ff81 CPU build's
+ * "reserve_compute_meta: CPU compute buffer size" for three LLaVA-type
+ * ViTs (validation/measurements/llamacpp_extras.jsonl): the f32 image,
+ * then n_pos = patches + 1 rows of the FFN (n_ff + 4 n_embd floats) or of
+ * the projector (2 x projection_dim); without flash attention the f32
+ * scores of every head beside 5 rows of n_embd. Exact for the 336-px ViT
+ * (19.32 and 32.88 MiB), over for the others (+2%, +0.4%; +42%, +12%). */
 static uint64_t mmproj_compute(const model_clip *v, bool fa)
 {
     uint64_t side = v->image_size / v->patch_size, n_pos = side * side + 1, e = v->n_embd;
-    uint64_t ff = v->n_ff > e ? v->n_ff : e;
     uint64_t image = 3ull * v->image_size * v->image_size * 4;
-    /* f32 rows live at a layer's peak: residual, normed input, q, k, v and
-     * the FFN's wide rows */
-    uint64_t rows = n_pos * (5 * e + ff) * 4;
-    uint64_t scores = fa ? 0 : 2 * n_pos * n_pos * v->n_head * 4;
-    return image + rows + scores;
+    uint64_t ffn = n_pos * ((uint64_t)v->n_ff + 4 * e) * 4;
+    uint64_t proj = side * side * 2ull * v->proj_dim * 4;
+    uint64_t on = image + (ffn > proj ? ffn : proj);
+    if (fa)
+        return on;
+    uint64_t off = image + n_pos * n_pos * v->n_head * 4 + n_pos * 5 * e * 4;
+    return off > on ? off : on;
 }
 
 /* The busiest GPU's components stand for the estimate. */
@@ -722,7 +747,7 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
         const model_clip *v = &s->mmproj->clip;
         if ((st = add_mib(d, "mmproj", v->bytes[gpu], err,
                           "projector tensors (clip_model_loader: model size)")) == GPUMEM_OK)
-            st = add_mib(d, "mmproj_compute", mmproj_compute(v, true), err,
+            st = add_mib(d, "mmproj_compute", mmproj_compute(v, s->flash_attn != 2), err,
                          "one warm-up image (clip.cpp warmup; modelled)");
     }
     if (st == GPUMEM_OK)
