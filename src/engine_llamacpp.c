@@ -146,6 +146,10 @@ static void layer_kv_bytes(const model_layer *l, const lcpp *c, uint64_t *k, uin
     *v = row_bytes(c->tv, (uint64_t)l->n_head_kv * l->head_dim_v) * cells;
 }
 
+/* Bytes of one element of the attention mask the host fills: f16 with
+ * flash attention in de3ff81, f32 otherwise and in older builds. */
+static uint64_t mask_elt(const lcpp *c) { return c->fa && c->v->f16_mask ? 2 : 4; }
+
 /* The attention phase over layers first..last: the largest layer's
  * attention working set and the masks of both kinds (sliding, full); the
  * cells of each kind into *swa_cells and *full_cells. */
@@ -165,8 +169,12 @@ static uint64_t attn_phase(const gpumem_model *m, const lcpp *c, uint32_t first,
             *full_cells = n_kv;
         uint64_t qkv = (uint64_t)l->n_head * l->head_dim_k + 2ull * l->n_head_kv * l->head_dim_k;
         uint64_t a;
-        if (c->fa) /* the f32 mask and its f16 copy for the kernel, beside the
-                    * residual rows (fits dense-1b and gemma2 at 32k cells) */
+        if (c->fa && c->out_rows < ub) /* the draft: de3ff81's f16 mask alone
+                                         * (its 16384-cell run prints only the FFN
+                                         * phase, 40.51 MiB) */
+            a = n_kv * ub * mask_elt(c) + 2 * ub * e * 4;
+        else if (c->fa) /* the f32 mask and its f16 copy for the kernel, beside the
+                         * residual rows (fits dense-1b and gemma2 at 32k cells) */
             a = n_kv * ub * 6 + 2 * ub * e * 4;
         else /* f32 scores of every head, f32 mask, and the layer's rows */
             a = n_kv * ub * ((uint64_t)l->n_head + 1) * 4 + ub * 4 * (4 * e + qkv);
@@ -190,7 +198,12 @@ static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t fir
     uint64_t logits = with_output ? c->out_rows * m->n_vocab * 4 + 2 * ub * e * 4 : 2 * ub * e * 4;
     bool quant_kv = ggml_type_get((uint32_t)c->tk)->block_size > 1 ||
                     ggml_type_get((uint32_t)c->tv)->block_size > 1; /* q8_0, q4_0, ... */
+    /* -nkvo: the attention runs on the host (see the host compute); a GPU
+     * keeps the FFN phase and the logits */
+    bool host_attn = c->nkvo && on_gpu;
     uint64_t attn = attn_phase(m, c, first, last, &swa_cells, &full_cells);
+    if (host_attn)
+        attn = swa_cells = full_cells = 0;
     /* On a GPU with flash attention whose graph is one split, the f16 mask
      * stays through the logits phase (GLM-Z1-32B, CUDA, 32768 cells,
      * ubatch 512: 353.0 MiB printed; logits 296 + mask 32 + rows 24 = 352;
@@ -213,7 +226,7 @@ static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t fir
      * fewer logits rows than the ubatch are reserved (the draft): the
      * target's rules were fitted with the logits phase as the peak. */
     uint64_t ffn = 0;
-    for (uint32_t i = first; c->out_rows < ub && i < last; i++) {
+    for (uint32_t i = first; (c->out_rows < ub || host_attn) && i < last; i++) {
         const model_layer *l = &m->layers[i];
         uint64_t f = ub * ((l->gated_ff ? 3ull : 2ull) * l->n_ff + 4 * e) * 4;
         ffn = f > ffn ? f : ffn;
@@ -221,15 +234,12 @@ static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t fir
     if (ffn)
         ffn += (swa_cells + full_cells) * ub * (c->fa && c->v->f16_mask ? 2 : 4);
     logits = ffn > logits ? ffn : logits;
-    uint64_t rows = quant_kv && c->fa ? ub * e * 4 : 0; /* converted for the quantised cache */
+    uint64_t rows = quant_kv && c->fa && !host_attn ? ub * e * 4 : 0; /* converted for the
+                                                                      * quantised cache */
     if (split)
         return attn + rows > logits ? attn + rows : logits;
     return (attn > logits ? attn : logits) + rows;
 }
-
-/* Bytes of one element of the attention mask the host fills: f16 with
- * flash attention in de3ff81, f32 otherwise and in older builds. */
-static uint64_t mask_elt(const lcpp *c) { return c->fa && c->v->f16_mask ? 2 : 4; }
 
 /* The host compute buffer of a fully offloaded model: the graph inputs the
  * host fills, i.e. the token embeddings it looks up (f32 rows), the
@@ -571,8 +581,8 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
     /* -nkvo: every node from the KV store to the attention output runs on
      * the CPU (llama-graph.cpp build_attn_mha sets kqv_merged_cont's
      * backend; the cache is on the host): the host buffer holds the
-     * attention phase of the offloaded layers too. Modelled: the GPU keeps
-     * its own worst case (no GPU log with -nkvo was measured). */
+     * attention phase of the offloaded layers too, and the GPUs lose it
+     * (compute_bytes). Modelled: no GPU log with -nkvo was measured. */
     if (c.nkvo && c.gpu && c.ngl) {
         uint64_t sw, fu;
         host_compute += attn_phase(m, &c, 0, m->n_layer, &sw, &fu);
