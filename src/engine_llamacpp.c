@@ -558,7 +558,7 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
                              : 0;
         bool streams = (int)d == c.op_dev && offload > graph;
         if ((st = add_mib(gpu, "weights", w[d], err, note)) ||
-            (st = add_mib(gpu, "kv_cache", kv[d], err, kvnote)) ||
+            (!c.nkvo && (st = add_mib(gpu, "kv_cache", kv[d], err, kvnote))) ||
             (lora[d] && (st = add_mib(gpu, "lora", lora[d], err,
                                       "adapter tensors beside the layers they adapt"))) ||
             (st = add_mib(gpu, "compute", streams ? offload : graph, err,
