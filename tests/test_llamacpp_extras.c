@@ -507,6 +507,43 @@ static void test_mmproj_measured(void **state)
     gpumem_model_free(m);
 }
 
+/* A public log of an older llama.cpp (clip.cpp without flash attention,
+ * CUDA; Ollama issue 2706, https://github.com/ollama/ollama/issues/2706)
+ * prints "compute allocated memory: 32.89 MB" (MiB) for LLaVA's CLIP
+ * ViT-L/14-336 projector: image 336, patch 14, n_embd 1024, n_ff 4096,
+ * 16 heads, projection 4096. The rule without flash attention: 336^2 x 3
+ * x 4 + 577^2 x 16 x 4 + 577 x 5 x 1024 x 4 = 34,479,168 B (32.88 MiB,
+ * 0.03% under the log; the de3ff81 CPU build printed 32.88 for the same
+ * shapes, test_mmproj_measured). */
+static void test_mmproj_public_log(void **state)
+{
+    (void)state;
+    static const char *const kv[] = {"general.architecture", "clip", "clip.projector_type", "mlp"};
+    static const char *const keys[] = {"clip.vision.image_size",
+                                       "clip.vision.patch_size",
+                                       "clip.vision.embedding_length",
+                                       "clip.vision.feed_forward_length",
+                                       "clip.vision.attention.head_count",
+                                       "clip.vision.block_count",
+                                       "clip.vision.projection_dim"};
+    static const uint32_t vals[] = {336, 14, 1024, 4096, 16, 23, 4096};
+    static const tinfo t[] = {{"v.class_embd", 1024, 1, 0, 4096}};
+    gpumem_error err;
+    gpumem_model *p = write_gguf(kv, 2, keys, 7, vals, t, 1, GPUMEM_OK, &err);
+    gpumem_model *m = fixture("tiny-llama-f16");
+    gpumem_settings s;
+    llamacpp(&s, 512);
+    s.mmproj = p;
+    s.flash_attn = 2;
+    assert_int_equal(gpumem_gpu_find("rtx-4090", &s.gpu, NULL), GPUMEM_OK);
+    gpumem_estimate *e = estimate_or_fail(m, &s);
+    assert_int_equal(device_component(e, "gpu0", "mmproj_compute"), 34479168);
+    assert_within(device_component(e, "gpu0", "mmproj_compute"), 32.89, 0.001, 0.01);
+    free(e);
+    gpumem_model_free(p);
+    gpumem_model_free(m);
+}
+
 static void test_draft_bad(void **state)
 {
     (void)state;
@@ -537,7 +574,8 @@ int main(void)
         cmocka_unit_test(test_no_kv_offload),         cmocka_unit_test(test_draft_measured),
         cmocka_unit_test(test_lora_measured),         cmocka_unit_test(test_lora_generated),
         cmocka_unit_test(test_lora_bad_headers),      cmocka_unit_test(test_mmproj_generated),
-        cmocka_unit_test(test_mmproj_measured),       cmocka_unit_test(test_draft_bad),
+        cmocka_unit_test(test_mmproj_measured),       cmocka_unit_test(test_mmproj_public_log),
+        cmocka_unit_test(test_draft_bad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
