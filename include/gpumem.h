@@ -330,7 +330,9 @@ typedef struct {
      * applies to llama.cpp only. */
     const gpumem_model *mmproj; /* --mmproj: a multimodal projector (CLIP GGUF) */
     int no_mmproj_offload;      /* --no-mmproj-offload: the projector on the host */
-    const gpumem_model *draft;  /* -md / --model-draft: a draft model for speculative decoding */
+    const gpumem_model *draft;  /* -md / --model-draft: a draft model for speculative decoding
+                                   (draft and mmproj: de3ff81 rules only; another
+                                   llamacpp_version fails with GPUMEM_ERR_UNSUPPORTED) */
     int n_gpu_layers_draft;     /* -ngld; -1: all (default) */
     int cache_type_k_draft;     /* -ctkd as cache_type_k (0: f16, the draft's own default) */
     int cache_type_v_draft;     /* -ctvd, likewise */
@@ -358,7 +360,8 @@ gpumem_status gpumem_cache_type_parse(const char *name, int *out, gpumem_error *
 
 /* Fills defaults: transformers, model dtype, batch 1, context 0 (= the
  * smaller of 4096 and the model's maximum), 1 new token, dynamic cache,
- * sdpa, 1 GPU, no target. */
+ * sdpa, 1 GPU, no target; llama.cpp: -sm layer, -mg 0, every draft layer
+ * offloaded (-ngld -1), no extra files. */
 void gpumem_settings_init(gpumem_settings *settings);
 
 #define GPUMEM_MAX_COMPONENTS 16

@@ -232,7 +232,7 @@ static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t fir
         ffn = f > ffn ? f : ffn;
     }
     if (ffn)
-        ffn += (swa_cells + full_cells) * ub * (c->fa && c->v->f16_mask ? 2 : 4);
+        ffn += (swa_cells + full_cells) * ub * mask_elt(c);
     logits = ffn > logits ? ffn : logits;
     uint64_t rows = quant_kv && c->fa && !host_attn ? ub * e * 4 : 0; /* converted for the
                                                                       * quantised cache */
@@ -705,6 +705,15 @@ static gpumem_status check_extras(const gpumem_model *m, const gpumem_settings *
                        "invalid value for main_gpu: %d (available devices: %u), as llama.cpp "
                        "refuses it with -sm none",
                        s->main_gpu, n_gpu);
+    /* The draft context (common/speculative.cpp) and the projector's
+     * warm-up (clip.cpp) are measured on de3ff81 only; older builds sized
+     * them differently (per-slot draft contexts, -cd, no flash attention in
+     * clip). -sm none, -nkvo and the LoRA placement are older than b6699. */
+    const lcpp_version *v = version_find(s->llamacpp_version);
+    if (v && v != &versions[0] && (s->draft || s->mmproj))
+        return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                       "%s with --llamacpp-version %s: modelled for de3ff81 only",
+                       s->draft ? "--model-draft" : "--mmproj", v->name);
     if (s->ctx_size_draft)
         return err_set(err, GPUMEM_ERR_USAGE,
                        "--ctx-size-draft: llama.cpp de3ff81 has no such option; the draft "

@@ -560,6 +560,10 @@ static void test_draft_bad(void **state)
     s.engine = GPUMEM_ENGINE_VLLM;
     assert_int_equal(try_estimate(m, &s, &err), GPUMEM_ERR_USAGE);
     s.engine = GPUMEM_ENGINE_LLAMACPP;
+    s.llamacpp_version = "b6699"; /* the draft rules are de3ff81's */
+    assert_int_equal(try_estimate(m, &s, &err), GPUMEM_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.message, "de3ff81 only"));
+    s.llamacpp_version = NULL;
     s.draft = NULL;
     s.cache_type_k_draft = 9;
     assert_int_equal(try_estimate(m, &s, &err), GPUMEM_ERR_USAGE);
