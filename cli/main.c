@@ -471,6 +471,41 @@ static int apply_llamacpp(const opt_values *v, gpumem_settings *s)
             return usage_error(msg);
         }
     }
+    if (v->set[O_SPLIT_MODE] &&
+        gpumem_split_mode_parse(v->value[O_SPLIT_MODE], &s->split_mode, &err))
+        return fail(GPUMEM_ERR_USAGE, &err);
+    if (v->set[O_MAIN_GPU]) {
+        const char *g = v->value[O_MAIN_GPU];
+        if (!strcmp(g, "-1") || !strcmp(g, "0")) {
+            s->main_gpu = atoi(g);
+        } else {
+            if ((rc = parse_count("main-gpu", g, 1000, &n)))
+                return rc;
+            s->main_gpu = (int)n;
+        }
+    }
+    s->no_kv_offload = v->set[O_NO_KV_OFFLOAD];
+    s->no_mmproj_offload = v->set[O_NO_MMPROJ_OFFLOAD];
+    if (v->set[O_CTKD] && gpumem_cache_type_parse(v->value[O_CTKD], &s->cache_type_k_draft, &err))
+        return fail(GPUMEM_ERR_USAGE, &err);
+    if (v->set[O_CTVD] && gpumem_cache_type_parse(v->value[O_CTVD], &s->cache_type_v_draft, &err))
+        return fail(GPUMEM_ERR_USAGE, &err);
+    if (v->set[O_CTX_DRAFT] &&
+        (rc = parse_count("ctx-size-draft", v->value[O_CTX_DRAFT], 1ull << 26, &s->ctx_size_draft)))
+        return rc;
+    if (v->set[O_NGLD]) {
+        if (!v->set[O_MODEL_DRAFT])
+            return usage_error("--gpu-layers-draft applies to a draft model: give -md FILE");
+        if (!strcmp(v->value[O_NGLD], "0")) {
+            s->n_gpu_layers_draft = 0;
+        } else if (!strcmp(v->value[O_NGLD], "all") || !strcmp(v->value[O_NGLD], "-1")) {
+            s->n_gpu_layers_draft = -1;
+        } else {
+            if ((rc = parse_count("gpu-layers-draft", v->value[O_NGLD], 100000, &n)))
+                return rc;
+            s->n_gpu_layers_draft = (int)n;
+        }
+    }
     if (v->set[O_NGL]) {
         if (!strcmp(v->value[O_NGL], "0")) {
             s->n_gpu_layers = 0;
@@ -638,7 +673,44 @@ static int write_svg(const opt_values *v, const gpumem_model *m, const gpumem_es
     return 0;
 }
 
+/* The extra GGUF files of --mmproj, -md and --lora: only their headers
+ * are read; they live as long as the command. */
+typedef struct {
+    gpumem_model *m[3];
+} extra_files;
+
+static void extras_free(extra_files *x)
+{
+    for (int i = 0; i < 3; i++)
+        gpumem_model_free(x->m[i]);
+}
+
+static int load_extras(const opt_values *v, gpumem_settings *s, extra_files *x)
+{
+    static const opt_id ids[3] = {O_MMPROJ, O_MODEL_DRAFT, O_LORA};
+    gpumem_error err;
+    for (int i = 0; i < 3; i++) {
+        gpumem_status st;
+        if (v->set[ids[i]] && (st = gpumem_model_load_gguf(v->value[ids[i]], &x->m[i], &err)))
+            return fail(st, &err);
+    }
+    s->mmproj = x->m[0];
+    s->draft = x->m[1];
+    s->lora = x->m[2];
+    return 0;
+}
+
+static int estimate_with(const opt_values *v, extra_files *x);
+
 static int cmd_estimate(const opt_values *v)
+{
+    extra_files x = {{NULL, NULL, NULL}};
+    int rc = estimate_with(v, &x);
+    extras_free(&x);
+    return rc;
+}
+
+static int estimate_with(const opt_values *v, extra_files *x)
 {
     gpumem_settings s;
     gpumem_unit unit = GPUMEM_UNIT_GIB;
@@ -651,6 +723,8 @@ static int cmd_estimate(const opt_values *v)
     if (rc)
         return rc;
     rc = apply_settings(v, &s, &unit);
+    if (!rc)
+        rc = load_extras(v, &s, x);
     if (rc)
         return rc;
     if (v->set[O_PARAMS]) {
@@ -675,9 +749,11 @@ static int cmd_estimate(const opt_values *v)
             s.engine = GPUMEM_ENGINE_LLAMACPP;
     }
     /* Layer placement is llama.cpp's; elsewhere it would be silently ignored. */
-    static const opt_id llamacpp_only[] = {O_NGL,       O_TENSOR_SPLIT,    O_CPU_MOE,
-                                           O_N_CPU_MOE, O_OVERRIDE_TENSOR, O_MARGIN,
-                                           O_LLAMACPP_VERSION};
+    static const opt_id llamacpp_only[] = {
+        O_NGL,          O_TENSOR_SPLIT,  O_CPU_MOE,     O_N_CPU_MOE, O_OVERRIDE_TENSOR,
+        O_MARGIN,       O_LLAMACPP_VERSION, O_SPLIT_MODE, O_MAIN_GPU, O_NO_KV_OFFLOAD,
+        O_MMPROJ,       O_NO_MMPROJ_OFFLOAD, O_MODEL_DRAFT, O_NGLD,   O_CTKD,
+        O_CTVD,         O_CTX_DRAFT,     O_LORA};
     gpumem_gpu sized; /* --budget on the other engines: --gpu with that much memory */
     if ((v->set[O_DEVICE_MAP] || v->set[O_MAX_MEMORY]) &&
         (s.engine != GPUMEM_ENGINE_TRANSFORMERS || v->set[O_TRAIN])) {

@@ -90,6 +90,17 @@ typedef enum {
     O_OVERRIDE_TENSOR,
     O_DEVICE_MAP,
     O_MAX_MEMORY,
+    O_SPLIT_MODE,
+    O_MAIN_GPU,
+    O_NO_KV_OFFLOAD,
+    O_MMPROJ,
+    O_NO_MMPROJ_OFFLOAD,
+    O_MODEL_DRAFT,
+    O_NGLD,
+    O_CTKD,
+    O_CTVD,
+    O_CTX_DRAFT,
+    O_LORA,
     O_COUNT
 } opt_id;
 

@@ -121,7 +121,9 @@ gpumem_status gpumem_model_load_config_file(const char *path, gpumem_model **out
 
 /* Reads a GGUF file's header (v2/v3): architecture from its metadata,
  * weights from its tensor infos, exact to the byte. Tensor data is never
- * read. */
+ * read. A multimodal projector (CLIP) or LoRA adapter GGUF loads as its
+ * kind (gpumem_model_kind_of), for settings.mmproj / settings.lora; the
+ * estimators refuse it as the model itself. */
 gpumem_status gpumem_model_load_gguf(const char *path, gpumem_model **out, gpumem_error *err);
 
 /* "hf:ORG/NAME[@REVISION]": fetches config.json, the safetensors index and
@@ -227,6 +229,30 @@ typedef enum { GPUMEM_CACHE_DYNAMIC = 0, GPUMEM_CACHE_STATIC, GPUMEM_CACHE_COUNT
  * --fit handles at most 1000 layers. */
 #define GPUMEM_MAX_MASK_LAYERS 1024
 
+/* llama.cpp -sm / --split-mode. */
+typedef enum {
+    GPUMEM_SPLIT_LAYER = 0, /* layers (and their KV) across GPUs by -ts (default) */
+    GPUMEM_SPLIT_NONE,      /* one GPU, -mg */
+    GPUMEM_SPLIT_ROW,       /* matrices split by rows (not in de3ff81's CUDA backend) */
+    GPUMEM_SPLIT_COUNT
+} gpumem_split_mode;
+
+/* Parses "layer", "none", "row" (GPUMEM_ERR_USAGE otherwise); names them. */
+gpumem_status gpumem_split_mode_parse(const char *name, gpumem_split_mode *out, gpumem_error *err);
+const char *gpumem_split_mode_name(gpumem_split_mode mode);
+
+/* What kind of file a model was read from: a language model, or one of the
+ * extra GGUF files llama.cpp loads beside it. */
+typedef enum {
+    GPUMEM_KIND_MODEL = 0, /* a language model */
+    GPUMEM_KIND_MMPROJ,    /* general.architecture "clip": a multimodal projector */
+    GPUMEM_KIND_LORA,      /* general.type "adapter", adapter.type "lora" */
+    GPUMEM_KIND_COUNT
+} gpumem_model_kind;
+
+/* The kind of a loaded model (GPUMEM_KIND_MODEL for every non-GGUF source). */
+gpumem_model_kind gpumem_model_kind_of(const gpumem_model *model);
+
 /* One GPU of a llama.cpp run, as `--gpu a,b --budget X,Y --margin M` give
  * them: the device, what gpumem may plan on it and what to keep free. */
 typedef struct {
@@ -321,6 +347,29 @@ typedef struct {
      * context (then x0.9 on a single GPU). Needs device_map. */
     uint32_t n_max_memory;
     uint64_t max_memory[GPUMEM_MAX_SPLIT];
+    /* -sm / --split-mode (llama.cpp only): LAYER (default) splits layers
+     * by -ts; NONE puts every offloaded layer, its KV and the compute
+     * buffer on GPU main_gpu (-mg; < 0 with NONE: no GPU at all); ROW fails
+     * with GPUMEM_ERR_UNSUPPORTED (de3ff81's CUDA backend has no row-split
+     * buffer type). */
+    gpumem_split_mode split_mode;
+    int main_gpu;               /* -mg, default 0: checked against the GPUs with NONE */
+    int no_kv_offload;          /* -nkvo: the KV cache on the host */
+    /* Extra GGUF files, loaded by the caller with gpumem_model_load_gguf
+     * (only their headers are read) and kept alive during the estimate;
+     * NULL: none. Each must be of its kind (GPUMEM_ERR_USAGE otherwise) and
+     * applies to llama.cpp only. */
+    const gpumem_model *mmproj; /* --mmproj: a multimodal projector (CLIP GGUF) */
+    int no_mmproj_offload;      /* --no-mmproj-offload: the projector on the host */
+    const gpumem_model *draft;  /* -md / --model-draft: a draft model for speculative decoding
+                                   (draft and mmproj: de3ff81 rules only; another
+                                   llamacpp_version fails with GPUMEM_ERR_UNSUPPORTED) */
+    int n_gpu_layers_draft;     /* -ngld; -1: all (default) */
+    int cache_type_k_draft;     /* -ctkd as cache_type_k (0: f16, the draft's own default) */
+    int cache_type_v_draft;     /* -ctvd, likewise */
+    uint64_t ctx_size_draft;    /* -cd: not an option of de3ff81 (the draft holds the
+                                   target's n_ctx); non-zero fails with GPUMEM_ERR_USAGE */
+    const gpumem_model *lora;   /* --lora: a LoRA adapter GGUF */
 } gpumem_settings;
 
 /* Parses llama.cpp -ot / --override-tensor for MoE experts on the host:
@@ -342,7 +391,8 @@ gpumem_status gpumem_cache_type_parse(const char *name, int *out, gpumem_error *
 
 /* Fills defaults: transformers, model dtype, batch 1, context 0 (= the
  * smaller of 4096 and the model's maximum), 1 new token, dynamic cache,
- * sdpa, 1 GPU, no target. */
+ * sdpa, 1 GPU, no target; llama.cpp: -sm layer, -mg 0, every draft layer
+ * offloaded (-ngld -1), no extra files. */
 void gpumem_settings_init(gpumem_settings *settings);
 
 #define GPUMEM_MAX_COMPONENTS 16

@@ -100,6 +100,10 @@ typedef struct {
     float splits[GPUMEM_MAX_SPLIT]; /* cumulative -ts shares, the last 1 */
     int64_t start, act;             /* first offloaded layer, offloaded count */
     const uint64_t *moe_mask;       /* -ot: layers with experts on the host */
+    uint64_t out_rows;              /* logits rows of the reserved graph */
+    bool nkvo;                      /* -nkvo: KV cache and attention on the host */
+    bool draft;                     /* the draft model of -md */
+    int op_dev;                     /* the first GPU of the device list: op offload runs there */
 } lcpp;
 
 /* The GPU of layer il (il == n_layer: the output layer), or -1: host. */
@@ -142,30 +146,35 @@ static void layer_kv_bytes(const model_layer *l, const lcpp *c, uint64_t *k, uin
     *v = row_bytes(c->tv, (uint64_t)l->n_head_kv * l->head_dim_v) * cells;
 }
 
-/* Worst-case compute buffer of a ubatch over `first..last` layers, with or
- * without the output layer, on a GPU or the host. `split`: the device's
- * layers keep weights on the host whose matmuls op offload runs on GPU0, so
- * its graph is cut into many splits. */
-static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t first, uint32_t last,
-                              bool with_output, bool on_gpu, bool split)
+/* Bytes of one element of the attention mask the host fills: f16 with
+ * flash attention in de3ff81, f32 otherwise and in older builds. */
+static uint64_t mask_elt(const lcpp *c) { return c->fa && c->v->f16_mask ? 2 : 4; }
+
+/* The attention phase over layers first..last: the largest layer's
+ * attention working set and the masks of both kinds (sliding, full); the
+ * cells of each kind into *swa_cells and *full_cells. */
+static uint64_t attn_phase(const gpumem_model *m, const lcpp *c, uint32_t first, uint32_t last,
+                           uint64_t *swa_cells, uint64_t *full_cells)
 {
-    uint64_t e = m->n_embd, ub = c->ub, attn = 0, swa_cells = 0, full_cells = 0;
-    uint64_t logits = with_output ? ub * m->n_vocab * 4 + 2 * ub * e * 4 : 2 * ub * e * 4;
-    bool quant_kv = ggml_type_get((uint32_t)c->tk)->block_size > 1 ||
-                    ggml_type_get((uint32_t)c->tv)->block_size > 1; /* q8_0, q4_0, ... */
+    uint64_t e = m->n_embd, ub = c->ub, attn = 0;
+    *swa_cells = *full_cells = 0;
     for (uint32_t i = first; i < last; i++) {
         const model_layer *l = &m->layers[i];
         if (l->ssm || l->attn == ATTN_KIND_NONE)
             continue;
         uint64_t n_kv = layer_cells(l, c); /* cells one sequence's attention sees */
         if (l->attn == ATTN_KIND_SLIDING && !c->swa_full)
-            swa_cells = n_kv;
+            *swa_cells = n_kv;
         else
-            full_cells = n_kv;
+            *full_cells = n_kv;
         uint64_t qkv = (uint64_t)l->n_head * l->head_dim_k + 2ull * l->n_head_kv * l->head_dim_k;
         uint64_t a;
-        if (c->fa) /* the f32 mask and its f16 copy for the kernel, beside the
-                    * residual rows (fits dense-1b and gemma2 at 32k cells) */
+        if (c->fa && c->out_rows < ub) /* the draft: de3ff81's f16 mask alone
+                                         * (its 16384-cell run prints only the FFN
+                                         * phase, 40.51 MiB) */
+            a = n_kv * ub * mask_elt(c) + 2 * ub * e * 4;
+        else if (c->fa) /* the f32 mask and its f16 copy for the kernel, beside the
+                         * residual rows (fits dense-1b and gemma2 at 32k cells) */
             a = n_kv * ub * 6 + 2 * ub * e * 4;
         else /* f32 scores of every head, f32 mask, and the layer's rows */
             a = n_kv * ub * ((uint64_t)l->n_head + 1) * 4 + ub * 4 * (4 * e + qkv);
@@ -173,8 +182,28 @@ static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t fir
     }
     /* A model with sliding and full layers keeps one mask per kind as graph
      * inputs: the smaller one sits beside the other's attention. */
-    if (swa_cells && full_cells)
-        attn += (swa_cells < full_cells ? swa_cells : full_cells) * ub * (c->fa ? 2 : 4);
+    if (*swa_cells && *full_cells)
+        attn += (*swa_cells < *full_cells ? *swa_cells : *full_cells) * ub * (c->fa ? 2 : 4);
+    return attn;
+}
+
+/* Worst-case compute buffer of a ubatch over `first..last` layers, with or
+ * without the output layer, on a GPU or the host. `split`: the device's
+ * layers keep weights on the host whose matmuls op offload runs on GPU0, so
+ * its graph is cut into many splits. */
+static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t first, uint32_t last,
+                              bool with_output, bool on_gpu, bool split)
+{
+    uint64_t e = m->n_embd, ub = c->ub, swa_cells, full_cells;
+    uint64_t logits = with_output ? c->out_rows * m->n_vocab * 4 + 2 * ub * e * 4 : 2 * ub * e * 4;
+    bool quant_kv = ggml_type_get((uint32_t)c->tk)->block_size > 1 ||
+                    ggml_type_get((uint32_t)c->tv)->block_size > 1; /* q8_0, q4_0, ... */
+    /* -nkvo: the attention runs on the host (see the host compute); a GPU
+     * keeps the FFN phase and the logits */
+    bool host_attn = c->nkvo && on_gpu;
+    uint64_t attn = attn_phase(m, c, first, last, &swa_cells, &full_cells);
+    if (host_attn)
+        attn = swa_cells = full_cells = 0;
     /* On a GPU with flash attention whose graph is one split, the f16 mask
      * stays through the logits phase (GLM-Z1-32B, CUDA, 32768 cells,
      * ubatch 512: 353.0 MiB printed; logits 296 + mask 32 + rows 24 = 352;
@@ -187,15 +216,30 @@ static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t fir
      * (ggml-backend.cpp split inputs). */
     if (on_gpu && c->fa && with_output && !split)
         logits += (swa_cells + full_cells) * ub * 2;
-    uint64_t rows = quant_kv && c->fa ? ub * e * 4 : 0; /* converted for the quantised cache */
+    /* The FFN phase: the mask (a graph input, live until the last layer's
+     * attention) beside a gated FFN's gate, up and product rows and four
+     * rows of n_embd, f32. It is the peak when few logits rows are
+     * reserved: the draft of llama-speculative (1 output) prints 28.51 MiB
+     * for mha-tied-130m (n_embd 1024, n_ff 2816) at 4096 cells, ubatch 512:
+     * 4 MiB of f16 mask + 512 x (3 x 2816 + 4 x 1024) x 4 = 28.50 MiB
+     * (validation/measurements/llamacpp_extras.jsonl). Applied where
+     * fewer logits rows than the ubatch are reserved (the draft): the
+     * target's rules were fitted with the logits phase as the peak. */
+    uint64_t ffn = 0;
+    for (uint32_t i = first; (c->out_rows < ub || host_attn) && i < last; i++) {
+        const model_layer *l = &m->layers[i];
+        uint64_t f = ub * ((l->gated_ff ? 3ull : 2ull) * l->n_ff + 4 * e) * 4;
+        ffn = f > ffn ? f : ffn;
+    }
+    if (ffn)
+        ffn += (swa_cells + full_cells) * ub * mask_elt(c);
+    logits = ffn > logits ? ffn : logits;
+    uint64_t rows = quant_kv && c->fa && !host_attn ? ub * e * 4 : 0; /* converted for the
+                                                                      * quantised cache */
     if (split)
         return attn + rows > logits ? attn + rows : logits;
     return (attn > logits ? attn : logits) + rows;
 }
-
-/* Bytes of one element of the attention mask the host fills: f16 with
- * flash attention in de3ff81, f32 otherwise and in older builds. */
-static uint64_t mask_elt(const lcpp *c) { return c->fa && c->v->f16_mask ? 2 : 4; }
 
 /* The host compute buffer of a fully offloaded model: the graph inputs the
  * host fills, i.e. the token embeddings it looks up (f32 rows), the
@@ -289,7 +333,7 @@ static uint64_t op_offload_bytes(const gpumem_model *m, const lcpp *c, uint32_t 
         if (!m->layers[i].ssm && m->layers[i].attn != ATTN_KIND_NONE) {
             uint64_t n = layer_cells(&m->layers[i], c);
             any = n > any ? n : any;
-            if (layer_device(c, i) == 0 && n > cells) {
+            if (layer_device(c, i) == c->op_dev && n > cells) {
                 cells = n;
                 first_mask = i;
             }
@@ -356,8 +400,29 @@ gpumem_status gpumem_tensor_split_parse(const char *text, gpumem_settings *s, gp
     return GPUMEM_OK;
 }
 
-gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
-                              const gpumem_settings *s, gpumem_estimate *out, gpumem_error *err)
+/* A LoRA adapter's buffers per device (index n_dev: the host): each
+ * adapter tensor goes to the buffer type of the model tensor it adapts,
+ * the host's for token embeddings and for tensors left on the host
+ * (llama-adapter.cpp llama_adapter_lora_init_impl, de3ff81); each buffer
+ * pads its tensors to its alignment (32 B host, 128 B CUDA). */
+static void lora_place(const gpumem_model *a, const gpumem_model *m, const lcpp *c,
+                       uint64_t *out)
+{
+    uint32_t host = c->n_dev;
+    int od = layer_device(c, m->n_layer);
+    out[host] += a->lora_embed[0] + a->lora_other[0];
+    out[od < 0 ? host : (uint32_t)od] += a->lora_output[od < 0 ? 0 : 1];
+    for (uint32_t i = 0; i < a->n_layer && i < m->n_layer; i++) {
+        int d = layer_device(c, i);
+        out[d < 0 ? host : (uint32_t)d] += a->layers[i].bytes_lora[d < 0 ? 0 : 1];
+    }
+}
+
+/* One model's buffers per device into `out` (the draft's too: `draft`
+ * keeps the CUDA context out, reserves logits for one output per sequence
+ * and reads the draft's -ngld and cache types). */
+static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpumem_settings *s,
+                         bool draft, gpumem_estimate *out, gpumem_error *err)
 {
     if (!m->layers)
         return err_set(err, GPUMEM_ERR_USAGE, "llama.cpp needs the architecture: give a GGUF file");
@@ -377,10 +442,22 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
         n_batch = r->context;
     if (c.ub > n_batch)
         c.ub = n_batch;
+    c.draft = draft;
+    c.nkvo = s->no_kv_offload != 0;
     c.fa = s->flash_attn != 2;
+    /* With -nkvo the flash-attention op reads a host cache and runs on the
+     * CPU, which the auto check (llama-context.cpp resolve_fused_ops)
+     * counts as a device mismatch for an offloaded layer: -fa auto turns
+     * off when any layer is offloaded. */
+    int want = draft ? s->n_gpu_layers_draft : s->n_gpu_layers;
+    bool any_gpu = s->gpu != NULL && !(s->split_mode == GPUMEM_SPLIT_NONE && s->main_gpu < 0);
+    if (c.nkvo && any_gpu && want != 0 && s->flash_attn == 0)
+        c.fa = false;
     c.swa_full = s->swa_full != 0;
-    c.tk = s->cache_type_k ? s->cache_type_k - 1 : 1;
-    c.tv = s->cache_type_v ? s->cache_type_v - 1 : 1;
+    int ctk = draft ? s->cache_type_k_draft : s->cache_type_k;
+    int ctv = draft ? s->cache_type_v_draft : s->cache_type_v;
+    c.tk = ctk ? ctk - 1 : 1;
+    c.tv = ctv ? ctv - 1 : 1;
     if (ggml_type_get((uint32_t)c.tv)->block_size > 1 && !c.fa)
         return err_set(err, GPUMEM_ERR_USAGE,
                        "llama.cpp needs flash attention (-fa on) for a quantised V cache");
@@ -393,9 +470,15 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
     /* With a GPU, -ngl 0 still uses it: op offload runs the host's big
      * matmuls there (a public Qwen3-235B log prints 742.0 MiB of CUDA0
      * compute with no layer offloaded). */
-    c.gpu = s->gpu != NULL;
+    /* -sm none -mg -1 clears the device list (llama.cpp.cpp
+     * llama_model_load_from_file_impl). */
+    c.gpu = any_gpu;
+    c.op_dev = s->split_mode == GPUMEM_SPLIT_NONE ? s->main_gpu : 0;
     c.moe_mask = s->cpu_moe_mask;
-    int64_t nl = m->n_layer, ngl = !c.gpu ? 0 : s->n_gpu_layers < 0 ? nl + 1 : s->n_gpu_layers;
+    int64_t nl = m->n_layer, ngl = !c.gpu ? 0 : want < 0 ? nl + 1 : want;
+    /* The draft context reserves one output per sequence (common/
+     * speculative.cpp: n_outputs_max = n_parallel), the target n_batch. */
+    c.out_rows = draft ? (c.n_seq < c.ub ? c.n_seq : c.ub) : c.ub;
     int64_t lo = (c.v->output_first ? nl + 1 : nl) - ngl; /* i_gpu_start */
     c.start = lo > 0 ? lo : 0;
     c.act = ngl < nl + 1 ? ngl : nl + 1;
@@ -408,7 +491,12 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
     for (uint32_t d = 0; d < c.n_dev; d++)
         any |= s->tensor_split[d] > 0;
     for (uint32_t d = 0; d < c.n_dev; d++) {
-        sum += any ? (float)s->tensor_split[d] : 1.0f;
+        /* -sm none: every offloaded layer on GPU -mg (the device list holds
+         * only it). */
+        float share = any ? (float)s->tensor_split[d] : 1.0f;
+        if (s->split_mode == GPUMEM_SPLIT_NONE)
+            share = (int)d == s->main_gpu ? 1.0f : 0.0f;
+        sum += share;
         c.splits[d] = sum;
     }
     for (uint32_t d = 0; d < c.n_dev; d++)
@@ -439,7 +527,7 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
             w[host] += l->bytes_expert;
         }
         w[d] += lw;
-        kv[d] += k + v;
+        kv[c.nkvo ? host : d] += k + v; /* -nkvo: llama-kv-cache.cpp, offload false */
         if (!count[d]++)
             first[d] = i;
         last[d] = i + 1;
@@ -448,6 +536,9 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
         return err_set(err, GPUMEM_ERR_USAGE,
                        "the llama.cpp engine sizes weights from a GGUF file: give one");
     c.ngl = m->n_layer - count[host];
+    uint64_t lora[GPUMEM_MAX_SPLIT + 1] = {0};
+    if (!draft && s->lora)
+        lora_place(s->lora, m, &c, lora);
     uint64_t output = (uint64_t)m->n_vocab * c.n_seq * 4;
     char kvnote[GPUMEM_NOTE_LEN];
     snprintf(kvnote, sizeof kvnote, "%llu cells x %llu stream(s), K %s V %s",
@@ -467,14 +558,17 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
                              ? compute_bytes(m, &c, first[d], last[d], out_dev == (int)d, true,
                                              streams_host_weights(m, &c, d, cpu_moe))
                              : 0;
-        bool streams = d == 0 && offload > graph;
+        bool streams = (int)d == c.op_dev && offload > graph;
         if ((st = add_mib(gpu, "weights", w[d], err, note)) ||
-            (st = add_mib(gpu, "kv_cache", kv[d], err, kvnote)) ||
+            (!c.nkvo && (st = add_mib(gpu, "kv_cache", kv[d], err, kvnote))) ||
+            (lora[d] && (st = add_mib(gpu, "lora", lora[d], err,
+                                      "adapter tensors beside the layers they adapt"))) ||
             (st = add_mib(gpu, "compute", streams ? offload : graph, err,
                           streams ? "host weights streamed for the ubatch (op offload)"
                                   : "worst-case graph (fitted to llama.cpp's CPU build)")) ||
-            (st = device_add(gpu, "cuda_context", cuda_context_bytes, err,
-                             "CUDA context and cuBLAS (modelled, not printed)")))
+            (!draft && (s->split_mode != GPUMEM_SPLIT_NONE || (int)d == s->main_gpu) &&
+             (st = device_add(gpu, "cuda_context", cuda_context_bytes, err,
+                              "CUDA context and cuBLAS (modelled, not printed)"))))
             return st;
         if (!biggest || gpu->bytes > biggest->bytes)
             biggest = gpu;
@@ -486,9 +580,20 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
                                 ? gpu_host_inputs(m, &c)
                                 : compute_bytes(m, &c, first[host], last[host], !c.output_on_gpu,
                                                 false, false);
+    /* -nkvo: every node from the KV store to the attention output runs on
+     * the CPU (llama-graph.cpp build_attn_mha sets kqv_merged_cont's
+     * backend; the cache is on the host): the host buffer holds the
+     * attention phase of the offloaded layers too, and the GPUs lose it
+     * (compute_bytes). Modelled: no GPU log with -nkvo was measured. */
+    if (c.nkvo && c.gpu && c.ngl) {
+        uint64_t sw, fu;
+        host_compute += attn_phase(m, &c, 0, m->n_layer, &sw, &fu);
+    }
     if ((st = add_mib(hd, "weights", w[host], err,
                       c.gpu ? "token embeddings + CPU layers" : "all tensors (mmap)")) ||
         (kv[host] && (st = add_mib(hd, "kv_cache", kv[host], err, kvnote))) ||
+        (lora[host] && (st = add_mib(hd, "lora", lora[host], err,
+                                     "adapter tensors beside the layers they adapt"))) ||
         (st = add_mib(hd, "output", output, err, "logits: n_vocab x n_seq x f32")) ||
         (st = add_mib(hd, "compute", host_compute, err, "worst-case graph on the host")))
         return st;
@@ -513,4 +618,160 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
              c.n_seq == 1 ? "" : "s", c.unified ? " (unified KV)" : "", (unsigned long long)c.ub,
              c.fa ? "on" : "off", (long long)c.act, c.gpu ? "" : " (CPU only)", ts);
     return GPUMEM_OK;
+}
+
+/* The compute buffer of the projector's warm-up graph: one image of
+ * clip.vision.image_size squared (clip.cpp warmup, hparams.
+ * warmup_image_size; projectors that cap their warm-up tokens get less),
+ * with flash attention unless -fa off (mtmd passes it on; auto enables it
+ * where the backend has the op). Fitted to the de3ff81 CPU build's
+ * "reserve_compute_meta: CPU compute buffer size" for three LLaVA-type
+ * ViTs (validation/measurements/llamacpp_extras.jsonl): the f32 image,
+ * then n_pos = patches + 1 rows of the FFN (n_ff + 4 n_embd floats) or of
+ * the projector (2 x projection_dim); without flash attention the f32
+ * scores of every head beside 5 rows of n_embd. Exact for the 336-px ViT
+ * (19.32 and 32.88 MiB), over for the others (+2%, +0.4%; +42%, +12%). */
+static uint64_t mmproj_compute(const model_clip *v, bool fa)
+{
+    uint64_t side = v->image_size / v->patch_size, n_pos = side * side + 1, e = v->n_embd;
+    uint64_t image = 3ull * v->image_size * v->image_size * 4;
+    uint64_t ffn = n_pos * ((uint64_t)v->n_ff + 4 * e) * 4;
+    uint64_t proj = side * side * 2ull * v->proj_dim * 4;
+    uint64_t on = image + (ffn > proj ? ffn : proj);
+    if (fa)
+        return on;
+    uint64_t off = image + n_pos * n_pos * v->n_head * 4 + n_pos * 5 * e * 4;
+    return off > on ? off : on;
+}
+
+/* The busiest GPU's components stand for the estimate. */
+static void summarize(gpumem_estimate *out)
+{
+    const gpumem_device *biggest = NULL, *hd = NULL;
+    for (size_t d = 0; d < out->n_devices; d++) {
+        const gpumem_device *x = &out->devices[d];
+        if (x->is_host)
+            hd = x;
+        else if (!biggest || x->bytes > biggest->bytes)
+            biggest = x;
+    }
+    const gpumem_device *main = biggest ? biggest : hd;
+    out->n_components = main->n_components;
+    memcpy(out->components, main->components, sizeof out->components);
+    out->per_gpu_bytes = biggest ? biggest->bytes : 0;
+}
+
+/* The draft model of -md (common/speculative.cpp, de3ff81): its own model
+ * and context on the same devices and split, -ngld layers offloaded, its
+ * own cache types (-ctkd/-ctvd, f16 by default), n_ctx of the target's
+ * context, the target's n_batch, n_ubatch, sequences and flash attention;
+ * each buffer added to the target's device as draft_<name>. */
+static gpumem_status add_draft(const engine_req *r, const gpumem_settings *s, gpumem_estimate *out,
+                               gpumem_error *err)
+{
+    gpumem_estimate *d = malloc(sizeof *d);
+    if (!d)
+        return err_set(err, GPUMEM_ERR_NOMEM, "out of memory");
+    memset(d, 0, sizeof *d);
+    engine_req rd = *r;
+    rd.context = out->context; /* llama_n_ctx(ctx_tgt): padded, all sequences */
+    gpumem_settings sd = *s;
+    sd.draft = sd.lora = sd.mmproj = NULL;
+    gpumem_status st = run(s->draft, &rd, &sd, true, d, err);
+    for (size_t i = 0; st == GPUMEM_OK && i < d->n_devices && i < out->n_devices; i++)
+        for (size_t k = 0; st == GPUMEM_OK && k < d->devices[i].n_components; k++) {
+            const gpumem_component *c = &d->devices[i].components[k];
+            char name[GPUMEM_NAME_LEN];
+            snprintf(name, sizeof name, "draft_%s", c->name);
+            if (c->bytes || !strcmp(c->name, "weights"))
+                st = device_add(&out->devices[i], name, c->bytes, err, "%s", c->note);
+        }
+    free(d);
+    return st;
+}
+
+static gpumem_status check_extras(const gpumem_model *m, const gpumem_settings *s,
+                                  gpumem_error *err)
+{
+    uint32_t n_gpu = s->gpu ? (s->gpus ? s->gpus : 1) : 0;
+    if (s->split_mode >= GPUMEM_SPLIT_COUNT)
+        return err_set(err, GPUMEM_ERR_USAGE, "unknown split mode %d", (int)s->split_mode);
+    if (s->split_mode == GPUMEM_SPLIT_ROW)
+        return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                       "-sm row: llama.cpp de3ff81's CUDA backend has no row-split buffer type "
+                       "(only SYCL and Hexagon export ggml_backend_split_buffer_type), so the "
+                       "load fails with 'does not support split buffers'; older builds' row "
+                       "split is not modelled");
+    if (s->split_mode == GPUMEM_SPLIT_NONE && s->gpu && s->main_gpu >= (int)n_gpu)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "invalid value for main_gpu: %d (available devices: %u), as llama.cpp "
+                       "refuses it with -sm none",
+                       s->main_gpu, n_gpu);
+    /* The draft context (common/speculative.cpp) and the projector's
+     * warm-up (clip.cpp) are measured on de3ff81 only; older builds sized
+     * them differently (per-slot draft contexts, -cd, no flash attention in
+     * clip). -sm none, -nkvo and the LoRA placement are older than b6699. */
+    const lcpp_version *v = version_find(s->llamacpp_version);
+    if (v && v != &versions[0] && (s->draft || s->mmproj))
+        return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                       "%s with --llamacpp-version %s: modelled for de3ff81 only",
+                       s->draft ? "--model-draft" : "--mmproj", v->name);
+    if (s->ctx_size_draft)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "--ctx-size-draft: llama.cpp de3ff81 has no such option; the draft "
+                       "context holds the target's n_ctx (common/speculative.cpp)");
+    if (!s->draft && (s->cache_type_k_draft || s->cache_type_v_draft))
+        return err_set(err, GPUMEM_ERR_USAGE, "-ctkd and -ctvd apply to a draft model: give -md FILE");
+    const struct {
+        const gpumem_model *f;
+        gpumem_model_kind kind;
+        const char *opt, *what;
+    } extras[] = {
+        {s->mmproj, GPUMEM_KIND_MMPROJ, "--mmproj", "a multimodal projector (clip) GGUF"},
+        {s->draft, GPUMEM_KIND_MODEL, "--model-draft", "a model GGUF"},
+        {s->lora, GPUMEM_KIND_LORA, "--lora", "a LoRA adapter GGUF"},
+    };
+    for (size_t i = 0; i < sizeof extras / sizeof extras[0]; i++)
+        if (extras[i].f && (extras[i].f->kind != extras[i].kind ||
+                            (extras[i].kind == GPUMEM_KIND_MODEL &&
+                             (!extras[i].f->has_storage || !extras[i].f->layers ||
+                              extras[i].f->source != GPUMEM_SOURCE_GGUF))))
+            return err_set(err, GPUMEM_ERR_USAGE, "%s takes %s; %s is not one", extras[i].opt,
+                           extras[i].what, extras[i].f->name);
+    /* llama-adapter.cpp: "model arch and LoRA arch mismatch" */
+    if (s->lora && strcmp(s->lora->architecture, m->architecture) != 0)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "--lora %s adapts a '%s' model, not '%s' (llama.cpp: model arch and LoRA "
+                       "arch mismatch)",
+                       s->lora->name, s->lora->architecture, m->architecture);
+    if (s->lora && s->lora->n_layer > m->n_layer)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "--lora %s adapts layer %u of a %u-layer model (llama.cpp: tensor not "
+                       "found in the model)",
+                       s->lora->name, s->lora->n_layer - 1, m->n_layer);
+    return GPUMEM_OK;
+}
+
+gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
+                              const gpumem_settings *s, gpumem_estimate *out, gpumem_error *err)
+{
+    gpumem_status st = check_extras(m, s, err);
+    if (st == GPUMEM_OK)
+        st = run(m, r, s, false, out, err);
+    if (st == GPUMEM_OK && s->draft)
+        st = add_draft(r, s, out, err);
+    if (st == GPUMEM_OK && s->mmproj) {
+        /* clip.cpp: the projector's own backend, the first GPU device
+         * (ggml_backend_init_by_type), unless --no-mmproj-offload */
+        bool gpu = s->gpu && !s->no_mmproj_offload;
+        gpumem_device *d = &out->devices[gpu ? 0 : out->n_devices - 1];
+        const model_clip *v = &s->mmproj->clip;
+        if ((st = add_mib(d, "mmproj", v->bytes[gpu], err,
+                          "projector tensors (clip_model_loader: model size)")) == GPUMEM_OK)
+            st = add_mib(d, "mmproj_compute", mmproj_compute(v, s->flash_attn != 2), err,
+                         "one warm-up image (clip.cpp warmup; modelled)");
+    }
+    if (st == GPUMEM_OK)
+        summarize(out);
+    return st;
 }

@@ -63,6 +63,7 @@ void gpumem_settings_init(gpumem_settings *s)
     s->new_tokens = 1;
     s->attn = GPUMEM_ATTN_SDPA;
     s->gpus = 1;
+    s->n_gpu_layers_draft = -1;
 }
 
 gpumem_status device_add(gpumem_device *d, const char *name, uint64_t bytes, gpumem_error *err,
@@ -89,6 +90,16 @@ static gpumem_status resolve(const gpumem_model *m, const gpumem_settings *s, en
     memset(r, 0, sizeof *r);
     if (!engine_get(s->engine))
         return err_set(err, GPUMEM_ERR_USAGE, "unknown engine %d", (int)s->engine);
+    if (m->kind != GPUMEM_KIND_MODEL)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "%s is a %s, not a model: give it beside a model GGUF with %s", m->name,
+                       m->kind == GPUMEM_KIND_LORA ? "LoRA adapter" : "multimodal projector",
+                       m->kind == GPUMEM_KIND_LORA ? "--lora" : "--mmproj");
+    if (s->engine != GPUMEM_ENGINE_LLAMACPP &&
+        (s->mmproj || s->draft || s->lora || s->split_mode || s->no_kv_offload))
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "--mmproj, --model-draft, --lora, --split-mode and --no-kv-offload are "
+                       "llama.cpp options: give a GGUF file (engine llamacpp)");
     if (s->batch == 0 || s->batch > MAX_BATCH)
         return err_set(err, GPUMEM_ERR_USAGE, "batch must be between 1 and %d", MAX_BATCH);
     if (s->context > max_context)
@@ -339,4 +350,22 @@ gpumem_status gpumem_estimate_inference(const gpumem_model *m, const gpumem_sett
     memcpy(out->components, gpu0->components, sizeof out->components);
     out->per_gpu_bytes = gpu0->bytes;
     return finish(out, s, err);
+}
+
+static const char *const split_names[GPUMEM_SPLIT_COUNT] = {"layer", "none", "row"};
+
+const char *gpumem_split_mode_name(gpumem_split_mode mode)
+{
+    return (unsigned)mode < GPUMEM_SPLIT_COUNT ? split_names[mode] : "?";
+}
+
+gpumem_status gpumem_split_mode_parse(const char *name, gpumem_split_mode *out, gpumem_error *err)
+{
+    for (int i = 0; i < GPUMEM_SPLIT_COUNT; i++)
+        if (name && str_ieq(name, split_names[i])) {
+            *out = (gpumem_split_mode)i;
+            return GPUMEM_OK;
+        }
+    return err_set(err, GPUMEM_ERR_USAGE, "unknown split mode '%s' (llama.cpp -sm: layer, none, row)",
+                   name ? name : "");
 }

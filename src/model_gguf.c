@@ -196,6 +196,8 @@ gpumem_status model_from_gguf(const gguf_file *f, const char *path, gpumem_model
                               gpumem_error *err)
 {
     *out = NULL;
+    if (model_gguf_is_extra(f))
+        return model_from_gguf_extra(f, path, out, err);
     const char *arch = gguf_get_str(f, "general.architecture");
     if (!arch)
         return err_set_at(err, GPUMEM_ERR_INVALID, path, -1, 0, 0,

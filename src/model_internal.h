@@ -54,7 +54,19 @@ typedef struct {
     uint64_t bytes_linear, bytes_expert, bytes_small;
     uint64_t bytes_expert_max; /* the largest single expert tensor (GGUF) */
     uint64_t bytes_linear_max; /* the largest single other matrix (GGUF) */
+    /* A LoRA adapter's tensors adapting this layer, each padded to the
+     * buffer alignment: [0] the host's 32 B, [1] CUDA's 128 B. */
+    uint64_t bytes_lora[2];
 } model_layer;
+
+/* A multimodal projector's vision tower (CLIP GGUF, clip.vision.* keys as
+ * tools/mtmd/clip.cpp of llama.cpp de3ff81 reads them). */
+typedef struct {
+    char projector[32];   /* clip.projector_type, e.g. "mlp" */
+    uint32_t image_size, patch_size, n_embd, n_ff, n_head, n_layer, proj_dim;
+    uint64_t bytes[2];    /* tensor bytes padded to 32 (host) and 128 (CUDA) */
+    uint64_t n_tensors;
+} model_clip;
 
 /* A pre-quantised checkpoint, as its config.json "quantization_config"
  * describes it (read_config.c); the stored bytes follow in quant.c. */
@@ -109,6 +121,11 @@ struct gpumem_model {
     char storage_desc[64]; /* e.g. "Q4_K_M, 4.89 bits/weight" */
     model_quant quant;     /* QUANT_NONE unless config.json says otherwise */
     model_layer *layers; /* n_layer entries; NULL for a bare param count */
+    gpumem_model_kind kind;
+    model_clip clip;          /* GPUMEM_KIND_MMPROJ */
+    /* GPUMEM_KIND_LORA: adapter tensors of the output layer, of the token
+     * embeddings and of anything else (padded as bytes_lora). */
+    uint64_t lora_output[2], lora_embed[2], lora_other[2];
 };
 
 gpumem_model *model_alloc(uint32_t n_layer);

@@ -55,6 +55,12 @@ typedef struct {
 gpumem_status model_from_gguf(const gguf_file *f, const char *path, gpumem_model **out,
                               gpumem_error *err);
 
+/* A multimodal projector or LoRA adapter GGUF, read by
+ * model_from_gguf_extra (model_gguf_extra.c) into a model of that kind. */
+bool model_gguf_is_extra(const gguf_file *f);
+gpumem_status model_from_gguf_extra(const gguf_file *f, const char *path, gpumem_model **out,
+                                    gpumem_error *err);
+
 gpumem_status gguf_read(byte_source *src, gguf_file *out, gpumem_error *err);
 void gguf_free(gguf_file *f);
 

@@ -404,6 +404,9 @@ static void write_note(const train_req *r, const train_states *ms, const gpumem_
 gpumem_status gpumem_estimate_training(const gpumem_model *m, const gpumem_train_settings *s,
                                        gpumem_estimate *out, gpumem_error *err)
 {
+    if (m->kind != GPUMEM_KIND_MODEL)
+        return err_set(err, GPUMEM_ERR_USAGE, "%s is a %s, not a model", m->name,
+                       m->kind == GPUMEM_KIND_LORA ? "LoRA adapter" : "multimodal projector");
     train_req r;
     /* Devices past n_devices are left as they were: clearing all 65 of
      * them would dominate the cost of an estimate (bench/bench_train.c). */

@@ -22,4 +22,26 @@ static inline void kv_u32(FILE *f, const char *k, uint32_t v)
     put_u32(f, v);
 }
 
+/* A metadata pair key = v of GGUF type STRING (8). */
+static inline void kv_str(FILE *f, const char *k, const char *v)
+{
+    put_str(f, k);
+    put_u32(f, 8);
+    put_str(f, v);
+}
+/* A 1-D (ne1 == 1) or 2-D tensor info of ggml type `type` taking `bytes`;
+ * the next tensor starts at the next multiple of 32. */
+static inline void tensor_info(FILE *f, const char *name, uint64_t ne0, uint64_t ne1,
+                               uint32_t type, uint64_t bytes, uint64_t *off)
+{
+    put_str(f, name);
+    put_u32(f, ne1 > 1 ? 2 : 1);
+    put_u64(f, ne0);
+    if (ne1 > 1)
+        put_u64(f, ne1);
+    put_u32(f, type);
+    put_u64(f, *off);
+    *off += (bytes + 31) / 32 * 32;
+}
+
 #endif

@@ -125,6 +125,14 @@ ESTIMATES = [
                                                 llamacpp_version="b6699"),
      [str(GGUF / "tiny-llama-q4k.gguf"), "--gpu", "rtx-4090", "-ngl", "2", "-fa", "off",
       "-c", "300", "--llamacpp-version", "b6699"]),
+    ((str(GGUF / "tiny-llama-f16.gguf"),),
+     dict(gpu="rtx-4090", gpus=2, sm="none", mg=1, nkvo=True,
+          lora=str(GGUF / "tiny-lora.gguf"), mmproj=str(GGUF / "tiny-mmproj.gguf"),
+          md=str(GGUF / "tiny-llama-q8.gguf"), ngld=1, ctkd="q8_0"),
+     [str(GGUF / "tiny-llama-f16.gguf"), "--gpu", "rtx-4090", "--gpus", "2", "-sm", "none",
+      "-mg", "1", "-nkvo", "--lora", str(GGUF / "tiny-lora.gguf"), "--mmproj",
+      str(GGUF / "tiny-mmproj.gguf"), "-md", str(GGUF / "tiny-llama-q8.gguf"), "-ngld", "1",
+      "-ctkd", "q8_0"]),
 ]
 
 
@@ -136,7 +144,7 @@ def _gpu_known(name):
 @pytest.mark.parametrize("args,kwargs,cli", ESTIMATES,
                          ids=["default", "transformers-all", "int4-tp2", "vllm", "simple",
                               "max-context", "gguf-llamacpp", "gguf-tensor-split", "gguf-cpu-moe",
-                              "gguf-llamacpp-b6699"])
+                              "gguf-llamacpp-b6699", "gguf-llamacpp-extras"])
 def test_estimate_equals_cli(args, kwargs, cli):
     if "gpu" in kwargs and not _gpu_known(kwargs["gpu"]):
         pytest.skip("GPU %s not in this catalog" % kwargs["gpu"])
@@ -164,6 +172,31 @@ def test_llamacpp_version_changes_the_rules():
     assert kv(new) == 2 * 2 * 64 * 2 * 2 * 512
     with pytest.raises(gpumem.UsageError, match="b6699"):
         gpumem.estimate(path, gpu="rtx-4090", llamacpp_version="b1")
+
+
+def test_llamacpp_extra_files():
+    """--lora: rank 8 on attn_q and attn_v of 2 layers of n_embd 256, F16:
+    2 x 2 x (8 x 256 x 2) x 2 = 32,768 bytes beside the layers (GPU 0);
+    the projector with --no-mmproj-offload on the host; a file of the wrong
+    kind, a missing file, -sm row and -cd are refused."""
+    path = str(GGUF / "tiny-llama-f16.gguf")
+    r = gpumem.estimate(path, gpu="rtx-4090", lora=GGUF / "tiny-lora.gguf",
+                        mmproj=str(GGUF / "tiny-mmproj.gguf"), no_mmproj_offload=True)
+    by = {(d["name"], c["name"]): c["bytes"] for d in r["devices"] for c in d["components"]}
+    assert by[("gpu0", "lora")] == 2 * 2 * 8 * 256 * 2 * 2
+    assert ("host", "mmproj") in by and ("gpu0", "mmproj") not in by
+    with pytest.raises(gpumem.UsageError, match="--lora takes a LoRA adapter"):
+        gpumem.estimate(path, lora=str(GGUF / "tiny-llama-q8.gguf"))
+    with pytest.raises(gpumem.ReadError, match="cannot open"):
+        gpumem.estimate(path, mmproj="/nonexistent/mmproj.gguf")
+    with pytest.raises(gpumem.UnsupportedError, match="split buffers"):
+        gpumem.estimate(path, gpu="rtx-4090", split_mode="row")
+    with pytest.raises(gpumem.UsageError, match="ctx-size-draft"):
+        gpumem.estimate(path, md=str(GGUF / "tiny-llama-q8.gguf"), cd=1024)
+    with pytest.raises(gpumem.UsageError, match="gpu_layers_draft"):
+        gpumem.estimate(path, ngld=2)
+    with pytest.raises(gpumem.UsageError):
+        gpumem.fit(path, gpu="rtx-4090", lora=str(GGUF / "tiny-lora.gguf"))
 
 
 @needs_cli

@@ -135,6 +135,25 @@ case("layer_index_out_of_range",
      gguf(tensors=[tinfo("token_embd.weight", [64, 32], 0, 0), tinfo("blk.7.x.weight", [64], 0, 8192)]),
      "GPUMEM_ERR_INVALID", "names layer 7 but block_count is 1")
 
+# The extra files llama.cpp loads beside a model (model_gguf_extra.c).
+ADAPTER = [string("general.architecture", "llama"), string("general.type", "adapter")]
+case("adapter_not_lora", gguf(kvs=ADAPTER + [string("adapter.type", "control_vector")]),
+     "GPUMEM_ERR_UNSUPPORTED", "llama.cpp loads only 'lora' adapters")
+case("adapter_plain_tensor", gguf(kvs=ADAPTER + [string("adapter.type", "lora")]),
+     "GPUMEM_ERR_INVALID", "does not end in .lora_a or .lora_b")
+case("adapter_huge_layer",
+     gguf(kvs=ADAPTER + [string("adapter.type", "lora")],
+          tensors=[tinfo("blk.4000000000.attn_q.weight.lora_a", [64], 0, 0)]),
+     "GPUMEM_ERR_INVALID", "names layer")
+case("clip_no_vision_tower",
+     gguf(kvs=[string("general.architecture", "clip"), u32("clip.vision.image_size", 224)]),
+     "GPUMEM_ERR_INVALID", "multimodal projector without a vision tower")
+case("clip_image_too_large",
+     gguf(kvs=[string("general.architecture", "clip"), u32("clip.vision.image_size", 9000),
+               u32("clip.vision.patch_size", 14), u32("clip.vision.embedding_length", 64),
+               u32("clip.vision.attention.head_count", 4), u32("clip.vision.block_count", 1)]),
+     "GPUMEM_ERR_INVALID", "image_size at most 8192")
+
 with open(os.path.join(HERE, "cases.tsv"), "w") as f:
     f.write("# file\texpected status\texpected message substring\n")
     for c in cases:

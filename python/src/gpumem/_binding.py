@@ -174,6 +174,14 @@ ALIASES = {
     "ctv": "cache_type_v",
     "ngl": "n_gpu_layers",
     "ts": "tensor_split",
+    "sm": "split_mode",
+    "mg": "main_gpu",
+    "nkvo": "no_kv_offload",
+    "md": "model_draft",
+    "ngld": "gpu_layers_draft",
+    "ctkd": "cache_type_k_draft",
+    "ctvd": "cache_type_v_draft",
+    "cd": "ctx_size_draft",
 }
 
 LLAMACPP_OPTIONS = {"ubatch_size", "parallel", "kv_unified", "flash_attn", "cache_type_k", "tensor_split",
@@ -184,10 +192,15 @@ VLLM_OPTIONS = {"gpu_memory_utilization", "max_model_len", "max_num_seqs",
 TRAIN_ONLY = ["method", "lora_rank", "lora_targets", "precision", "optimizer", "checkpointing",
               "seq", "zero", "fsdp", "ep", "cp", "dp", "micro_batches", "freeze_embeddings",
               "no_flash", "sequence_parallel", "keep_grads", "head"]
+# llama.cpp options of estimates only (the CLI's estimate command).
+LLAMACPP_EXTRA_OPTIONS = {"split_mode", "main_gpu", "no_kv_offload", "mmproj", "no_mmproj_offload",
+                          "model_draft", "gpu_layers_draft", "cache_type_k_draft",
+                          "cache_type_v_draft", "ctx_size_draft", "lora"}
 INFERENCE_OPTIONS = ({"dtype", "kv_dtype", "batch", "context", "new_tokens", "cache", "attn",
                       "gpu", "gpus", "budget", "margin", "engine", "simple", "tensor_parallel_size",
                       "pipeline_parallel_size", "cpu_moe", "n_cpu_moe", "max_context",
-                      "max_batch", "device_map", "max_memory"} | LLAMACPP_OPTIONS | VLLM_OPTIONS)
+                      "max_batch", "device_map", "max_memory"} | LLAMACPP_OPTIONS | LLAMACPP_EXTRA_OPTIONS
+                     | VLLM_OPTIONS)
 # What a training estimate reads (the CLI's apply_train).
 TRAIN_OPTIONS = set(TRAIN_ONLY) | {"batch", "context", "gpus", "gpu", "budget", "tensor_parallel_size",
                                    "pipeline_parallel_size"}
@@ -272,6 +285,65 @@ def _fill_llamacpp(s, o):
         _check(_lib.gpumem_tensor_split_parse(_text("tensor_split", ts), byref(s), byref(err)), err)
         if "gpus" in o and given != s.gpus:
             raise usage("tensor_split has %d shares but gpus is %d" % (s.gpus, given))
+
+
+class _ExtraFiles:
+    """The GGUF files of mmproj, model_draft and lora, loaded (headers only)
+    for as long as the settings that point at them."""
+
+    def __init__(self):
+        self.handles = []
+
+    def load(self, name, path):
+        path = str(path) if hasattr(path, "__fspath__") else path
+        handle = c_void_p()
+        err = _new_error()
+        _check(_lib.gpumem_model_load_gguf(_text(name, path), byref(handle), byref(err)), err)
+        self.handles.append(handle)
+        return handle
+
+    def __del__(self):
+        for h in self.handles:
+            _lib.gpumem_model_free(h)
+        self.handles = []
+
+
+def _fill_llamacpp_extras(s, o):
+    """-sm, -mg, -nkvo and the extra files (the CLI's apply_llamacpp and
+    load_extras)."""
+    if "split_mode" in o:
+        s.split_mode = _enum(_lib.gpumem_split_mode_parse, "split_mode", o["split_mode"])
+    if "main_gpu" in o:
+        g = o["main_gpu"]
+        if g in (-1, "-1", 0, "0") and not isinstance(g, bool):
+            s.main_gpu = int(g)
+        else:
+            s.main_gpu = _count("main_gpu", g, 1000)
+    s.no_kv_offload = int(_flag(o, "no_kv_offload"))
+    s.no_mmproj_offload = int(_flag(o, "no_mmproj_offload"))
+    if "cache_type_k_draft" in o:
+        s.cache_type_k_draft = _enum(_lib.gpumem_cache_type_parse, "cache_type_k_draft",
+                                     o["cache_type_k_draft"])
+    if "cache_type_v_draft" in o:
+        s.cache_type_v_draft = _enum(_lib.gpumem_cache_type_parse, "cache_type_v_draft",
+                                     o["cache_type_v_draft"])
+    if "ctx_size_draft" in o:
+        s.ctx_size_draft = _count("ctx_size_draft", o["ctx_size_draft"], 1 << 26)
+    if "gpu_layers_draft" in o:
+        if "model_draft" not in o:
+            raise usage("gpu_layers_draft applies to a draft model: give model_draft")
+        g = o["gpu_layers_draft"]
+        if g in ("all", "-1", -1):
+            s.n_gpu_layers_draft = -1
+        elif g in ("0", 0) and not isinstance(g, bool):
+            s.n_gpu_layers_draft = 0
+        else:
+            s.n_gpu_layers_draft = _count("gpu_layers_draft", g, 100000)
+    files = _ExtraFiles()
+    for key, field in (("mmproj", "mmproj"), ("model_draft", "draft"), ("lora", "lora")):
+        if key in o:
+            setattr(s, field, files.load(key, o[key]))
+    s._extra_files = files  # keeps them loaded while s lives
 
 
 def _fill_vllm(s, o):
@@ -362,6 +434,7 @@ def _settings(o, params_given=False):
                 s.targets[d].gpu = g
             s.n_targets = s.gpus = len(gpus)
     _fill_llamacpp(s, o)
+    _fill_llamacpp_extras(s, o)
     _fill_vllm(s, o)
     _fill_device_map(s, o)
     return s

@@ -140,6 +140,17 @@ class Settings(Structure):
         ("device_map", c_int),
         ("n_max_memory", c_uint32),
         ("max_memory", c_uint64 * 16),
+        ("split_mode", c_int),
+        ("main_gpu", c_int),
+        ("no_kv_offload", c_int),
+        ("mmproj", c_void_p),
+        ("no_mmproj_offload", c_int),
+        ("draft", c_void_p),
+        ("n_gpu_layers_draft", c_int),
+        ("cache_type_k_draft", c_int),
+        ("cache_type_v_draft", c_int),
+        ("ctx_size_draft", c_uint64),
+        ("lora", c_void_p),
     ]
 
 
@@ -306,6 +317,8 @@ PROTOTYPES = {
     "gpumem_dtype_name": (c_char_p, [c_int]),
     "gpumem_model_load": (c_int, [c_char_p, POINTER(c_void_p), _ERR]),
     "gpumem_model_load_catalog": (c_int, [c_char_p, POINTER(c_void_p), _ERR]),
+    "gpumem_model_load_gguf": (c_int, [c_char_p, POINTER(c_void_p), _ERR]),
+    "gpumem_split_mode_parse": (c_int, _PARSE),
     "gpumem_model_from_params": (c_int, [c_double, POINTER(c_void_p), _ERR]),
     "gpumem_params_parse": (c_int, [c_char_p, POINTER(c_double), _ERR]),
     "gpumem_model_free": (None, [c_void_p]),
