@@ -49,6 +49,18 @@ static const uint64_t MiB = 1ull << 20;
  * printed by llama.cpp; cuBLAS handles and CUDA graphs come on top). */
 static const uint64_t cuda_context_bytes = 384ull << 20;
 
+/* The runtime's own memory beside llama.cpp's buffers, named for the GPU's
+ * backend; measured only for CUDA, the same reserve elsewhere. */
+static const char *context_note(const gpumem_gpu *g)
+{
+    const char *vendor = g ? g->vendor : "nvidia";
+    if (!strcmp(vendor, "amd"))
+        return "HIP context and hipBLAS (modelled as CUDA's, not printed)";
+    if (!strcmp(vendor, "apple"))
+        return "Metal device and queues (a reserve modelled as CUDA's, not printed)";
+    return "CUDA context and cuBLAS (modelled, not printed)";
+}
+
 static uint64_t pad(uint64_t x, uint64_t n) { return (x + n - 1) / n * n; }
 
 /* The rule sets: where a llama.cpp build's source differs from de3ff81.
@@ -567,8 +579,8 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
                           streams ? "host weights streamed for the ubatch (op offload)"
                                   : "worst-case graph (fitted to llama.cpp's CPU build)")) ||
             (!draft && (s->split_mode != GPUMEM_SPLIT_NONE || (int)d == s->main_gpu) &&
-             (st = device_add(gpu, "cuda_context", cuda_context_bytes, err,
-                              "CUDA context and cuBLAS (modelled, not printed)"))))
+             (st = device_add(gpu, "cuda_context", cuda_context_bytes, err, "%s",
+                              context_note(s->n_targets > d ? s->targets[d].gpu : s->gpu)))))
             return st;
         if (!biggest || gpu->bytes > biggest->bytes)
             biggest = gpu;
