@@ -1046,6 +1046,12 @@ static int cmd_fit(const opt_values *v)
                 printf("  note: %s\n", p->note);
             printf("  largest context with every layer on the GPU: %llu\n",
                    (unsigned long long)p->max_context);
+            if (p->max_parallel)
+                printf("  largest -np with %llu cells each, every layer on the GPU: %u "
+                       "(-c %llu -np %u)\n",
+                       (unsigned long long)p->parallel_context, p->max_parallel,
+                       (unsigned long long)p->parallel_context * p->max_parallel,
+                       p->max_parallel);
             if (p->advice[0])
                 printf("  %s\n", p->advice);
             char *text = gpumem_report_text(m, &p->estimate, unit, 1);

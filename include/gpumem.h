@@ -632,6 +632,12 @@ typedef struct {
     int layers[GPUMEM_MAX_SPLIT];
     int dense_only[GPUMEM_MAX_SPLIT];
     char note[GPUMEM_NOTE_LEN]; /* where llama.cpp's own --fit would refuse, or "" */
+    /* Serving: the largest -np (up to 256) whose sequences each get
+     * parallel_context cells (the plan's context per sequence) with every
+     * layer on the GPUs; run as -c max_parallel x parallel_context
+     * -np max_parallel. 0: not even one. */
+    uint32_t max_parallel;
+    uint64_t parallel_context;
 } gpumem_fit_plan;
 
 /*
@@ -671,7 +677,8 @@ char *gpumem_report_json(const gpumem_model *model, const gpumem_estimate *est);
 
 /* What `gpumem fit --json` prints: the plan's estimate as gpumem_report_json
  * gives it, with a "plan" object (fits, flags, context, n_gpu_layers,
- * n_cpu_moe, max_context, advice; over several GPUs also devices[] with each
+ * n_cpu_moe, max_context, max_parallel, parallel_context, advice; over several
+ * GPUs also devices[] with each
  * GPU's layers, bytes, budget and margin, and note). malloc'd, caller frees;
  * NULL when out of memory. */
 char *gpumem_report_fit_json(const gpumem_model *model, const gpumem_fit_plan *plan);

@@ -70,6 +70,35 @@ static int64_t largest_fitting(fitter *f, int64_t lo, int64_t hi, setter set)
 static void set_ngl(gpumem_settings *s, int64_t v) { s->n_gpu_layers = (int)v; }
 static void set_ctx(gpumem_settings *s, int64_t v) { s->context = (uint64_t)v; }
 
+/* Largest -np (1..256) at which each sequence still gets `per_seq` cells
+ * with every layer on the GPU: how many requests of that length run at
+ * once. 0: not even one; INT64_MIN on error. */
+static int64_t largest_parallel(fitter *f, uint64_t per_seq)
+{
+    gpumem_settings keep = f->s;
+    f->s.n_gpu_layers = -1;
+    f->s.n_cpu_moe = 0;
+    int64_t lo = 1, hi = 256, best = 0;
+    while (lo <= hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        f->s.n_parallel = (uint32_t)mid;
+        f->s.context = per_seq * (uint64_t)mid;
+        int r = try_fit(f);
+        if (r < 0) {
+            f->s = keep;
+            return INT64_MIN;
+        }
+        if (r) {
+            best = mid;
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    f->s = keep;
+    return best;
+}
+
 static void advise(fitter *f, gpumem_fit_plan *p)
 {
     /* What a q8_0 KV cache and the smallest context would need. */
@@ -149,8 +178,11 @@ gpumem_status gpumem_fit(const gpumem_model *m, const gpumem_settings *settings,
     uint64_t at_max = used(&f);
     if (at_max == UINT64_MAX)
         return err->code;
-    /* the largest context with full offload, for the report */
-    int64_t best = largest_fitting(&f, 256, (int64_t)(ctx_max > (1ull << 24) ? 1ull << 24 : ctx_max),
+    /* the largest context with full offload, for the report: up to the
+     * trained context, whatever -c asks */
+    uint64_t ctx_top = (m->max_ctx ? m->max_ctx : 4096) * (settings->kv_unified ? 1 : n_seq);
+    ctx_top = ctx_top > ctx_max ? ctx_top : ctx_max;
+    int64_t best = largest_fitting(&f, 256, (int64_t)(ctx_top > (1ull << 24) ? 1ull << 24 : ctx_top),
                                    set_ctx);
     if (best == INT64_MIN)
         return err->code;
@@ -198,6 +230,11 @@ gpumem_status gpumem_fit(const gpumem_model *m, const gpumem_settings *settings,
         return err->code;
     p->fits = r && p->n_gpu_layers > 0;
     set_flags(p);
+    p->parallel_context = p->context / (settings->kv_unified ? 1 : n_seq);
+    int64_t np = largest_parallel(&f, p->parallel_context);
+    if (np == INT64_MIN)
+        return err->code;
+    p->max_parallel = (uint32_t)np;
     if (!p->fits)
         advise(&f, p);
     /* the estimate of the plan itself, last */

@@ -315,6 +315,37 @@ static bool max_context(planner *P, uint64_t hi, uint64_t *out)
     return true;
 }
 
+/* Largest -np (1..256) at which each sequence still gets `per_seq` cells
+ * with every layer on the GPUs (default split): how many requests of that
+ * length run at once. 0: not even one. */
+static bool max_parallel(planner *P, uint64_t per_seq, uint32_t *out)
+{
+    gpumem_settings keep = P->s;
+    int64_t mem[GPUMEM_MAX_SPLIT];
+    uint32_t lo = 1, hi = 256, best = 0;
+    while (lo <= hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        P->s.n_parallel = mid;
+        P->s.context = per_seq * mid;
+        if (!measure_default(P, 0, mem)) {
+            P->s = keep;
+            return false;
+        }
+        bool ok = true;
+        for (uint32_t d = 0; d < P->nd; d++)
+            ok &= mem[d] <= P->target[d];
+        if (ok) {
+            best = mid;
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    P->s = keep;
+    *out = best;
+    return true;
+}
+
 static void put(char *buf, size_t cap, size_t *n, const char *fmt, uint64_t v)
 {
     if (*n < cap)
@@ -413,7 +444,10 @@ static gpumem_status plan(planner *P, const gpumem_fit_request *req, gpumem_fit_
     bool fits = true;
     for (uint32_t d = 0; d < nd; d++)
         fits &= mem[d] <= P->target[d];
-    if (!max_context(P, n_ctx_max < (1ull << 24) ? n_ctx_max : 1ull << 24, &p->max_context))
+    /* The largest context: up to the trained one, whatever -c asks. */
+    uint64_t n_ctx_train = (m->max_ctx ? m->max_ctx : 4096) * n_seq;
+    n_ctx_train = n_ctx_train > n_ctx_max ? n_ctx_train : n_ctx_max;
+    if (!max_context(P, n_ctx_train < (1ull << 24) ? n_ctx_train : 1ull << 24, &p->max_context))
         return P->err->code;
     bool by_ctx = false;
     if (!fits) {
@@ -445,6 +479,11 @@ static gpumem_status plan(planner *P, const gpumem_fit_request *req, gpumem_fit_
         if (expert_steps && surplus_cpu_moe > 0 && !convert_front_to_back(P, cfg, mem))
             return P->err->code;
     }
+    /* Serving at the plan's context per sequence (estimates into p->estimate,
+     * so before the plan's own). */
+    p->parallel_context = P->s.context / n_streams;
+    if (!max_parallel(P, p->parallel_context, &p->max_parallel))
+        return P->err->code;
     gpumem_settings t = layout_settings(P, cfg);
     if (gpumem_estimate_inference(m, &t, &p->estimate, P->err) != GPUMEM_OK)
         return P->err->code;

@@ -162,10 +162,12 @@ char *gpumem_report_fit_json(const gpumem_model *m, const gpumem_fit_plan *p)
     free(text);
     if (!root)
         return NULL;
-    json_t *plan = json_pack("{s:b, s:s, s:I, s:i, s:i, s:I, s:s}", "fits", p->fits, "flags",
-                             p->flags, "context", (json_int_t)p->context, "n_gpu_layers",
-                             p->n_gpu_layers, "n_cpu_moe", p->n_cpu_moe, "max_context",
-                             (json_int_t)p->max_context, "advice", p->advice);
+    json_t *plan = json_pack("{s:b, s:s, s:I, s:i, s:i, s:I, s:I, s:I, s:s}", "fits", p->fits,
+                             "flags", p->flags, "context", (json_int_t)p->context,
+                             "n_gpu_layers", p->n_gpu_layers, "n_cpu_moe", p->n_cpu_moe,
+                             "max_context", (json_int_t)p->max_context, "max_parallel",
+                             (json_int_t)p->max_parallel, "parallel_context",
+                             (json_int_t)p->parallel_context, "advice", p->advice);
     if (plan && p->n_devices) {
         json_t *devs = json_array();
         for (uint32_t d = 0; d < p->n_devices; d++) {

@@ -87,8 +87,50 @@ static void test_fit_steps(void **state)
     gpumem_model_free(m);
 }
 
+/* The largest -np: a budget made for exactly 5 sequences of 512 cells
+ * (the estimate of -c 2560 -np 5 plus the margin) gives 5; each of them is
+ * then the edge: -np 6 at 512 cells each does not fit, in a plain estimate
+ * with the same budget. */
+static void test_max_parallel(void **state)
+{
+    (void)state;
+    gpumem_model *m = fixture();
+    gpumem_settings s;
+    gpumem_error err;
+    gpumem_settings_init(&s);
+    s.engine = GPUMEM_ENGINE_LLAMACPP;
+    assert_int_equal(gpumem_gpu_find("rtx-4090", &s.gpu, &err), GPUMEM_OK);
+    gpumem_settings t = s;
+    t.n_gpu_layers = -1;
+    t.n_parallel = 5;
+    t.context = 5 * 512;
+    gpumem_fit_request req;
+    memset(&req, 0, sizeof req);
+    req.margin = 1ull << 20;
+    req.budget = gpu_bytes(m, t) + req.margin;
+    req.context_set = 1;
+    s.context = 512;
+    gpumem_fit_plan *p = malloc(sizeof *p);
+    assert_int_equal(gpumem_fit(m, &s, &req, p, &err), GPUMEM_OK);
+    assert_true(p->fits);
+    assert_int_equal(p->parallel_context, 512);
+    assert_int_equal(p->max_parallel, 5);
+    t.n_parallel = 6;
+    t.context = 6 * 512;
+    assert_true(gpu_bytes(m, t) + req.margin > req.budget);
+    /* With a whole RTX 4090 for this tiny model the search stops at its
+     * cap of 256. */
+    req.budget = 0;
+    req.context_set = 0;
+    assert_int_equal(gpumem_fit(m, &s, &req, p, &err), GPUMEM_OK);
+    assert_int_equal(p->max_parallel, 256);
+    free(p);
+    gpumem_model_free(m);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_fit_steps)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_fit_steps),
+                                       cmocka_unit_test(test_max_parallel)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

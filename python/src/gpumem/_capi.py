@@ -284,6 +284,8 @@ class FitPlan(Structure):
         ("layers", c_int * 16),
         ("dense_only", c_int * 16),
         ("note", c_char * NOTE_LEN),
+        ("max_parallel", c_uint32),
+        ("parallel_context", c_uint64),
     ]
 
 
