@@ -559,8 +559,8 @@ static bool walk_python_literals(char *t, const char *ro, size_t len, bool blank
         if (blank && n >= 4) {
             memcpy(t + i, "null", 4);
             memset(t + i + 4, ' ', n - 4);
-        } else if (blank) { /* NaN: a real zero, refused where an integer is read */
-            memcpy(t + i, "0e0", 3);
+        } else if (blank) { /* NaN: a fraction, refused where an integer is read */
+            memcpy(t + i, "0.5", 3);
         }
         i += n - 1;
     }
