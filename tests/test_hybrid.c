@@ -5,6 +5,9 @@
  * layer is its chunked scan. Every figure is worked by hand from the
  * catalog config.json. */
 #include "test_helpers.h"
+#include "gguf_write.h"
+
+#include <unistd.h>
 
 static gpumem_estimate *run(const char *model, uint64_t batch, uint64_t ctx)
 {
@@ -129,12 +132,56 @@ static void test_hybrid_config_errors(void **state)
                      GPUMEM_ERR_INVALID);
 }
 
+/* A GGUF header of architecture `arch` (no tensors). */
+static gpumem_status load_gguf(const char *arch, gpumem_error *err)
+{
+    char path[] = "/tmp/gpumem-hybrid-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "wb");
+    char key[64];
+    fwrite("GGUF", 1, 4, f);
+    put_u32(f, 3);
+    put_u64(f, 0);
+    put_u64(f, 3);
+    put_str(f, "general.architecture");
+    put_u32(f, 8);
+    put_str(f, arch);
+    snprintf(key, sizeof key, "%s.block_count", arch);
+    kv_u32(f, key, 4);
+    snprintf(key, sizeof key, "%s.embedding_length", arch);
+    kv_u32(f, key, 256);
+    fclose(f);
+    gpumem_model *m = NULL;
+    gpumem_status st = gpumem_model_load_gguf(path, &m, err);
+    gpumem_model_free(m);
+    unlink(path);
+    return st;
+}
+
+/* llama.cpp GGUFs of hybrid and Mamba-2 architectures are refused with the
+ * reason (their R/S state is not modelled; read as attention or Mamba-1
+ * they would be under-counted); a Mamba-1 or attention GGUF still loads. */
+static void test_hybrid_gguf_refused(void **state)
+{
+    (void)state;
+    gpumem_error err;
+    const char *refused[] = {"granitehybrid", "nemotron_h", "jamba", "mamba2", "qwen3next",
+                             "falcon-h1", "lfm2"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        assert_int_equal(load_gguf(refused[i], &err), GPUMEM_ERR_UNSUPPORTED);
+        assert_non_null(strstr(err.message, "R/S"));
+        assert_non_null(strstr(err.message, refused[i]));
+    }
+    assert_int_equal(load_gguf("llama", &err), GPUMEM_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nemotron3_nano_cache), cmocka_unit_test(test_jamba_cache),
         cmocka_unit_test(test_nemotron_h_mamba2_peak), cmocka_unit_test(test_jamba_mamba1_peak),
-        cmocka_unit_test(test_hybrid_config_errors),
+        cmocka_unit_test(test_hybrid_config_errors), cmocka_unit_test(test_hybrid_gguf_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
