@@ -176,12 +176,37 @@ static void test_hybrid_gguf_refused(void **state)
     assert_int_equal(load_gguf("llama", &err), GPUMEM_OK);
 }
 
+/* vLLM plans hybrids with aligned Mamba state pages under prefix caching
+ * (0.33.0), which gpumem does not model yet: refused with the reason, not
+ * planned as attention or Mamba-1. */
+static void test_vllm_refuses_hybrids(void **state)
+{
+    (void)state;
+    const char *models[] = {"nemotron-3-nano-30b-a3b", "jamba-1.5-mini", "nemotron-h-56b"};
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        gpumem_model *m = load_or_fail(models[i]);
+        gpumem_settings s;
+        gpumem_settings_init(&s);
+        s.engine = GPUMEM_ENGINE_VLLM;
+        gpumem_error err;
+        assert_int_equal(gpumem_gpu_find("h100-80gb", &s.gpu, &err), GPUMEM_OK);
+        s.max_model_len = 8192;
+        gpumem_estimate *e = malloc(sizeof *e);
+        assert_non_null(e);
+        assert_int_equal(gpumem_estimate_inference(m, &s, e, &err), GPUMEM_ERR_UNSUPPORTED);
+        assert_non_null(strstr(err.message, "hybrid KV-cache layout"));
+        free(e);
+        gpumem_model_free(m);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nemotron3_nano_cache), cmocka_unit_test(test_jamba_cache),
         cmocka_unit_test(test_nemotron_h_mamba2_peak), cmocka_unit_test(test_jamba_mamba1_peak),
         cmocka_unit_test(test_hybrid_config_errors), cmocka_unit_test(test_hybrid_gguf_refused),
+        cmocka_unit_test(test_vllm_refuses_hybrids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
