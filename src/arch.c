@@ -856,6 +856,9 @@ static const arch_row rows[] = {
     {"exaone4", read_exaone4},
     {"ernie4_5", read_ernie4_5},
     {"phimoe", read_phimoe},
+    {"granitemoehybrid", arch_read_granitemoehybrid},
+    {"nemotron_h", arch_read_nemotron_h},
+    {"jamba", arch_read_jamba},
 };
 
 const arch_row *arch_find(const char *model_type)
@@ -872,5 +875,5 @@ const char *arch_supported(void)
            "gemma3 (text tower), gemma3_text, phi, phi3, gpt2, gpt_neox, gpt_bigcode, falcon, "
            "bert, deepseek_v2, deepseek_v3, gpt_oss, olmo2, starcoder2, mamba, llama4 (text tower), "
            "llama4_text, granite, granitemoe, cohere, cohere2, glm4, glm4_moe, olmo, olmoe, "
-           "smollm3, exaone4, ernie4_5, phimoe";
+           "smollm3, exaone4, ernie4_5, phimoe, granitemoehybrid, nemotron_h, jamba";
 }

@@ -154,8 +154,21 @@ static gpumem_status weights(const gpumem_model *m, const engine_req *r, gpumem_
  * ("Cache read / write is performed while latent KV is still compressed",
  * modeling_deepseek_v3.py, transformers 5.24); Mamba keeps a conv and an
  * SSM state. */
-static void layer_kv(const model_layer *l, uint64_t ctx, uint32_t tp, acc *elems)
+static void layer_kv(const model_layer *l, uint64_t ctx, uint32_t tp, acc *elems, acc *f32)
 {
+    if (l->ssm && (l->ssm_heads || l->ssm_state_f32)) {
+        /* Hybrids (cache_utils.py LinearAttentionLayer, transformers 5.24):
+         * the conv state keeps conv_kernel columns of the conv input in
+         * the model dtype; the SSM state is the scan's final state, fp32
+         * from the torch scan. Mamba-2: conv over d_inner + 2 groups x
+         * d_state, state heads x head_dim x d_state; Jamba's Mamba-1: conv
+         * over d_inner, state d_inner x d_state. */
+        uint64_t d = div_up(l->ssm_d_inner, tp);
+        uint64_t conv = d + (l->ssm_heads ? 2ull * l->ssm_groups * l->ssm_d_state : 0);
+        acc_mul(elems, 2, (uint64_t[]){conv, l->ssm_d_conv});
+        acc_mul(l->ssm_state_f32 ? f32 : elems, 2, (uint64_t[]){d, l->ssm_d_state});
+        return;
+    }
     if (l->ssm) {
         uint64_t d = div_up(l->ssm_d_inner, tp);
         acc_mul(elems, 2, (uint64_t[]){d, (uint64_t)l->ssm_d_conv + l->ssm_d_state});
@@ -180,8 +193,8 @@ static gpumem_status kv_cache(const gpumem_model *m, const engine_req *r, const 
 {
     if (m->is_encoder)
         return GPUMEM_OK;
-    acc elems = {0, false}, a = {0, false};
-    uint32_t sliding = 0;
+    acc elems = {0, false}, f32 = {0, false}, a = {0, false};
+    uint32_t sliding = 0, ssm = 0, attn = 0;
     /* After n new tokens the cache holds the prompt and n - 1 generated
      * tokens (the last one is sampled, never fed back); a StaticCache
      * allocates that many at once: max_cache_len = max_length - 1
@@ -190,15 +203,27 @@ static gpumem_status kv_cache(const gpumem_model *m, const engine_req *r, const 
     for (uint32_t i = 0; i < m->n_layer; i++) {
         if (sel && !sel[i])
             continue;
-        layer_kv(&m->layers[i], tokens, r->tp, &elems);
+        layer_kv(&m->layers[i], tokens, r->tp, &elems, &f32);
         sliding += m->layers[i].attn == ATTN_KIND_SLIDING;
+        ssm += m->layers[i].ssm;
+        attn += !m->layers[i].ssm && m->layers[i].attn != ATTN_KIND_NONE;
     }
-    uint64_t total;
-    if (elems.overflow || !u64_mul(elems.sum, r->batch, &total))
+    uint64_t total, total32;
+    if (elems.overflow || f32.overflow || !u64_mul(elems.sum, r->batch, &total) ||
+        !u64_mul(f32.sum, r->batch, &total32))
         return err_set(err, GPUMEM_ERR_OVERFLOW, "KV cache does not fit in 64 bits");
     uint64_t bytes = nbytes(r->kv_dtype, total, &a);
+    acc_mul(&a, 2, (uint64_t[]){total32, 4});
+    acc_add(&a, bytes);
+    bytes = a.sum;
     if (a.overflow)
         return err_set(err, GPUMEM_ERR_OVERFLOW, "KV cache does not fit in 64 bits");
+    if (ssm && attn)
+        return device_add(gpu, "kv_cache", bytes, err,
+                          "%llu x %llu tokens, %s %s, K/V of %u attention layers + conv "
+                          "and fp32 SSM state of %u Mamba layers",
+                          (unsigned long long)r->batch, (unsigned long long)tokens,
+                          dtype_get(r->kv_dtype)->name, gpumem_cache_name(r->cache), attn, ssm);
     const char *kind = m->layers[0].ssm                    ? "SSM state per sequence"
                        : m->layers[0].attn == ATTN_KIND_MLA ? "MLA latent + rope key"
                        : sliding                           ? "sliding-window layers capped"
@@ -220,7 +245,29 @@ static uint64_t layer_peak_per_token(const gpumem_model *m, const model_layer *l
 {
     uint64_t h = m->n_embd, base = 4 * h;
     uint64_t attn = 0, ff = 0;
-    if (l->ssm) {
+    /* fp32 intermediates count twice in 16-bit compute. */
+    uint64_t f32 = dtype_get(compute)->bytes_num < 4 ? 2 : 1;
+    if (l->ssm && l->ssm_heads) {
+        /* Mamba-2 on the torch path (GraniteMoeHybridMambaLayer,
+         * NemotronHMamba2Mixer with mamba2_chunk_scan, transformers 5.24):
+         * in_proj's output (gate, conv input, dt) and the conv output in
+         * the compute dtype; inside the chunked scan, fp32: the input and
+         * input x dt (2 d_inner), B and C repeated to every head (2 heads x
+         * d_state) and, per chunk, the decay L, scores G and masked M
+         * (3 heads x chunk_size per token). */
+        uint64_t d = div_up(l->ssm_d_inner, tp), nh = div_up(l->ssm_heads, tp);
+        uint64_t conv = d + 2ull * l->ssm_groups * l->ssm_d_state;
+        attn = d + 2 * conv + nh +
+               f32 * (2 * d + 2 * nh * l->ssm_d_state + 3 * nh * (uint64_t)l->ssm_chunk);
+    } else if (l->ssm && l->ssm_bc_norms) {
+        /* Jamba's Mamba-1 slow path (modeling_jamba.py): in_proj output
+         * (2 d_inner), conv output, x_proj output (dt_rank + 2 d_state), dt
+         * (d_inner); fp32 in the scan: softplus(dt) and, per token,
+         * discrete_A, discrete_B and deltaB_u (3 d_inner x d_state). */
+        uint64_t d = div_up(l->ssm_d_inner, tp);
+        attn = 4 * d + l->ssm_dt_rank + 2ull * l->ssm_d_state +
+               f32 * (d + 3 * d * l->ssm_d_state);
+    } else if (l->ssm) {
         /* in_proj output (2 d), conv output, x_proj, dt, gated output. */
         uint64_t d = div_up(l->ssm_d_inner, tp);
         attn = 2 * d + 3 * d + l->ssm_dt_rank + 2 * (uint64_t)l->ssm_d_state;

@@ -340,6 +340,27 @@ static gpumem_status resolve(const gpumem_model *m, const engine_req *r, const g
                            "vLLM: layer %u uses chunked local attention (Llama 4), whose KV "
                            "cache gpumem does not model for vLLM; use --engine transformers",
                            i);
+    uint32_t ssm = 0, attn = 0, mamba2 = 0;
+    for (uint32_t i = 0; i < m->n_layer; i++) {
+        ssm += m->layers[i].ssm;
+        mamba2 += m->layers[i].ssm_heads != 0;
+        attn += !m->layers[i].ssm && m->layers[i].attn != ATTN_KIND_NONE;
+    }
+    if (mamba2 || (ssm && attn))
+        /* Hybrids in vLLM 0.33.0 run with prefix caching on, so
+         * mamba_cache_mode "align" (models/config.py MambaModelConfig):
+         * each request holds two state pages, the attention block size is
+         * raised to a kernel- and checkpoint-aligned size whose page holds
+         * a whole Mamba state (platforms/interface.py
+         * _align_hybrid_block_size), state dtypes come per model
+         * (NemotronH: fp32 SSM state). gpumem's planner does not model
+         * that yet, nor Mamba-2's conv state over B and C. */
+        return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                       "vLLM: this model mixes attention and Mamba layers (or has Mamba-2 "
+                       "layers: %u of %u); vLLM's hybrid KV-cache layout (aligned Mamba state "
+                       "pages with prefix caching) is not modelled yet; use --engine "
+                       "transformers",
+                       ssm, m->n_layer);
     c->v = vllm_version_find(s->vllm_version);
     if (!c->v)
         return err_set(err, GPUMEM_ERR_NOT_FOUND, "vLLM version '%s' is not modelled (have %s, %s)",

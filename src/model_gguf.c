@@ -139,7 +139,7 @@ static gpumem_status fill_layers(gctx *g, gpumem_model *m)
     for (size_t i = 0; i < sizeof swa_patterns / sizeof swa_patterns[0]; i++)
         if (strcmp(g->arch, swa_patterns[i].arch) == 0)
             pattern = swa_patterns[i].pattern;
-    bool ssm = strncmp(g->arch, "mamba", 5) == 0;
+    bool ssm = strcmp(g->arch, "mamba") == 0;
     for (uint32_t il = 0; il < m->n_layer; il++) {
         model_layer *l = &m->layers[il];
         uint64_t nh = layer_uint(g, "attention.head_count", il, n_head0);
@@ -192,6 +192,26 @@ static gpumem_status fill_layers(gctx *g, gpumem_model *m)
     return GPUMEM_OK;
 }
 
+/* Recurrent architectures of llama.cpp other than plain Mamba-1: their
+ * recurrent state (llama-memory-recurrent.cpp, de3ff81) is not modelled
+ * yet, and reading them as attention or Mamba-1 would under-count it. Any
+ * ssm.* key, or one of the archs without one (RWKV, LFM2's short conv). */
+static bool recurrent_unmodelled(gctx *g)
+{
+    static const char *const archs[] = {"mamba2",  "jamba",     "granitehybrid", "nemotron_h",
+                                        "falcon-h1", "qwen3next", "lfm2",        "lfm2moe",
+                                        "plamo2",  "rwkv6",     "rwkv6qwen2",    "rwkv7",
+                                        "arwkv7",  "nemotron_h_moe"};
+    uint64_t v;
+    if (strcmp(g->arch, "mamba") == 0)
+        return false;
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+        if (strcmp(g->arch, archs[i]) == 0)
+            return true;
+    return key_uint(g, "ssm.state_size", &v) || key_uint(g, "ssm.conv_kernel", &v) ||
+           key_uint(g, "shortconv.l_cache", &v);
+}
+
 gpumem_status model_from_gguf(const gguf_file *f, const char *path, gpumem_model **out,
                               gpumem_error *err)
 {
@@ -204,6 +224,13 @@ gpumem_status model_from_gguf(const gguf_file *f, const char *path, gpumem_model
                           "no general.architecture string in the metadata");
     gctx g = {f, arch, err, path};
     uint64_t layers = 0, embd = 0, ctx = 0;
+    if (recurrent_unmodelled(&g))
+        return err_set_at(err, GPUMEM_ERR_UNSUPPORTED, path, -1, 0, 0,
+                          "'%s' GGUF holds recurrent layers (Mamba-2, hybrid attention + SSM, "
+                          "linear attention or short conv) whose state llama.cpp keeps in "
+                          "its R/S buffers; gpumem sizes only 'mamba' (Mamba-1) GGUFs so far. "
+                          "Use the model's config.json for transformers or vLLM figures",
+                          arch);
     if (!key_uint(&g, "block_count", &layers) || layers == 0 || layers > 100000)
         return err_set_at(err, GPUMEM_ERR_INVALID, path, -1, 0, 0,
                           "%s.block_count is missing or not in 1..100000", arch);

@@ -33,6 +33,23 @@ typedef struct {
     /* SSM (Mamba): a fixed state per sequence instead of a KV cache. */
     bool ssm;
     uint32_t ssm_d_inner, ssm_d_state, ssm_d_conv, ssm_dt_rank;
+    /* Mamba-2 (hybrids, arch_hybrid.c): ssm_heads heads of ssm_head_dim
+     * channels (d_inner = heads x head_dim), B and C in ssm_groups groups,
+     * so the conv runs over d_inner + 2 groups x d_state channels and the
+     * state is heads x head_dim x d_state. 0 heads: Mamba-1 (d_inner x
+     * d_state state, conv over d_inner). */
+    uint32_t ssm_heads, ssm_head_dim, ssm_groups;
+    uint32_t ssm_chunk;      /* chunk length of the chunked scan (Mamba-2) */
+    bool ssm_conv_bias;      /* Mamba-2 / Jamba: conv1d has a bias */
+    bool ssm_proj_bias;      /* in_proj and out_proj have biases */
+    bool ssm_bc_norms;       /* Jamba: RMSNorms on dt, B and C */
+    /* transformers keeps this layer's SSM state in fp32 (the torch scan
+     * returns its final state in fp32: modeling_jamba.py,
+     * mamba2_chunk_scan in modeling_mamba2.py, transformers 5.24). */
+    bool ssm_state_f32;
+    /* vLLM keeps the SSM state in fp32 whatever the model dtype
+     * (NemotronH: mamba_ssm_cache_dtype, models/config.py). */
+    bool ssm_vllm_state_f32;
     /* Feed-forward: dense width, or MoE experts. */
     uint32_t n_ff;          /* dense MLP width (0 when MoE only) */
     bool gated_ff;          /* gate+up+down (3 matrices) vs up+down */
@@ -41,6 +58,9 @@ typedef struct {
     uint32_t n_expert_used; /* experts per token */
     uint32_t n_ff_expert;   /* width of one routed expert */
     uint32_t n_ff_shared;   /* total width of the shared expert(s), 0 if none */
+    /* Nemotron-H: experts run in a latent of this width between two
+     * projections (moe_latent_size); 0: experts read the hidden state. */
+    uint32_t moe_latent;
     /* transformers runs every routed expert over every token (Llama 4's
      * Llama4TextMoe: input repeated per expert, bmm over all experts)
      * instead of grouped_mm over the chosen ones. */

@@ -268,6 +268,13 @@ static void attn_params(const arch_spec *s, const model_layer *l, acc64 *lin, ac
 
 static void ssm_params(const arch_spec *s, const model_layer *l, acc64 *lin, acc64 *small)
 {
+    if (l->ssm_heads) {
+        uint64_t ml, ms;
+        arch_mamba2_params(l, s->hidden, &ml, &ms);
+        add(lin, ml, 1);
+        add(small, ms, 1);
+        return;
+    }
     /* MambaMixer (modeling_mamba.py): in_proj, depthwise conv1d with bias,
      * x_proj, dt_proj with bias, A_log, D, out_proj. */
     uint64_t h = s->hidden, d = l->ssm_d_inner, n = l->ssm_d_state, r = l->ssm_dt_rank;
@@ -280,8 +287,10 @@ static void ssm_params(const arch_spec *s, const model_layer *l, acc64 *lin, acc
     add(small, d, n);
     add(small, d, 1);
     add(lin, d, h);
-    if (s->qkv_bias) /* use_bias: in_proj and out_proj */
+    if (s->qkv_bias || l->ssm_proj_bias) /* use_bias: in_proj and out_proj */
         add(small, 2 * d + h, 1);
+    if (l->ssm_bc_norms) /* Jamba: dt_layernorm, b_layernorm, c_layernorm */
+        add(small, r + 2 * n, 1);
 }
 
 static void ff_params(const arch_spec *s, const model_layer *l, acc64 *lin, acc64 *small,
@@ -297,11 +306,19 @@ static void ff_params(const arch_spec *s, const model_layer *l, acc64 *lin, acc6
         add(lin, h, l->n_expert); /* router */
         if (s->router_bias)
             add(small, l->n_expert, 1);
-        add(expert, (uint64_t)l->n_expert * mats * h, l->n_ff_expert);
+        uint64_t ein = l->moe_latent ? l->moe_latent : h;
+        add(expert, (uint64_t)l->n_expert * mats * ein, l->n_ff_expert);
         if (s->expert_bias)
             add(expert, l->n_expert, (mats - 1) * (uint64_t)l->n_ff_expert + h);
+        if (l->moe_latent) { /* fc1/fc2_latent_proj, with mlp_bias */
+            add(lin, 2 * h, l->moe_latent);
+            if (s->mlp_bias)
+                add(small, (uint64_t)l->moe_latent + h, 1);
+        }
         if (l->n_ff_shared)
             add(lin, mats * h, l->n_ff_shared);
+        if (l->n_ff_shared && s->shared_bias)
+            add(small, (mats - 1) * (uint64_t)l->n_ff_shared + h, 1);
         if (s->shared_gate)
             add(lin, h, 1);
     }
@@ -503,6 +520,63 @@ static bool names_mlm_head(json_t *top)
     return false;
 }
 
+/* Bare Infinity, -Infinity and NaN outside strings (Python's json.dumps
+ * of non-finite floats). */
+static const char *const py_literals[] = {"-Infinity", "Infinity", "NaN"};
+
+static size_t python_literal_at(const char *t, size_t i, size_t len)
+{
+    for (size_t k = 0; k < sizeof py_literals / sizeof py_literals[0]; k++) {
+        size_t n = strlen(py_literals[k]);
+        if (len - i >= n && memcmp(t + i, py_literals[k], n) == 0)
+            return n;
+    }
+    return 0;
+}
+
+/* Walks the text outside strings; with `blank`, overwrites each literal
+ * with "null" padded by spaces. Returns whether one was seen. */
+static bool walk_python_literals(char *t, const char *ro, size_t len, bool blank)
+{
+    bool in_str = false, seen = false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = ro[i];
+        if (in_str) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_str = false;
+            continue;
+        }
+        if (ch == '"') {
+            in_str = true;
+            continue;
+        }
+        size_t n = python_literal_at(ro, i, len);
+        if (!n)
+            continue;
+        seen = true;
+        if (blank && n >= 4) {
+            memcpy(t + i, "null", 4);
+            memset(t + i + 4, ' ', n - 4);
+        } else if (blank) { /* NaN: a fraction, refused where an integer is read */
+            memcpy(t + i, "0.5", 3);
+        }
+        i += n - 1;
+    }
+    return seen;
+}
+
+static bool has_python_literals(const char *t, size_t len)
+{
+    return walk_python_literals(NULL, t, len, false);
+}
+
+static void blank_python_literals(char *t, size_t len)
+{
+    walk_python_literals(t, t, len, true);
+}
+
 /* Picks the text tower of a multimodal config ("text_config"). */
 static gpumem_status pick_tower(cfg_ctx *c, gpumem_model *m, const char **model_type)
 {
@@ -533,7 +607,21 @@ gpumem_status gpumem_model_load_config_json(const char *text, size_t len, const 
                           "config is %zu bytes; a config.json over %d MiB is not a config",
                           len, MAX_CONFIG_BYTES >> 20);
     json_error_t jerr;
+    /* Python's json writes float('inf') as a bare Infinity, and Hub configs
+     * carry it (Nemotron-H "time_step_limit": [0.0, Infinity]); JSON and
+     * jansson do not. A copy with those literals blanked to null (same
+     * length, so positions in errors stay right) is parsed instead. */
+    char *clean = NULL;
+    if (has_python_literals(text, len)) {
+        clean = malloc(len ? len : 1);
+        if (!clean)
+            return err_set(err, GPUMEM_ERR_NOMEM, "out of memory for a %zu-byte config", len);
+        memcpy(clean, text, len);
+        blank_python_literals(clean, len);
+        text = clean;
+    }
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    free(clean);
     if (!root)
         return err_set_at(err, GPUMEM_ERR_PARSE, name, jerr.position, jerr.line, jerr.column,
                           "malformed JSON: %s", jerr.text);

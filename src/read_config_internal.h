@@ -26,6 +26,7 @@ typedef struct {
     /* MoE */
     uint32_t n_expert, n_expert_used, ff_expert, ff_shared;
     bool shared_gate, router_bias, expert_bias;
+    bool shared_bias;     /* the shared expert's projections carry mlp_bias */
     /* MLA */
     uint32_t q_lora_rank, kv_lora_rank, qk_rope_dim, qk_nope_dim, v_head_dim;
     bool learned_pos, encoder;
@@ -71,5 +72,13 @@ gpumem_status arch_layer_types(cfg_ctx *c, gpumem_model *m, uint32_t window, boo
 gpumem_status arch_layer_types_chunked(cfg_ctx *c, gpumem_model *m, uint32_t window,
                                        uint32_t chunk, bool *found);
 gpumem_status compute_params(cfg_ctx *c, gpumem_model *m, const arch_spec *s);
+
+/* Hybrid attention / state-space architectures (arch_hybrid.c). */
+gpumem_status arch_read_granitemoehybrid(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_nemotron_h(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_jamba(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+/* Parameters of a Mamba-2 mixer (in_proj, conv1d, dt_bias, A_log, D,
+ * gated norm, out_proj): matrices into *lin, the rest into *small. */
+void arch_mamba2_params(const model_layer *l, uint64_t hidden, uint64_t *lin, uint64_t *small);
 
 #endif
