@@ -143,9 +143,9 @@ def run_case(c: dict) -> dict:
         rpc = ["--rpc", ",".join(endpoints)]
         real_cmd = [os.path.join(BIN, "llama-completion"), "-m", path, *rpc, *args, "-p", "hello world", "-n", "1",
                     "-no-cnv", "-fit", "off", "-v", "--no-warmup", "-t", "2"]
-        r = subprocess.run(real_cmd, capture_output=True, text=True, timeout=600)
+        r = subprocess.run(real_cmd, capture_output=True, text=True, errors="replace", timeout=600)
         dry_cmd = [os.path.join(BIN, "llama-fit-params"), "-m", path, *rpc, *args, "-fitp", "on"]
-        d = subprocess.run(dry_cmd, capture_output=True, text=True, timeout=600)
+        d = subprocess.run(dry_cmd, capture_output=True, text=True, errors="replace", timeout=600)
     finally:
         for p in servers:
             p.terminate()
