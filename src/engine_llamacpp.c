@@ -116,6 +116,7 @@ typedef struct {
     bool nkvo;                      /* -nkvo: KV cache and attention on the host */
     bool draft;                     /* the draft model of -md */
     int op_dev;                     /* the first GPU of the device list: op offload runs there */
+    bool pipeline;                  /* pipeline parallelism: graph and split inputs x 4 */
 } lcpp;
 
 /* The GPU of layer il (il == n_layer: the output layer), or -1: host. */
@@ -275,6 +276,107 @@ static uint64_t gpu_host_inputs(const gpumem_model *m, const lcpp *c)
     }
     /* + token ids, positions and output ids, 4 B per ubatch token each */
     return c->ub * m->n_embd * 4 + (full + swa) * c->ub * mask_elt(c) + 3 * c->ub * 4;
+}
+
+/* Pipeline parallelism (llama.cpp de3ff81; the same condition and
+ * scheduler in b6699). The llama_context constructor turns it on when the
+ * model's device list holds more than one GPU, -ngl exceeds the layer
+ * count (every layer and the output offloaded), the split mode is layer,
+ * the KV cache is offloaded (no -nkvo) and no tensor override is given
+ * (-ot, --cpu-moe, --n-cpu-moe), provided every non-CPU device has async
+ * compute and events (CUDA and RPC do). The backend scheduler is then
+ * created with n_copies = GGML_SCHED_MAX_COPIES = 4 (ggml-backend.cpp,
+ * ggml_backend_sched_split_graph): every graph input (flagged INPUT, filled
+ * by the host: token ids, positions, the KV row indices, the masks, the
+ * output ids) gets 4 copies in the host's compute buffer, and every split
+ * input (a tensor a device's split reads from another backend) gets 4
+ * copies in that device's buffer; all copies are flagged output and added
+ * as leaves, so they are allocated first and never freed. A device's split
+ * inputs are the rows it receives (the looked-up embeddings on the first
+ * device, the previous device's last layer output on the others), the
+ * positions, the KV row indices of each cache it holds layers of, the
+ * mask of each attention kind it runs, and on the output's device the
+ * output ids. The rest of its buffer is the graph's own peak without
+ * them; on the CPU backend that rpc-server devices run (validation/
+ * measurements/llamacpp_pipeline.jsonl: 52 runs on 2 and 3 devices) it is
+ * the largest of
+ *  - the FFN: ub x (3 n_ff + 3 n_embd) f32 (MoE: k x 3 expert widths), and
+ *    without flash attention one row of q more;
+ *  - attention with flash attention: ub x (n_embd + 4 q + 2 kv) f32, without:
+ *    the f32 scores n_kv x ub x n_head and ub x (2 n_embd + 2 q) f32;
+ *  - on the output's device the logits and one row: ub x (n_vocab + n_embd) f32.
+ * e.g. dense-1b (n_embd 2048, n_ff 8192) at 32768 cells, ubatch 512, flash
+ * attention, 2 devices: 4 x (4 MiB rows + 32 MiB f16 mask + 40 KiB) + 60 MiB
+ * FFN = 204.04 MiB printed on the first, 4 x 36.05 + 66.5 logits = 210.55 on
+ * the second, where without pipeline parallelism gpumem counts 104. */
+enum { PIPELINE_COPIES = 4 };
+
+/* The row indices of one KV cache for a ubatch: K one I64 per token; V the
+ * same, or with the transposed V cache of the path without flash attention
+ * one per token and element (llama-kv-cache.cpp build_input_v_idxs). */
+static uint64_t kv_idxs_bytes(const lcpp *c, uint64_t v_width)
+{
+    return c->ub * 8 + c->ub * 8 * (c->fa ? 1 : v_width);
+}
+
+/* The inputs layers first..last read (the masks and KV row indices of the
+ * attention kinds among them), once. */
+static uint64_t attn_inputs(const gpumem_model *m, const lcpp *c, uint32_t first, uint32_t last)
+{
+    uint64_t cells[2] = {0}, vw[2] = {0}, sum = 0;
+    for (uint32_t i = first; i < last; i++) {
+        const model_layer *l = &m->layers[i];
+        if (l->ssm || l->attn == ATTN_KIND_NONE)
+            continue;
+        int k = l->attn == ATTN_KIND_SLIDING && !c->swa_full;
+        uint64_t n = layer_cells(l, c), w = (uint64_t)l->n_head_kv * l->head_dim_v;
+        cells[k] = n > cells[k] ? n : cells[k];
+        vw[k] = w > vw[k] ? w : vw[k];
+    }
+    for (int k = 0; k < 2; k++)
+        if (cells[k])
+            sum += cells[k] * c->ub * mask_elt(c) + kv_idxs_bytes(c, vw[k]);
+    return sum;
+}
+
+/* A GPU's compute buffer under pipeline parallelism (see above). */
+static uint64_t pipeline_compute(const gpumem_model *m, const lcpp *c, uint32_t first,
+                                 uint32_t last, bool with_output)
+{
+    uint64_t e = m->n_embd, ub = c->ub;
+    uint64_t in = ub * e * 4 + ub * 4 + attn_inputs(m, c, first, last) +
+                  (with_output ? c->out_rows * 4 : 0);
+    uint64_t rest = with_output ? c->out_rows * m->n_vocab * 4 + ub * e * 4 : 0;
+    for (uint32_t i = first; i < last; i++) {
+        const model_layer *l = &m->layers[i];
+        uint64_t ff = (l->gated_ff ? 3ull : 2ull) * l->n_ff + 3ull * l->n_ff_shared +
+                      3ull * (l->n_expert_used ? l->n_expert_used : 1) * l->n_ff_expert *
+                          (l->n_expert ? 1 : 0);
+        uint64_t q = (uint64_t)l->n_head * l->head_dim_k;
+        /* without flash attention one more row of q floats stays through
+         * the FFN (gemma3, the one shape whose FFN is then the peak: 1.75
+         * MiB more printed, 2 MiB counted) */
+        uint64_t f = ub * (ff + 3 * e + (c->fa ? 0 : q)) * 4, a = 0;
+        if (!l->ssm && l->attn != ATTN_KIND_NONE) {
+            uint64_t kv = (uint64_t)l->n_head_kv * l->head_dim_k;
+            a = c->fa ? ub * (e + 4 * q + 2 * kv) * 4
+                      : layer_cells(l, c) * ub * l->n_head * 4 + ub * (2 * e + 2 * q) * 4;
+        }
+        rest = f > rest ? f : rest;
+        rest = a > rest ? a : rest;
+    }
+    return PIPELINE_COPIES * in + rest;
+}
+
+/* The host's compute buffer under pipeline parallelism: 4 copies of the
+ * graph inputs (token ids, positions, every cache's row indices and mask,
+ * output ids) and two f32 rows of the looked-up embeddings: 136.05 MiB for
+ * dense-1b at 32768 cells = 4 x (32 MiB + 56 KiB) + 2 x 4 MiB. */
+static uint64_t pipeline_host(const gpumem_model *m, const lcpp *c)
+{
+    uint64_t ub = c->ub;
+    uint64_t in = 2 * ub * 4 + attn_inputs(m, c, 0, m->n_layer) + c->out_rows * 4;
+    return PIPELINE_COPIES * in + 2 * ub * m->n_embd * 4;
 }
 
 /* Whether GPU d holds layers whose expert weights stay on the host (-ot
@@ -514,6 +616,11 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
     for (uint32_t d = 0; d < c.n_dev; d++)
         c.splits[d] /= sum;
     c.output_on_gpu = layer_device(&c, nl) >= 0;
+    bool overrides = s->n_cpu_moe != 0;
+    for (size_t w = 0; w < GPUMEM_MAX_MASK_LAYERS / 64; w++)
+        overrides |= s->cpu_moe_mask[w] != 0;
+    c.pipeline = c.gpu && c.n_dev > 1 && ngl > nl && s->split_mode == GPUMEM_SPLIT_LAYER &&
+                 !c.nkvo && !overrides;
 
     /* Storage by device: index n_dev is the host. */
     uint64_t w[GPUMEM_MAX_SPLIT + 1] = {0}, kv[GPUMEM_MAX_SPLIT + 1] = {0};
@@ -566,18 +673,19 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
         char note[96];
         snprintf(note, sizeof note, "%u of %u layers%s", count[d], m->n_layer,
                  out_dev == (int)d ? " + output" : "");
-        uint64_t graph = count[d] || out_dev == (int)d
-                             ? compute_bytes(m, &c, first[d], last[d], out_dev == (int)d, true,
-                                             streams_host_weights(m, &c, d, cpu_moe))
-                             : 0;
+        uint64_t graph = !count[d] && out_dev != (int)d ? 0
+                         : c.pipeline ? pipeline_compute(m, &c, first[d], last[d], out_dev == (int)d)
+                                      : compute_bytes(m, &c, first[d], last[d], out_dev == (int)d,
+                                                      true, streams_host_weights(m, &c, d, cpu_moe));
         bool streams = (int)d == c.op_dev && offload > graph;
         if ((st = add_mib(gpu, "weights", w[d], err, note)) ||
             (!c.nkvo && (st = add_mib(gpu, "kv_cache", kv[d], err, kvnote))) ||
             (lora[d] && (st = add_mib(gpu, "lora", lora[d], err,
                                       "adapter tensors beside the layers they adapt"))) ||
             (st = add_mib(gpu, "compute", streams ? offload : graph, err,
-                          streams ? "host weights streamed for the ubatch (op offload)"
-                                  : "worst-case graph (fitted to llama.cpp's CPU build)")) ||
+                          streams    ? "host weights streamed for the ubatch (op offload)"
+                          : c.pipeline ? "4 copies of its inputs (pipeline parallelism) + graph"
+                                       : "worst-case graph (fitted to llama.cpp's CPU build)")) ||
             (!draft && (s->split_mode != GPUMEM_SPLIT_NONE || (int)d == s->main_gpu) &&
              (st = device_add(gpu, "cuda_context", cuda_context_bytes, err, "%s",
                               context_note(s->n_targets > d ? s->targets[d].gpu : s->gpu)))))
@@ -588,7 +696,8 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
     gpumem_device *hd = &out->devices[c.n_dev];
     snprintf(hd->name, sizeof hd->name, "host");
     hd->is_host = 1;
-    uint64_t host_compute = c.gpu && !count[host] && c.output_on_gpu
+    uint64_t host_compute = c.pipeline ? pipeline_host(m, &c)
+                            : c.gpu && !count[host] && c.output_on_gpu
                                 ? gpu_host_inputs(m, &c)
                                 : compute_bytes(m, &c, first[host], last[host], !c.output_on_gpu,
                                                 false, false);

@@ -156,22 +156,23 @@ static void test_layer_split(void **state)
     assert_int_equal(device_component(e, "gpu1", "weights"), 320 * 256 / 256 * 210);
     assert_int_equal(device_component(e, "host", "weights"), host_fixed);
     assert_int_equal(e->per_gpu_bytes, e->devices[0].bytes);
-    /* Fully offloaded, the host's compute buffer holds the graph inputs: the
-     * f32 embedding rows of a ubatch and the mask over the cells, and
-     * 3 x 512 x 4 of token ids, positions, output ids. de3ff81 fills the
-     * mask of flash attention (on by default) in f16: 512 x 256 x 4 +
-     * 1024 x 512 x 2 (llama-graph.cpp build_attn_inp_kq_mask). */
+    /* Fully offloaded over two GPUs with no override, llama.cpp turns on
+     * pipeline parallelism (llama-context.cpp) and the scheduler keeps 4
+     * copies of every graph input on the host (ggml-backend.cpp,
+     * n_copies = GGML_SCHED_MAX_COPIES): token ids, positions and output
+     * ids (512 x 4 B each), the K and V row indices (512 x 8 B each, flash
+     * attention) and the mask over the 1024 cells, which de3ff81 fills in
+     * f16 (llama-graph.cpp build_attn_inp_kq_mask); beside them two f32
+     * rows of n_embd 256 for the ubatch's embeddings. */
     assert_int_equal(device_component(e, "host", "compute"),
-                     512 * 256 * 4 + 1024 * 512 * 2 + 3 * 512 * 4);
+                     4 * (3 * 512 * 4 + 2 * 512 * 8 + 1024 * 512 * 2) + 2 * 512 * 256 * 4);
     assert_non_null(strstr(e->description, "llama.cpp de3ff81: "));
     free(e);
-    /* b6699 fills an f32 mask (the rule public CUDA logs of b5192..b6699
-     * follow, e.g. GLM-Z1-32B at 32768 cells, ubatch 512, n_embd 6144:
-     * 76.01 MiB = 12 + 64 + 0.006): 1024 x 512 x 4. */
+    /* b6699: the same condition and copies, its mask f32: 1024 x 512 x 4. */
     s.llamacpp_version = "b6699";
     e = estimate_or_fail(m, &s);
     assert_int_equal(device_component(e, "host", "compute"),
-                     512 * 256 * 4 + 1024 * 512 * 4 + 3 * 512 * 4);
+                     4 * (3 * 512 * 4 + 2 * 512 * 8 + 1024 * 512 * 4) + 2 * 512 * 256 * 4);
     assert_non_null(strstr(e->description, "llama.cpp b6699: "));
     free(e);
     s.llamacpp_version = NULL;
