@@ -72,4 +72,19 @@ gpumem_status arch_layer_types_chunked(cfg_ctx *c, gpumem_model *m, uint32_t win
                                        uint32_t chunk, bool *found);
 gpumem_status compute_params(cfg_ctx *c, gpumem_model *m, const arch_spec *s);
 
+/* Multimodal configs (arch_vision.c). vision_known: `model_type` is a
+ * top-level multimodal type whose vision tower is counted.
+ * vision_flat_text_type: the text model_type of a config of that type that
+ * keeps its text keys at the top level (Qwen2-VL), else NULL.
+ * vision_read: counts the vision tower and projector of the top-level
+ * config into m->params_vision (the text tower is read first: the
+ * projector maps into its width) and sets the lm_head tie by the
+ * family's rule. */
+bool vision_known(const char *model_type);
+const char *vision_flat_text_type(const char *model_type);
+gpumem_status vision_read(cfg_ctx *c, const char *outer_type, gpumem_model *m,
+                          arch_spec *s);
+/* The text tower of Qwen2-VL / Qwen2.5-VL ("qwen2_vl_text", "qwen2_5_vl_text"). */
+gpumem_status arch_read_qwen_vl_text(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+
 #endif
