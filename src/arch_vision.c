@@ -308,6 +308,7 @@ static gpumem_status vision_tie(cfg_ctx *c, const vision_row *row, gpumem_model 
                                 arch_spec *s)
 {
     bool top, text;
+    bool text_alone = s->tie; /* text_config's key, else the top's, else its class default */
     TRY(key_bool(c, c->top, row->tie == TIE_TOP && row->tie_default, &top));
     TRY(key_bool(c, c->root, false, &text));
     if (row->tie == TIE_TOP)
@@ -317,6 +318,7 @@ static gpumem_status vision_tie(cfg_ctx *c, const vision_row *row, gpumem_model 
     else
         s->tie = c->root != c->top && text;
     m->tied = s->tie;
+    m->text_untied = s->tie && !text_alone;
     return GPUMEM_OK;
 }
 

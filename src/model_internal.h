@@ -98,6 +98,10 @@ struct gpumem_model {
     /* A multimodal model's vision tower and projector (0 for text-only
      * models); part of params_total, never of the layers above. */
     uint64_t params_vision;
+    /* transformers ties lm_head by the top-level config, but text_config
+     * alone leaves it untied (Mistral 3): vLLM, which builds the language
+     * model from text_config, loads an lm_head of its own. */
+    bool text_untied;
     uint64_t params_total;
     uint64_t params_active;
     /* Real storage from a weights file: has_storage says the bytes_* fields
