@@ -89,8 +89,6 @@ typedef struct {
     gpumem_source source;
     uint64_t params;          /* total parameters, as transformers counts them */
     uint64_t active_params;   /* parameters used per token (MoE); = params if dense */
-    uint64_t vision_params;   /* of params: a multimodal model's vision tower and
-                                 projector (0 for text-only models) */
     uint32_t n_layers;
     uint32_t hidden_size;
     uint32_t vocab_size;
@@ -100,6 +98,8 @@ typedef struct {
     int is_encoder;           /* encoder-only (BERT): no KV cache */
     int architecture_known;   /* 0 for a bare parameter count */
     const char *note;         /* e.g. "multimodal ...: text tower + vision tower", or "" */
+    uint64_t vision_params;   /* of params: a multimodal model's vision tower and
+                                 projector (0 for text-only models) */
 } gpumem_model_info;
 
 /*
