@@ -97,7 +97,9 @@ typedef struct {
     int tied_embeddings;      /* 1 when lm_head shares the embedding */
     int is_encoder;           /* encoder-only (BERT): no KV cache */
     int architecture_known;   /* 0 for a bare parameter count */
-    const char *note;         /* e.g. "sized by its text tower", or "" */
+    const char *note;         /* e.g. "multimodal ...: text tower + vision tower", or "" */
+    uint64_t vision_params;   /* of params: a multimodal model's vision tower and
+                                 projector (0 for text-only models) */
 } gpumem_model_info;
 
 /*

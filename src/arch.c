@@ -859,6 +859,8 @@ static const arch_row rows[] = {
     {"granitemoehybrid", arch_read_granitemoehybrid},
     {"nemotron_h", arch_read_nemotron_h},
     {"jamba", arch_read_jamba},
+    {"qwen2_5_vl_text", arch_read_qwen_vl_text},
+    {"qwen2_vl_text", arch_read_qwen_vl_text},
 };
 
 const arch_row *arch_find(const char *model_type)
@@ -872,8 +874,9 @@ const arch_row *arch_find(const char *model_type)
 const char *arch_supported(void)
 {
     return "llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe, gemma, gemma2, "
-           "gemma3 (text tower), gemma3_text, phi, phi3, gpt2, gpt_neox, gpt_bigcode, falcon, "
-           "bert, deepseek_v2, deepseek_v3, gpt_oss, olmo2, starcoder2, mamba, llama4 (text tower), "
+           "gemma3 (text + vision), gemma3_text, phi, phi3, gpt2, gpt_neox, gpt_bigcode, falcon, "
+           "bert, deepseek_v2, deepseek_v3, gpt_oss, olmo2, starcoder2, mamba, llama4 (text + vision), "
            "llama4_text, granite, granitemoe, cohere, cohere2, glm4, glm4_moe, olmo, olmoe, "
-           "smollm3, exaone4, ernie4_5, phimoe, granitemoehybrid, nemotron_h, jamba";
+           "smollm3, exaone4, ernie4_5, phimoe, granitemoehybrid, nemotron_h, jamba, multimodal "
+           "llava, llava_next, mistral3, qwen2_vl, qwen2_5_vl (text + vision towers)";
 }

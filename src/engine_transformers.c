@@ -95,7 +95,7 @@ static gpumem_status stored_weights(const gpumem_model *m, const engine_req *r,
         copied += m->layers[i].bytes_small;
     }
     return device_add(gpu, "weights", div_up(split, r->tp) + copied, err,
-                      "%llu params as stored (%s)%s", (unsigned long long)m->params_total,
+                      "%llu params as stored (%s)%s", (unsigned long long)(m->params_total - m->params_vision),
                       m->storage_desc, r->tp > 1 ? ", split over GPUs" : "");
 }
 
@@ -130,7 +130,7 @@ static gpumem_status weights(const gpumem_model *m, const engine_req *r, gpumem_
         return device_add(gpu, "weights", bytes, err,
                           "%llu params; mxfp4 experts dequantised to bf16 (no `kernels` "
                           "package), rest %s%s",
-                          (unsigned long long)m->params_total, t->name,
+                          (unsigned long long)(m->params_total - m->params_vision), t->name,
                           r->tp > 1 ? ", split over GPUs" : "");
     }
     if (lin.overflow || small.overflow || a.overflow)
@@ -138,11 +138,37 @@ static gpumem_status weights(const gpumem_model *m, const engine_req *r, gpumem_
     if (matrices_only)
         return device_add(gpu, "weights", bytes, err,
                           "%llu params; matrices %s, embeddings and norms %s%s",
-                          (unsigned long long)m->params_total, t->name,
+                          (unsigned long long)(m->params_total - m->params_vision), t->name,
                           dtype_get(r->compute)->name, r->tp > 1 ? ", split over GPUs" : "");
     return device_add(gpu, "weights", bytes, err, "%llu params x %s%s",
-                      (unsigned long long)m->params_total, t->name,
+                      (unsigned long long)(m->params_total - m->params_vision), t->name,
                       r->tp > 1 ? ", split over GPUs" : "");
+}
+
+/* A multimodal model's vision tower and projector: transformers 5.24
+ * loads the whole ForConditionalGeneration model in the top-level config
+ * dtype (modeling_utils.py _get_dtype sets it on every sub-config). Under
+ * a quantised dtype the tower is taken at the compute dtype (an upper
+ * bound: bitsandbytes may quantise its linears too); with tensor
+ * parallelism it is counted whole on every GPU (an upper bound). The
+ * encoder's activations for an image are not modelled: the prompts sized
+ * here are text. */
+static gpumem_status vision_weights(const gpumem_model *m, const engine_req *r, gpumem_device *gpu,
+                                    gpumem_error *err)
+{
+    if (!m->params_vision)
+        return GPUMEM_OK;
+    acc a = {0, false};
+    const dtype_traits *t = dtype_get(r->dtype);
+    gpumem_dtype d = t->quantized || r->dtype == GPUMEM_DTYPE_FP8 ? r->compute : r->dtype;
+    bool stored = m->has_storage && !r->dtype_given && m->bytes_vision;
+    uint64_t bytes = stored ? m->bytes_vision : nbytes(d, m->params_vision, &a);
+    if (a.overflow)
+        return err_set(err, GPUMEM_ERR_OVERFLOW, "weights do not fit in 64 bits");
+    return device_add(gpu, "vision_weights", bytes, err,
+                      "%llu params: vision tower + projector, %s; image activations not modelled",
+                      (unsigned long long)m->params_vision,
+                      stored ? "as stored" : dtype_get(d)->name);
 }
 
 /* --------------------------------------------------------------- KV cache */
@@ -434,7 +460,9 @@ gpumem_status engine_transformers(const gpumem_model *m, const engine_req *r,
     gpumem_status st;
     if (!m->layers) /* weights file without an architecture: weights only */
         st = weights(m, r, gpu, err);
-    else if ((st = weights(m, r, gpu, err)) != GPUMEM_OK || (st = kv_cache(m, r, NULL, gpu, err)) != GPUMEM_OK ||
+    else if ((st = weights(m, r, gpu, err)) != GPUMEM_OK ||
+             (st = vision_weights(m, r, gpu, err)) != GPUMEM_OK ||
+             (st = kv_cache(m, r, NULL, gpu, err)) != GPUMEM_OK ||
         (st = activations(m, r, NULL, gpu, err)) != GPUMEM_OK ||
         (st = logits(m, r, false, gpu, err)) != GPUMEM_OK)
         return st;
@@ -583,6 +611,10 @@ gpumem_status engine_transformers_device_map(const gpumem_model *m, const engine
     if (m->n_layer > GPUMEM_MAX_MASK_LAYERS)
         return err_set(err, GPUMEM_ERR_UNSUPPORTED, "a device_map over more than %d layers",
                        GPUMEM_MAX_MASK_LAYERS);
+    if (m->params_vision)
+        return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                       "a device_map of a multimodal model is not modelled yet (where accelerate "
+                       "puts the vision tower); run without --device-map");
     const dtype_traits *t = dtype_get(r->dtype);
     if (t->quantized || r->dtype == GPUMEM_DTYPE_FP8)
         return err_set(err, GPUMEM_ERR_UNSUPPORTED,

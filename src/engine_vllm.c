@@ -173,6 +173,8 @@ static gpumem_status weights(const gpumem_model *m, const engine_req *r, const v
      * (vocab_parallel_embedding.py pad_vocab_size), then split over TP. */
     uint64_t vocab = m->n_vocab ? m->n_vocab : 1, padded = div_up(vocab, 64) * 64;
     uint64_t embed_p = m->params_embed, out_p = m->params_output;
+    if (m->text_untied) /* the language model is built from text_config */
+        out_p = (uint64_t)m->n_vocab * m->n_embd;
     uint64_t keep_b = dtype_get(r->compute)->bytes_num;
     uint64_t embed = stored ? m->bytes_embed : embed_p * keep_b;
     uint64_t output = stored ? m->bytes_output : out_p * keep_b;
@@ -225,6 +227,31 @@ static gpumem_status weights(const gpumem_model *m, const engine_req *r, const v
                       stored ? m->storage_desc : dtype_get(wd)->name,
                       c->tp > 1 ? ", TP-sharded" : "", c->pp > 1 ? ", PP stage" : "",
                       (unsigned long long)padded);
+}
+
+/* A multimodal model's vision tower and projector: "Model loading took"
+ * includes them (the ForConditionalGeneration classes of
+ * model_executor/models/, 0.10.1 to 0.33.0, build the tower beside the
+ * language model), in the model dtype. Counted whole on every rank (an
+ * upper bound where vLLM shards the tower's linears), and with every
+ * encoder layer (vLLM stops LLaVA's tower at vision_feature_layer: one
+ * layer less for -2, an upper bound). Not modelled: the encoder pass
+ * over the dummy images of the profiling run, which can raise the peak
+ * above the text forward's. */
+static gpumem_status vision_weights(const gpumem_model *m, const engine_req *r, gpumem_device *gpu,
+                                    uint64_t *out, gpumem_error *err)
+{
+    *out = 0;
+    if (!m->params_vision)
+        return GPUMEM_OK;
+    bool stored = m->has_storage && !r->dtype_given && m->bytes_vision;
+    uint64_t keep_b = dtype_get(r->compute)->bytes_num;
+    *out = stored ? m->bytes_vision : m->params_vision * keep_b;
+    return device_add(gpu, "vision_weights", *out, err,
+                      "\"Model loading took\": %llu params, vision tower + projector (%s); the "
+                      "profiling run's image encoder pass not modelled",
+                      (unsigned long long)m->params_vision,
+                      stored ? "as stored" : dtype_get(r->compute)->name);
 }
 
 /* ------------------------------------------------------------ activations */
@@ -446,8 +473,9 @@ gpumem_status engine_vllm(const gpumem_model *m, const engine_req *req, const gp
     gpumem_status st = resolve(m, r, s, &c, err);
     if (st != GPUMEM_OK)
         return st;
-    uint64_t w, act, graphs;
+    uint64_t w, vw, act, graphs;
     if ((st = weights(m, r, &c, gpu, &w, err)) != GPUMEM_OK ||
+        (st = vision_weights(m, r, gpu, &vw, err)) != GPUMEM_OK ||
         (st = activations(m, &c, gpu, &act, err)) != GPUMEM_OK)
         return st;
     uint64_t increase = non_torch_base + (c.tp > 1 ? non_torch_tp + non_torch_per_rank * c.tp : 0);
@@ -461,7 +489,7 @@ gpumem_status engine_vllm(const gpumem_model *m, const engine_req *req, const gp
     /* requested_memory = ceil(total x utilisation) (v1/worker/utils.py). */
     double req_d = (double)c.gpu->memory_bytes * c.util;
     uint64_t requested = (uint64_t)req_d + ((double)(uint64_t)req_d < req_d);
-    uint64_t taken = w + act + increase + (c.v->graphs_in_profile ? graphs : 0);
+    uint64_t taken = w + vw + act + increase + (c.v->graphs_in_profile ? graphs : 0);
     uint64_t pool = requested > taken ? requested - taken : 0;
     bool manual = s->kv_cache_memory != 0;
     if (manual)

@@ -41,7 +41,8 @@ gpumem_status model_finish(gpumem_model *m, gpumem_error *err)
 {
     uint64_t total = 0, active = 0;
     bool ok = u64_add(m->params_embed, m->params_output, &total) &&
-              u64_add(total, m->params_other, &total);
+              u64_add(total, m->params_other, &total) &&
+              u64_add(total, m->params_vision, &total);
     active = total;
     for (uint32_t i = 0; ok && i < m->n_layer; i++) {
         const model_layer *l = &m->layers[i];
@@ -65,6 +66,7 @@ void gpumem_model_get_info(const gpumem_model *m, gpumem_model_info *out)
     out->architecture = m->architecture_known ? m->architecture : "unknown";
     out->source = m->source;
     out->params = m->params_total;
+    out->vision_params = m->params_vision;
     out->active_params = m->params_active;
     out->n_layers = m->n_layer;
     out->hidden_size = m->n_embd;

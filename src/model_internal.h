@@ -127,12 +127,20 @@ struct gpumem_model {
     uint64_t params_embed;  /* token (+ position, type) embeddings */
     uint64_t params_output; /* lm_head (0 when tied) incl. its bias */
     uint64_t params_other;  /* final norm, pooler, embedding norm */
+    /* A multimodal model's vision tower and projector (0 for text-only
+     * models); part of params_total, never of the layers above. */
+    uint64_t params_vision;
+    /* transformers ties lm_head by the top-level config, but text_config
+     * alone leaves it untied (Mistral 3): vLLM, which builds the language
+     * model from text_config, loads an lm_head of its own. */
+    bool text_untied;
     uint64_t params_total;
     uint64_t params_active;
     /* Real storage from a weights file: has_storage says the bytes_* fields
      * (here and per layer) hold the file's tensor bytes. */
     bool has_storage;
     uint64_t bytes_embed, bytes_output, bytes_other, bytes_total;
+    uint64_t bytes_vision; /* the vision tower's tensors in a weights file */
     /* GGUF without output.weight: llama.cpp de3ff81 loads token_embd a second
      * time as the output layer (TENSOR_DUPLICATED, llama-model-loader.cpp
      * create_tensor) when that layer sits on another device than the

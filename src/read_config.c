@@ -363,7 +363,10 @@ gpumem_status compute_params(cfg_ctx *c, gpumem_model *m, const arch_spec *s)
 static gpumem_status read_dtype(cfg_ctx *c, gpumem_model *m)
 {
     const char *keys[] = {"torch_dtype", "dtype"};
-    json_t *objs[] = {c->root, c->top};
+    /* The top level first: transformers 5.24 loads a composite model in its
+     * top-level config.dtype and sets it on every sub-config
+     * (modeling_utils.py _get_dtype), whatever text_config says. */
+    json_t *objs[] = {c->top, c->root};
     m->dtype = GPUMEM_DTYPE_FP32; /* transformers' default when unspecified */
     for (size_t o = 0; o < 2; o++) {
         for (size_t k = 0; k < 2; k++) {
@@ -577,24 +580,42 @@ static void blank_python_literals(char *t, size_t len)
     walk_python_literals(t, t, len, true);
 }
 
-/* Picks the text tower of a multimodal config ("text_config"). */
-static gpumem_status pick_tower(cfg_ctx *c, gpumem_model *m, const char **model_type)
+/* Picks the text tower of a multimodal config ("text_config", or the top
+ * level where a type keeps its text keys there, as Qwen2-VL does);
+ * *outer is the top-level model_type when it is a multimodal one. */
+static gpumem_status pick_tower(cfg_ctx *c, gpumem_model *m, const char **model_type,
+                                const char **outer)
 {
     json_t *text = json_object_get(c->top, "text_config");
+    *outer = NULL;
     TRY(cfg_str(c, "model_type", model_type));
-    if (!text || json_is_null(text) || arch_find(*model_type ? *model_type : ""))
+    if (!*model_type || arch_find(*model_type))
         return GPUMEM_OK;
-    if (!json_is_object(text))
-        return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
-                          "\"text_config\" must be an object");
-    const char *outer = *model_type;
-    c->root = text;
-    TRY(cfg_str(c, "model_type", model_type));
-    if (!*model_type)
-        return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
-                          "\"text_config\" has no \"model_type\"");
-    snprintf(m->note, sizeof m->note, "multimodal '%s': sized by its text tower '%s'",
-             outer ? outer : "?", *model_type);
+    if (vision_known(*model_type))
+        *outer = *model_type;
+    const char *flat = vision_flat_text_type(*model_type);
+    if ((!text || json_is_null(text)) && flat) {
+        *model_type = flat;
+    } else if (text && !json_is_null(text)) {
+        if (!json_is_object(text))
+            return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
+                              "\"text_config\" must be an object");
+        c->root = text;
+        TRY(cfg_str(c, "model_type", model_type));
+        if (!*model_type)
+            return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
+                              "\"text_config\" has no \"model_type\"");
+    } else {
+        return GPUMEM_OK;
+    }
+    if (!*outer)
+        return err_set_at(c->err, GPUMEM_ERR_UNSUPPORTED, c->file, -1, 0, 0,
+                          "multimodal model_type '%s' is not supported: its vision tower is "
+                          "not modelled (supported: gemma3, llama4, llava, llava_next, "
+                          "mistral3, qwen2_vl, qwen2_5_vl)",
+                          json_string_value(json_object_get(c->top, "model_type")));
+    snprintf(m->note, sizeof m->note, "multimodal '%s': text tower '%s' + vision tower", *outer,
+             *model_type);
     return GPUMEM_OK;
 }
 
@@ -641,8 +662,8 @@ gpumem_status gpumem_model_load_config_json(const char *text, size_t len, const 
     snprintf(m->name, sizeof m->name, "%s", name ? name : "config.json");
     m->source = GPUMEM_SOURCE_CONFIG;
     m->architecture_known = true;
-    const char *model_type = NULL;
-    if ((st = pick_tower(&c, m, &model_type)) != GPUMEM_OK)
+    const char *model_type = NULL, *outer = NULL;
+    if ((st = pick_tower(&c, m, &model_type, &outer)) != GPUMEM_OK)
         goto done;
     if (!model_type) {
         st = err_set_at(err, GPUMEM_ERR_INVALID, name, -1, 0, 0,
@@ -676,6 +697,8 @@ gpumem_status gpumem_model_load_config_json(const char *text, size_t len, const 
         goto done;
     if (m->is_encoder)
         m->mlm_head = names_mlm_head(c.top);
+    if (outer && (st = vision_read(&c, outer, m, &spec)) != GPUMEM_OK)
+        goto done;
     if ((st = compute_params(&c, m, &spec)) != GPUMEM_OK || (st = read_quant(&c, m)) != GPUMEM_OK)
         goto done;
     st = quant_attach_storage(m, err);

@@ -80,5 +80,19 @@ gpumem_status arch_read_jamba(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 /* Parameters of a Mamba-2 mixer (in_proj, conv1d, dt_bias, A_log, D,
  * gated norm, out_proj): matrices into *lin, the rest into *small. */
 void arch_mamba2_params(const model_layer *l, uint64_t hidden, uint64_t *lin, uint64_t *small);
+/* Multimodal configs (arch_vision.c). vision_known: `model_type` is a
+ * top-level multimodal type whose vision tower is counted.
+ * vision_flat_text_type: the text model_type of a config of that type that
+ * keeps its text keys at the top level (Qwen2-VL), else NULL.
+ * vision_read: counts the vision tower and projector of the top-level
+ * config into m->params_vision (the text tower is read first: the
+ * projector maps into its width) and sets the lm_head tie by the
+ * family's rule. */
+bool vision_known(const char *model_type);
+const char *vision_flat_text_type(const char *model_type);
+gpumem_status vision_read(cfg_ctx *c, const char *outer_type, gpumem_model *m,
+                          arch_spec *s);
+/* The text tower of Qwen2-VL / Qwen2.5-VL ("qwen2_vl_text", "qwen2_5_vl_text"). */
+gpumem_status arch_read_qwen_vl_text(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 
 #endif

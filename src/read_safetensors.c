@@ -275,6 +275,15 @@ static bool is_embedding(const char *name)
            strstr(name, "embeddings.weight");
 }
 
+/* A multimodal checkpoint's vision tower and projector (transformers'
+ * module names for Llava, Gemma 3, Mistral 3, Llama 4, Qwen2-VL). */
+static bool is_vision(const char *name)
+{
+    return strstr(name, "vision_tower") || strstr(name, "vision_model") ||
+           strstr(name, "visual.") || strstr(name, "multi_modal_projector") ||
+           strstr(name, "image_newline");
+}
+
 gpumem_status st_attach(gpumem_model *m, const st_set *set, gpumem_error *err)
 {
     bool count_params = !m->architecture_known;
@@ -283,7 +292,9 @@ gpumem_status st_attach(gpumem_model *m, const st_set *set, gpumem_error *err)
         const st_tensor *t = &set->tensors[i];
         long il = layer_of(t->name);
         uint64_t *bytes;
-        if (il >= 0 && m->layers && (uint64_t)il < m->n_layer) {
+        if (is_vision(t->name)) {
+            bytes = &m->bytes_vision;
+        } else if (il >= 0 && m->layers && (uint64_t)il < m->n_layer) {
             model_layer *l = &m->layers[il];
             bool small = strstr(t->name, "norm") || strstr(t->name, ".bias") ||
                          strstr(t->name, "sinks");

@@ -144,6 +144,15 @@ static void stage_groups(const gpumem_model *m, const train_req *r, const train_
         tgroup g = {1, (double)m->params_other, 1, false, true, false, 0, 1};
         fn(&g, ctx);
     }
+    /* A multimodal model's vision tower and projector sit with the
+     * embeddings on the first stage, trained with everything in a full
+     * fine-tune, frozen under LoRA (the default targets are the language
+     * model's projections); taken as one unsharded block. Image
+     * activations are not modelled. */
+    if (st->has_embed && m->params_vision) {
+        tgroup g = {1, (double)m->params_vision, 1, false, false, false, 0, 1};
+        fn(&g, ctx);
+    }
 }
 
 /* ------------------------------------------------------ optimizer states */

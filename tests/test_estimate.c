@@ -49,6 +49,39 @@ static void test_weights_by_hand(void **state)
     free(e);
 }
 
+/* A multimodal model: the vision tower and projector are their own
+ * component, in the checkpoint's dtype. Qwen2.5-VL-7B, from transformers'
+ * own counts (validation/measurements/param_counts.jsonl): whole model
+ * 8,292,166,656, bare text model 7,070,619,136 plus its untied lm_head
+ * 544,997,376, so the vision side holds 676,550,144. */
+static void test_vision_tower_is_its_own_component(void **state)
+{
+    (void)state;
+    assert_int_equal(8292166656ull - 7070619136ull - 544997376ull, 676550144ull);
+    gpumem_estimate *e = run("qwen2.5-vl-7b", GPUMEM_DTYPE_BF16, 1);
+    assert_int_equal(component(e, "vision_weights"), 2 * 676550144ull);
+    assert_int_equal(component(e, "weights"), 2 * (8292166656ull - 676550144ull));
+    free(e);
+    /* vLLM builds Mistral 3's language model from text_config, which
+     * leaves lm_head untied (MistralConfig's default), although
+     * transformers 5.24 ties it by the top-level default: its weights
+     * carry a 131072 x 5120 lm_head on top of the tied count. */
+    gpumem_model *m = load_or_fail("mistral-small-3.2-24b");
+    gpumem_settings s;
+    gpumem_error err;
+    gpumem_settings_init(&s);
+    s.engine = GPUMEM_ENGINE_VLLM;
+    assert_int_equal(gpumem_gpu_find("h100-80gb", &s.gpu, &err), GPUMEM_OK);
+    gpumem_estimate *v = estimate_or_fail(m, &s);
+    gpumem_model_info info;
+    gpumem_model_get_info(m, &info);
+    uint64_t text = info.params - info.vision_params;
+    assert_true(component(v, "weights") >= 2 * (text + 131072ull * 5120));
+    assert_int_equal(component(v, "vision_weights"), 2 * info.vision_params);
+    free(v);
+    gpumem_model_free(m);
+}
+
 static void test_tensor_parallel_split(void **state)
 {
     (void)state;
@@ -195,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_eager_materialises_scores),
         cmocka_unit_test(test_json_contract),
         cmocka_unit_test(test_max_context_is_the_edge),
+        cmocka_unit_test(test_vision_tower_is_its_own_component),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,7 +13,10 @@ Which class is built:
   * multimodal configs that nest a ``text_config`` (gemma3 4B+, llava, ...):
     the text-only causal LM, ``AutoModelForCausalLM.from_config(config.text_config)``.
     The full multimodal model's count is recorded too, as ``full_params`` /
-    ``full_class`` (built with ``AutoModelForImageTextToText`` or ``AutoModel``).
+    ``full_class`` (built with ``AutoModelForImageTextToText`` or ``AutoModel``);
+    gpumem's count is compared with ``full_params``.  A text tower with no
+    causal-LM class of its own (Qwen2.5-VL's) is built with ``AutoModel``
+    (no lm_head: ``lm_head_params`` null).
 
 One JSON object per line goes to ``validation/measurements/param_counts.jsonl``:
   id              file stem of the catalog entry
@@ -170,7 +173,12 @@ def measure(path: Path, versions: dict) -> dict:
     try:
         tc = _text_config(cfg)
         if tc is not None:
-            model = _build(AutoModelForCausalLM, tc)
+            try:
+                model = _build(AutoModelForCausalLM, tc)
+            except ValueError:
+                # text towers without a causal-LM class of their own
+                # (qwen2_5_vl_text): the bare text model, no head
+                model = _build(AutoModel, tc)
             row.update(_describe(model))
             del model
             row["text_model_type"] = getattr(tc, "model_type", None)

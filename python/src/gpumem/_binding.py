@@ -576,6 +576,7 @@ class Model:
             "source": sources[i.source] if 0 <= i.source < len(sources) else i.source,
             "params": i.params,
             "active_params": i.active_params,
+            "vision_params": i.vision_params,
             "n_layers": i.n_layers,
             "hidden_size": i.hidden_size,
             "vocab_size": i.vocab_size,

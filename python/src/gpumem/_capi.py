@@ -67,6 +67,7 @@ class ModelInfo(Structure):
         ("is_encoder", c_int),
         ("architecture_known", c_int),
         ("note", c_char_p),
+        ("vision_params", c_uint64),
     ]
 
 

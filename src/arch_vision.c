@@ -1,0 +1,465 @@
+/* Vision towers and projectors of multimodal configs: the parameters
+ * transformers 5.24 builds beside the text tower in the
+ * ForConditionalGeneration class (AutoModelForImageTextToText), every
+ * nn.Parameter once, buffers never. The text tower is read by arch.c; this
+ * file adds what the image side holds. Class defaults are those of
+ * configuration_<tower>.py (5.24) for keys a vision_config leaves out. */
+#include "read_config_internal.h"
+
+#include "error_internal.h"
+#include "util_internal.h"
+
+#include <string.h>
+
+enum { MAX_DIM = 1 << 20, MAX_LAYERS = 4096, MAX_PIXELS = 1 << 16 };
+
+#define BAD(...) err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0, __VA_ARGS__)
+
+/* Sum with overflow tracking. */
+typedef struct {
+    uint64_t sum;
+    bool overflow;
+} vsum;
+
+static void vadd(vsum *s, uint64_t a, uint64_t b)
+{
+    uint64_t p;
+    if (!u64_mul(a, b, &p) || !u64_add(s->sum, p, &s->sum))
+        s->overflow = true;
+}
+
+/* The text side a projector maps into. */
+typedef struct {
+    uint64_t hidden;
+} text_side;
+
+/* ------------------------------------------------------------- towers */
+
+/* A linear layer [in -> out] with an optional bias. */
+static void linear(vsum *s, uint64_t in, uint64_t out, bool bias)
+{
+    vadd(s, in, out);
+    if (bias)
+        vadd(s, out, 1);
+}
+
+/* The encoder layer CLIP, SigLIP and Llama 4's vision model share:
+ * q/k/v/o with bias, fc1/fc2 with bias, two LayerNorms. */
+static void vit_layer(vsum *s, uint64_t h, uint64_t f)
+{
+    for (int i = 0; i < 4; i++)
+        linear(s, h, h, true);
+    linear(s, h, f, true);
+    linear(s, f, h, true);
+    vadd(s, 4, h);
+}
+
+typedef struct {
+    uint32_t hidden, ff, layers, heads, channels, image, patch;
+} vit_dims;
+
+static gpumem_status read_vit(cfg_ctx *c, vit_dims d, vit_dims *out)
+{
+    TRY(cfg_u32(c, "hidden_size", d.hidden, MAX_DIM, &out->hidden));
+    TRY(cfg_u32(c, "intermediate_size", d.ff, 1u << 24, &out->ff));
+    TRY(cfg_u32(c, "num_hidden_layers", d.layers, MAX_LAYERS, &out->layers));
+    TRY(cfg_u32(c, "num_attention_heads", d.heads, 1u << 16, &out->heads));
+    TRY(cfg_u32(c, "num_channels", d.channels, 64, &out->channels));
+    TRY(cfg_u32(c, "image_size", d.image, MAX_PIXELS, &out->image));
+    TRY(cfg_u32(c, "patch_size", d.patch, MAX_PIXELS, &out->patch));
+    if (!out->hidden || !out->layers || !out->heads || !out->patch || !out->image ||
+        out->image < out->patch)
+        return BAD("vision_config: hidden_size, num_hidden_layers, num_attention_heads, "
+                   "patch_size must be non-zero and image_size at least patch_size");
+    return GPUMEM_OK;
+}
+
+static uint64_t patches(const vit_dims *v)
+{
+    uint64_t side = v->image / v->patch;
+    return side * side;
+}
+
+/* CLIPVisionModel (modeling_clip.py): class embedding, patch conv without
+ * bias, num_patches + 1 positions, pre_layrnorm, layers, post_layernorm. */
+static gpumem_status clip_tower(cfg_ctx *c, vsum *s, uint64_t *hidden)
+{
+    vit_dims v;
+    TRY(read_vit(c, (vit_dims){768, 3072, 12, 12, 3, 224, 32}, &v));
+    uint64_t h = v.hidden;
+    vadd(s, h, 1 + (uint64_t)v.channels * v.patch * v.patch + patches(&v) + 1);
+    vadd(s, 2, h);
+    for (uint32_t i = 0; i < v.layers; i++)
+        vit_layer(s, h, v.ff);
+    vadd(s, 2, h);
+    *hidden = h;
+    return GPUMEM_OK;
+}
+
+/* SiglipVisionModel (modeling_siglip.py): patch conv with bias,
+ * num_patches positions, layers, post_layernorm, and with vision_use_head
+ * (default true) the attention-pooling head. */
+static gpumem_status siglip_tower(cfg_ctx *c, vsum *s, uint64_t *hidden)
+{
+    vit_dims v;
+    bool head;
+    TRY(read_vit(c, (vit_dims){768, 3072, 12, 12, 3, 224, 16}, &v));
+    TRY(cfg_bool(c, "vision_use_head", true, &head));
+    uint64_t h = v.hidden;
+    linear(s, (uint64_t)v.channels * v.patch * v.patch, h, true);
+    vadd(s, patches(&v), h);
+    for (uint32_t i = 0; i < v.layers; i++)
+        vit_layer(s, h, v.ff);
+    vadd(s, 2, h);
+    if (head) { /* probe, MultiheadAttention in/out, layernorm, MLP */
+        vadd(s, h, 1);
+        linear(s, h, 3 * h, true);
+        linear(s, h, h, true);
+        vadd(s, 2, h);
+        linear(s, h, v.ff, true);
+        linear(s, v.ff, h, true);
+    }
+    *hidden = h;
+    return GPUMEM_OK;
+}
+
+/* PixtralVisionModel (modeling_pixtral.py): patch conv without bias,
+ * RMSNorm ln_pre, layers of q/k/v/o without bias (hidden x hidden), a
+ * gated MLP and two RMSNorms; 2-D RoPE holds buffers only. */
+static gpumem_status pixtral_tower(cfg_ctx *c, vsum *s, uint64_t *hidden)
+{
+    vit_dims v;
+    TRY(read_vit(c, (vit_dims){1024, 4096, 24, 16, 3, 1024, 16}, &v));
+    uint64_t h = v.hidden;
+    vadd(s, h, (uint64_t)v.channels * v.patch * v.patch + 1);
+    for (uint32_t i = 0; i < v.layers; i++) {
+        vadd(s, 4 * h, h);
+        vadd(s, 3 * h, v.ff);
+        vadd(s, 2, h);
+    }
+    *hidden = h;
+    return GPUMEM_OK;
+}
+
+/* Llama4VisionModel (modeling_llama4.py): unfolded patch linear without
+ * bias, class embedding, num_patches + 1 positions, LayerNorms before and
+ * after, CLIP-like layers, and the pixel-shuffle adapter MLP
+ * (intermediate_size -> projector_input_dim -> projector_output_dim, no
+ * bias). Returns vision_output_dim, what the projector reads. */
+static gpumem_status llama4_tower(cfg_ctx *c, vsum *s, uint64_t *out_dim)
+{
+    vit_dims v;
+    uint32_t pin, pout, vout;
+    TRY(read_vit(c, (vit_dims){768, 5632, 34, 16, 3, 448, 14}, &v));
+    TRY(cfg_u32(c, "projector_input_dim", 4096, MAX_DIM, &pin));
+    TRY(cfg_u32(c, "projector_output_dim", 4096, MAX_DIM, &pout));
+    TRY(cfg_u32(c, "vision_output_dim", 7680, MAX_DIM, &vout));
+    uint64_t h = v.hidden;
+    vadd(s, (uint64_t)v.channels * v.patch * v.patch, h);
+    vadd(s, h, 1 + patches(&v) + 1);
+    vadd(s, 4, h);
+    for (uint32_t i = 0; i < v.layers; i++)
+        vit_layer(s, h, v.ff);
+    vadd(s, v.ff, pin);
+    vadd(s, pout, pout);
+    *out_dim = vout;
+    return GPUMEM_OK;
+}
+
+typedef struct {
+    uint32_t hidden, ff, depth, channels, patch, merge, temporal, out;
+} qwen_vit;
+
+static gpumem_status read_qwen_vit(cfg_ctx *c, bool v2_5, qwen_vit *q)
+{
+    TRY(cfg_u32(c, "depth", 32, MAX_LAYERS, &q->depth));
+    TRY(cfg_u32(c, "in_channels", 3, 64, &q->channels));
+    TRY(cfg_u32(c, "patch_size", 14, MAX_PIXELS, &q->patch));
+    TRY(cfg_u32(c, "spatial_merge_size", 2, 64, &q->merge));
+    TRY(cfg_u32(c, "temporal_patch_size", 2, 64, &q->temporal));
+    if (v2_5) {
+        TRY(cfg_u32(c, "hidden_size", 3584, MAX_DIM, &q->hidden));
+        TRY(cfg_u32(c, "intermediate_size", 3420, 1u << 24, &q->ff));
+        TRY(cfg_u32(c, "out_hidden_size", 3584, MAX_DIM, &q->out));
+    } else {
+        uint32_t ratio;
+        TRY(cfg_u32(c, "embed_dim", 1280, MAX_DIM, &q->hidden));
+        TRY(cfg_u32(c, "hidden_size", 3584, MAX_DIM, &q->out));
+        /* mlp_ratio may be fractional in principle; int(embed_dim * ratio). */
+        TRY(cfg_u32(c, "mlp_ratio", 4, 64, &ratio));
+        q->ff = q->hidden * ratio;
+    }
+    if (!q->hidden || !q->depth || !q->patch || !q->merge || !q->out)
+        return BAD("vision_config: the vision tower's sizes must be non-zero");
+    return GPUMEM_OK;
+}
+
+/* Qwen2-VL / Qwen2.5-VL vision transformer (modeling_qwen2_vl.py,
+ * modeling_qwen2_5_vl.py): a 3-D patch conv without bias, blocks of fused
+ * qkv and proj with bias and an MLP with bias (Qwen2-VL: fc1/fc2 of
+ * embed_dim x mlp_ratio, LayerNorms; Qwen2.5-VL: gated of
+ * intermediate_size, RMSNorms), and the patch merger (norm, then
+ * hidden x merge^2 -> same -> out, with bias). */
+static gpumem_status qwen_tower(cfg_ctx *c, vsum *s, bool v2_5)
+{
+    qwen_vit q;
+    TRY(read_qwen_vit(c, v2_5, &q));
+    uint64_t h = q.hidden, norm = v2_5 ? 1 : 2;
+    vadd(s, h, (uint64_t)q.channels * q.temporal * q.patch * q.patch);
+    for (uint32_t i = 0; i < q.depth; i++) {
+        vadd(s, 2 * norm, h);
+        linear(s, h, 3 * h, true);
+        linear(s, h, h, true);
+        if (v2_5) {
+            linear(s, h, q.ff, true);
+            linear(s, h, q.ff, true);
+            linear(s, q.ff, h, true);
+        } else {
+            linear(s, h, q.ff, true);
+            linear(s, q.ff, h, true);
+        }
+    }
+    uint64_t merged = h * q.merge * q.merge;
+    vadd(s, norm, h);
+    linear(s, merged, merged, true);
+    linear(s, merged, q.out, true);
+    return GPUMEM_OK;
+}
+
+/* ---------------------------------------------------------- projectors */
+
+/* vision_feature_layer: an int, or a list whose length multiplies the
+ * projector's input (Llava, Mistral3). */
+static gpumem_status feature_layers(cfg_ctx *c, uint64_t *n)
+{
+    json_t *v = json_object_get(c->top, "vision_feature_layer");
+    *n = 1;
+    if (!v || json_is_null(v) || json_is_integer(v))
+        return GPUMEM_OK;
+    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 1024)
+        return BAD("\"vision_feature_layer\" must be an integer or a list of layer indices");
+    *n = json_array_size(v);
+    return GPUMEM_OK;
+}
+
+/* LlavaMultiModalProjector (modeling_llava.py): linear_1 from the vision
+ * features to the text width, linear_2 text to text, both with
+ * multimodal_projector_bias (default true). */
+static gpumem_status llava_projector(cfg_ctx *c, vsum *s, uint64_t vh, const text_side *t)
+{
+    uint64_t n;
+    bool bias;
+    json_t *root = c->root;
+    c->root = c->top;
+    gpumem_status st = cfg_bool(c, "multimodal_projector_bias", true, &bias);
+    c->root = root;
+    TRY(st);
+    TRY(feature_layers(c, &n));
+    linear(s, vh * n, t->hidden, bias);
+    linear(s, t->hidden, t->hidden, bias);
+    return GPUMEM_OK;
+}
+
+/* --------------------------------------------------------------- table */
+
+typedef enum { TOWER_CLIP_OR_SIGLIP, TOWER_SIGLIP, TOWER_PIXTRAL, TOWER_LLAMA4,
+               TOWER_QWEN2_VL, TOWER_QWEN2_5_VL } tower_kind;
+
+/* Which tie_word_embeddings ties lm_head to the embedding in the built
+ * model; measured on transformers 5.24 with every combination of the key
+ * at the top level and in text_config (absent, true, false). */
+typedef enum {
+    TIE_TOP,    /* the top-level key alone (its class default when absent) */
+    TIE_EITHER, /* either key true */
+    TIE_TEXT,   /* text_config's key alone (default false) */
+} tie_rule;
+
+typedef struct {
+    const char *model_type;     /* the top-level model_type */
+    const char *flat_text_type; /* text keys at the top level: their model_type; NULL: text_config */
+    tower_kind tower;
+    bool vision_defaults;       /* an absent vision_config means the class defaults */
+    tie_rule tie;
+    bool tie_default;           /* TIE_TOP: the top-level class default */
+} vision_row;
+
+static const vision_row vision_rows[] = {
+    {"llava", NULL, TOWER_CLIP_OR_SIGLIP, false, TIE_EITHER, false},
+    {"llava_next", NULL, TOWER_CLIP_OR_SIGLIP, false, TIE_TOP, false},
+    {"gemma3", NULL, TOWER_SIGLIP, false, TIE_TOP, true},
+    {"mistral3", NULL, TOWER_PIXTRAL, false, TIE_TOP, true},
+    {"llama4", NULL, TOWER_LLAMA4, true, TIE_TEXT, false},
+    {"qwen2_vl", "qwen2_vl_text", TOWER_QWEN2_VL, false, TIE_EITHER, false},
+    {"qwen2_5_vl", "qwen2_5_vl_text", TOWER_QWEN2_5_VL, false, TIE_EITHER, false},
+};
+
+static gpumem_status key_bool(cfg_ctx *c, json_t *obj, bool def, bool *out)
+{
+    json_t *root = c->root;
+    c->root = obj;
+    gpumem_status st = cfg_bool(c, "tie_word_embeddings", def, out);
+    c->root = root;
+    return st;
+}
+
+/* Sets s->tie (and m->tied) by the family's rule; the text reader read
+ * text_config's key, else the top level's, else the text class default. */
+static gpumem_status vision_tie(cfg_ctx *c, const vision_row *row, gpumem_model *m,
+                                arch_spec *s)
+{
+    bool top, text;
+    bool text_alone = s->tie; /* text_config's key, else the top's, else its class default */
+    TRY(key_bool(c, c->top, row->tie == TIE_TOP && row->tie_default, &top));
+    TRY(key_bool(c, c->root, false, &text));
+    if (row->tie == TIE_TOP)
+        s->tie = top;
+    else if (row->tie == TIE_EITHER)
+        s->tie = top || text;
+    else
+        s->tie = c->root != c->top && text;
+    m->tied = s->tie;
+    m->text_untied = s->tie && !text_alone;
+    return GPUMEM_OK;
+}
+
+static const vision_row *vision_find(const char *model_type)
+{
+    for (size_t i = 0; model_type && i < sizeof vision_rows / sizeof vision_rows[0]; i++)
+        if (strcmp(vision_rows[i].model_type, model_type) == 0)
+            return &vision_rows[i];
+    return NULL;
+}
+
+const char *vision_flat_text_type(const char *model_type)
+{
+    const vision_row *r = vision_find(model_type);
+    return r ? r->flat_text_type : NULL;
+}
+
+bool vision_known(const char *model_type)
+{
+    return vision_find(model_type) != NULL;
+}
+
+/* The tower for a Llava-family vision_config, by its model_type. */
+static gpumem_status llava_tower(cfg_ctx *c, vsum *s, uint64_t *vh)
+{
+    const char *type;
+    TRY(cfg_str(c, "model_type", &type));
+    if (type && strcmp(type, "clip_vision_model") == 0)
+        return clip_tower(c, s, vh);
+    if (type && strcmp(type, "siglip_vision_model") == 0)
+        return siglip_tower(c, s, vh);
+    return err_set_at(c->err, GPUMEM_ERR_UNSUPPORTED, c->file, -1, 0, 0,
+                      "vision_config model_type '%s' is not modelled (clip_vision_model, "
+                      "siglip_vision_model)",
+                      type ? type : "(absent)");
+}
+
+static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, const char *outer,
+                                         const text_side *t, vsum *s)
+{
+    uint64_t vh = 0;
+    switch (row->tower) {
+    case TOWER_CLIP_OR_SIGLIP:
+        TRY(llava_tower(c, s, &vh));
+        TRY(llava_projector(c, s, vh, t));
+        if (strcmp(outer, "llava_next") == 0)
+            vadd(s, t->hidden, 1); /* image_newline */
+        return GPUMEM_OK;
+    case TOWER_SIGLIP:
+        /* Gemma3MultiModalProjector: mm_input_projection_weight and an
+         * RMSNorm over the vision width. */
+        TRY(siglip_tower(c, s, &vh));
+        vadd(s, vh, t->hidden + 1);
+        return GPUMEM_OK;
+    case TOWER_PIXTRAL: {
+        /* Mistral3MultiModalProjector: RMSNorm, patch merger
+         * (vision x merge^2 -> vision, no bias), then Llava's two linears
+         * with multimodal_projector_bias (default false). */
+        uint32_t merge;
+        bool bias;
+        uint64_t n;
+        TRY(pixtral_tower(c, s, &vh));
+        json_t *root = c->root;
+        c->root = c->top;
+        gpumem_status st = cfg_u32(c, "spatial_merge_size", 2, 64, &merge);
+        if (st == GPUMEM_OK)
+            st = cfg_bool(c, "multimodal_projector_bias", false, &bias);
+        c->root = root;
+        TRY(st);
+        TRY(feature_layers(c, &n));
+        vadd(s, vh, 1 + vh * merge * merge);
+        linear(s, vh * n, t->hidden, bias);
+        linear(s, t->hidden, t->hidden, bias);
+        return GPUMEM_OK;
+    }
+    case TOWER_LLAMA4:
+        /* Llama4MultiModalProjector: vision_output_dim -> text, no bias. */
+        TRY(llama4_tower(c, s, &vh));
+        vadd(s, vh, t->hidden);
+        return GPUMEM_OK;
+    case TOWER_QWEN2_VL:
+    case TOWER_QWEN2_5_VL:
+        return qwen_tower(c, s, row->tower == TOWER_QWEN2_5_VL);
+    }
+    return BAD("unknown vision tower");
+}
+
+gpumem_status vision_read(cfg_ctx *c, const char *outer, gpumem_model *m, arch_spec *spec)
+{
+    const vision_row *row = vision_find(outer);
+    if (!row)
+        return GPUMEM_OK;
+    TRY(vision_tie(c, row, m, spec));
+    json_t *vc = json_object_get(c->top, "vision_config");
+    if ((!vc || json_is_null(vc)) && !row->vision_defaults)
+        return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
+                          "multimodal '%s' config has no \"vision_config\": the vision tower's "
+                          "size is unknown",
+                          outer);
+    if (vc && !json_is_null(vc) && !json_is_object(vc))
+        return BAD("\"vision_config\" must be an object");
+    static const char empty[] = "{}";
+    json_t *defaults = NULL;
+    if (!vc || json_is_null(vc)) {
+        defaults = json_loads(empty, 0, NULL);
+        if (!defaults)
+            return err_set(c->err, GPUMEM_ERR_NOMEM, "out of memory");
+        vc = defaults;
+    }
+    text_side t = {m->n_embd};
+    vsum s = {0, false};
+    json_t *root = c->root;
+    c->root = vc;
+    gpumem_status st = tower_and_projector(c, row, outer, &t, &s);
+    c->root = root;
+    json_decref(defaults);
+    TRY(st);
+    if (s.overflow)
+        return err_set_at(c->err, GPUMEM_ERR_OVERFLOW, c->file, -1, 0, 0,
+                          "vision tower parameter count does not fit in 64 bits");
+    m->params_vision = s.sum;
+    return GPUMEM_OK;
+}
+
+/* Qwen2-VL / Qwen2.5-VL text models (modeling_qwen2_vl.py,
+ * modeling_qwen2_5_vl.py): Qwen2's modules (q/k/v with bias, o without)
+ * under M-RoPE, which holds no parameters. Their config classes default
+ * to a 72B shape, so the sizes must be in the file. */
+gpumem_status arch_read_qwen_vl_text(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    static const char *const need[] = {"vocab_size", "hidden_size", "intermediate_size",
+                                       "num_hidden_layers", "num_attention_heads",
+                                       "num_key_value_heads"};
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
+        json_t *v = json_object_get(c->root, need[i]);
+        if (!v || json_is_null(v))
+            return BAD("Qwen-VL text config has no \"%s\" (its class default is not modelled)",
+                       need[i]);
+    }
+    const arch_row *qwen2 = arch_find("qwen2");
+    if (!qwen2)
+        return BAD("qwen2 reader missing");
+    return qwen2->read(c, m, s);
+}
