@@ -418,9 +418,15 @@ static gpumem_status activations(const gpumem_model *m, const engine_req *r, con
     }
     if (a.overflow || elems.overflow || bytes.overflow)
         return err_set(err, GPUMEM_ERR_OVERFLOW, "activations do not fit in 64 bits");
+    bool ssm = false;
+    for (uint32_t i = 0; i < m->n_layer; i++)
+        ssm |= m->layers[i].ssm;
     return device_add(gpu, "activations", bytes.sum, err,
-                      "prefill peak of one layer over %llu tokens, %s attention",
-                      (unsigned long long)tokens, gpumem_attn_name(r->attn));
+                      "prefill peak of one layer over %llu tokens, %s attention%s",
+                      (unsigned long long)tokens, gpumem_attn_name(r->attn),
+                      ssm ? "; Mamba layers on transformers' torch path (the mamba-ssm "
+                            "kernels need less)"
+                          : "");
 }
 
 /* ----------------------------------------------------------------- logits */
