@@ -44,16 +44,16 @@ static void set_flags(gpumem_fit_plan *p)
              p->n_gpu_layers);
 }
 
-typedef void (*setter)(gpumem_settings *, int64_t);
+typedef void (*setter)(gpumem_settings *, int64_t v, uint64_t arg);
 
 /* Largest v in [lo, hi] that fits when memory grows with v (context,
  * layers); lo - 1 when none does, INT64_MIN on error. */
-static int64_t largest_fitting(fitter *f, int64_t lo, int64_t hi, setter set)
+static int64_t largest_fitting(fitter *f, int64_t lo, int64_t hi, setter set, uint64_t arg)
 {
     int64_t best = lo - 1;
     while (lo <= hi) {
         int64_t mid = lo + (hi - lo) / 2;
-        set(&f->s, mid);
+        set(&f->s, mid, arg);
         int r = try_fit(f);
         if (r < 0)
             return INT64_MIN;
@@ -67,36 +67,25 @@ static int64_t largest_fitting(fitter *f, int64_t lo, int64_t hi, setter set)
     return best;
 }
 
-static void set_ngl(gpumem_settings *s, int64_t v) { s->n_gpu_layers = (int)v; }
-static void set_ctx(gpumem_settings *s, int64_t v) { s->context = (uint64_t)v; }
-
-/* Largest -np (1..256) at which each sequence still gets `per_seq` cells
- * with every layer on the GPU: how many requests of that length run at
- * once. 0: not even one; INT64_MIN on error. */
-static int64_t largest_parallel(fitter *f, uint64_t per_seq)
+static void set_ngl(gpumem_settings *s, int64_t v, uint64_t unused)
 {
-    gpumem_settings keep = f->s;
-    f->s.n_gpu_layers = -1;
-    f->s.n_cpu_moe = 0;
-    int64_t lo = 1, hi = 256, best = 0;
-    while (lo <= hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        f->s.n_parallel = (uint32_t)mid;
-        f->s.context = per_seq * (uint64_t)mid;
-        int r = try_fit(f);
-        if (r < 0) {
-            f->s = keep;
-            return INT64_MIN;
-        }
-        if (r) {
-            best = mid;
-            lo = mid + 1;
-        } else {
-            hi = mid - 1;
-        }
-    }
-    f->s = keep;
-    return best;
+    (void)unused;
+    s->n_gpu_layers = (int)v;
+}
+
+static void set_ctx(gpumem_settings *s, int64_t v, uint64_t unused)
+{
+    (void)unused;
+    s->context = (uint64_t)v;
+}
+
+/* -np v, each sequence with per_seq cells, every layer on the GPU. */
+static void set_np(gpumem_settings *s, int64_t v, uint64_t per_seq)
+{
+    s->n_parallel = (uint32_t)v;
+    s->context = per_seq * (uint64_t)v;
+    s->n_gpu_layers = -1;
+    s->n_cpu_moe = 0;
 }
 
 static void advise(fitter *f, gpumem_fit_plan *p)
@@ -183,7 +172,7 @@ gpumem_status gpumem_fit(const gpumem_model *m, const gpumem_settings *settings,
     uint64_t ctx_top = (m->max_ctx ? m->max_ctx : 4096) * (settings->kv_unified ? 1 : n_seq);
     ctx_top = ctx_top > ctx_max ? ctx_top : ctx_max;
     int64_t best = largest_fitting(&f, 256, (int64_t)(ctx_top > (1ull << 24) ? 1ull << 24 : ctx_top),
-                                   set_ctx);
+                                   set_ctx, 0);
     if (best == INT64_MIN)
         return err->code;
     p->max_context = best < 256 ? 0 : (uint64_t)best;
@@ -214,7 +203,7 @@ gpumem_status gpumem_fit(const gpumem_model *m, const gpumem_settings *settings,
     p->n_gpu_layers = (int)m->n_layer + 1;
     if (!r) {
         /* 3. fewer layers on the GPU, from the back */
-        int64_t n = largest_fitting(&f, 0, m->n_layer + 1, set_ngl);
+        int64_t n = largest_fitting(&f, 0, m->n_layer + 1, set_ngl, 0);
         if (n == INT64_MIN)
             return err->code;
         if (n >= 1) {
@@ -231,10 +220,13 @@ gpumem_status gpumem_fit(const gpumem_model *m, const gpumem_settings *settings,
     p->fits = r && p->n_gpu_layers > 0;
     set_flags(p);
     p->parallel_context = p->context / (settings->kv_unified ? 1 : n_seq);
-    int64_t np = largest_parallel(&f, p->parallel_context);
+    /* Serving: the largest -np (up to 256) at the plan's context per sequence. */
+    gpumem_settings keep = f.s;
+    int64_t np = largest_fitting(&f, 1, 256, set_np, p->parallel_context);
+    f.s = keep;
     if (np == INT64_MIN)
         return err->code;
-    p->max_parallel = (uint32_t)np;
+    p->max_parallel = np > 0 ? (uint32_t)np : 0;
     if (!p->fits)
         advise(&f, p);
     /* the estimate of the plan itself, last */

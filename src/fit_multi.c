@@ -289,44 +289,19 @@ static bool shrink_context(planner *P, const gpumem_fit_request *req, uint64_t n
     return true;
 }
 
-/* Largest context with every layer on the GPUs (default split). */
-static bool max_context(planner *P, uint64_t hi, uint64_t *out)
+/* Largest v in [lo, hi] for which every layer on the GPUs (default split)
+ * fits every device once `set` has put v (and `arg`) into the settings;
+ * *out 0 when none does. P->s is left as it was. */
+static bool largest_default(planner *P, uint64_t lo, uint64_t hi,
+                            void (*set)(gpumem_settings *, uint64_t v, uint64_t arg),
+                            uint64_t arg, uint64_t *out)
 {
     gpumem_settings keep = P->s;
     int64_t mem[GPUMEM_MAX_SPLIT];
-    uint64_t lo = 256, best = 0;
+    uint64_t best = 0;
     while (lo <= hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        P->s.context = mid;
-        if (!measure_default(P, 0, mem))
-            return false;
-        bool ok = true;
-        for (uint32_t d = 0; d < P->nd; d++)
-            ok &= mem[d] <= P->target[d];
-        if (ok) {
-            best = mid;
-            lo = mid + 1;
-        } else {
-            hi = mid - 1;
-        }
-    }
-    P->s = keep;
-    *out = best;
-    return true;
-}
-
-/* Largest -np (1..256) at which each sequence still gets `per_seq` cells
- * with every layer on the GPUs (default split): how many requests of that
- * length run at once. 0: not even one. */
-static bool max_parallel(planner *P, uint64_t per_seq, uint32_t *out)
-{
-    gpumem_settings keep = P->s;
-    int64_t mem[GPUMEM_MAX_SPLIT];
-    uint32_t lo = 1, hi = 256, best = 0;
-    while (lo <= hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        P->s.n_parallel = mid;
-        P->s.context = per_seq * mid;
+        set(&P->s, mid, arg);
         if (!measure_default(P, 0, mem)) {
             P->s = keep;
             return false;
@@ -344,6 +319,19 @@ static bool max_parallel(planner *P, uint64_t per_seq, uint32_t *out)
     P->s = keep;
     *out = best;
     return true;
+}
+
+static void set_context(gpumem_settings *s, uint64_t v, uint64_t unused)
+{
+    (void)unused;
+    s->context = v;
+}
+
+/* -np v, each sequence with per_seq cells. */
+static void set_parallel(gpumem_settings *s, uint64_t v, uint64_t per_seq)
+{
+    s->n_parallel = (uint32_t)v;
+    s->context = per_seq * v;
 }
 
 static void put(char *buf, size_t cap, size_t *n, const char *fmt, uint64_t v)
@@ -447,7 +435,8 @@ static gpumem_status plan(planner *P, const gpumem_fit_request *req, gpumem_fit_
     /* The largest context: up to the trained one, whatever -c asks. */
     uint64_t n_ctx_train = (m->max_ctx ? m->max_ctx : 4096) * n_seq;
     n_ctx_train = n_ctx_train > n_ctx_max ? n_ctx_train : n_ctx_max;
-    if (!max_context(P, n_ctx_train < (1ull << 24) ? n_ctx_train : 1ull << 24, &p->max_context))
+    if (!largest_default(P, 256, n_ctx_train < (1ull << 24) ? n_ctx_train : 1ull << 24,
+                         set_context, 0, &p->max_context))
         return P->err->code;
     bool by_ctx = false;
     if (!fits) {
@@ -479,11 +468,13 @@ static gpumem_status plan(planner *P, const gpumem_fit_request *req, gpumem_fit_
         if (expert_steps && surplus_cpu_moe > 0 && !convert_front_to_back(P, cfg, mem))
             return P->err->code;
     }
-    /* Serving at the plan's context per sequence (estimates into p->estimate,
-     * so before the plan's own). */
+    /* (It estimates into p->estimate, so before the plan's own.) Serving:
+     * the largest -np (up to 256) at the plan's context per sequence. */
     p->parallel_context = P->s.context / n_streams;
-    if (!max_parallel(P, p->parallel_context, &p->max_parallel))
+    uint64_t np = 0;
+    if (!largest_default(P, 1, 256, set_parallel, p->parallel_context, &np))
         return P->err->code;
+    p->max_parallel = (uint32_t)np;
     gpumem_settings t = layout_settings(P, cfg);
     if (gpumem_estimate_inference(m, &t, &p->estimate, P->err) != GPUMEM_OK)
         return P->err->code;
