@@ -197,6 +197,12 @@ static gpumem_status fill_layers(gctx *g, gpumem_model *m)
             l->ssm_d_state = (uint32_t)layer_uint(g, "ssm.state_size", il, 0);
             l->ssm_d_conv = (uint32_t)layer_uint(g, "ssm.conv_kernel", il, 0);
             l->ssm_dt_rank = (uint32_t)layer_uint(g, "ssm.time_step_rank", il, 0);
+            /* llama.cpp requires these keys (ml.get_key, required) */
+            if (!l->ssm_d_inner || !l->ssm_d_state || !l->ssm_d_conv)
+                return err_set_at(g->err, GPUMEM_ERR_INVALID, g->file, -1, 0, 0,
+                                  "'%s' layer %u is recurrent but %s.ssm.inner_size, "
+                                  "ssm.state_size or ssm.conv_kernel is missing or 0",
+                                  g->arch, il, g->arch);
         }
     }
     return GPUMEM_OK;
