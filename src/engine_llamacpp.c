@@ -159,6 +159,37 @@ static void layer_kv_bytes(const model_layer *l, const lcpp *c, uint64_t *k, uin
     *v = row_bytes(c->tv, (uint64_t)l->n_head_kv * l->head_dim_v) * cells;
 }
 
+/* The recurrent state of layer l (llama-memory-recurrent.cpp, de3ff81):
+ * per cell an f32 row of n_embd_r = (d_conv - 1) x (d_inner + 2 x groups x
+ * d_state) (the conv state; Mamba-1 has no groups) and one of n_embd_s =
+ * d_state x d_inner (the SSM state) (llama-hparams.cpp), with max(1,
+ * n_seq_max) cells whatever the context (llama-model.cpp create_memory;
+ * no rollback snapshots: n_rs_seq is 0 outside speculative decoding).
+ * mamba2-370m at -np 2 prints R 0.49 MiB, S 18.00 MiB (12 layers,
+ * validation/measurements/llamacpp_ssm.jsonl). Applied to b6699 as well,
+ * unmeasured there. */
+static uint64_t layer_rs_bytes(const model_layer *l, const lcpp *c)
+{
+    if (!l->ssm)
+        return 0;
+    uint64_t conv = l->ssm_d_conv ? l->ssm_d_conv - 1ull : 0;
+    uint64_t r = conv * ((uint64_t)l->ssm_d_inner + 2ull * l->ssm_groups * l->ssm_d_state);
+    uint64_t st = (uint64_t)l->ssm_d_state * l->ssm_d_inner;
+    return (r + st) * 4 * (c->n_seq ? c->n_seq : 1);
+}
+
+/* f32 rows of n_embd beside the logits of the output phase: 2, and 3 in a
+ * model with recurrent layers (de3ff81 CPU: mamba2-370m, n_embd 768, ub
+ * 512, 32000 vocab prints 67.00 MiB = 512 x (32000 + 3 x 768) x 4 B; the
+ * granitehybrid shape 100.50 = 512 x (49152 + 3 x 768) x 4 B). */
+static uint64_t out_embd_rows(const gpumem_model *m)
+{
+    for (uint32_t i = 0; i < m->n_layer; i++)
+        if (m->layers[i].ssm)
+            return 3;
+    return 2;
+}
+
 /* Bytes of one element of the attention mask the host fills: f16 with
  * flash attention in de3ff81, f32 otherwise and in older builds. */
 static uint64_t mask_elt(const lcpp *c) { return c->fa && c->v->f16_mask ? 2 : 4; }
@@ -208,7 +239,8 @@ static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t fir
                               bool with_output, bool on_gpu, bool split)
 {
     uint64_t e = m->n_embd, ub = c->ub, swa_cells, full_cells;
-    uint64_t logits = with_output ? c->out_rows * m->n_vocab * 4 + 2 * ub * e * 4 : 2 * ub * e * 4;
+    uint64_t rows = out_embd_rows(m) * ub * e * 4;
+    uint64_t logits = with_output ? c->out_rows * m->n_vocab * 4 + rows : rows;
     bool quant_kv = ggml_type_get((uint32_t)c->tk)->block_size > 1 ||
                     ggml_type_get((uint32_t)c->tv)->block_size > 1; /* q8_0, q4_0, ... */
     /* -nkvo: the attention runs on the host (see the host compute); a GPU
@@ -247,11 +279,11 @@ static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t fir
     if (ffn)
         ffn += (swa_cells + full_cells) * ub * mask_elt(c);
     logits = ffn > logits ? ffn : logits;
-    uint64_t rows = quant_kv && c->fa && !host_attn ? ub * e * 4 : 0; /* converted for the
+    uint64_t conv = quant_kv && c->fa && !host_attn ? ub * e * 4 : 0; /* converted for the
                                                                       * quantised cache */
     if (split)
-        return attn + rows > logits ? attn + rows : logits;
-    return (attn > logits ? attn : logits) + rows;
+        return attn + conv > logits ? attn + conv : logits;
+    return (attn > logits ? attn : logits) + conv;
 }
 
 /* The host compute buffer of a fully offloaded model: the graph inputs the
@@ -623,7 +655,8 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
                  !c.nkvo && !overrides;
 
     /* Storage by device: index n_dev is the host. */
-    uint64_t w[GPUMEM_MAX_SPLIT + 1] = {0}, kv[GPUMEM_MAX_SPLIT + 1] = {0};
+    uint64_t w[GPUMEM_MAX_SPLIT + 1] = {0}, kv[GPUMEM_MAX_SPLIT + 1] = {0},
+             rs[GPUMEM_MAX_SPLIT + 1] = {0};
     uint32_t first[GPUMEM_MAX_SPLIT + 1], last[GPUMEM_MAX_SPLIT + 1],
         count[GPUMEM_MAX_SPLIT + 1] = {0};
     for (uint32_t d = 0; d <= c.n_dev; d++)
@@ -647,6 +680,7 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
         }
         w[d] += lw;
         kv[c.nkvo ? host : d] += k + v; /* -nkvo: llama-kv-cache.cpp, offload false */
+        rs[c.nkvo ? host : d] += layer_rs_bytes(l, &c); /* the same offload_kqv flag */
         if (!count[d]++)
             first[d] = i;
         last[d] = i + 1;
@@ -664,6 +698,9 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
              (unsigned long long)c.n_ctx_seq, (unsigned long long)c.n_stream,
              ggml_type_get((uint32_t)c.tk)->name, ggml_type_get((uint32_t)c.tv)->name);
 
+    char rsnote[GPUMEM_NOTE_LEN];
+    snprintf(rsnote, sizeof rsnote, "R (conv) and S (SSM) f32 rows x %llu cell(s)",
+             (unsigned long long)(c.n_seq ? c.n_seq : 1));
     gpumem_status st = GPUMEM_OK;
     const gpumem_device *biggest = NULL;
     uint64_t offload = op_offload_bytes(m, &c, cpu_moe); /* on GPU0 */
@@ -680,6 +717,7 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
         bool streams = (int)d == c.op_dev && offload > graph;
         if ((st = add_mib(gpu, "weights", w[d], err, note)) ||
             (!c.nkvo && (st = add_mib(gpu, "kv_cache", kv[d], err, kvnote))) ||
+            (rs[d] && (st = add_mib(gpu, "recurrent_state", rs[d], err, rsnote))) ||
             (lora[d] && (st = add_mib(gpu, "lora", lora[d], err,
                                       "adapter tensors beside the layers they adapt"))) ||
             (st = add_mib(gpu, "compute", streams ? offload : graph, err,
@@ -713,6 +751,7 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
     if ((st = add_mib(hd, "weights", w[host], err,
                       c.gpu ? "token embeddings + CPU layers" : "all tensors (mmap)")) ||
         (kv[host] && (st = add_mib(hd, "kv_cache", kv[host], err, kvnote))) ||
+        (rs[host] && (st = add_mib(hd, "recurrent_state", rs[host], err, rsnote))) ||
         (lora[host] && (st = add_mib(hd, "lora", lora[host], err,
                                      "adapter tensors beside the layers they adapt"))) ||
         (st = add_mib(hd, "output", output, err, "logits: n_vocab x n_seq x f32")) ||

@@ -139,7 +139,13 @@ static gpumem_status fill_layers(gctx *g, gpumem_model *m)
     for (size_t i = 0; i < sizeof swa_patterns / sizeof swa_patterns[0]; i++)
         if (strcmp(g->arch, swa_patterns[i].arch) == 0)
             pattern = swa_patterns[i].pattern;
-    bool ssm = strcmp(g->arch, "mamba") == 0;
+    /* Recurrent layers: every layer of mamba and mamba2; in granitehybrid
+     * those whose head_count_kv is 0 (models/granite-hybrid.cpp
+     * load_arch_hparams, de3ff81). */
+    bool all_ssm = strcmp(g->arch, "mamba") == 0 || strcmp(g->arch, "mamba2") == 0;
+    bool hybrid = strcmp(g->arch, "granitehybrid") == 0;
+    uint64_t groups = 0;
+    key_uint(g, "ssm.group_count", &groups);
     for (uint32_t il = 0; il < m->n_layer; il++) {
         model_layer *l = &m->layers[il];
         uint64_t nh = layer_uint(g, "attention.head_count", il, n_head0);
@@ -180,30 +186,44 @@ static gpumem_status fill_layers(gctx *g, gpumem_model *m)
             const gguf_tensor *sh = layer_tensor(g->f, il, "ffn_up_shexp.weight");
             l->n_ff_shared = sh ? (uint32_t)sh->ne[1] : 0;
         }
-        if (ssm) {
+        if (all_ssm || (hybrid && nkv == 0)) {
             l->ssm = true;
+            l->n_head = l->n_head_kv = 0;
+            l->ssm_groups = (uint32_t)groups;
+            /* Mamba-2's time_step_rank is its head count (models/mamba2.cpp) */
+            l->ssm_heads = groups ? (uint32_t)layer_uint(g, "ssm.time_step_rank", il, 0) : 0;
             l->attn = ATTN_KIND_NONE;
             l->ssm_d_inner = (uint32_t)layer_uint(g, "ssm.inner_size", il, 0);
             l->ssm_d_state = (uint32_t)layer_uint(g, "ssm.state_size", il, 0);
             l->ssm_d_conv = (uint32_t)layer_uint(g, "ssm.conv_kernel", il, 0);
             l->ssm_dt_rank = (uint32_t)layer_uint(g, "ssm.time_step_rank", il, 0);
+            /* llama.cpp requires these keys (ml.get_key, required) */
+            if (!l->ssm_d_inner || !l->ssm_d_state || !l->ssm_d_conv)
+                return err_set_at(g->err, GPUMEM_ERR_INVALID, g->file, -1, 0, 0,
+                                  "'%s' layer %u is recurrent but %s.ssm.inner_size, "
+                                  "ssm.state_size or ssm.conv_kernel is missing or 0",
+                                  g->arch, il, g->arch);
         }
     }
     return GPUMEM_OK;
 }
 
-/* Recurrent architectures of llama.cpp other than plain Mamba-1: their
- * recurrent state (llama-memory-recurrent.cpp, de3ff81) is not modelled
- * yet, and reading them as attention or Mamba-1 would under-count it. Any
- * ssm.* key, or one of the archs without one (RWKV, LFM2's short conv). */
+/* Recurrent architectures of llama.cpp whose state is not modelled:
+ * reading them as attention or Mamba would under-count it. Sized (state
+ * rows of llama-hparams.cpp n_embd_r/n_embd_s, de3ff81, measured in
+ * validation/measurements/llamacpp_ssm.jsonl): mamba, mamba2,
+ * granitehybrid. Refused: the other hybrids (their layer filters, e.g.
+ * nemotron_h's n_ff == 0 rule or falcon-h1's attention and state in every
+ * layer, and jamba's MoE, are not measured), linear attention (qwen3next,
+ * RWKV: other state rows), LFM2's short conv; and any other arch with an
+ * ssm.* key. */
 static bool recurrent_unmodelled(gctx *g)
 {
-    static const char *const archs[] = {"mamba2",  "jamba",     "granitehybrid", "nemotron_h",
-                                        "falcon-h1", "qwen3next", "lfm2",        "lfm2moe",
-                                        "plamo2",  "rwkv6",     "rwkv6qwen2",    "rwkv7",
-                                        "arwkv7",  "nemotron_h_moe"};
+    static const char *const archs[] = {"jamba",  "nemotron_h", "falcon-h1",  "qwen3next",
+                                        "lfm2",   "lfm2moe",    "plamo2",     "rwkv6",
+                                        "rwkv6qwen2", "rwkv7",  "arwkv7",     "nemotron_h_moe"};
     uint64_t v;
-    if (strcmp(g->arch, "mamba") == 0)
+    if (!strcmp(g->arch, "mamba") || !strcmp(g->arch, "mamba2") || !strcmp(g->arch, "granitehybrid"))
         return false;
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
         if (strcmp(g->arch, archs[i]) == 0)
@@ -228,7 +248,8 @@ gpumem_status model_from_gguf(const gguf_file *f, const char *path, gpumem_model
         return err_set_at(err, GPUMEM_ERR_UNSUPPORTED, path, -1, 0, 0,
                           "'%s' GGUF holds recurrent layers (Mamba-2, hybrid attention + SSM, "
                           "linear attention or short conv) whose state llama.cpp keeps in "
-                          "its R/S buffers; gpumem sizes only 'mamba' (Mamba-1) GGUFs so far. "
+                          "its R/S buffers; gpumem sizes only 'mamba', 'mamba2' and "
+                          "'granitehybrid' GGUFs so far. "
                           "Use the model's config.json for transformers or vLLM figures",
                           arch);
     if (!key_uint(&g, "block_count", &layers) || layers == 0 || layers > 100000)

@@ -159,21 +159,26 @@ static gpumem_status load_gguf(const char *arch, gpumem_error *err)
     return st;
 }
 
-/* llama.cpp GGUFs of hybrid and Mamba-2 architectures are refused with the
- * reason (their R/S state is not modelled; read as attention or Mamba-1
- * they would be under-counted); a Mamba-1 or attention GGUF still loads. */
+/* llama.cpp GGUFs of hybrid and linear-attention architectures whose R/S
+ * state is not modelled are refused with the reason (read as attention or
+ * Mamba they would be under-counted); an attention GGUF loads, and mamba2
+ * and granitehybrid (sized since de3ff81's state was measured,
+ * tests/test_llamacpp_ssm.c) are read but need their ssm.* keys, as
+ * llama.cpp does. */
 static void test_hybrid_gguf_refused(void **state)
 {
     (void)state;
     gpumem_error err;
-    const char *refused[] = {"granitehybrid", "nemotron_h", "jamba", "mamba2", "qwen3next",
-                             "falcon-h1", "lfm2"};
+    const char *refused[] = {"nemotron_h", "jamba", "qwen3next", "falcon-h1", "lfm2", "rwkv7"};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         assert_int_equal(load_gguf(refused[i], &err), GPUMEM_ERR_UNSUPPORTED);
         assert_non_null(strstr(err.message, "R/S"));
         assert_non_null(strstr(err.message, refused[i]));
     }
     assert_int_equal(load_gguf("llama", &err), GPUMEM_OK);
+    assert_int_equal(load_gguf("mamba2", &err), GPUMEM_ERR_INVALID);
+    assert_non_null(strstr(err.message, "ssm.state_size"));
+    assert_int_equal(load_gguf("granitehybrid", &err), GPUMEM_ERR_INVALID);
 }
 
 /* vLLM plans hybrids with aligned Mamba state pages under prefix caching

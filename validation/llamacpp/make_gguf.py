@@ -202,6 +202,112 @@ def write_f16(s: dict, path: Path) -> None:
     w.close()
 
 
+# ---------------------------------------------------------------------------
+# Recurrent (Mamba-2) and hybrid shapes, F16 only (their recurrent state and
+# KV cache do not depend on the weight type). Keys as llama.cpp de3ff81 reads
+# them (models/mamba2.cpp, models/granite-hybrid.cpp load_arch_hparams):
+#   d_inner = ssm.inner_size, d_state = ssm.state_size, heads = ssm.time_step_rank,
+#   groups = ssm.group_count, d_conv = ssm.conv_kernel;
+#   granitehybrid: layer il is recurrent iff head_count_kv[il] == 0; d_inner == 2 * n_embd.
+# ---------------------------------------------------------------------------
+SSM_SPECS: list[dict] = [
+    dict(name="mamba2-370m", arch="mamba2", n_layer=12, n_embd=768, d_inner=1536, d_state=128,
+         ssm_heads=24, groups=1, d_conv=4, n_vocab=32000, tied=True, attn_layers=(), n_ctx_train=32768),
+    dict(name="mamba2-g8", arch="mamba2", n_layer=8, n_embd=512, d_inner=1024, d_state=64,
+         ssm_heads=16, groups=8, d_conv=4, n_vocab=32000, tied=False, attn_layers=(), n_ctx_train=32768),
+    dict(name="granitehybrid-s", arch="granitehybrid", n_layer=10, n_embd=768, d_inner=1536, d_state=128,
+         ssm_heads=24, groups=1, d_conv=4, n_vocab=49152, tied=True, attn_layers=(4, 9),
+         n_head=12, n_head_kv=4, head_dim=64, n_ff=2048, n_ctx_train=32768),
+]
+
+
+def ssm_tensor_list(s: dict) -> list[tuple[str, tuple[int, ...], str]]:
+    E, V, L = s["n_embd"], s["n_vocab"], s["n_layer"]
+    di, ds, nh, ng, dc = s["d_inner"], s["d_state"], s["ssm_heads"], s["groups"], s["d_conv"]
+    conv = di + 2 * ng * ds
+    out = [("token_embd.weight", (E, V), "f16"), ("output_norm.weight", (E,), "f32")]
+    if not s["tied"]:
+        out.append(("output.weight", (E, V), "f16"))
+    for i in range(L):
+        p = f"blk.{i}."
+        out.append((p + "attn_norm.weight", (E,), "f32"))
+        if i in s["attn_layers"]:
+            q, kv = s["head_dim"] * s["n_head"], s["head_dim"] * s["n_head_kv"]
+            out += [(p + "attn_q.weight", (E, q), "f16"), (p + "attn_k.weight", (E, kv), "f16"),
+                    (p + "attn_v.weight", (E, kv), "f16"), (p + "attn_output.weight", (q, E), "f16")]
+        else:
+            out += [(p + "ssm_in.weight", (E, di + conv + nh), "f16"),
+                    (p + "ssm_conv1d.weight", (dc, conv), "f32"),
+                    (p + "ssm_conv1d.bias", (conv,), "f32"),
+                    (p + "ssm_dt.bias", (nh,), "f32"),
+                    (p + "ssm_a", (1, nh), "f32"),
+                    (p + "ssm_d", (1, nh), "f32"),
+                    (p + "ssm_norm.weight", (di // ng, ng), "f32"),
+                    (p + "ssm_out.weight", (di, E), "f16")]
+        if s["arch"] == "granitehybrid":
+            F = s["n_ff"]
+            out += [(p + "ffn_norm.weight", (E,), "f32"), (p + "ffn_gate.weight", (E, F), "f16"),
+                    (p + "ffn_up.weight", (E, F), "f16"), (p + "ffn_down.weight", (F, E), "f16")]
+    return out
+
+
+def write_ssm(s: dict, path: Path) -> None:
+    w = gguf.GGUFWriter(str(path), s["arch"])
+    w.add_name(f"gpumem-synthetic-{s['name']}")
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    w.add_context_length(s["n_ctx_train"])
+    w.add_embedding_length(s["n_embd"])
+    w.add_block_count(s["n_layer"])
+    w.add_ssm_conv_kernel(s["d_conv"])
+    w.add_ssm_inner_size(s["d_inner"])
+    w.add_ssm_state_size(s["d_state"])
+    w.add_ssm_time_step_rank(s["ssm_heads"])
+    w.add_ssm_group_count(s["groups"])
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_vocab_size(s["n_vocab"])
+    if s["attn_layers"]:
+        w.add_head_count(s["n_head"])
+        w.add_head_count_kv([s["n_head_kv"] if i in s["attn_layers"] else 0 for i in range(s["n_layer"])])
+        w.add_key_length(s["head_dim"])
+        w.add_value_length(s["head_dim"])
+        w.add_rope_dimension_count(s["head_dim"])
+        w.add_rope_freq_base(10000.0)
+        w.add_feed_forward_length(s["n_ff"])
+    else:
+        w.add_head_count(0)
+        w.add_head_count_kv(0)
+        w.add_feed_forward_length(0)
+    tokens, types, merges, bos, eos = make_vocab(s["n_vocab"])
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("default")
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_merges(merges)
+    w.add_bos_token_id(bos)
+    w.add_eos_token_id(eos)
+    w.add_add_bos_token(True)
+    rng = np.random.default_rng(0)
+    tl = ssm_tensor_list(s)
+    for name, shape, kind in tl:
+        dt = np.float16 if kind == "f16" else np.float32
+        w.add_tensor_info(name, tuple(reversed(shape)), np.dtype(dt), int(np.prod(shape)) * np.dtype(dt).itemsize)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    for name, shape, kind in tl:
+        np_shape = tuple(reversed(shape))
+        if kind == "f16":
+            arr = (rng.standard_normal(np_shape, dtype=np.float32) * 0.02).astype(np.float16)
+        elif name.endswith("ssm_a"):
+            arr = -np.ones(np_shape, dtype=np.float32)  # A = -exp(A_log) < 0
+        elif "norm" in name or name.endswith("ssm_d"):
+            arr = np.ones(np_shape, dtype=np.float32)
+        else:
+            arr = (rng.standard_normal(np_shape, dtype=np.float32) * 0.02)
+        w.write_tensor_data(arr)
+    w.close()
+
+
 def quantize(qbin: str, src: Path, dst: Path, qtype: str) -> None:
     tmp = dst.with_suffix(".tmp")
     r = subprocess.run([qbin, str(src), str(tmp), qtype, str(os.cpu_count() or 1)],
@@ -220,6 +326,7 @@ def main() -> None:
     default_dir = os.environ.get("LLAMACPP_DIR", os.path.join(os.environ.get("XDG_CACHE_HOME", "/tmp"), "llamacpp-nlc3.22.1"))
     ap.add_argument("--quantize", default=os.path.join(default_dir, "build", "bin", "llama-quantize"))
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--ssm", action="store_true", help="write SSM_SPECS (Mamba-2, hybrids; F16 only) instead")
     a = ap.parse_args()
     specs = [s for s in SPECS if not a.only or s["name"] in a.only.split(",")]
     if a.list:
@@ -228,6 +335,17 @@ def main() -> None:
         return
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    if a.ssm:
+        for s in SSM_SPECS:
+            if a.only and s["name"] not in a.only.split(","):
+                continue
+            f16 = out / f"{s['name']}-F16.gguf"
+            if not f16.exists():
+                tmp = f16.with_suffix(".tmp")
+                write_ssm(s, tmp)
+                tmp.rename(f16)
+                print(f"wrote {f16} ({f16.stat().st_size} bytes)", flush=True)
+        return
     types = a.types.split(",")
     for s in specs:
         f16 = out / f"{s['name']}-F16.gguf"
