@@ -777,6 +777,36 @@ static int estimate_with(const opt_values *v, extra_files *x)
                      opt_spec_of(llamacpp_only[i])->name);
             return usage_error(msg);
         }
+    if (v->set[O_TARGET_CONCURRENCY]) {
+        char *end;
+        double want = strtod(v->value[O_TARGET_CONCURRENCY], &end);
+        double u = 0;
+        if (end == v->value[O_TARGET_CONCURRENCY] || *end) {
+            gpumem_model_free(m);
+            return usage_error("--target-concurrency wants a number of requests, e.g. 8");
+        }
+        if (v->set[O_TRAIN] || v->set[O_MAX_CONTEXT] || v->set[O_MAX_BATCH] ||
+            v->set[O_GPU_UTIL]) {
+            gpumem_model_free(m);
+            return usage_error("--target-concurrency finds --gpu-memory-utilization: give it "
+                               "without --gpu-memory-utilization, --max-context, --max-batch or "
+                               "--train");
+        }
+        if ((st = gpumem_vllm_utilization_for(m, &s, want, &u, &err)) != GPUMEM_OK) {
+            gpumem_model_free(m);
+            return fail(st, &err);
+        }
+        if (u == 0) {
+            gpumem_model_free(m);
+            fprintf(stderr, "gpumem: %g concurrent requests do not fit %s even at "
+                            "--gpu-memory-utilization 1.00\n", want, s.gpu->id);
+            return EXIT_INPUT;
+        }
+        s.gpu_memory_utilization = u;
+        if (!v->set[O_JSON])
+            printf("--gpu-memory-utilization %.2f for %g concurrent requests on %s\n", u, want,
+                   s.gpu->id);
+    }
     if ((v->set[O_MAX_CONTEXT] || v->set[O_MAX_BATCH]) && !v->set[O_TRAIN]) {
         /* Search first, then estimate at the limit found. */
         uint64_t best = 0;

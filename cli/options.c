@@ -176,6 +176,9 @@ const opt_spec cli_options[O_COUNT] = {
      "print the largest context that fits --gpu (any engine)"},
     {O_MAX_BATCH, "max-batch", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE,
      "print the largest batch that fits --gpu at the given context"},
+    {O_TARGET_CONCURRENCY, "target-concurrency", 0, NULL, OPT_VALUE, "N", CMD_ESTIMATE,
+     "vLLM: the smallest --gpu-memory-utilization at which N requests of --max-model-len "
+     "tokens fit at once (then the estimate at it)"},
 };
 
 const opt_spec *opt_spec_of(opt_id id)

@@ -101,6 +101,7 @@ typedef enum {
     O_CTVD,
     O_CTX_DRAFT,
     O_LORA,
+    O_TARGET_CONCURRENCY,
     O_COUNT
 } opt_id;
 

@@ -497,6 +497,13 @@ gpumem_status gpumem_max_context(const gpumem_model *model, const gpumem_setting
 /* The largest batch (sequences) that fits at the given context. */
 gpumem_status gpumem_max_batch(const gpumem_model *model, const gpumem_settings *settings,
                                uint64_t *out, gpumem_error *err);
+/* vLLM: the smallest --gpu-memory-utilization, in hundredths, at which vLLM
+ * starts and its "Maximum concurrency for max_model_len tokens per request"
+ * reaches `concurrency`, with the other settings as given; *out 0 when not
+ * even 1.00 does. Needs engine vllm and settings->gpu. */
+gpumem_status gpumem_vllm_utilization_for(const gpumem_model *model,
+                                          const gpumem_settings *settings, double concurrency,
+                                          double *out, gpumem_error *err);
 
 const char *gpumem_engine_name(gpumem_engine engine);
 gpumem_status gpumem_engine_parse(const char *name, gpumem_engine *out, gpumem_error *err);

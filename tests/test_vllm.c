@@ -201,6 +201,47 @@ static void test_versions_and_sum(void **state)
     gpumem_model_free(m);
 }
 
+/* --target-concurrency: Llama-3.1-8B caches 32 layers x 8 KV heads x 128
+ * x 2 (K and V) x 2 B = 131,072 B per token, so 10 requests of 8192 tokens
+ * need 10 x 8192 x 131,072 B = 10 GiB of KV pool. The answer is the first
+ * hundredth of utilisation whose pool holds them: there the pool is at
+ * least 10 GiB and the concurrency at least 10; a hundredth less is short,
+ * and the pool moves by 1% of the GPU per hundredth. */
+static void test_utilization_for_concurrency(void **state)
+{
+    (void)state;
+    gpumem_model *m = load_or_fail("llama-3.1-8b");
+    gpumem_settings s;
+    gpumem_error err;
+    gpumem_settings_init(&s);
+    s.engine = GPUMEM_ENGINE_VLLM;
+    s.gpu = gpu_or_fail("h100-sxm");
+    s.max_model_len = 8192;
+    double u = 0;
+    assert_int_equal(gpumem_vllm_utilization_for(m, &s, 10, &u, &err), GPUMEM_OK);
+    assert_true(u > 0.2 && u < 0.9);
+    s.gpu_memory_utilization = u;
+    gpumem_estimate *e = estimate_or_fail(m, &s);
+    uint64_t pool = component(e, "kv_cache");
+    assert_true(pool >= 10ull << 30);
+    assert_true(e->vllm.max_concurrency >= 10);
+    free(e);
+    s.gpu_memory_utilization = u - 0.01;
+    e = estimate_or_fail(m, &s);
+    assert_true(e->vllm.max_concurrency < 10);
+    double step = (double)pool - (double)component(e, "kv_cache");
+    assert_true(fabs(step - 0.01 * (double)s.gpu->memory_bytes) < 1048576.0);
+    free(e);
+    /* Not reachable: 100 requests of 131072 tokens need 1.6 TiB. */
+    s.max_model_len = 131072;
+    assert_int_equal(gpumem_vllm_utilization_for(m, &s, 100, &u, &err), GPUMEM_OK);
+    assert_true(u == 0);
+    assert_int_equal(gpumem_vllm_utilization_for(m, &s, 0, &u, &err), GPUMEM_ERR_USAGE);
+    s.engine = GPUMEM_ENGINE_TRANSFORMERS;
+    assert_int_equal(gpumem_vllm_utilization_for(m, &s, 4, &u, &err), GPUMEM_ERR_USAGE);
+    gpumem_model_free(m);
+}
+
 /* A config without torch_dtype (starcoder2-3b) reads as float32; vLLM's
  * `--dtype auto` runs it in 16 bits. Page: 30 layers x 2 KV heads x (128 +
  * 128) x 2 bytes x 16 tokens = 491,520 bytes, so 1 GiB is 2,184 blocks =
@@ -390,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_plan_mla),         cmocka_unit_test(test_plan_mamba),
         cmocka_unit_test(test_needs_gpu),        cmocka_unit_test(test_versions_and_sum),
         cmocka_unit_test(test_auto_dtype_fp32_config), cmocka_unit_test(test_published_logs),
+        cmocka_unit_test(test_utilization_for_concurrency),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -442,6 +442,17 @@ def test_estimate_gpu_lists_and_budgets_equal_cli(model, kwargs, cli):
     assert_same(gpumem.estimate(spec, **kwargs), cli_json("estimate", spec, *cli))
 
 
+@needs_cli
+def test_target_concurrency_equals_cli():
+    kw = dict(engine="vllm", gpu="h100-sxm", max_model_len=8192)
+    r = gpumem.estimate("llama-3.1-8b", target_concurrency=10, **kw)
+    assert_same(r, cli_json("estimate", "llama-3.1-8b", "--engine", "vllm", "--gpu", "h100-sxm",
+                            "--max-model-len", "8192", "--target-concurrency", "10"))
+    assert r["vllm"]["max_concurrency"] >= 10
+    with pytest.raises(gpumem.Error, match="do not fit"):
+        gpumem.estimate("llama-3.1-8b", target_concurrency=1000, **kw)
+
+
 def test_budget_is_the_gpu_memory():
     # llama-3.1-8b needs 16.47 GiB at the defaults: a 16 GiB card is short.
     r = gpumem.estimate("llama-3.1-8b", gpu="rtx-4090", budget="16GiB")

@@ -199,7 +199,8 @@ LLAMACPP_EXTRA_OPTIONS = {"split_mode", "main_gpu", "no_kv_offload", "mmproj", "
 INFERENCE_OPTIONS = ({"dtype", "kv_dtype", "batch", "context", "new_tokens", "cache", "attn",
                       "gpu", "gpus", "budget", "margin", "engine", "simple", "tensor_parallel_size",
                       "pipeline_parallel_size", "cpu_moe", "n_cpu_moe", "max_context",
-                      "max_batch", "device_map", "max_memory"} | LLAMACPP_OPTIONS | LLAMACPP_EXTRA_OPTIONS
+                      "max_batch", "device_map", "max_memory", "target_concurrency"}
+                     | LLAMACPP_OPTIONS | LLAMACPP_EXTRA_OPTIONS
                      | VLLM_OPTIONS)
 # What a training estimate reads (the CLI's apply_train).
 TRAIN_OPTIONS = set(TRAIN_ONLY) | {"batch", "context", "gpus", "gpu", "budget", "tensor_parallel_size",
@@ -613,6 +614,21 @@ class Model:
                 and self._source() == _capi.SOURCE_GGUF):
             s.engine = _capi.ENGINE_LLAMACPP
         _apply_budgets(s, o)
+        if "target_concurrency" in o:
+            # The CLI's --target-concurrency: the smallest utilisation for it.
+            want = o["target_concurrency"]
+            if isinstance(want, bool) or not isinstance(want, (int, float)):
+                raise usage("target_concurrency wants a number of requests, got %r" % (want,))
+            if "gpu_memory_utilization" in o:
+                raise usage("target_concurrency finds gpu_memory_utilization: give one of them")
+            u = ctypes.c_double()
+            _check(_lib.gpumem_vllm_utilization_for(self._handle(), byref(s), float(want),
+                                                    byref(u), byref(err)), err)
+            if not u.value:
+                raise InvalidError("%g concurrent requests do not fit %s even at "
+                                   "--gpu-memory-utilization 1.00"
+                                   % (want, _str(s.gpu.contents.id)), code=_capi.ERR_INVALID)
+            s.gpu_memory_utilization = u.value
         want_context, want_batch = _flag(o, "max_context"), _flag(o, "max_batch")
         if want_context or want_batch:
             best = c_uint64()

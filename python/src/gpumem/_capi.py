@@ -341,6 +341,8 @@ PROTOTYPES = {
     "gpumem_estimate_inference": (c_int, [c_void_p, POINTER(Settings), POINTER(Estimate), _ERR]),
     "gpumem_max_context": (c_int, [c_void_p, POINTER(Settings), POINTER(c_uint64), _ERR]),
     "gpumem_max_batch": (c_int, [c_void_p, POINTER(Settings), POINTER(c_uint64), _ERR]),
+    "gpumem_vllm_utilization_for": (c_int, [c_void_p, POINTER(Settings), c_double,
+                                            POINTER(c_double), _ERR]),
     "gpumem_engine_parse": (c_int, _PARSE),
     "gpumem_cache_parse": (c_int, _PARSE),
     "gpumem_attn_parse": (c_int, _PARSE),
