@@ -29,7 +29,7 @@ static const vllm_version versions[] = {
     {"0.10.1", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 0, 0,
      true, false, false, false, false, false, VLLM_HYBRID_UNMODELLED, false},
     {"0.11.0", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 255,
-     true, false, false, false, false, false, VLLM_HYBRID_ONE_STATE, false},
+     true, false, false, false, false, false, VLLM_HYBRID_UNMODELLED, false},
     /* 0.14.1: Triton only on SM90-SM10x; flashinfer-python a dependency. */
     {"0.14.1", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 11,
      true, true, false, false, false, false, VLLM_HYBRID_UNMODELLED, false},
@@ -384,12 +384,11 @@ static gpumem_status resolve(const gpumem_model *m, const engine_req *r, const g
                        "vLLM: Mamba-2 models without attention are not checked against "
                        "vLLM's planner; use --engine transformers");
     if (ssm && attn && c->v->hybrid == VLLM_HYBRID_UNMODELLED)
-        /* Hybrids are checked against vLLM 0.11.0 (prefix caching off, one
-         * state page per request) and 0.33.0 (align mode, two state pages,
-         * an attention block raised to hold a state). */
+        /* Hybrids are checked against vLLM 0.33.0 (align mode, two state
+         * pages, an attention block raised to hold a state). */
         return err_set(err, GPUMEM_ERR_UNSUPPORTED,
                        "vLLM %s: this model mixes attention and Mamba layers (%u of %u Mamba); "
-                       "hybrid KV-cache layouts are modelled for vLLM 0.11.0 and 0.33.0 only",
+                       "hybrid KV-cache layouts are checked for vLLM 0.33.0 only",
                        c->v->version, ssm, m->n_layer);
     c->gpu = s->gpu;
     c->util = s->gpu_memory_utilization > 0 ? s->gpu_memory_utilization : c->v->default_utilization;

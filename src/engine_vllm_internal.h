@@ -18,10 +18,12 @@ typedef enum {
  * models it for that version. */
 typedef enum {
     VLLM_HYBRID_UNMODELLED = 0,
-    /* 0.11.0: prefix caching off for Mamba models (MambaModelConfig), one
-     * state page per request, Mamba block = max_model_len, attention block
-     * raised to 16 x cdiv(state page, 16 x per-token page)
-     * (HybridAttentionMambaModelConfig, models/config.py). */
+    /* Prefix caching off (0.11.0 MambaModelConfig): one state page per
+     * request, Mamba block = max_model_len, attention block raised to
+     * 16 x cdiv(state page, 16 x per-token page)
+     * (HybridAttentionMambaModelConfig, models/config.py). No row uses it
+     * until a planning run of that version checks it: 0.11.0's pinned
+     * transformers cannot read the catalog's nemotron_h configs offline. */
     VLLM_HYBRID_ONE_STATE,
     /* 0.33.0: prefix caching on, mamba_cache_mode "align": two state pages
      * per request, Mamba block = attention block, raised to a multiple of

@@ -176,7 +176,7 @@ static void test_hybrid_gguf_refused(void **state)
     assert_int_equal(load_gguf("llama", &err), GPUMEM_OK);
 }
 
-/* vLLM's hybrid layouts are modelled for 0.11.0 and 0.33.0 only
+/* vLLM's hybrid layout is checked for 0.33.0 only
  * (test_vllm_kvutils checks them against vLLM's planner): other versions
  * refuse hybrids with the reason, not planned as attention or Mamba-1. */
 static void test_vllm_refuses_unmodelled_hybrid_versions(void **state)
@@ -195,7 +195,7 @@ static void test_vllm_refuses_unmodelled_hybrid_versions(void **state)
         gpumem_estimate *e = malloc(sizeof *e);
         assert_non_null(e);
         assert_int_equal(gpumem_estimate_inference(m, &s, e, &err), GPUMEM_ERR_UNSUPPORTED);
-        assert_non_null(strstr(err.message, "modelled for vLLM 0.11.0 and 0.33.0 only"));
+        assert_non_null(strstr(err.message, "checked for vLLM 0.33.0 only"));
         s.vllm_version = "0.33.0";
         assert_int_equal(gpumem_estimate_inference(m, &s, e, &err), GPUMEM_OK);
         assert_true(e->vllm.present);
