@@ -27,17 +27,17 @@ static const vllm_version versions[] = {
     /* 0.10.1 pins torch 2.7.1: _should_use_marlin picks Marlin on Hopper
      * (triton_kernels needs torch >= 2.8). */
     {"0.10.1", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 0, 0,
-     true, false, false, false},
+     true, false, false, false, false, false, VLLM_HYBRID_UNMODELLED, false},
     {"0.11.0", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 255,
-     true, false, false, false},
+     true, false, false, false, false, false, VLLM_HYBRID_UNMODELLED, false},
     /* 0.14.1: Triton only on SM90-SM10x; flashinfer-python a dependency. */
     {"0.14.1", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 11,
-     true, true, false, false},
+     true, true, false, false, false, false, VLLM_HYBRID_UNMODELLED, false},
     /* 0.19.0: the MoE oracle replaces the loaded scales (replace_parameter). */
     {"0.19.0", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 11,
-     false, true, false, false},
+     false, true, false, false, false, true, VLLM_HYBRID_UNMODELLED, false},
     {"0.33.0", 0.92, true, VLLM_TOKENS_CONCURRENCY, 512, 70, 8192, 1024, 160, 16384, 1024, 2048,
-     256, 9, 11, false, true, true, true},
+     256, 9, 11, false, true, true, true, true, true, VLLM_HYBRID_ALIGN, true},
 };
 enum { N_VERSIONS = sizeof versions / sizeof versions[0] };
 
@@ -367,31 +367,29 @@ static gpumem_status resolve(const gpumem_model *m, const engine_req *r, const g
                            "vLLM: layer %u uses chunked local attention (Llama 4), whose KV "
                            "cache gpumem does not model for vLLM; use --engine transformers",
                            i);
+    c->v = vllm_version_find(s->vllm_version);
+    if (!c->v)
+        return err_set(err, GPUMEM_ERR_NOT_FOUND, "vLLM version '%s' is not modelled (have %s, %s)",
+                       s->vllm_version, versions[0].version, versions[N_VERSIONS - 1].version);
     uint32_t ssm = 0, attn = 0, mamba2 = 0;
     for (uint32_t i = 0; i < m->n_layer; i++) {
         ssm += m->layers[i].ssm;
         mamba2 += m->layers[i].ssm_heads != 0;
         attn += !m->layers[i].ssm && m->layers[i].attn != ATTN_KIND_NONE;
     }
-    if (mamba2 || (ssm && attn))
-        /* Hybrids in vLLM 0.33.0 run with prefix caching on, so
-         * mamba_cache_mode "align" (models/config.py MambaModelConfig):
-         * each request holds two state pages, the attention block size is
-         * raised to a kernel- and checkpoint-aligned size whose page holds
-         * a whole Mamba state (platforms/interface.py
-         * _align_hybrid_block_size), state dtypes come per model
-         * (NemotronH: fp32 SSM state). gpumem's planner does not model
-         * that yet, nor Mamba-2's conv state over B and C. */
+    if (mamba2 && !attn)
+        /* Attention-free Mamba-2: its state shapes are modelled
+         * (engine_vllm_kv.c) but no vLLM planning run checks them. */
         return err_set(err, GPUMEM_ERR_UNSUPPORTED,
-                       "vLLM: this model mixes attention and Mamba layers (or has Mamba-2 "
-                       "layers: %u of %u); vLLM's hybrid KV-cache layout (aligned Mamba state "
-                       "pages with prefix caching) is not modelled yet; use --engine "
-                       "transformers",
-                       ssm, m->n_layer);
-    c->v = vllm_version_find(s->vllm_version);
-    if (!c->v)
-        return err_set(err, GPUMEM_ERR_NOT_FOUND, "vLLM version '%s' is not modelled (have %s, %s)",
-                       s->vllm_version, versions[0].version, versions[N_VERSIONS - 1].version);
+                       "vLLM: Mamba-2 models without attention are not checked against "
+                       "vLLM's planner; use --engine transformers");
+    if (ssm && attn && c->v->hybrid == VLLM_HYBRID_UNMODELLED)
+        /* Hybrids are checked against vLLM 0.33.0 (align mode, two state
+         * pages, an attention block raised to hold a state). */
+        return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                       "vLLM %s: this model mixes attention and Mamba layers (%u of %u Mamba); "
+                       "hybrid KV-cache layouts are checked for vLLM 0.33.0 only",
+                       c->v->version, ssm, m->n_layer);
     c->gpu = s->gpu;
     c->util = s->gpu_memory_utilization > 0 ? s->gpu_memory_utilization : c->v->default_utilization;
     if (c->util > 1.0)

@@ -14,6 +14,25 @@ typedef enum {
     VLLM_TOKENS_COUNT
 } vllm_tokens_rule;
 
+/* How a version lays out hybrid (attention + Mamba) models, if gpumem
+ * models it for that version. */
+typedef enum {
+    VLLM_HYBRID_UNMODELLED = 0,
+    /* Prefix caching off (0.11.0 MambaModelConfig): one state page per
+     * request, Mamba block = max_model_len, attention block raised to
+     * 16 x cdiv(state page, 16 x per-token page)
+     * (HybridAttentionMambaModelConfig, models/config.py). No row uses it
+     * until a planning run of that version checks it: 0.11.0's pinned
+     * transformers cannot read the catalog's nemotron_h configs offline. */
+    VLLM_HYBRID_ONE_STATE,
+    /* 0.33.0: prefix caching on, mamba_cache_mode "align": two state pages
+     * per request, Mamba block = attention block, raised to a multiple of
+     * max(16, block size) rounded to the backends' 16
+     * (platforms/interface.py _align_hybrid_block_size). */
+    VLLM_HYBRID_ALIGN,
+    VLLM_HYBRID_COUNT
+} vllm_hybrid_rule;
+
 /* One row per modelled vLLM release. */
 typedef struct {
     const char *version;
@@ -40,6 +59,18 @@ typedef struct {
     /* The memory check and the max_model_len estimate leave out the null
      * block BlockPool holds back (0.33.0 get_kv_cache_configs). */
     bool null_block_reserved;
+    /* The start check counts whole blocks per group, times the pool's bytes
+     * per block (0.33.0 _max_memory_usage_bytes_from_groups), instead of
+     * every layer's bytes (0.11.0 max_memory_usage_bytes). */
+    bool check_by_groups;
+    /* Group size = the largest layer count when it is under 1.5 x the
+     * smallest (_get_kv_cache_groups_uniform_page_size, 0.19.0 on). */
+    bool group_max_if_close;
+    vllm_hybrid_rule hybrid;
+    /* NemotronH's SSM state in the config's mamba_ssm_cache_dtype, fp32 by
+     * default (NemotronHForCausalLMConfig, 0.33.0); 0.11.0 uses the model
+     * dtype. */
+    bool ssm_dtype_per_model;
 } vllm_version;
 
 /* The row for "0.11.0" etc.; NULL (the newest) gives the newest row. */
@@ -67,6 +98,10 @@ typedef struct {
     vllm_tokens_rule tokens_rule;
     uint32_t in_flight_batches; /* batches a sliding window keeps; 0 counts as 1 */
     bool null_block_reserved;
+    bool check_by_groups;
+    bool group_max_if_close;
+    vllm_hybrid_rule hybrid;
+    bool ssm_dtype_per_model;
 } vllm_kv_params;
 
 /* The planner's parameters for version v; kv_bytes and state_bytes are the

@@ -25,6 +25,10 @@ vllm_kv_params vllm_kv_params_for(const vllm_version *v, uint32_t block_size, ui
      * scheduling in the V2 model runner; 0.11.0 counts one batch. */
     p.in_flight_batches = v->async_in_flight ? (pp ? pp : 1) + 1 : 1;
     p.null_block_reserved = v->null_block_reserved;
+    p.check_by_groups = v->check_by_groups;
+    p.group_max_if_close = v->group_max_if_close;
+    p.hybrid = v->hybrid;
+    p.ssm_dtype_per_model = v->ssm_dtype_per_model;
     return p;
 }
 
@@ -34,12 +38,28 @@ static bool layer_spec(const model_layer *l, const vllm_kv_params *p, vllm_kv_ty
 {
     memset(t, 0, sizeof *t);
     if (l->ssm) {
-        /* MambaSpec: conv state (d_conv - 1) x d_inner and SSM state
-         * d_inner x d_state per request, d_inner split over TP ranks. */
-        uint64_t d = div_up(l->ssm_d_inner, p->tp);
-        uint64_t conv = l->ssm_d_conv ? l->ssm_d_conv - 1 : 0;
+        /* MambaSpec: conv state and SSM state per request, as
+         * MambaStateShapeCalculator (mamba_utils.py, 0.11.0 and 0.33.0)
+         * shapes them for one rank. Mamba-1: conv (d_conv - 1) x d_inner,
+         * SSM d_inner x d_state, d_inner split over TP. Mamba-2: conv over
+         * d_inner + 2 x groups x d_state channels (groups raised to the TP
+         * size when TP does not divide them), SSM heads x head_dim x
+         * d_state, heads split over TP. Both in the model dtype, NemotronH's
+         * SSM state in its own dtype where the version says so. */
+        uint64_t conv = l->ssm_d_conv ? l->ssm_d_conv - 1 : 0, conv_ch, ssm;
+        if (l->ssm_heads) {
+            uint64_t g = l->ssm_groups;
+            if (g % p->tp)
+                g = p->tp;
+            conv_ch = div_up((uint64_t)l->ssm_d_inner + 2 * g * l->ssm_d_state, p->tp);
+            ssm = div_up(l->ssm_heads, p->tp) * l->ssm_head_dim * l->ssm_d_state;
+        } else {
+            conv_ch = div_up(l->ssm_d_inner, p->tp);
+            ssm = conv_ch * l->ssm_d_state;
+        }
+        uint64_t ssm_b = p->ssm_dtype_per_model && l->ssm_vllm_state_f32 ? 4 : p->state_bytes;
         t->kind = VLLM_SPEC_MAMBA;
-        t->page_bytes = (conv * d + d * l->ssm_d_state) * p->state_bytes;
+        t->page_bytes = conv * conv_ch * p->state_bytes + ssm * ssm_b;
         *per_token = 0;
         return t->page_bytes != 0;
     }
@@ -66,6 +86,7 @@ typedef struct {
     vllm_kv_type t;
     uint64_t per_token; /* 0 for Mamba */
     uint32_t block_size;
+    uint32_t state_pages; /* Mamba: pages one request holds */
 } kv_type_ex;
 
 /* Bytes one request at `len` tokens needs in one layer of type t
@@ -84,17 +105,27 @@ static uint64_t type_max_memory(const kv_type_ex *t, uint64_t len, uint64_t in_f
         return (div_up(n, t->block_size) + 1) * t->t.page_bytes;
     }
     case VLLM_SPEC_MAMBA:
-        return t->t.page_bytes;
+        return t->state_pages * t->t.page_bytes;
     default:
         return div_up(len, t->block_size) * t->t.page_bytes;
     }
 }
 
-static uint64_t needed_bytes(const kv_type_ex *ts, size_t n, uint64_t len, uint64_t in_flight)
+/* check_enough_kv_cache_memory's need for one request of `len` tokens:
+ * 0.11.0 sums every layer's bytes (max_memory_usage_bytes); 0.33.0 counts
+ * each group's whole blocks times the pool's bytes per block
+ * (_max_memory_usage_bytes_from_groups), so padding layers count too. */
+static uint64_t needed_bytes(const kv_type_ex *ts, size_t n, const vllm_kv_params *p,
+                             uint64_t bytes_per_block, uint64_t len, uint64_t in_flight)
 {
     uint64_t sum = 0;
-    for (size_t i = 0; i < n; i++)
-        sum += ts[i].t.n_layers * type_max_memory(&ts[i], len, in_flight);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t b = type_max_memory(&ts[i], len, in_flight);
+        if (p->check_by_groups)
+            sum += ts[i].t.n_groups * div_up(b, ts[i].t.page_bytes) * bytes_per_block;
+        else
+            sum += ts[i].t.n_layers * b;
+    }
     return sum;
 }
 
@@ -128,9 +159,12 @@ static size_t collect_types(const gpumem_model *m, const vllm_kv_params *p, kv_t
             }
             /* A Mamba spec's block is the whole request: block_size =
              * max_model_len (0.11.0 GPUModelRunner.get_kv_cache_spec; 0.33.0
-             * mamba_block_size without prefix caching, models/config.py). */
+             * mamba_block_size without prefix caching, models/config.py),
+             * one page per request (MambaSpec.max_memory_usage_bytes).
+             * Hybrids in align mode: unify_mamba. */
             e.block_size = e.t.kind == VLLM_SPEC_MAMBA ? (uint32_t)p->max_model_len
                                                         : p->block_size;
+            e.state_pages = 1;
             ts[n++] = e;
         }
         ts[j].t.n_layers++;
@@ -138,10 +172,16 @@ static size_t collect_types(const gpumem_model *m, const vllm_kv_params *p, kv_t
     return n;
 }
 
-/* Hybrid attention + Mamba: vLLM raises the attention block size to a
- * multiple of 16 whose page holds a Mamba state, then pads the Mamba page
- * to the same size (HybridAttentionMambaModelConfig.verify_and_update_config). */
-static void unify_mamba(kv_type_ex *ts, size_t n, uint32_t *attn_bs)
+/* Hybrid attention + Mamba: vLLM raises the attention block size until one
+ * attention page holds a Mamba state, then pads the Mamba page to the same
+ * size. 0.11.0 (HybridAttentionMambaModelConfig.verify_and_update_config):
+ * 16 x cdiv(state, 16 x per-token page). 0.33.0
+ * (platforms/interface.py _align_hybrid_block_size, FlashAttention's
+ * MultipleOf(16) kernel blocks, no Mamba prefill checkpoint alignment):
+ * a = max(16, block size), a x cdiv(state, a x per-token page) rounded up
+ * to 16; mamba_cache_mode "align" then gives Mamba the attention block
+ * size and two state pages per request (MambaSpec.max_memory_usage_bytes). */
+static void unify_mamba(kv_type_ex *ts, size_t n, const vllm_kv_params *p, uint32_t *attn_bs)
 {
     uint64_t mamba = 0, attn_tok = 0;
     for (size_t i = 0; i < n; i++) {
@@ -152,13 +192,20 @@ static void unify_mamba(kv_type_ex *ts, size_t n, uint32_t *attn_bs)
     }
     if (!mamba || !attn_tok)
         return;
-    uint64_t bs = 16 * div_up(mamba, 16 * attn_tok);
+    bool align = p->hybrid == VLLM_HYBRID_ALIGN;
+    uint64_t a = align && *attn_bs > 16 ? *attn_bs : 16;
+    uint64_t bs = a * div_up(mamba, a * attn_tok);
+    bs = 16 * div_up(bs, 16);
     if (bs < *attn_bs)
         bs = *attn_bs;
     *attn_bs = (uint32_t)bs;
     for (size_t i = 0; i < n; i++) {
         if (ts[i].t.kind == VLLM_SPEC_MAMBA) {
             ts[i].t.page_bytes = bs * attn_tok;
+            if (align) {
+                ts[i].block_size = (uint32_t)bs;
+                ts[i].state_pages = 2;
+            }
         } else {
             ts[i].block_size = (uint32_t)bs;
             ts[i].t.page_bytes = ts[i].per_token * bs;
@@ -218,16 +265,22 @@ gpumem_status vllm_plan_kv(const gpumem_model *m, const vllm_kv_params *p, uint6
     out->starts = true;
     if (n == 0) /* attention-free: no pool to check */
         return GPUMEM_OK;
-    unify_mamba(ts, n, &out->attn_block_size);
+    unify_mamba(ts, n, p, &out->attn_block_size);
     if ((st = unify_pages(ts, n, err)) != GPUMEM_OK)
         return st;
 
     /* Groups (_get_kv_cache_groups_uniform_page_size): the smallest layer
      * count is the group size; each kind is split into that many-layer
      * groups, the last one padded. One kind: one group of all layers. */
-    uint32_t gs = ts[0].t.n_layers;
-    for (size_t i = 1; i < n; i++)
+    uint32_t gs = ts[0].t.n_layers, most = ts[0].t.n_layers;
+    for (size_t i = 1; i < n; i++) {
         gs = ts[i].t.n_layers < gs ? ts[i].t.n_layers : gs;
+        most = ts[i].t.n_layers > most ? ts[i].t.n_layers : most;
+    }
+    /* 0.19.0 on: kinds of nearly equal counts share the larger count, so
+     * the smaller kind gets padding rather than extra groups. */
+    if (p->group_max_if_close && 2ull * most < 3ull * gs)
+        gs = most;
     for (size_t i = 0; i < n; i++) {
         ts[i].t.n_groups = (uint32_t)div_up(ts[i].t.n_layers, gs);
         out->n_groups += ts[i].t.n_groups;
@@ -258,14 +311,14 @@ gpumem_status vllm_plan_kv(const gpumem_model *m, const vllm_kv_params *p, uint6
     uint64_t usable = pool_bytes;
     if (p->null_block_reserved)
         usable = usable > out->bytes_per_block ? usable - out->bytes_per_block : 0;
-    out->needed_bytes = needed_bytes(ts, n, p->max_model_len, in_flight);
+    out->needed_bytes = needed_bytes(ts, n, p, out->bytes_per_block, p->max_model_len, in_flight);
     out->starts = usable > 0 && out->needed_bytes <= usable;
     uint64_t lo = 1, hi = p->max_model_len > m->max_ctx ? p->max_model_len : m->max_ctx;
-    if (usable == 0 || needed_bytes(ts, n, 1, in_flight) > usable)
+    if (usable == 0 || needed_bytes(ts, n, p, out->bytes_per_block, 1, in_flight) > usable)
         return GPUMEM_OK;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo + 1) / 2;
-        if (needed_bytes(ts, n, mid, in_flight) <= usable)
+        if (needed_bytes(ts, n, p, out->bytes_per_block, mid, in_flight) <= usable)
             lo = mid;
         else
             hi = mid - 1;

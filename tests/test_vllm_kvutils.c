@@ -23,6 +23,7 @@ typedef struct {
     uint64_t memory, max_len, batched, tp, block;
     int starts;
     uint64_t page, groups, blocks, tokens, limit;
+    uint64_t attn_block; /* hybrids: the raised attention block size, else 0 */
     double concurrency;
 } kv_case;
 
@@ -55,6 +56,8 @@ static kv_case read_case(json_t *o)
     c.tp = num(o, "tp");
     c.block = num(o, "block_size");
     c.starts = json_is_true(json_object_get(o, "starts"));
+    if (json_object_get(o, "attention_block_size"))
+        c.attn_block = num(o, "attention_block_size");
     if (!c.starts) {
         c.limit = num(o, "max_model_len_limit");
         return c;
@@ -82,6 +85,11 @@ static int check_planner(const kv_case *c, const gpumem_model *m, char *why, siz
     gpumem_error err;
     if (vllm_plan_kv(m, &p, c->memory, &plan, &err) != GPUMEM_OK) {
         snprintf(why, n, "planner error: %s", err.message);
+        return 0;
+    }
+    if (c->attn_block && plan.attn_block_size != c->attn_block) {
+        snprintf(why, n, "vLLM raises the attention block to %llu, gpumem to %u",
+                 (unsigned long long)c->attn_block, plan.attn_block_size);
         return 0;
     }
     if (!c->starts) {

@@ -8,7 +8,8 @@ the way the layers' get_kv_cache_spec() builds them in that version, and the
 engine core's planning functions are called on them with an available-memory
 figure, as vLLM does after profiling or with --kv-cache-memory.
 
-Usage: python kv_utils_reference.py OUT.jsonl
+Usage: python kv_utils_reference.py OUT.jsonl [MODEL ...]
+(MODEL names limit the run to those catalog models' cases.)
 Writes one JSON line per case: the vLLM version, the inputs, and what vLLM
 computed (page size, groups, num_blocks, bytes per block, the token count and
 concurrency it prints, or the error it raises when one request does not fit).
@@ -59,6 +60,13 @@ CASES = [
     ("mamba-2.8b", 2048, [(1, 16, "auto", 8 * GiB)]),
     # Too small for one request: vLLM refuses and estimates a length.
     ("llama-3.1-8b", 131072, [(1, 16, "auto", 8 * GiB)]),
+    # Hybrid attention + Mamba (nemotron_h, jamba).
+    ("nemotron-3-nano-30b-a3b", 32768, [(1, 16, "auto", 10 * GiB), (2, 16, "fp8", 6 * GiB + 321),
+                                        (1, 16, "auto", 1 * GiB)]),
+    ("nemotron-h-56b", 8192, [(4, 16, "auto", 12 * GiB), (8, 64, "auto", 5 * GiB)]),
+    ("jamba-1.5-mini", 65536, [(1, 16, "auto", 9 * GiB), (2, 32, "auto", 4 * GiB + 77),
+                               (1, 16, "fp8", 20 * GiB)]),
+    ("nemotron-3-nano-30b-a3b", 262144, [(1, 16, "auto", 1 * GiB)]),
 ]
 BATCHED_TOKENS = 8192
 
@@ -125,6 +133,44 @@ def sliding_layers(vc, n):
     return [vc.cache_config.sliding_window] * n
 
 
+def layer_kinds(vc, n):
+    """Per layer "attention", "mamba" or None (MLP/MoE only), as the hybrid
+    model files lay them out: nemotron_h.py hybrid_override_pattern ("*"
+    attention, "M" Mamba-2), jamba.py attn_layer_period/offset (the rest
+    Mamba-1), granitemoehybrid.py layer_types."""
+    hf = vc.model_config.hf_text_config
+    pattern = getattr(hf, "hybrid_override_pattern", None)
+    if pattern:
+        return [{"*": "attention", "M": "mamba"}.get(ch) for ch in pattern[:n]]
+    if getattr(hf, "attn_layer_period", None):
+        return ["attention" if i % hf.attn_layer_period == hf.attn_layer_offset else "mamba"
+                for i in range(n)]
+    return ["mamba" if t == "mamba" else "attention" for t in hf.layer_types[:n]]
+
+
+def hybrid_specs(vc, mamba_block, make_attn, **mamba_kw):
+    """Specs of a hybrid: the model class's own state shapes and dtypes
+    (get_mamba_state_shape_from_config / get_mamba_state_dtype_from_config,
+    which the Mamba layers' get_state_shape/get_state_dtype mirror) with
+    the padded page the config now holds."""
+    from vllm.model_executor.models import ModelRegistry
+    from vllm.v1.kv_cache_interface import MambaSpec
+
+    mc, cc, pc = vc.model_config, vc.cache_config, vc.parallel_config
+    cls, _ = ModelRegistry.resolve_model_cls(mc.architecture, model_config=mc)
+    shapes = tuple(cls.get_mamba_state_shape_from_config(vc))
+    dtypes = tuple(cls.get_mamba_state_dtype_from_config(vc))
+    specs = {}
+    for i, kind in enumerate(layer_kinds(vc, mc.get_num_layers(pc))):
+        if kind == "attention":
+            specs[f"layers.{i}"] = make_attn()
+        elif kind == "mamba":
+            specs[f"layers.{i}"] = MambaSpec(shapes=shapes, dtypes=dtypes, block_size=mamba_block,
+                                             page_size_padded=cc.mamba_page_size_padded,
+                                             **mamba_kw)
+    return specs
+
+
 def specs_0_33(vc):
     """Per-layer specs as 0.33.0's get_kv_cache_spec() methods build them:
     Attention (attention.py), MLAAttention (mla_attention.py), MambaBase
@@ -146,8 +192,29 @@ def specs_0_33(vc):
 
     mc, cc, pc = vc.model_config, vc.cache_config, vc.parallel_config
     n = mc.get_num_layers(pc)
-    block = cc.block_size
     specs = {}
+    if mc.is_hybrid:
+        # Platform.register_custom_kv_cache_specs phase 2 with the CUDA
+        # backend of every attention layer (FlashAttention): its kernel
+        # block sizes are what _find_non_ssm_backends would report.
+        from vllm.platforms import current_platform
+        from vllm.v1.attention.backends.registry import MambaAttentionBackendEnum
+
+        platform = type(current_platform)
+        platform._find_non_ssm_backends = classmethod(lambda cls, _vc: [FlashAttentionBlocks])
+        platform._align_hybrid_block_size(vc, FlashAttentionBlocks)
+        kv_dtype = kv_cache_dtype_str_to_dtype(cc.cache_dtype, mc)
+        quant = get_kv_quant_mode(cc.cache_dtype)
+        heads, head = mc.get_num_kv_heads(pc), mc.get_head_size()
+        mamba1 = mc.architectures[0].startswith("Jamba")
+        return hybrid_specs(
+            vc, cc.mamba_block_size,
+            lambda: FullAttentionSpec(block_size=cc.block_size, num_kv_heads=heads,
+                                      head_size=head, dtype=kv_dtype, kv_quant_mode=quant),
+            mamba_type=(MambaAttentionBackendEnum.MAMBA1 if mamba1
+                        else MambaAttentionBackendEnum.MAMBA2),
+            mamba_cache_mode=cc.mamba_cache_mode)
+    block = cc.block_size
     if mc.architectures[0] in ("MambaForCausalLM",):
         from vllm.model_executor.layers.mamba.mamba_utils import (MambaStateDtypeCalculator,
                                                                   MambaStateShapeCalculator)
@@ -241,6 +308,18 @@ def specs_0_11(vc):
     n = mc.get_num_layers(pc)
     block = cc.block_size
     specs = {}
+    if mc.is_hybrid:
+        # HybridAttentionMambaModelConfig already raised block_size and set
+        # mamba_page_size_padded when VllmConfig was built.
+        kv_dtype = (mc.dtype if cc.cache_dtype == "auto"
+                    else STR_DTYPE_TO_TORCH_DTYPE[cc.cache_dtype])
+        heads, head = mc.get_num_kv_heads(pc), mc.get_head_size()
+        mamba1 = mc.architectures[0].startswith("Jamba")
+        return hybrid_specs(
+            vc, mc.max_model_len,
+            lambda: FullAttentionSpec(block_size=cc.block_size, num_kv_heads=heads,
+                                      head_size=head, dtype=kv_dtype),
+            mamba_type="mamba1" if mamba1 else "mamba2")
     if mc.architectures[0] == "MambaForCausalLM":
         from vllm.model_executor.layers.mamba.mamba_utils import (MambaStateDtypeCalculator,
                                                                   MambaStateShapeCalculator)
@@ -321,6 +400,9 @@ def run_case(name, path, max_len, tp, block, kv_dtype, memory):
     rec["hybrid_kv_cache_manager"] = not vc.scheduler_config.disable_hybrid_kv_cache_manager
     new = tuple(int(x) for x in VERSION.split(".")[:2]) >= (0, 20)
     specs = specs_0_33(vc) if new else specs_0_11(vc)
+    if vc.model_config.is_hybrid:
+        rec["attention_block_size"] = vc.cache_config.block_size
+        rec["mamba_cache_mode"] = getattr(vc.cache_config, "mamba_cache_mode", "none")
     try:
         rec.update((plan_0_33 if new else plan_0_11)(vc, specs, memory, tp))
         rec["starts"] = True
@@ -334,12 +416,14 @@ def run_case(name, path, max_len, tp, block, kv_dtype, memory):
 
 
 def main():
-    out = sys.argv[1]
+    out, only = sys.argv[1], set(sys.argv[2:])
     load_vllm()
     tmp = tempfile.mkdtemp()
     rows = []
     try:
         for name, max_len, runs in CASES:
+            if only and name not in only:
+                continue
             path = model_dir(name, tmp)
             for tp, block, kv_dtype, memory in runs:
                 with contextlib.redirect_stdout(sys.stderr):
