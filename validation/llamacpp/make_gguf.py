@@ -308,6 +308,90 @@ def write_ssm(s: dict, path: Path) -> None:
     w.close()
 
 
+# ---------------------------------------------------------------------------
+# Embedding / reranker shapes (issue #6), F16 only. arch "bert" as de3ff81
+# reads it (models/bert.cpp): token_type_count, attention.causal = false,
+# pooling_type; rank pooling needs cls, cls.output and classifier labels
+# (n_cls_out = number of labels, llama-model.cpp load_hparams).
+# pooling: 1 mean, 2 cls, 3 last, 4 rank (gguf.PoolingType).
+# ---------------------------------------------------------------------------
+EMBED_SPECS: list[dict] = [
+    dict(name="bert-small", arch="bert", n_layer=6, n_embd=384, n_head=12, n_ff=1536, n_vocab=30522,
+         n_ctx_train=512, pooling=1, cls_labels=()),
+    dict(name="bert-base", arch="bert", n_layer=12, n_embd=768, n_head=12, n_ff=3072, n_vocab=30522,
+         n_ctx_train=2048, pooling=2, cls_labels=()),
+    dict(name="bert-rerank", arch="bert", n_layer=6, n_embd=384, n_head=12, n_ff=1536, n_vocab=30522,
+         n_ctx_train=512, pooling=4, cls_labels=("LABEL_0",)),
+]
+
+
+def embed_tensor_list(s: dict) -> list[tuple[str, tuple[int, ...], str]]:
+    E, V, L, F, C = s["n_embd"], s["n_vocab"], s["n_layer"], s["n_ff"], s["n_ctx_train"]
+    out = [("token_embd.weight", (E, V), "f16"), ("token_types.weight", (E, 2), "f32"),
+           ("position_embd.weight", (E, C), "f16"),
+           ("token_embd_norm.weight", (E,), "f32"), ("token_embd_norm.bias", (E,), "f32")]
+    if s["cls_labels"]:
+        out += [("cls.weight", (E, E), "f16"), ("cls.bias", (E,), "f32"),
+                ("cls.output.weight", (E, len(s["cls_labels"])), "f16"),
+                ("cls.output.bias", (len(s["cls_labels"]),), "f32")]
+    for i in range(L):
+        p = f"blk.{i}."
+        for t in ("attn_q", "attn_k", "attn_v", "attn_output"):
+            out += [(p + t + ".weight", (E, E), "f16"), (p + t + ".bias", (E,), "f32")]
+        out += [(p + "attn_output_norm.weight", (E,), "f32"), (p + "attn_output_norm.bias", (E,), "f32"),
+                (p + "ffn_up.weight", (E, F), "f16"), (p + "ffn_up.bias", (F,), "f32"),
+                (p + "ffn_down.weight", (F, E), "f16"), (p + "ffn_down.bias", (E,), "f32"),
+                (p + "layer_output_norm.weight", (E,), "f32"), (p + "layer_output_norm.bias", (E,), "f32")]
+    return out
+
+
+def write_embed(s: dict, path: Path) -> None:
+    w = gguf.GGUFWriter(str(path), s["arch"])
+    w.add_name(f"gpumem-synthetic-{s['name']}")
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    w.add_context_length(s["n_ctx_train"])
+    w.add_embedding_length(s["n_embd"])
+    w.add_block_count(s["n_layer"])
+    w.add_head_count(s["n_head"])
+    w.add_feed_forward_length(s["n_ff"])
+    w.add_layer_norm_eps(1e-12)
+    w.add_causal_attention(False)
+    w.add_pooling_type(gguf.PoolingType(s["pooling"]))
+    w.add_token_type_count(2)
+    w.add_vocab_size(s["n_vocab"])
+    if s["cls_labels"]:
+        w.add_classifier_output_labels(list(s["cls_labels"]))
+    tokens, types, merges, bos, eos = make_vocab(s["n_vocab"])
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("default")
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_merges(merges)
+    w.add_bos_token_id(bos)
+    w.add_eos_token_id(eos)
+    w.add_sep_token_id(eos)
+    w.add_add_bos_token(True)
+    w.add_add_eos_token(True)
+    rng = np.random.default_rng(0)
+    tl = embed_tensor_list(s)
+    for name, shape, kind in tl:
+        dt = np.float16 if kind == "f16" else np.float32
+        w.add_tensor_info(name, tuple(reversed(shape)), np.dtype(dt), int(np.prod(shape)) * np.dtype(dt).itemsize)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    for name, shape, kind in tl:
+        np_shape = tuple(reversed(shape))
+        if kind == "f16":
+            arr = (rng.standard_normal(np_shape, dtype=np.float32) * 0.02).astype(np.float16)
+        elif "norm.weight" in name:
+            arr = np.ones(np_shape, dtype=np.float32)
+        else:
+            arr = rng.standard_normal(np_shape, dtype=np.float32) * 0.02
+        w.write_tensor_data(arr)
+    w.close()
+
+
 def quantize(qbin: str, src: Path, dst: Path, qtype: str) -> None:
     tmp = dst.with_suffix(".tmp")
     r = subprocess.run([qbin, str(src), str(tmp), qtype, str(os.cpu_count() or 1)],
@@ -327,6 +411,7 @@ def main() -> None:
     ap.add_argument("--quantize", default=os.path.join(default_dir, "build", "bin", "llama-quantize"))
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--ssm", action="store_true", help="write SSM_SPECS (Mamba-2, hybrids; F16 only) instead")
+    ap.add_argument("--embed", action="store_true", help="write EMBED_SPECS (bert embedding/reranker; F16 only) instead")
     a = ap.parse_args()
     specs = [s for s in SPECS if not a.only or s["name"] in a.only.split(",")]
     if a.list:
@@ -335,14 +420,14 @@ def main() -> None:
         return
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    if a.ssm:
-        for s in SSM_SPECS:
+    if a.ssm or a.embed:
+        for s in (SSM_SPECS if a.ssm else EMBED_SPECS):
             if a.only and s["name"] not in a.only.split(","):
                 continue
             f16 = out / f"{s['name']}-F16.gguf"
             if not f16.exists():
                 tmp = f16.with_suffix(".tmp")
-                write_ssm(s, tmp)
+                (write_ssm if a.ssm else write_embed)(s, tmp)
                 tmp.rename(f16)
                 print(f"wrote {f16} ({f16.stat().st_size} bytes)", flush=True)
         return
