@@ -915,6 +915,19 @@ static gpumem_status check_extras(const gpumem_model *m, const gpumem_settings *
 gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
                               const gpumem_settings *s, gpumem_estimate *out, gpumem_error *err)
 {
+    /* BERT-style encoders run as embedding models in de3ff81: no memory
+     * (llama-model.cpp create_memory), an output buffer of logits and
+     * embeddings rows (llama-context.cpp output_reserve), the encoder graph
+     * over n_ubatch = n_batch tokens. Measured (29 runs in
+     * validation/measurements/llamacpp_embed.jsonl) but not modelled:
+     * refused rather than sized as a decoder with a KV cache. */
+    if (m->is_encoder)
+        return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                       "%s is a %s encoder: llama.cpp de3ff81 runs it as an embedding model "
+                       "(no KV cache, logits + embeddings output, an encoder graph over the "
+                       "whole batch), which gpumem does not size yet; its config.json with "
+                       "--engine transformers sizes it for PyTorch",
+                       m->name, m->architecture);
     gpumem_status st = check_extras(m, s, err);
     if (st == GPUMEM_OK)
         st = run(m, r, s, false, out, err);

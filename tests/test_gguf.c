@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 static const char *const fixtures[] = {"tiny-llama-f16", "tiny-llama-q4k", "tiny-llama-q8",
-                                       "tiny-moe-mixed"};
+                                       "tiny-moe-mixed", "tiny-bert"};
 
 static void read_fixture(const char *name, gguf_file *f, json_t **expected)
 {
