@@ -36,20 +36,6 @@ typedef struct {
 
 static bool masked(const uint64_t *mask, uint32_t il) { return mask[il / 64] >> (il % 64) & 1; }
 
-static uint64_t header_size(const char *base)
-{
-    char path[1200], line[512], name[256];
-    unsigned long long sz, found = 0;
-    snprintf(path, sizeof path, "%s/validation/llamacpp/headers/index.tsv", GPUMEM_SOURCE_DIR);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "%255s %llu", name, &sz) == 2 && !strcmp(name, base))
-            found = sz;
-    fclose(f);
-    return found;
-}
-
 /* Reasons by case id; NULL when the case must match. */
 static char *deviation(const char *id)
 {
@@ -145,17 +131,11 @@ static int one_case(json_t *row, const gpumem_gpu *gpu)
 {
     const char *id = json_string_value(json_object_get(row, "id"));
     json_t *g = json_object_get(row, "gguf");
-    char base[256], path[1400];
+    char base[256];
     snprintf(base, sizeof base, "%s-%s", json_string_value(json_object_get(g, "name")),
              json_string_value(json_object_get(g, "quant")));
-    snprintf(path, sizeof path, "%s/validation/llamacpp/headers/%s.gguf-header", GPUMEM_SOURCE_DIR,
-             base);
-    uint64_t size = header_size(base);
-    assert_true(size > 0);
-    gpumem_model *m = NULL;
+    gpumem_model *m = measured_header(base);
     gpumem_error err;
-    if (gpumem_model_load_gguf_header(path, size, &m, &err) != GPUMEM_OK)
-        fail_msg("%s: %s", path, err.message);
     gpumem_model_info info;
     gpumem_model_get_info(m, &info);
     uint32_t n_layer = info.n_layers;

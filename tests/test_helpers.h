@@ -55,4 +55,28 @@ static inline uint64_t device_component(const gpumem_estimate *e, const char *de
     return 0;
 }
 
+/* A header-only GGUF of validation/llamacpp/headers (a file the real
+ * llama.cpp ran, its tokenizer arrays dropped) with the size the whole file
+ * had, from headers/index.tsv. */
+static inline gpumem_model *measured_header(const char *base)
+{
+    char path[1400], line[512], name[256];
+    unsigned long long sz, size = 0;
+    snprintf(path, sizeof path, "%s/validation/llamacpp/headers/index.tsv", GPUMEM_SOURCE_DIR);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%255s %llu", name, &sz) == 2 && !strcmp(name, base))
+            size = sz;
+    fclose(f);
+    assert_true(size > 0);
+    snprintf(path, sizeof path, "%s/validation/llamacpp/headers/%s.gguf-header", GPUMEM_SOURCE_DIR,
+             base);
+    gpumem_model *m = NULL;
+    gpumem_error err;
+    if (gpumem_model_load_gguf_header(path, size, &m, &err) != GPUMEM_OK)
+        fail_msg("%s: %s", path, err.message);
+    return m;
+}
+
 #endif

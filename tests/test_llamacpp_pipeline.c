@@ -22,35 +22,13 @@
 
 static const double MiB = 1048576.0;
 
-static uint64_t header_size(const char *base)
-{
-    char path[1200], line[512], name[256];
-    unsigned long long sz, found = 0;
-    snprintf(path, sizeof path, "%s/validation/llamacpp/headers/index.tsv", GPUMEM_SOURCE_DIR);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "%255s %llu", name, &sz) == 2 && !strcmp(name, base))
-            found = sz;
-    fclose(f);
-    return found;
-}
-
 static gpumem_model *measured(json_t *row)
 {
     json_t *g = json_object_get(row, "gguf");
-    char base[256], path[1400];
+    char base[256];
     snprintf(base, sizeof base, "%s-%s", json_string_value(json_object_get(g, "name")),
              json_string_value(json_object_get(g, "quant")));
-    snprintf(path, sizeof path, "%s/validation/llamacpp/headers/%s.gguf-header", GPUMEM_SOURCE_DIR,
-             base);
-    uint64_t size = header_size(base);
-    assert_true(size > 0);
-    gpumem_model *m = NULL;
-    gpumem_error err;
-    if (gpumem_model_load_gguf_header(path, size, &m, &err) != GPUMEM_OK)
-        fail_msg("%s: %s", path, err.message);
-    return m;
+    return measured_header(base);
 }
 
 static double printed(json_t *real, const char *what, size_t d)

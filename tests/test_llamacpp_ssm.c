@@ -17,34 +17,6 @@
 
 static const double MiB = 1048576.0;
 
-static uint64_t header_size(const char *base)
-{
-    char path[1200], line[512], name[256];
-    unsigned long long sz, found = 0;
-    snprintf(path, sizeof path, "%s/validation/llamacpp/headers/index.tsv", GPUMEM_SOURCE_DIR);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "%255s %llu", name, &sz) == 2 && !strcmp(name, base))
-            found = sz;
-    fclose(f);
-    return found;
-}
-
-static gpumem_model *header(const char *base)
-{
-    char path[1400];
-    snprintf(path, sizeof path, "%s/validation/llamacpp/headers/%s.gguf-header", GPUMEM_SOURCE_DIR,
-             base);
-    uint64_t size = header_size(base);
-    assert_true(size > 0);
-    gpumem_model *m = NULL;
-    gpumem_error err;
-    if (gpumem_model_load_gguf_header(path, size, &m, &err) != GPUMEM_OK)
-        fail_msg("%s: %s", path, err.message);
-    return m;
-}
-
 static uint64_t comp(const gpumem_estimate *e, const char *name)
 {
     const gpumem_device *d = &e->devices[e->n_devices - 1];
@@ -91,7 +63,7 @@ static void state_matches_every_measured_run(void **state)
         char base[300];
         snprintf(base, sizeof base, "%s-F16",
                  json_string_value(json_object_get(json_object_get(row, "gguf"), "name")));
-        gpumem_model *m = header(base);
+        gpumem_model *m = measured_header(base);
         gpumem_settings s;
         gpumem_settings_init(&s);
         s.engine = GPUMEM_ENGINE_LLAMACPP;
@@ -138,7 +110,7 @@ static void state_matches_every_measured_run(void **state)
 static void state_by_hand(void **state)
 {
     (void)state;
-    gpumem_model *m = header("mamba2-370m-F16");
+    gpumem_model *m = measured_header("mamba2-370m-F16");
     gpumem_settings s;
     gpumem_settings_init(&s);
     s.engine = GPUMEM_ENGINE_LLAMACPP;
