@@ -35,7 +35,7 @@
   /* ------------------------------------------------------------ settings */
   // Form fields passed as `--NAME VALUE` when visible and not empty.
   const FLAGS = ['dtype', 'context', 'batch', 'new-tokens', 'device-map', 'kv-dtype',
-    'gpu-memory-utilization', 'max-model-len', 'quantization',
+    'gpu-memory-utilization', 'target-concurrency', 'max-model-len', 'quantization',
     'n-gpu-layers', 'cache-type-k', 'cache-type-v', 'parallel', 'tensor-split',
     'method', 'optimizer', 'precision', 'checkpointing', 'seq', 'zero'];
   const STATE = ['model', 'gpu', 'gpu2', 'gpus', 'memory', 'share', 'engine', 'mode', ...FLAGS];
@@ -254,15 +254,27 @@
 
   async function renderFitFlags(mine) {
     const out = $('fit-flags');
+    const par = $('fit-parallel');
     if (!isGguf() || !$('gpu').value || $('mode').value === 'train') {
       out.textContent = isGguf() ? 'choose a GPU' : 'for GGUF files (llama.cpp)';
+      par.textContent = '–';
       return;
     }
     const args = ['fit', modelArg(), ...gpuArgs()];
     if ($('context').value) args.push('--ctx-size', $('context').value);
     const r = await gpumem([...args, '--json']);
     if (mine !== generation) return;
-    out.textContent = r.rc === 0 ? JSON.parse(r.stdout).plan.flags : plain(r.stderr);
+    if (r.rc !== 0) {
+      out.textContent = plain(r.stderr);
+      par.textContent = '–';
+      return;
+    }
+    const plan = JSON.parse(r.stdout).plan;
+    out.textContent = plan.flags;
+    par.textContent = plan.max_parallel
+      ? `up to ${plan.max_parallel} at ${plan.parallel_context} tokens each ` +
+        `(-c ${plan.max_parallel * plan.parallel_context} -np ${plan.max_parallel})`
+      : 'not one with every layer on the GPU';
   }
 
   /* --------------------------------------------------------------- files */

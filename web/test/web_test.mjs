@@ -156,6 +156,14 @@ const vllm = await runCase('qwen3-14b, vLLM, H100 SXM, max-model-len 16384, util
   { model: 'qwen3-14b', gpu: 'h100-sxm', engine: 'vllm', context: '', batch: '',
     'max-model-len': '16384', 'gpu-memory-utilization': '0.9' });
 
+// 2b. vLLM: the utilisation 4 requests of 16384 tokens need (--target-concurrency).
+const tc = await runCase('qwen3-14b, vLLM, H100, 4 concurrent requests of 16384 tokens',
+  { 'gpu-memory-utilization': '', 'target-concurrency': '4' });
+check(tc.report.vllm.max_concurrency >= 4, `the page's vLLM answer holds 4 requests (${tc.report.vllm.max_concurrency}x)`);
+await page.fill('#target-concurrency', '');
+await page.fill('#gpu-memory-utilization', '0.9');
+await settled();
+
 // The permalink reproduces the page in a fresh tab.
 const link = await page.getAttribute('#permalink', 'href');
 const again = await context.newPage();
@@ -180,6 +188,9 @@ check(g1.report.engine === 'llamacpp', 'a GGUF file defaults to the llama.cpp en
 const fit = native(['fit', tiny, '--gpu', 'rtx-3060', '--json']);
 check(await page.textContent('#fit-flags') === JSON.parse(fit.stdout).plan.flags,
   `llama.cpp flags "${await page.textContent('#fit-flags')}" = gpumem fit`);
+const fp = JSON.parse(fit.stdout).plan;
+check((await page.textContent('#fit-parallel')).startsWith(`up to ${fp.max_parallel} at ${fp.parallel_context} tokens`),
+  `parallel requests "${await page.textContent('#fit-parallel')}" = gpumem fit's max_parallel`);
 
 // 5. A 70B-shape Q4_K_M GGUF of ~40 GB (sparse: only its header is data):
 //    the page reads the header through File.slice, never the whole file.
