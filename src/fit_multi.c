@@ -500,12 +500,32 @@ static gpumem_status plan(planner *P, const gpumem_fit_request *req, gpumem_fit_
             if ((int64_t)p->estimate.devices[d].bytes - P->target[d] >
                 (int64_t)p->estimate.devices[worst].bytes - P->target[worst])
                 worst = d;
+        uint64_t need = p->estimate.devices[worst].bytes;
+        /* What the cheapest changes would need with every layer on the GPUs
+         * (default split): a q8_0 KV cache, and a 512-cell context. */
+        char kv[112] = "", ctx[112] = "";
+        gpumem_settings keep = P->s;
+        P->s.cache_type_k = P->s.cache_type_v = 9; /* Q8_0 (id 8) + 1 */
+        P->s.flash_attn = 1;
+        if (measure_default(P, 0, mem))
+            snprintf(kv, sizeof kv, "-ctk q8_0 -ctv q8_0 -fa on: GPU %u needs %.0f MiB", worst,
+                     (double)mem[worst] / MiB);
+        P->s = keep;
+        P->s.context = 512 * n_streams;
+        if (measure_default(P, 0, mem))
+            snprintf(ctx, sizeof ctx, "-c %llu: GPU %u needs %.0f MiB",
+                     (unsigned long long)P->s.context, worst, (double)mem[worst] / MiB);
+        P->s = keep;
+        /* (those estimates went into p->estimate: the plan's again) */
+        if (gpumem_estimate_inference(m, &t, &p->estimate, P->err) != GPUMEM_OK)
+            return P->err->code;
         snprintf(p->advice, sizeof p->advice,
-                 "nothing fits: GPU %u (%s) needs %.0f MiB with this plan, %.0f MiB allowed "
-                 "(budget - margin); try -ctk q8_0 -ctv q8_0 -fa on, a smaller -c, or a "
-                 "smaller quant",
-                 worst, P->s.targets[worst].gpu->id, (double)p->estimate.devices[worst].bytes / MiB,
-                 (double)P->target[worst] / MiB);
+                 "nothing fits: GPU %u (%s) needs %.0f MiB with %s, %.0f MiB allowed "
+                 "(budget - margin); options: %s; %s; or a smaller quant",
+                 worst, P->s.targets[worst].gpu->id, (double)need / MiB,
+                 t.n_gpu_layers ? "this plan" : "no layer (one more does not fit)",
+                 (double)P->target[worst] / MiB, kv[0] ? kv : "-ctk q8_0 -ctv q8_0 -fa on",
+                 ctx[0] ? ctx : "a smaller -c");
     }
     return GPUMEM_OK;
 }
