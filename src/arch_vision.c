@@ -15,19 +15,6 @@ enum { MAX_DIM = 1 << 20, MAX_LAYERS = 4096, MAX_PIXELS = 1 << 16 };
 
 #define BAD(...) err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0, __VA_ARGS__)
 
-/* Sum with overflow tracking. */
-typedef struct {
-    uint64_t sum;
-    bool overflow;
-} vsum;
-
-static void vadd(vsum *s, uint64_t a, uint64_t b)
-{
-    uint64_t p;
-    if (!u64_mul(a, b, &p) || !u64_add(s->sum, p, &s->sum))
-        s->overflow = true;
-}
-
 /* The text side a projector maps into. */
 typedef struct {
     uint64_t hidden;
@@ -36,22 +23,22 @@ typedef struct {
 /* ------------------------------------------------------------- towers */
 
 /* A linear layer [in -> out] with an optional bias. */
-static void linear(vsum *s, uint64_t in, uint64_t out, bool bias)
+static void linear(acc64 *s, uint64_t in, uint64_t out, bool bias)
 {
-    vadd(s, in, out);
+    acc64_add(s, in, out);
     if (bias)
-        vadd(s, out, 1);
+        acc64_add(s, out, 1);
 }
 
 /* The encoder layer CLIP, SigLIP and Llama 4's vision model share:
  * q/k/v/o with bias, fc1/fc2 with bias, two LayerNorms. */
-static void vit_layer(vsum *s, uint64_t h, uint64_t f)
+static void vit_layer(acc64 *s, uint64_t h, uint64_t f)
 {
     for (int i = 0; i < 4; i++)
         linear(s, h, h, true);
     linear(s, h, f, true);
     linear(s, f, h, true);
-    vadd(s, 4, h);
+    acc64_add(s, 4, h);
 }
 
 typedef struct {
@@ -82,16 +69,16 @@ static uint64_t patches(const vit_dims *v)
 
 /* CLIPVisionModel (modeling_clip.py): class embedding, patch conv without
  * bias, num_patches + 1 positions, pre_layrnorm, layers, post_layernorm. */
-static gpumem_status clip_tower(cfg_ctx *c, vsum *s, uint64_t *hidden)
+static gpumem_status clip_tower(cfg_ctx *c, acc64 *s, uint64_t *hidden)
 {
     vit_dims v;
     TRY(read_vit(c, (vit_dims){768, 3072, 12, 12, 3, 224, 32}, &v));
     uint64_t h = v.hidden;
-    vadd(s, h, 1 + (uint64_t)v.channels * v.patch * v.patch + patches(&v) + 1);
-    vadd(s, 2, h);
+    acc64_add(s, h, 1 + (uint64_t)v.channels * v.patch * v.patch + patches(&v) + 1);
+    acc64_add(s, 2, h);
     for (uint32_t i = 0; i < v.layers; i++)
         vit_layer(s, h, v.ff);
-    vadd(s, 2, h);
+    acc64_add(s, 2, h);
     *hidden = h;
     return GPUMEM_OK;
 }
@@ -99,7 +86,7 @@ static gpumem_status clip_tower(cfg_ctx *c, vsum *s, uint64_t *hidden)
 /* SiglipVisionModel (modeling_siglip.py): patch conv with bias,
  * num_patches positions, layers, post_layernorm, and with vision_use_head
  * (default true) the attention-pooling head. */
-static gpumem_status siglip_tower(cfg_ctx *c, vsum *s, uint64_t *hidden)
+static gpumem_status siglip_tower(cfg_ctx *c, acc64 *s, uint64_t *hidden)
 {
     vit_dims v;
     bool head;
@@ -107,15 +94,15 @@ static gpumem_status siglip_tower(cfg_ctx *c, vsum *s, uint64_t *hidden)
     TRY(cfg_bool(c, "vision_use_head", true, &head));
     uint64_t h = v.hidden;
     linear(s, (uint64_t)v.channels * v.patch * v.patch, h, true);
-    vadd(s, patches(&v), h);
+    acc64_add(s, patches(&v), h);
     for (uint32_t i = 0; i < v.layers; i++)
         vit_layer(s, h, v.ff);
-    vadd(s, 2, h);
+    acc64_add(s, 2, h);
     if (head) { /* probe, MultiheadAttention in/out, layernorm, MLP */
-        vadd(s, h, 1);
+        acc64_add(s, h, 1);
         linear(s, h, 3 * h, true);
         linear(s, h, h, true);
-        vadd(s, 2, h);
+        acc64_add(s, 2, h);
         linear(s, h, v.ff, true);
         linear(s, v.ff, h, true);
     }
@@ -126,16 +113,16 @@ static gpumem_status siglip_tower(cfg_ctx *c, vsum *s, uint64_t *hidden)
 /* PixtralVisionModel (modeling_pixtral.py): patch conv without bias,
  * RMSNorm ln_pre, layers of q/k/v/o without bias (hidden x hidden), a
  * gated MLP and two RMSNorms; 2-D RoPE holds buffers only. */
-static gpumem_status pixtral_tower(cfg_ctx *c, vsum *s, uint64_t *hidden)
+static gpumem_status pixtral_tower(cfg_ctx *c, acc64 *s, uint64_t *hidden)
 {
     vit_dims v;
     TRY(read_vit(c, (vit_dims){1024, 4096, 24, 16, 3, 1024, 16}, &v));
     uint64_t h = v.hidden;
-    vadd(s, h, (uint64_t)v.channels * v.patch * v.patch + 1);
+    acc64_add(s, h, (uint64_t)v.channels * v.patch * v.patch + 1);
     for (uint32_t i = 0; i < v.layers; i++) {
-        vadd(s, 4 * h, h);
-        vadd(s, 3 * h, v.ff);
-        vadd(s, 2, h);
+        acc64_add(s, 4 * h, h);
+        acc64_add(s, 3 * h, v.ff);
+        acc64_add(s, 2, h);
     }
     *hidden = h;
     return GPUMEM_OK;
@@ -146,7 +133,7 @@ static gpumem_status pixtral_tower(cfg_ctx *c, vsum *s, uint64_t *hidden)
  * after, CLIP-like layers, and the pixel-shuffle adapter MLP
  * (intermediate_size -> projector_input_dim -> projector_output_dim, no
  * bias). Returns vision_output_dim, what the projector reads. */
-static gpumem_status llama4_tower(cfg_ctx *c, vsum *s, uint64_t *out_dim)
+static gpumem_status llama4_tower(cfg_ctx *c, acc64 *s, uint64_t *out_dim)
 {
     vit_dims v;
     uint32_t pin, pout, vout;
@@ -155,13 +142,13 @@ static gpumem_status llama4_tower(cfg_ctx *c, vsum *s, uint64_t *out_dim)
     TRY(cfg_u32(c, "projector_output_dim", 4096, MAX_DIM, &pout));
     TRY(cfg_u32(c, "vision_output_dim", 7680, MAX_DIM, &vout));
     uint64_t h = v.hidden;
-    vadd(s, (uint64_t)v.channels * v.patch * v.patch, h);
-    vadd(s, h, 1 + patches(&v) + 1);
-    vadd(s, 4, h);
+    acc64_add(s, (uint64_t)v.channels * v.patch * v.patch, h);
+    acc64_add(s, h, 1 + patches(&v) + 1);
+    acc64_add(s, 4, h);
     for (uint32_t i = 0; i < v.layers; i++)
         vit_layer(s, h, v.ff);
-    vadd(s, v.ff, pin);
-    vadd(s, pout, pout);
+    acc64_add(s, v.ff, pin);
+    acc64_add(s, pout, pout);
     *out_dim = vout;
     return GPUMEM_OK;
 }
@@ -200,14 +187,14 @@ static gpumem_status read_qwen_vit(cfg_ctx *c, bool v2_5, qwen_vit *q)
  * embed_dim x mlp_ratio, LayerNorms; Qwen2.5-VL: gated of
  * intermediate_size, RMSNorms), and the patch merger (norm, then
  * hidden x merge^2 -> same -> out, with bias). */
-static gpumem_status qwen_tower(cfg_ctx *c, vsum *s, bool v2_5)
+static gpumem_status qwen_tower(cfg_ctx *c, acc64 *s, bool v2_5)
 {
     qwen_vit q;
     TRY(read_qwen_vit(c, v2_5, &q));
     uint64_t h = q.hidden, norm = v2_5 ? 1 : 2;
-    vadd(s, h, (uint64_t)q.channels * q.temporal * q.patch * q.patch);
+    acc64_add(s, h, (uint64_t)q.channels * q.temporal * q.patch * q.patch);
     for (uint32_t i = 0; i < q.depth; i++) {
-        vadd(s, 2 * norm, h);
+        acc64_add(s, 2 * norm, h);
         linear(s, h, 3 * h, true);
         linear(s, h, h, true);
         if (v2_5) {
@@ -220,7 +207,7 @@ static gpumem_status qwen_tower(cfg_ctx *c, vsum *s, bool v2_5)
         }
     }
     uint64_t merged = h * q.merge * q.merge;
-    vadd(s, norm, h);
+    acc64_add(s, norm, h);
     linear(s, merged, merged, true);
     linear(s, merged, q.out, true);
     return GPUMEM_OK;
@@ -245,7 +232,7 @@ static gpumem_status feature_layers(cfg_ctx *c, uint64_t *n)
 /* LlavaMultiModalProjector (modeling_llava.py): linear_1 from the vision
  * features to the text width, linear_2 text to text, both with
  * multimodal_projector_bias (default true). */
-static gpumem_status llava_projector(cfg_ctx *c, vsum *s, uint64_t vh, const text_side *t)
+static gpumem_status llava_projector(cfg_ctx *c, acc64 *s, uint64_t vh, const text_side *t)
 {
     uint64_t n;
     bool bias;
@@ -342,7 +329,7 @@ bool vision_known(const char *model_type)
 }
 
 /* The tower for a Llava-family vision_config, by its model_type. */
-static gpumem_status llava_tower(cfg_ctx *c, vsum *s, uint64_t *vh)
+static gpumem_status llava_tower(cfg_ctx *c, acc64 *s, uint64_t *vh)
 {
     const char *type;
     TRY(cfg_str(c, "model_type", &type));
@@ -357,7 +344,7 @@ static gpumem_status llava_tower(cfg_ctx *c, vsum *s, uint64_t *vh)
 }
 
 static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, const char *outer,
-                                         const text_side *t, vsum *s)
+                                         const text_side *t, acc64 *s)
 {
     uint64_t vh = 0;
     switch (row->tower) {
@@ -365,13 +352,13 @@ static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, cons
         TRY(llava_tower(c, s, &vh));
         TRY(llava_projector(c, s, vh, t));
         if (strcmp(outer, "llava_next") == 0)
-            vadd(s, t->hidden, 1); /* image_newline */
+            acc64_add(s, t->hidden, 1); /* image_newline */
         return GPUMEM_OK;
     case TOWER_SIGLIP:
         /* Gemma3MultiModalProjector: mm_input_projection_weight and an
          * RMSNorm over the vision width. */
         TRY(siglip_tower(c, s, &vh));
-        vadd(s, vh, t->hidden + 1);
+        acc64_add(s, vh, t->hidden + 1);
         return GPUMEM_OK;
     case TOWER_PIXTRAL: {
         /* Mistral3MultiModalProjector: RMSNorm, patch merger
@@ -389,7 +376,7 @@ static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, cons
         c->root = root;
         TRY(st);
         TRY(feature_layers(c, &n));
-        vadd(s, vh, 1 + vh * merge * merge);
+        acc64_add(s, vh, 1 + vh * merge * merge);
         linear(s, vh * n, t->hidden, bias);
         linear(s, t->hidden, t->hidden, bias);
         return GPUMEM_OK;
@@ -397,7 +384,7 @@ static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, cons
     case TOWER_LLAMA4:
         /* Llama4MultiModalProjector: vision_output_dim -> text, no bias. */
         TRY(llama4_tower(c, s, &vh));
-        vadd(s, vh, t->hidden);
+        acc64_add(s, vh, t->hidden);
         return GPUMEM_OK;
     case TOWER_QWEN2_VL:
     case TOWER_QWEN2_5_VL:
@@ -429,7 +416,7 @@ gpumem_status vision_read(cfg_ctx *c, const char *outer, gpumem_model *m, arch_s
         vc = defaults;
     }
     text_side t = {m->n_embd};
-    vsum s = {0, false};
+    acc64 s = {0, false};
     json_t *root = c->root;
     c->root = vc;
     gpumem_status st = tower_and_projector(c, row, outer, &t, &s);

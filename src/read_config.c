@@ -212,19 +212,6 @@ gpumem_status arch_layer_types_chunked(cfg_ctx *c, gpumem_model *m, uint32_t win
 
 /* ------------------------------------------------------ parameter counter */
 
-/* Sum of products, overflow-checked; each term is a pair of factors. */
-typedef struct {
-    uint64_t sum;
-    bool overflow;
-} acc64;
-
-static void add(acc64 *a, uint64_t x, uint64_t y)
-{
-    uint64_t p;
-    if (!u64_mul(x, y, &p) || !u64_add(a->sum, p, &a->sum))
-        a->overflow = true;
-}
-
 static void attn_params(const arch_spec *s, const model_layer *l, acc64 *lin, acc64 *small)
 {
     uint64_t h = s->hidden, nh = l->n_head, nkv = l->n_head_kv;
@@ -236,34 +223,34 @@ static void attn_params(const arch_spec *s, const model_layer *l, acc64 *lin, ac
          * kv_a_layernorm, kv_b to per-head nope-K and V, o_proj. */
         uint64_t qhd = (uint64_t)s->qk_nope_dim + s->qk_rope_dim;
         if (s->q_lora_rank) {
-            add(lin, h, s->q_lora_rank);
-            add(small, s->q_lora_rank, 1);
-            add(lin, s->q_lora_rank, nh * qhd);
+            acc64_add(lin, h, s->q_lora_rank);
+            acc64_add(small, s->q_lora_rank, 1);
+            acc64_add(lin, s->q_lora_rank, nh * qhd);
         } else {
-            add(lin, h, nh * qhd);
+            acc64_add(lin, h, nh * qhd);
         }
-        add(lin, h, (uint64_t)s->kv_lora_rank + s->qk_rope_dim);
-        add(small, s->kv_lora_rank, 1);
-        add(lin, s->kv_lora_rank, nh * ((uint64_t)s->qk_nope_dim + s->v_head_dim));
-        add(lin, nh * s->v_head_dim, h);
+        acc64_add(lin, h, (uint64_t)s->kv_lora_rank + s->qk_rope_dim);
+        acc64_add(small, s->kv_lora_rank, 1);
+        acc64_add(lin, s->kv_lora_rank, nh * ((uint64_t)s->qk_nope_dim + s->v_head_dim));
+        acc64_add(lin, nh * s->v_head_dim, h);
         if (s->qkv_bias) /* attention_bias: q_a (or none), kv_a, o */
-            add(small, (s->q_lora_rank ? s->q_lora_rank : 0) + s->kv_lora_rank +
+            acc64_add(small, (s->q_lora_rank ? s->q_lora_rank : 0) + s->kv_lora_rank +
                            s->qk_rope_dim + h, 1);
         return;
     }
     uint64_t qd = nh * l->head_dim_k, kd = nkv * l->head_dim_k, vd = nkv * l->head_dim_v;
-    add(lin, h, qd + kd + vd);
-    add(lin, nh * l->head_dim_v, h);
+    acc64_add(lin, h, qd + kd + vd);
+    acc64_add(lin, nh * l->head_dim_v, h);
     if (s->qkv_bias)
-        add(small, qd + kd + vd, 1);
+        acc64_add(small, qd + kd + vd, 1);
     if (s->o_bias)
-        add(small, h, 1);
+        acc64_add(small, h, 1);
     if (s->qk_norm == 1)
-        add(small, 2ull * l->head_dim_k, s->norm_w);
+        acc64_add(small, 2ull * l->head_dim_k, s->norm_w);
     else if (s->qk_norm == 2)
-        add(small, qd + kd, s->norm_w);
+        acc64_add(small, qd + kd, s->norm_w);
     if (s->sinks)
-        add(small, nh, 1);
+        acc64_add(small, nh, 1);
 }
 
 static void ssm_params(const arch_spec *s, const model_layer *l, acc64 *lin, acc64 *small)
@@ -271,26 +258,26 @@ static void ssm_params(const arch_spec *s, const model_layer *l, acc64 *lin, acc
     if (l->ssm_heads) {
         uint64_t ml, ms;
         arch_mamba2_params(l, s->hidden, &ml, &ms);
-        add(lin, ml, 1);
-        add(small, ms, 1);
+        acc64_add(lin, ml, 1);
+        acc64_add(small, ms, 1);
         return;
     }
     /* MambaMixer (modeling_mamba.py): in_proj, depthwise conv1d with bias,
      * x_proj, dt_proj with bias, A_log, D, out_proj. */
     uint64_t h = s->hidden, d = l->ssm_d_inner, n = l->ssm_d_state, r = l->ssm_dt_rank;
-    add(lin, h, 2 * d);
-    add(small, d, l->ssm_d_conv);
-    add(small, d, 1);
-    add(lin, d, r + 2 * n);
-    add(lin, r, d);
-    add(small, d, 1);
-    add(small, d, n);
-    add(small, d, 1);
-    add(lin, d, h);
+    acc64_add(lin, h, 2 * d);
+    acc64_add(small, d, l->ssm_d_conv);
+    acc64_add(small, d, 1);
+    acc64_add(lin, d, r + 2 * n);
+    acc64_add(lin, r, d);
+    acc64_add(small, d, 1);
+    acc64_add(small, d, n);
+    acc64_add(small, d, 1);
+    acc64_add(lin, d, h);
     if (s->qkv_bias || l->ssm_proj_bias) /* use_bias: in_proj and out_proj */
-        add(small, 2 * d + h, 1);
+        acc64_add(small, 2 * d + h, 1);
     if (l->ssm_bc_norms) /* Jamba: dt_layernorm, b_layernorm, c_layernorm */
-        add(small, r + 2 * n, 1);
+        acc64_add(small, r + 2 * n, 1);
 }
 
 static void ff_params(const arch_spec *s, const model_layer *l, acc64 *lin, acc64 *small,
@@ -298,29 +285,29 @@ static void ff_params(const arch_spec *s, const model_layer *l, acc64 *lin, acc6
 {
     uint64_t h = s->hidden, mats = l->gated_ff ? 3 : 2;
     if (l->n_ff) {
-        add(lin, mats * h, l->n_ff);
+        acc64_add(lin, mats * h, l->n_ff);
         if (s->mlp_bias)
-            add(small, (mats - 1) * (uint64_t)l->n_ff + h, 1);
+            acc64_add(small, (mats - 1) * (uint64_t)l->n_ff + h, 1);
     }
     if (l->n_expert) {
-        add(lin, h, l->n_expert); /* router */
+        acc64_add(lin, h, l->n_expert); /* router */
         if (s->router_bias)
-            add(small, l->n_expert, 1);
+            acc64_add(small, l->n_expert, 1);
         uint64_t ein = l->moe_latent ? l->moe_latent : h;
-        add(expert, (uint64_t)l->n_expert * mats * ein, l->n_ff_expert);
+        acc64_add(expert, (uint64_t)l->n_expert * mats * ein, l->n_ff_expert);
         if (s->expert_bias)
-            add(expert, l->n_expert, (mats - 1) * (uint64_t)l->n_ff_expert + h);
+            acc64_add(expert, l->n_expert, (mats - 1) * (uint64_t)l->n_ff_expert + h);
         if (l->moe_latent) { /* fc1/fc2_latent_proj, with mlp_bias */
-            add(lin, 2 * h, l->moe_latent);
+            acc64_add(lin, 2 * h, l->moe_latent);
             if (s->mlp_bias)
-                add(small, (uint64_t)l->moe_latent + h, 1);
+                acc64_add(small, (uint64_t)l->moe_latent + h, 1);
         }
         if (l->n_ff_shared)
-            add(lin, mats * h, l->n_ff_shared);
+            acc64_add(lin, mats * h, l->n_ff_shared);
         if (l->n_ff_shared && s->shared_bias)
-            add(small, (mats - 1) * (uint64_t)l->n_ff_shared + h, 1);
+            acc64_add(small, (mats - 1) * (uint64_t)l->n_ff_shared + h, 1);
         if (s->shared_gate)
-            add(lin, h, 1);
+            acc64_add(lin, h, 1);
     }
 }
 
@@ -328,7 +315,7 @@ gpumem_status compute_params(cfg_ctx *c, gpumem_model *m, const arch_spec *s)
 {
     uint64_t h = s->hidden;
     acc64 top = {0, false};
-    add(&top, s->vocab, h);
+    acc64_add(&top, s->vocab, h);
     m->params_embed = top.sum;
     if (!u64_add(m->params_embed, s->extra_embed, &m->params_embed))
         top.overflow = true;
@@ -345,7 +332,7 @@ gpumem_status compute_params(cfg_ctx *c, gpumem_model *m, const arch_spec *s)
         else
             attn_params(s, l, &lin, &small);
         ff_params(s, l, &lin, &small, &expert);
-        add(&small, (uint64_t)s->norms_per_layer * h, s->norm_w);
+        acc64_add(&small, (uint64_t)s->norms_per_layer * h, s->norm_w);
         if (lin.overflow || small.overflow || expert.overflow)
             top.overflow = true;
         l->params_linear = lin.sum;

@@ -3,9 +3,23 @@
 #define GPUMEM_READ_CONFIG_INTERNAL_H
 
 #include "model_internal.h"
+#include "util_internal.h"
 
 #include <jansson.h>
 #include <stdbool.h>
+
+/* A sum of products, overflow-checked: parameter counts add factor pairs. */
+typedef struct {
+    uint64_t sum;
+    bool overflow;
+} acc64;
+
+static inline void acc64_add(acc64 *a, uint64_t x, uint64_t y)
+{
+    uint64_t p;
+    if (!u64_mul(x, y, &p) || !u64_add(a->sum, p, &a->sum))
+        a->overflow = true;
+}
 
 /* Everything an architecture function reads from a config, in one place.
  * compute_params() turns it (plus the per-layer attention/MoE choices the
