@@ -39,10 +39,11 @@ import argparse
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
+
+from rpc_devices import rpc_devices
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -112,24 +113,6 @@ OT_WHAT = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, proc, timeout=20.0) -> None:
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"rpc-server on {port} exited with {proc.returncode}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"rpc-server on {port} did not listen")
-
-
 def parse_flags(flags: str) -> dict:
     plan = dict(n_ctx=None, ngl=None, ts=[], ot=[])
     m = re.search(r"-c (\d+)", flags)
@@ -155,29 +138,12 @@ def parse_flags(flags: str) -> dict:
 
 def run_case(c: dict) -> dict:
     path = os.path.join(GGUF_DIR, f"{c['gguf']['name']}-{c['gguf']['quant']}.gguf")
-    servers, endpoints = [], []
-    try:
-        for mib in c["devices_mib"]:
-            port = free_port()
-            env = dict(os.environ, GPUMEM_RPC_MEM_MIB=str(mib))
-            p = subprocess.Popen([os.path.join(BIN, "ggml-rpc-server"), "-H", "127.0.0.1", "-p", str(port),
-                                  "-t", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            servers.append(p)
-            wait_port(port, p)
-            endpoints.append(f"127.0.0.1:{port}")
+    with rpc_devices(BIN, c["devices_mib"]) as endpoints:
         cmd = [os.path.join(BIN, "llama-fit-params"), "-m", path, "--rpc", ",".join(endpoints),
                "-fitt", str(c["fit_target_mib"]), "-lv", "4"]
         if c["ctx"]:
             cmd += ["-c", str(c["ctx"])]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    finally:
-        for p in servers:
-            p.terminate()
-        for p in servers:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
     out, err = r.stdout, r.stderr
     for k, ep in enumerate(endpoints):  # ports change from run to run: name devices by --rpc position
         out, err = out.replace(ep, f"DEV{k}"), err.replace(ep, f"DEV{k}")

@@ -34,10 +34,11 @@ import argparse
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
+
+from rpc_devices import rpc_devices
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -79,24 +80,6 @@ def cases():
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, proc, timeout=20.0) -> None:
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"rpc-server on {port} exited with {proc.returncode}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"rpc-server on {port} did not listen")
-
-
 PREFIX = re.compile(r"^\d+\.\d+\.\d+\.\d+ [A-Z] ")
 RE_BUF = re.compile(r"^\S+: +(\S+) (model|KV|compute) buffer size = +([\d.]+) MiB")
 RE_OUT = re.compile(r"^\S+: +(\S+) +output buffer size = +([\d.]+) MiB")
@@ -128,32 +111,15 @@ def parse_real(log: str, endpoints: list[str]) -> dict:
 def run_case(c: dict) -> dict:
     path = os.path.join(GGUF_DIR, f"{c['gguf']['name']}-{c['gguf']['quant']}.gguf")
     st = c["settings"]
-    servers, endpoints = [], []
     args = ["-c", str(st["ctx"]), "-ngl", str(st["ngl"]), "-ub", str(st["ubatch"]), "-b", str(max(2048, st["ubatch"])),
             "-fa", st["fa"]]
-    try:
-        for _ in range(c["devices"]):
-            port = free_port()
-            env = dict(os.environ, GPUMEM_RPC_MEM_MIB=str(DEV_MIB))
-            p = subprocess.Popen([os.path.join(BIN, "ggml-rpc-server"), "-H", "127.0.0.1", "-p", str(port), "-t", "1"],
-                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            servers.append(p)
-            wait_port(port, p)
-            endpoints.append(f"127.0.0.1:{port}")
+    with rpc_devices(BIN, [DEV_MIB] * c["devices"]) as endpoints:
         rpc = ["--rpc", ",".join(endpoints)]
         real_cmd = [os.path.join(BIN, "llama-completion"), "-m", path, *rpc, *args, "-p", "hello world", "-n", "1",
                     "-no-cnv", "-fit", "off", "-v", "--no-warmup", "-t", "2"]
         r = subprocess.run(real_cmd, capture_output=True, text=True, errors="replace", timeout=600)
         dry_cmd = [os.path.join(BIN, "llama-fit-params"), "-m", path, *rpc, *args, "-fitp", "on"]
         d = subprocess.run(dry_cmd, capture_output=True, text=True, errors="replace", timeout=600)
-    finally:
-        for p in servers:
-            p.terminate()
-        for p in servers:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
     log = r.stdout + r.stderr
     row = dict(c, rc=r.returncode, pipeline="pipeline parallelism enabled" in log, real=parse_real(log, endpoints))
     dry = dict(model=[], context=[], compute=[])
