@@ -24,15 +24,22 @@ static uint64_t gpu_bytes(const gpumem_model *m, gpumem_settings s)
     return b;
 }
 
+/* llama.cpp's defaults on an RTX 4090. */
+static gpumem_settings llamacpp_rtx_4090(void)
+{
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    s.engine = GPUMEM_ENGINE_LLAMACPP;
+    assert_int_equal(gpumem_gpu_find("rtx-4090", &s.gpu, NULL), GPUMEM_OK);
+    return s;
+}
+
 static void test_fit_steps(void **state)
 {
     (void)state;
     gpumem_model *m = fixture();
-    gpumem_settings s;
+    gpumem_settings s = llamacpp_rtx_4090();
     gpumem_error err;
-    gpumem_settings_init(&s);
-    s.engine = GPUMEM_ENGINE_LLAMACPP;
-    assert_int_equal(gpumem_gpu_find("rtx-4090", &s.gpu, &err), GPUMEM_OK);
     gpumem_fit_request req;
     memset(&req, 0, sizeof req);
     req.margin = 1ull << 20;
@@ -88,18 +95,15 @@ static void test_fit_steps(void **state)
 }
 
 /* The largest -np: a budget made for exactly 5 sequences of 512 cells
- * (the estimate of -c 2560 -np 5 plus the margin) gives 5; each of them is
- * then the edge: -np 6 at 512 cells each does not fit, in a plain estimate
- * with the same budget. */
+ * (the estimate of -c 2560 -np 5 plus the margin) gives 5, and that is the
+ * edge: -np 6 at 512 cells each does not fit the same budget in a plain
+ * estimate. */
 static void test_max_parallel(void **state)
 {
     (void)state;
     gpumem_model *m = fixture();
-    gpumem_settings s;
+    gpumem_settings s = llamacpp_rtx_4090();
     gpumem_error err;
-    gpumem_settings_init(&s);
-    s.engine = GPUMEM_ENGINE_LLAMACPP;
-    assert_int_equal(gpumem_gpu_find("rtx-4090", &s.gpu, &err), GPUMEM_OK);
     gpumem_settings t = s;
     t.n_gpu_layers = -1;
     t.n_parallel = 5;
