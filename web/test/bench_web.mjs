@@ -4,27 +4,13 @@
 // catalog load, estimate, JSON) and the mean round trip from the page.
 //
 //   node web/test/bench_web.mjs [RUNS]      (after bash web/build.sh)
-import { chromium } from 'playwright-core';
-import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { launchChromium, servePage } from './browser.mjs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const runs = Number(process.argv[2] || 500);
-const html = readFileSync(join(root, 'web/dist/index.html'));
-const server = createServer((req, res) => {
-  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-  res.end(html);
-});
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const { server, base } = await servePage();
+const browser = await launchChromium();
 const page = await browser.newPage();
-await page.goto(`http://127.0.0.1:${server.address().port}/`);
+await page.goto(base);
 await page.waitForSelector('body[data-ready="true"]');
 const r = await page.evaluate(async (n) => {
   const args = ['estimate', 'llama-3.1-8b', '--batch', '8', '--context', '4096', '--json'];

@@ -9,15 +9,12 @@
 // Environment: GPUMEM_CLI (native program, default build/gpumem),
 // GPUMEM_BENCH_READERS (default build/bench_readers, writes the sparse 70B GGUF),
 // CHROMIUM (default /usr/bin/chromium).
-import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { launchChromium, root, servePage } from './browser.mjs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const cli = resolve(root, process.env.GPUMEM_CLI || 'build/gpumem');
 const benchReaders = resolve(root, process.env.GPUMEM_BENCH_READERS || 'build/bench_readers');
 const screenshotAt = process.argv.indexOf('--screenshot');
@@ -65,25 +62,8 @@ function firstDiff(a, b) {
   return `first difference at byte ${i}:\n page:   ${JSON.stringify(a.slice(i, i + 80))}\n native: ${JSON.stringify(b.slice(i, i + 80))}`;
 }
 
-// --------------------------------------------------------------- server
-const page_html = readFileSync(join(root, 'web/dist/index.html'));
-const server = createServer((req, res) => {
-  if (req.url === '/' || req.url.startsWith('/index.html') || req.url.startsWith('/#')) {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(page_html);
-  } else {
-    res.writeHead(404);
-    res.end();
-  }
-});
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const base = `http://127.0.0.1:${server.address().port}/`;
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const { server, base } = await servePage();
+const browser = await launchChromium();
 const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
 const page = await context.newPage();
 page.on('pageerror', (e) => check(false, 'no page error', String(e)));
