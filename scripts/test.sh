@@ -8,25 +8,21 @@ jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs")
+# A package registry answers (the C suite never needs the network; the
+# binding and the web page need PyPI and npm, and are skipped without them).
+reachable() {
+  python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=10)' "$1" 2>/dev/null
+}
 # The Python binding builds with scikit-build-core and tests with pytest, both
-# from PyPI; without PyPI this step says so and is skipped (the C suite never
-# needs the network).
-if python3 - <<'PY' 2>/dev/null
-import urllib.request
-urllib.request.urlopen("https://pypi.org/simple/pytest/", timeout=10)
-PY
-then
+# from PyPI.
+if reachable https://pypi.org/simple/pytest/; then
   GPUMEM_CLI=build/gpumem python/run_tests.sh -q
 else
   echo "SKIPPED: Python binding tests (PyPI unreachable)"
 fi
 # The web calculator (WebAssembly build + browser test) needs the npm registry
-# for playwright-core; without it this step says so and is skipped.
-if python3 - <<'PY' 2>/dev/null
-import urllib.request
-urllib.request.urlopen("https://registry.npmjs.org/playwright-core", timeout=10)
-PY
-then
+# for playwright-core.
+if reachable https://registry.npmjs.org/playwright-core; then
   scripts/test_web.sh
 else
   echo "SKIPPED: web calculator browser test (npm registry unreachable)"

@@ -30,8 +30,7 @@ jansson_ver=2.14
 jdir=$cache/jansson-$jansson_ver
 if [[ ! -f $cache/jansson-wasm/lib/libjansson.a ]]; then
   if [[ ! -f $cache/jansson_$jansson_ver.orig.tar.gz ]]; then
-    if ! grep -rqs "deb-src" /etc/apt/sources.list /etc/apt/sources.list.d/ &&
-       ! grep -rqs "Types:.*deb-src" /etc/apt/sources.list.d/; then
+    if ! grep -rqs "deb-src" /etc/apt/sources.list /etc/apt/sources.list.d/; then
       printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' |
         $sudo tee /etc/apt/sources.list.d/gpumem-web-src.sources >/dev/null
       $sudo apt-get update -qq
