@@ -75,7 +75,8 @@ static json_t *device_map_json(const gpumem_estimate *e)
                      dm->main_device < 0 ? "host" : names[dm->main_device]);
 }
 
-char *gpumem_report_json(const gpumem_model *m, const gpumem_estimate *e)
+/* The JSON contract as an object (NULL when out of memory). */
+static json_t *report_object(const gpumem_model *m, const gpumem_estimate *e)
 {
     json_t *model = json_pack("{s:s, s:s, s:s, s:I, s:I}", "name", m->name, "source",
                               source_names[m->source], "architecture",
@@ -150,16 +151,27 @@ char *gpumem_report_json(const gpumem_model *m, const gpumem_estimate *e)
                       "starts", v->starts, "max_model_len_limit",
                       (json_int_t)v->max_model_len_limit, "reason", v->reason));
     }
+    return root;
+}
+
+/* Indented text of `root`, which it frees; NULL when out of memory. */
+static char *dump(json_t *root)
+{
+    if (!root)
+        return NULL;
     char *out = json_dumps(root, JSON_INDENT(2));
     json_decref(root);
     return out;
 }
 
+char *gpumem_report_json(const gpumem_model *m, const gpumem_estimate *e)
+{
+    return dump(report_object(m, e));
+}
+
 char *gpumem_report_fit_json(const gpumem_model *m, const gpumem_fit_plan *p)
 {
-    char *text = gpumem_report_json(m, &p->estimate);
-    json_t *root = text ? json_loads(text, 0, NULL) : NULL;
-    free(text);
+    json_t *root = report_object(m, &p->estimate);
     if (!root)
         return NULL;
     json_t *plan = json_pack("{s:b, s:s, s:I, s:i, s:i, s:I, s:I, s:I, s:s}", "fits", p->fits,
@@ -183,9 +195,7 @@ char *gpumem_report_fit_json(const gpumem_model *m, const gpumem_fit_plan *p)
         json_object_set_new(plan, "note", json_string(p->note));
     }
     json_object_set_new(root, "plan", plan);
-    char *out = json_dumps(root, JSON_INDENT(2));
-    json_decref(root);
-    return out;
+    return dump(root);
 }
 
 /* ------------------------------------------------------------------- text */
