@@ -406,6 +406,7 @@ static gpumem_status read_gpt2_like(cfg_ctx *c, gpumem_model *m, arch_spec *s, b
     s->gated = false;
     s->norm_w = 2;
     s->learned_pos = true;
+    s->softmax_native = !mqa; /* GPTBigCode upcasts (attention_softmax_in_fp32) */
     s->extra_embed = (uint64_t)s->maxpos * s->hidden;
     return finish_dense(c, m, s);
 }
@@ -428,6 +429,7 @@ static gpumem_status read_falcon(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     TRY(cfg_bool(c, "new_decoder_architecture", false, &new_arch));
     TRY(cfg_bool(c, "multi_query", true, &multi_query));
     TRY(cfg_bool(c, "parallel_attn", true, &parallel));
+    s->softmax_native = true;
     TRY(cfg_bool(c, "bias", false, &s->qkv_bias));
     TRY(cfg_u32(c, "num_ln_in_parallel_attn", new_arch ? 2 : 1, 2, &n_ln));
     if (s->ff == 0)
@@ -454,6 +456,7 @@ static gpumem_status read_bert(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     s->gated = false;
     s->norm_w = 2;
     s->encoder = true;
+    s->softmax_native = true;
     s->learned_pos = true;
     /* AutoModel builds BertModel: position and token-type embeddings, the
      * embedding LayerNorm, and the pooler (dense with bias). */
@@ -473,6 +476,7 @@ static void set_moe(model_layer *l, const arch_spec *s)
     l->n_expert_used = s->n_expert_used;
     l->n_ff_expert = s->ff_expert;
     l->n_ff_shared = s->ff_shared;
+    l->moe_weights_compute = s->router_compute;
 }
 
 static gpumem_status check_moe(cfg_ctx *c, const arch_spec *s)
@@ -533,6 +537,7 @@ static gpumem_status read_qwen2_moe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     TRY(cfg_u32(c, "shared_expert_intermediate_size", 5632, MAX_WIDTH, &s->ff_shared));
     s->qkv_bias = true;
     s->shared_gate = s->ff_shared != 0; /* shared_expert_gate: Linear(hidden, 1) */
+    s->router_compute = true;
     TRY(check_moe(c, s));
     TRY(finish_dense(c, m, s));
     TRY(qwen_moe_layers(c, m, s));
@@ -548,6 +553,7 @@ static gpumem_status read_qwen3_moe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
     s->o_bias = s->qkv_bias;
     s->qk_norm = 1;
+    s->router_compute = true;
     TRY(check_moe(c, s));
     TRY(finish_dense(c, m, s));
     TRY(qwen_moe_layers(c, m, s));
@@ -564,6 +570,7 @@ static gpumem_status read_granitemoe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
     s->o_bias = s->qkv_bias;
     s->ff_expert = s->ff;
+    s->router_compute = true;
     TRY(check_moe(c, s));
     TRY(finish_dense(c, m, s));
     for (uint32_t i = 0; i < m->n_layer; i++)
@@ -581,6 +588,7 @@ static gpumem_status read_olmoe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     s->o_bias = s->qkv_bias;
     s->ff_expert = s->ff;
     s->qk_norm = 2;
+    s->router_compute = true;
     TRY(check_moe(c, s));
     TRY(finish_dense(c, m, s));
     for (uint32_t i = 0; i < m->n_layer; i++)
@@ -685,6 +693,7 @@ static gpumem_status read_llama4_text(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     s->o_bias = s->qkv_bias;
     s->ff_expert = s->ff_shared = s->ff;
     s->ff = ff_mlp;
+    s->softmax_native = true; /* eager_attention_forward without fp32 upcast */
     TRY(check_moe(c, s));
     TRY(finish_dense(c, m, s));
     bool *flags = calloc(m->n_layer, sizeof *flags);
@@ -705,6 +714,7 @@ static gpumem_status read_gpt_oss(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     s->ff_expert = s->ff;
     s->sinks = true;
     s->router_bias = s->expert_bias = true; /* GptOssTopKRouter, GptOssExperts */
+    s->router_compute = true;
     TRY(check_moe(c, s));
     TRY(finish_dense(c, m, s));
     for (uint32_t i = 0; i < m->n_layer; i++)

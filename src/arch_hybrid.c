@@ -174,6 +174,7 @@ gpumem_status arch_read_granitemoehybrid(cfg_ctx *c, gpumem_model *m, arch_spec 
             l->n_expert_used = s->n_expert_used;
             l->n_ff_expert = s->ff_expert;
             l->n_ff_shared = s->ff_shared;
+            l->moe_weights_compute = true; /* type_as(hidden_states) */
         }
     }
     return GPUMEM_OK;
@@ -378,6 +379,7 @@ gpumem_status arch_read_jamba(cfg_ctx *c, gpumem_model *m, arch_spec *s)
             l->n_expert = s->n_expert;
             l->n_expert_used = s->n_expert_used;
             l->n_ff_expert = s->ff_expert;
+            l->moe_weights_compute = true; /* JambaTopKRouter casts back */
         }
     }
     return GPUMEM_OK;

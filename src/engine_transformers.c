@@ -180,7 +180,8 @@ static gpumem_status vision_weights(const gpumem_model *m, const engine_req *r, 
  * ("Cache read / write is performed while latent KV is still compressed",
  * modeling_deepseek_v3.py, transformers 5.24); Mamba keeps a conv and an
  * SSM state. */
-static void layer_kv(const model_layer *l, uint64_t ctx, uint32_t tp, acc *elems, acc *f32)
+static void layer_kv(const model_layer *l, uint64_t ctx, uint64_t held, uint32_t tp, acc *elems,
+                     acc *f32)
 {
     if (l->ssm && (l->ssm_heads || l->ssm_state_f32)) {
         /* Hybrids (cache_utils.py LinearAttentionLayer, transformers 5.24):
@@ -208,7 +209,7 @@ static void layer_kv(const model_layer *l, uint64_t ctx, uint32_t tp, acc *elems
     }
     uint64_t tokens = ctx;
     if (l->attn == ATTN_KIND_SLIDING && l->window < tokens)
-        tokens = l->window;
+        tokens = l->window > held ? l->window : held;
     uint64_t heads = div_up(l->n_head_kv, tp);
     acc_mul(elems, 3, (uint64_t[]){tokens, heads, (uint64_t)l->head_dim_k + l->head_dim_v});
 }
@@ -226,10 +227,16 @@ static gpumem_status kv_cache(const gpumem_model *m, const engine_req *r, const 
      * allocates that many at once: max_cache_len = max_length - 1
      * (generation/utils.py, transformers 5.24). */
     uint64_t tokens = r->context + r->new_tokens - (r->new_tokens > 0);
+    /* A dynamic sliding-window layer keeps its last window - 1 tokens as a
+     * view of the whole concatenation (DynamicSlidingWindowLayer.update,
+     * cache_utils.py, transformers 5.24), so after the prefill it still
+     * holds the whole prompt's storage until the next step (measured:
+     * tiny-mistral-swa s1024, window 256: the full 1024 tokens). */
+    uint64_t held = r->cache == GPUMEM_CACHE_DYNAMIC ? r->context : 0;
     for (uint32_t i = 0; i < m->n_layer; i++) {
         if (sel && !sel[i])
             continue;
-        layer_kv(&m->layers[i], tokens, r->tp, &elems, &f32);
+        layer_kv(&m->layers[i], tokens, held, r->tp, &elems, &f32);
         sliding += m->layers[i].attn == ATTN_KIND_SLIDING;
         ssm += m->layers[i].ssm;
         attn += !m->layers[i].ssm && m->layers[i].attn != ATTN_KIND_NONE;
@@ -252,7 +259,8 @@ static gpumem_status kv_cache(const gpumem_model *m, const engine_req *r, const 
                           dtype_get(r->kv_dtype)->name, gpumem_cache_name(r->cache), attn, ssm);
     const char *kind = m->layers[0].ssm                    ? "SSM state per sequence"
                        : m->layers[0].attn == ATTN_KIND_MLA ? "MLA latent + rope key"
-                       : sliding                           ? "sliding-window layers capped"
+                       : sliding && held ? "sliding-window layers hold the prompt after prefill"
+                       : sliding         ? "sliding-window layers capped"
                                                            : "K and V per KV head";
     return device_add(gpu, "kv_cache", bytes, err, "%llu x %llu tokens, %s %s, %s",
                       (unsigned long long)r->batch, (unsigned long long)tokens,
@@ -266,11 +274,19 @@ static gpumem_status kv_cache(const gpumem_model *m, const engine_req *r, const 
  * inputs_embeds (held by the model's forward for the whole loop), the
  * layer's input (held by the caller), the residual and the normed input
  * (measured: validation/measurements/torch_inference.jsonl "top"). */
-static uint64_t layer_peak_per_token(const gpumem_model *m, const model_layer *l, uint32_t tp,
-                                     gpumem_dtype compute)
+typedef struct {
+    uint64_t scores; /* beside eager attention's scores: q, k, v and copies */
+    uint64_t attn;   /* through the attention (or mixer) block */
+    uint64_t ff;     /* through the MLP or MoE block */
+} layer_peak;
+
+static layer_peak layer_peak_per_token(const gpumem_model *m, const model_layer *l, uint32_t tp,
+                                       gpumem_dtype compute)
 {
-    uint64_t h = m->n_embd, base = 4 * h;
-    uint64_t attn = 0, ff = 0;
+    /* An encoder (BERT: LayerNorm after the residual) holds two: the
+     * embedding output and the layer's input (measured: bert-base). */
+    uint64_t h = m->n_embd, base = m->is_encoder ? 2 * h : 4 * h;
+    uint64_t attn = 0, ff = 0, scores = 0;
     /* fp32 intermediates count twice in 16-bit compute. */
     uint64_t f32 = dtype_get(compute)->bytes_num < 4 ? 2 : 1;
     if (l->ssm && l->ssm_heads) {
@@ -304,8 +320,15 @@ static uint64_t layer_peak_per_token(const gpumem_model *m, const model_layer *l
          * kernel; the attention output and o_proj's output. */
         attn = 2 * (q + kv) + nh * (l->head_dim_k + (uint64_t)l->head_dim_v) +
                nh * l->head_dim_v + h;
-        if (l->attn == ATTN_KIND_MLA)
+        /* Eager's scores come before the attention output and o_proj;
+         * learned positions make no rotary copies and MHA repeats no K/V
+         * (measured: bert-base eager, q, k and v beside the scores). */
+        scores = (q + kv) * (m->learned_positions ? 1 : 2) +
+                 (nkv < nh ? nh * (l->head_dim_k + (uint64_t)l->head_dim_v) : 0);
+        if (l->attn == ATTN_KIND_MLA) {
             attn += l->kv_lora_rank + l->qk_rope_dim;
+            scores += l->kv_lora_rank + l->qk_rope_dim;
+        }
     }
     uint64_t mats = l->gated_ff ? 3 : 2, live = l->ff_live ? l->ff_live : mats;
     if (l->n_ff)
@@ -323,7 +346,7 @@ static uint64_t layer_peak_per_token(const gpumem_model *m, const model_layer *l
          * then gathered input + down output + the weighted and reordered
          * rows, which are fp32 when the router keeps fp32 weights
          * (DeepSeek; measured), i.e. 2 elements each in 16-bit compute. */
-        uint64_t f32 = dtype_get(compute)->bytes_num < 4 ? 2 : 1;
+        uint64_t f32 = dtype_get(compute)->bytes_num < 4 && !l->moe_weights_compute ? 2 : 1;
         uint64_t phase_a = h + 4 * ie, phase_b = 2 * h + 2 * f32 * h;
         uint64_t per_row = phase_a > phase_b ? phase_a : phase_b;
         uint64_t routed = k * per_row + 3ull * l->n_expert + 12 * k + h;
@@ -346,13 +369,13 @@ static uint64_t layer_peak_per_token(const gpumem_model *m, const model_layer *l
             moe += k * 2 * ie; /* per-row expert biases gathered (gpt-oss) */
         ff = ff > moe ? ff : moe;
     }
-    return base + (attn > ff ? attn : ff);
+    return (layer_peak){base + scores, base + attn, base + ff};
 }
 
 static gpumem_status activations(const gpumem_model *m, const engine_req *r, const bool *sel,
                                  gpumem_device *gpu, gpumem_error *err)
 {
-    uint64_t per_token = 0, eager = 0;
+    uint64_t per_scores = 0, per_attn = 0, per_ff = 0, eager = 0;
     bool sliding_short = false, full_layers = false;
     acc a = {0, false}, bytes = {0, false};
     for (uint32_t i = 0; i < m->n_layer; i++) {
@@ -364,43 +387,54 @@ static gpumem_status activations(const gpumem_model *m, const engine_req *r, con
         if (l->attn == ATTN_KIND_FULL || l->attn == ATTN_KIND_MLA ||
             (l->attn == ATTN_KIND_SLIDING && l->window >= r->context))
             full_layers = true;
-        uint64_t p = layer_peak_per_token(m, l, r->tp, r->compute);
-        per_token = p > per_token ? p : per_token;
+        layer_peak p = layer_peak_per_token(m, l, r->tp, r->compute);
+        per_scores = p.scores > per_scores ? p.scores : per_scores;
+        per_attn = p.attn > per_attn ? p.attn : per_attn;
+        per_ff = p.ff > per_ff ? p.ff : per_ff;
         if (r->attn == GPUMEM_ATTN_EAGER && l->attn != ATTN_KIND_NONE && !l->ssm)
             eager = div_up(l->n_head, r->tp) > eager ? div_up(l->n_head, r->tp) : eager;
     }
     uint64_t tokens;
     if (!u64_mul(r->batch, r->context, &tokens))
         return err_set(err, GPUMEM_ERR_OVERFLOW, "batch x context does not fit in 64 bits");
-    acc elems = {0, false};
-    acc_mul(&elems, 2, (uint64_t[]){tokens, per_token});
-    acc_add(&bytes, nbytes(r->compute, elems.sum, &a));
-    /* Attention masks [batch, 1, q, k] in the compute dtype: eager always
-     * builds them; SDPA only when some layer slides over a window shorter
-     * than the context (a causal-only model passes is_causal instead). A
-     * model with both full and sliding layers builds one of each
-     * (masking_utils.py, transformers 5.24). */
+    /* Three phases of a layer: eager attention at its softmax (q, k, v
+     * beside the scores); the rest of the attention block; the MLP. The
+     * scores of one phase are freed before the next, except eager's
+     * attention weights in the compute dtype: the decoder layer binds
+     * them (`hidden_states, _ = self.self_attn(...)`), so they stay live
+     * through the MLP (measured: _softmax beside the experts' peak in
+     * tiny-mixtral fp32 eager). */
+    uint64_t d = dtype_get(r->compute)->bytes_num, s2 = 0, probs = 0;
+    if (!u64_mul(r->context, r->context, &s2) || !u64_mul(r->batch * eager, s2, &probs))
+        a.overflow = true;
+    acc ph_scores = {0, false}, ph_rest = {0, false};
+    acc_mul(&ph_scores, 3, (uint64_t[]){tokens, per_scores, d});
+    acc_mul(&ph_rest, 3, (uint64_t[]){tokens, per_attn > per_ff ? per_attn : per_ff, d});
+    if (eager) {
+        /* At the softmax: the scores and their masked sum in the compute
+         * dtype, or, where softmax upcasts (eager_attention_forward of most
+         * decoders), the scores plus softmax's fp32 input copy and fp32
+         * result (none extra when already fp32; measured peak op on the
+         * CPU: _softmax; CUDA's kernel converts in place and needs less). */
+        uint64_t per_score = m->softmax_native ? 2 * d : d + 4 + (d < 4 ? 4 : 0);
+        acc_mul(&ph_scores, 2, (uint64_t[]){probs, per_score});
+        acc_mul(&ph_rest, 2, (uint64_t[]){probs, d});
+    }
+    acc_add(&bytes, ph_scores.sum > ph_rest.sum ? ph_scores.sum : ph_rest.sum);
+    /* Attention masks [batch, 1, q, k], live through the whole forward:
+     * eager always builds them, in the compute dtype; SDPA only when some
+     * layer slides over a window shorter than the context (a causal-only
+     * model passes is_causal instead), as bool (measured: bitwise_and,
+     * [1, 1, q, k] without padding; the batch is counted for padded
+     * prompts). A model with both full and sliding layers builds one of
+     * each (masking_utils.py, transformers 5.24). */
     uint64_t masks = 0;
     if (sliding_short && full_layers)
         masks = 2;
     else if (sliding_short || r->attn == GPUMEM_ATTN_EAGER)
         masks = 1;
-    uint64_t d = dtype_get(r->compute)->bytes_num, s2;
-    if (!u64_mul(r->context, r->context, &s2))
-        a.overflow = true;
-    acc sc = {0, false};
-    if (eager) {
-        /* Eager attention at its softmax holds the [batch, heads, q, k]
-         * scores plus mask in the compute dtype, softmax's fp32 upcast of
-         * them (none when already fp32) and the fp32 result
-         * (eager_attention_forward; measured peak op: _softmax). */
-        uint64_t per_score = d + 4 + (d < 4 ? 4 : 0);
-        acc_mul(&sc, 3, (uint64_t[]){r->batch * eager, s2, per_score});
-    }
-    if (r->attn == GPUMEM_ATTN_EAGER || sliding_short)
-        acc_mul(&sc, 4, (uint64_t[]){r->batch, s2, d, masks});
-    acc_add(&bytes, sc.sum);
-    if (sc.overflow)
+    acc_mul(&bytes, 4, (uint64_t[]){r->batch, s2, r->attn == GPUMEM_ATTN_EAGER ? d : 1, masks});
+    if (ph_scores.overflow || ph_rest.overflow)
         a.overflow = true;
     /* bitsandbytes dequantises a whole weight matrix into the compute dtype
      * for every multi-token matmul (MatMul4Bit / int8 outlier handling):
@@ -416,7 +450,7 @@ static gpumem_status activations(const gpumem_model *m, const engine_req *r, con
         }
         acc_add(&bytes, nbytes(r->compute, (uint64_t)m->n_embd * div_up(widest, r->tp), &a));
     }
-    if (a.overflow || elems.overflow || bytes.overflow)
+    if (a.overflow || bytes.overflow)
         return err_set(err, GPUMEM_ERR_OVERFLOW, "activations do not fit in 64 bits");
     bool ssm = false;
     for (uint32_t i = 0; i < m->n_layer; i++)

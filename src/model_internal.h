@@ -65,6 +65,11 @@ typedef struct {
      * Llama4TextMoe: input repeated per expert, bmm over all experts)
      * instead of grouped_mm over the chosen ones. */
     bool experts_all_tokens;
+    /* The router hands the experts its weights in the compute dtype
+     * (Qwen2/3-MoE, OLMoE, GraniteMoE, Jamba, gpt-oss: cast back or
+     * type_as); otherwise fp32 (Mixtral, DeepSeek, GLM-4-MoE, Nemotron-H),
+     * and the weighted expert rows become fp32 (transformers 5.24). */
+    bool moe_weights_compute;
     /* Parameters of this layer, split as quantisers and engines need. */
     uint64_t params_linear; /* 2-D matrices outside routed experts */
     uint64_t params_expert; /* routed expert matrices (and their biases) */
@@ -121,6 +126,9 @@ struct gpumem_model {
     bool mlm_head; /* encoder whose config names a masked-LM head (training sizes its logits) */
     bool tied;
     bool learned_positions; /* absolute position embeddings cap the context */
+    /* Eager attention's softmax runs in the compute dtype (BERT, GPT-2,
+     * Falcon in transformers 5.24) instead of upcasting to fp32. */
+    bool softmax_native;
     bool embed_scale_buffer; /* the input embedding keeps a scalar buffer (Gemma's embed_scale) */
     gpumem_dtype dtype;
     uint32_t n_layer, n_embd, n_vocab, max_ctx;

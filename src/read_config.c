@@ -150,6 +150,7 @@ gpumem_status arch_alloc_layers(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     m->tied = s->tie;
     m->learned_positions = s->learned_pos;
     m->is_encoder = s->encoder;
+    m->softmax_native = s->softmax_native;
     for (uint32_t i = 0; i < s->layers; i++) {
         model_layer *l = &m->layers[i];
         l->attn = ATTN_KIND_FULL;

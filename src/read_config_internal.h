@@ -41,9 +41,11 @@ typedef struct {
     uint32_t n_expert, n_expert_used, ff_expert, ff_shared;
     bool shared_gate, router_bias, expert_bias;
     bool shared_bias;     /* the shared expert's projections carry mlp_bias */
+    bool router_compute;  /* see model_layer.moe_weights_compute */
     /* MLA */
     uint32_t q_lora_rank, kv_lora_rank, qk_rope_dim, qk_nope_dim, v_head_dim;
     bool learned_pos, encoder;
+    bool softmax_native; /* see gpumem_model.softmax_native */
 } arch_spec;
 
 /* Reader context for one config object; errors name `file` and the key. */

@@ -2,12 +2,15 @@
  * per token = layers x 2 (K and V) x kv_heads x head_dim x bytes. */
 #include "test_helpers.h"
 
+static gpumem_cache cache_kind = GPUMEM_CACHE_DYNAMIC; /* set per test */
+
 static uint64_t kv_bytes(const char *model, uint64_t batch, uint64_t ctx, int kv_fp8,
                          uint32_t gpus)
 {
     gpumem_model *m = load_or_fail(model);
     gpumem_settings s;
     gpumem_settings_init(&s);
+    s.cache = cache_kind;
     s.batch = batch;
     s.context = ctx;
     s.gpus = gpus;
@@ -43,12 +46,18 @@ static void test_gqa_tensor_parallel(void **state)
 
 /* Gemma-2-9B (sliding window on alternate layers): 42 layers, 8 KV heads of
  * 256, bf16, window 4096: 2 x 8 x 256 x 2 B = 8192 B per layer and token.
- * At 8192 tokens: 21 full layers x 8192 + 21 sliding layers x 4096 tokens. */
+ * A static cache at 8192 tokens: 21 full layers x 8192 + 21 sliding layers
+ * x 4096 tokens. A dynamic cache's sliding layers keep their window as a
+ * view of the whole prompt after the prefill (cache_utils.py,
+ * DynamicSlidingWindowLayer.update, transformers 5.24): 42 x 8192. */
 static void test_sliding_gemma2(void **state)
 {
     (void)state;
+    cache_kind = GPUMEM_CACHE_STATIC;
     assert_int_equal(kv_bytes("gemma-2-9b-it", 1, 8192, 0, 1),
                      21ull * 8192 * 8192 + 21ull * 4096 * 8192);
+    cache_kind = GPUMEM_CACHE_DYNAMIC;
+    assert_int_equal(kv_bytes("gemma-2-9b-it", 1, 8192, 0, 1), 42ull * 8192 * 8192);
     /* Below the window every layer holds the whole context. */
     assert_int_equal(kv_bytes("gemma-2-9b-it", 1, 2000, 0, 1), 42ull * 2000 * 8192);
 }
@@ -91,6 +100,7 @@ static uint64_t kv_bytes_config(const char *file, uint64_t ctx)
     gpumem_settings s;
     gpumem_settings_init(&s);
     s.context = ctx;
+    s.cache = cache_kind;
     gpumem_estimate *e = estimate_or_fail(m, &s);
     uint64_t kv = component(e, "kv_cache");
     free(e);
@@ -103,16 +113,22 @@ static uint64_t kv_bytes_config(const char *file, uint64_t ctx)
  * leaves layers 3, 7, ..., 47 (12) without RoPE and with full attention;
  * the other 36 attend within 8192-token chunks and transformers caches
  * them as 8192-token sliding windows (cache_utils.py, chunked_attention).
- * At 16384 tokens: 12 x 16384 x 4096 + 36 x 8192 x 4096. */
+ * A static cache at 16384 tokens: 12 x 16384 x 4096 + 36 x 8192 x 4096; a
+ * dynamic one holds the whole prompt after the prefill: 48 x 16384 x 4096. */
 static void test_chunked_llama4_scout(void **state)
 {
     (void)state;
+    cache_kind = GPUMEM_CACHE_STATIC;
     assert_int_equal(kv_bytes("llama-4-scout", 1, 16384, 0, 1),
                      12ull * 16384 * 4096 + 36ull * 8192 * 4096);
+    cache_kind = GPUMEM_CACHE_DYNAMIC;
+    assert_int_equal(kv_bytes("llama-4-scout", 1, 16384, 0, 1), 48ull * 16384 * 4096);
+    cache_kind = GPUMEM_CACHE_STATIC;
     assert_int_equal(kv_bytes("llama-4-scout", 1, 4000, 0, 1), 48ull * 4000 * 4096);
     /* Maverick: the same attention (48 layers, 8 x 128, chunk 8192). */
     assert_int_equal(kv_bytes("llama-4-maverick", 1, 16384, 0, 1),
                      12ull * 16384 * 4096 + 36ull * 8192 * 4096);
+    cache_kind = GPUMEM_CACHE_DYNAMIC;
 }
 
 /* MoE models cache as their attention says, whatever the experts:
@@ -134,16 +150,21 @@ static void test_moe_olmoe_granitemoe(void **state)
  * exaone4-small: 8 layers, 2 x 64, window 128, pattern 4: 1024 B per layer
  * and token; at 1000 tokens 2 x 1000 x 1024 + 6 x 128 x 1024.
  * smollm3-sliding: 8 layers, 2 x 64 (512 / 8), window 256 on the layers
- * without RoPE (3 and 7, interval 4): 6 x 1000 x 1024 + 2 x 256 x 1024. */
+ * without RoPE (3 and 7, interval 4): 6 x 1000 x 1024 + 2 x 256 x 1024.
+ * (A static cache; a dynamic one holds every layer's prompt: 8 x 1000 x 1024
+ * for exaone4-small.) */
 static void test_sliding_patterns(void **state)
 {
     (void)state;
+    cache_kind = GPUMEM_CACHE_STATIC;
     assert_int_equal(kv_bytes_config("cohere2-defaults.json", 8192),
                      2ull * 8192 * 512 + 6ull * 4096 * 512);
     assert_int_equal(kv_bytes_config("exaone4-small.json", 1000),
                      2ull * 1000 * 1024 + 6ull * 128 * 1024);
     assert_int_equal(kv_bytes_config("smollm3-sliding.json", 1000),
                      6ull * 1000 * 1024 + 2ull * 256 * 1024);
+    cache_kind = GPUMEM_CACHE_DYNAMIC;
+    assert_int_equal(kv_bytes_config("exaone4-small.json", 1000), 8ull * 1000 * 1024);
 }
 
 /* GLM-4.5-style MoE with an explicit head_dim: glm4-moe-qk-norm has 4
