@@ -2,15 +2,13 @@
  * per token = layers x 2 (K and V) x kv_heads x head_dim x bytes. */
 #include "test_helpers.h"
 
-static gpumem_cache cache_kind = GPUMEM_CACHE_DYNAMIC; /* set per test */
-
-static uint64_t kv_bytes(const char *model, uint64_t batch, uint64_t ctx, int kv_fp8,
-                         uint32_t gpus)
+static uint64_t kv_bytes_cache(const char *model, uint64_t batch, uint64_t ctx, int kv_fp8,
+                               uint32_t gpus, gpumem_cache cache)
 {
     gpumem_model *m = load_or_fail(model);
     gpumem_settings s;
     gpumem_settings_init(&s);
-    s.cache = cache_kind;
+    s.cache = cache;
     s.batch = batch;
     s.context = ctx;
     s.gpus = gpus;
@@ -23,6 +21,12 @@ static uint64_t kv_bytes(const char *model, uint64_t batch, uint64_t ctx, int kv
     free(e);
     gpumem_model_free(m);
     return kv;
+}
+
+static uint64_t kv_bytes(const char *model, uint64_t batch, uint64_t ctx, int kv_fp8,
+                         uint32_t gpus)
+{
+    return kv_bytes_cache(model, batch, ctx, kv_fp8, gpus, GPUMEM_CACHE_DYNAMIC);
 }
 
 /* Llama-3.1-8B (GQA): 32 layers, 8 KV heads of 128, bf16:
@@ -53,10 +57,8 @@ static void test_gqa_tensor_parallel(void **state)
 static void test_sliding_gemma2(void **state)
 {
     (void)state;
-    cache_kind = GPUMEM_CACHE_STATIC;
-    assert_int_equal(kv_bytes("gemma-2-9b-it", 1, 8192, 0, 1),
+    assert_int_equal(kv_bytes_cache("gemma-2-9b-it", 1, 8192, 0, 1, GPUMEM_CACHE_STATIC),
                      21ull * 8192 * 8192 + 21ull * 4096 * 8192);
-    cache_kind = GPUMEM_CACHE_DYNAMIC;
     assert_int_equal(kv_bytes("gemma-2-9b-it", 1, 8192, 0, 1), 42ull * 8192 * 8192);
     /* Below the window every layer holds the whole context. */
     assert_int_equal(kv_bytes("gemma-2-9b-it", 1, 2000, 0, 1), 42ull * 2000 * 8192);
@@ -89,7 +91,7 @@ static void test_encoder_has_no_cache(void **state)
 
 /* KV bytes of a config under validation/configs/arch/ (fp32 when the file
  * names no dtype), default settings at `ctx` tokens. */
-static uint64_t kv_bytes_config(const char *file, uint64_t ctx)
+static uint64_t kv_bytes_config(const char *file, uint64_t ctx, gpumem_cache cache)
 {
     char path[1024];
     gpumem_model *m;
@@ -100,7 +102,7 @@ static uint64_t kv_bytes_config(const char *file, uint64_t ctx)
     gpumem_settings s;
     gpumem_settings_init(&s);
     s.context = ctx;
-    s.cache = cache_kind;
+    s.cache = cache;
     gpumem_estimate *e = estimate_or_fail(m, &s);
     uint64_t kv = component(e, "kv_cache");
     free(e);
@@ -118,17 +120,13 @@ static uint64_t kv_bytes_config(const char *file, uint64_t ctx)
 static void test_chunked_llama4_scout(void **state)
 {
     (void)state;
-    cache_kind = GPUMEM_CACHE_STATIC;
-    assert_int_equal(kv_bytes("llama-4-scout", 1, 16384, 0, 1),
+    assert_int_equal(kv_bytes_cache("llama-4-scout", 1, 16384, 0, 1, GPUMEM_CACHE_STATIC),
                      12ull * 16384 * 4096 + 36ull * 8192 * 4096);
-    cache_kind = GPUMEM_CACHE_DYNAMIC;
     assert_int_equal(kv_bytes("llama-4-scout", 1, 16384, 0, 1), 48ull * 16384 * 4096);
-    cache_kind = GPUMEM_CACHE_STATIC;
     assert_int_equal(kv_bytes("llama-4-scout", 1, 4000, 0, 1), 48ull * 4000 * 4096);
     /* Maverick: the same attention (48 layers, 8 x 128, chunk 8192). */
-    assert_int_equal(kv_bytes("llama-4-maverick", 1, 16384, 0, 1),
+    assert_int_equal(kv_bytes_cache("llama-4-maverick", 1, 16384, 0, 1, GPUMEM_CACHE_STATIC),
                      12ull * 16384 * 4096 + 36ull * 8192 * 4096);
-    cache_kind = GPUMEM_CACHE_DYNAMIC;
 }
 
 /* MoE models cache as their attention says, whatever the experts:
@@ -156,15 +154,14 @@ static void test_moe_olmoe_granitemoe(void **state)
 static void test_sliding_patterns(void **state)
 {
     (void)state;
-    cache_kind = GPUMEM_CACHE_STATIC;
-    assert_int_equal(kv_bytes_config("cohere2-defaults.json", 8192),
+    assert_int_equal(kv_bytes_config("cohere2-defaults.json", 8192, GPUMEM_CACHE_STATIC),
                      2ull * 8192 * 512 + 6ull * 4096 * 512);
-    assert_int_equal(kv_bytes_config("exaone4-small.json", 1000),
+    assert_int_equal(kv_bytes_config("exaone4-small.json", 1000, GPUMEM_CACHE_STATIC),
                      2ull * 1000 * 1024 + 6ull * 128 * 1024);
-    assert_int_equal(kv_bytes_config("smollm3-sliding.json", 1000),
+    assert_int_equal(kv_bytes_config("smollm3-sliding.json", 1000, GPUMEM_CACHE_STATIC),
                      6ull * 1000 * 1024 + 2ull * 256 * 1024);
-    cache_kind = GPUMEM_CACHE_DYNAMIC;
-    assert_int_equal(kv_bytes_config("exaone4-small.json", 1000), 8ull * 1000 * 1024);
+    assert_int_equal(kv_bytes_config("exaone4-small.json", 1000, GPUMEM_CACHE_DYNAMIC),
+                     8ull * 1000 * 1024);
 }
 
 /* GLM-4.5-style MoE with an explicit head_dim: glm4-moe-qk-norm has 4
@@ -173,7 +170,7 @@ static void test_sliding_patterns(void **state)
 static void test_head_dim_glm4_moe(void **state)
 {
     (void)state;
-    assert_int_equal(kv_bytes_config("glm4-moe-qk-norm.json", 1000), 8192ull * 1000);
+    assert_int_equal(kv_bytes_config("glm4-moe-qk-norm.json", 1000, GPUMEM_CACHE_DYNAMIC), 8192ull * 1000);
 }
 
 int main(void)
