@@ -476,6 +476,11 @@ typedef struct {
     uint32_t n_targets;
     gpumem_device_target targets[GPUMEM_MAX_SPLIT];
     gpumem_device_map_info device_map; /* transformers with settings->device_map */
+    /* transformers inference: what torch.cuda.max_memory_allocated would
+     * show on the most loaded GPU (every component but the CUDA context,
+     * which only nvidia-smi sees); 0 for the other engines. The caching
+     * allocator's reserve above it is not modelled for inference. */
+    uint64_t allocated_bytes;
 } gpumem_estimate;
 
 /*

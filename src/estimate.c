@@ -214,6 +214,10 @@ static void finish_targets(gpumem_estimate *out, const gpumem_settings *s)
 /* Totals over devices and the fit verdict. */
 static gpumem_status finish(gpumem_estimate *out, const gpumem_settings *s, gpumem_error *err)
 {
+    if (s->engine == GPUMEM_ENGINE_TRANSFORMERS)
+        for (size_t i = 0; i < out->n_components; i++)
+            if (strcmp(out->components[i].name, "cuda_context") != 0)
+                out->allocated_bytes += out->components[i].bytes;
     for (size_t i = 0; i < out->n_devices; i++)
         if (!u64_add(out->total_bytes, out->devices[i].bytes, &out->total_bytes))
             return err_set(err, GPUMEM_ERR_OVERFLOW, "total does not fit in 64 bits");

@@ -134,6 +134,8 @@ static json_t *report_object(const gpumem_model *m, const gpumem_estimate *e)
     }
     if (e->reserved_bytes)
         json_object_set_new(root, "reserved_bytes", json_integer((json_int_t)e->reserved_bytes));
+    if (e->allocated_bytes)
+        json_object_set_new(root, "allocated_bytes", json_integer((json_int_t)e->allocated_bytes));
     if (e->device_map.present)
         json_object_set_new(root, "device_map", device_map_json(e));
     if (e->note[0])
@@ -423,6 +425,10 @@ char *gpumem_report_text(const gpumem_model *m, const gpumem_estimate *e, gpumem
     }
     if (e->reserved_bytes)
         put(&s, "max_memory_reserved (caching allocator): %.2f %s\n", e->reserved_bytes / u, un);
+    if (e->allocated_bytes)
+        put(&s, "torch.cuda.max_memory_allocated: %.2f %s (nvidia-smi adds the CUDA context; the "
+                "allocator's reserve is not modelled)\n",
+            e->allocated_bytes / u, un);
     if (e->note[0])
         put(&s, "note: %s\n", e->note);
     if (e->gpu || e->n_targets) {

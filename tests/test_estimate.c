@@ -151,6 +151,33 @@ static void test_eager_materialises_scores(void **state)
     gpumem_model_free(m);
 }
 
+/* torch.cuda.max_memory_allocated counts what the caching allocator hands
+ * out: every component but the CUDA context (validation/measure_torch.py
+ * compares its peak with the same parts). Engines other than transformers
+ * leave it 0. */
+static void test_allocated_excludes_the_cuda_context(void **state)
+{
+    (void)state;
+    gpumem_model *m = load_or_fail("llama-3.1-8b");
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    gpumem_estimate *e = estimate_or_fail(m, &s);
+    assert_true(component(e, "cuda_context") > 0);
+    assert_int_equal(e->allocated_bytes,
+                     component(e, "weights") + component(e, "kv_cache") +
+                         component(e, "activations") + component(e, "logits") +
+                         component(e, "workspace"));
+    assert_int_equal(e->allocated_bytes, e->per_gpu_bytes - component(e, "cuda_context"));
+    free(e);
+    gpumem_error err;
+    assert_int_equal(gpumem_gpu_find("h100-80gb", &s.gpu, &err), GPUMEM_OK);
+    s.engine = GPUMEM_ENGINE_VLLM;
+    e = estimate_or_fail(m, &s);
+    assert_int_equal(e->allocated_bytes, 0);
+    free(e);
+    gpumem_model_free(m);
+}
+
 static void test_json_contract(void **state)
 {
     (void)state;
@@ -231,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_tensor_parallel_split),
         cmocka_unit_test(test_components_sum_and_fit),
         cmocka_unit_test(test_eager_materialises_scores),
+        cmocka_unit_test(test_allocated_excludes_the_cuda_context),
         cmocka_unit_test(test_json_contract),
         cmocka_unit_test(test_max_context_is_the_edge),
         cmocka_unit_test(test_vision_tower_is_its_own_component),

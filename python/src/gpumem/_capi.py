@@ -231,6 +231,7 @@ class Estimate(Structure):
         ("n_targets", c_uint32),
         ("targets", DeviceTarget * 16),
         ("device_map", DeviceMapInfo),
+        ("allocated_bytes", c_uint64),
     ]
 
 
