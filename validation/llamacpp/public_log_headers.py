@@ -41,6 +41,9 @@ def pythia_2_8b(case_id, qtype, n_batch=2048):
 QWEN3_235B = dict(arch="qwen3moe", n_layer=94, n_embd=4096, n_head=64, n_head_kv=4, head_dim=128,
                   n_ff=12288, n_ff_exp=1536, n_expert=128, n_expert_used=8, n_vocab=151936,
                   qk_norm=True, tied=False)
+QWEN3_30B_A3B = dict(arch="qwen3moe", n_layer=48, n_embd=2048, n_head=32, n_head_kv=4, head_dim=128,
+                     n_ff=6144, n_ff_exp=768, n_expert=128, n_expert_used=8, n_vocab=151936,
+                     qk_norm=True, tied=False)
 GEMMA3_1B = dict(arch="gemma3", n_layer=26, n_embd=1152, n_head=4, n_head_kv=1, head_dim=256,
                  n_ff=6912, n_vocab=262144, n_swa=512, qk_norm=True, tied=True)
 # The logs' own transcription: settings from each log's command line and its
@@ -147,6 +150,18 @@ CASES = [
     dict(id="gemma3-1b-q8-vulkan-8k", type=T.Q8_0, model=GEMMA3_1B,
          settings=dict(n_ctx=8192, n_batch=2048, n_ubatch=512, flash_attn="off", ctk="f16",
                        ctv="f16", gpus=1)),
+    # Mainline b5622 on an RTX 4090 (CUDA0, 9862 MiB free) and an RTX 5090
+    # (CUDA1, 31518 MiB free), -ngl 99 -ot ".ffn_.*_exps.=CPU" -c 16384, no
+    # -ts: llama.cpp splits the 49 offloaded layers by free memory, so the
+    # free MiB stand in as -ts (12 layers and 384 MiB of KV on CUDA0, 36
+    # and the output on CUDA1). Every expert tensor stays on the host and
+    # op offload streams it to CUDA0; the Q4_K_M file stores ffn_down_exps
+    # of 24 layers in q6_K (49 q6_K tensors with attn_v and the output), the
+    # largest streamed tensor, so the experts are q6_K here.
+    dict(id="qwen3-30b-a3b-q4km-4090+5090-16k", type=T.Q4_K, types=dict(experts=T.Q6_K),
+         model=QWEN3_30B_A3B,
+         settings=dict(n_ctx=16384, n_batch=2048, n_ubatch=512, flash_attn="off", ctk="f16",
+                       ctv="f16", gpus=2, n_cpu_moe=48, tensor_split=[9862, 31518])),
 ]
 
 
