@@ -118,9 +118,10 @@ const opt_spec cli_options[O_COUNT] = {
     {O_SWA_FULL, "swa-full", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE | CMD_FIT,
      "llama.cpp: full-size cache for sliding-window layers"},
     {O_LLAMACPP_VERSION, "llamacpp-version", 0, NULL, OPT_VALUE, "V", CMD_ESTIMATE | CMD_FIT,
-     "llama.cpp rules modelled: de3ff81 (default, node-llama-cpp 3.22.1) or b6699 (builds "
-     "of May 2024 to Oct 2025: -ngl before the output layer, n_ctx padded to 32 without "
-     "-fa, f32 mask)"},
+     "llama.cpp rules modelled: de3ff81 (default, node-llama-cpp 3.22.1), b6699 (builds "
+     "of May to Oct 2025: -ngl before the output layer, n_ctx padded to 32 without "
+     "-fa, f32 mask) or b5050 (May 2024 to May 2025: as b6699, sliding-window layers "
+     "caching the full context)"},
     {O_MARGIN, "margin", 0, NULL, OPT_LIST, "SIZE[,SIZE...]", CMD_ESTIMATE | CMD_FIT,
      "memory left free on each GPU (llama.cpp --fit-target; fit: default 1024MiB, estimate: "
      "0); one size for all GPUs or one per GPU"},

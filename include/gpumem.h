@@ -321,10 +321,12 @@ typedef struct {
     int n_cpu_moe;              /* --n-cpu-moe: expert tensors of the first N layers on
                                    the host; -1: all (--cpu-moe) */
     /* --llamacpp-version: the rule set, "de3ff81" (NULL, the default: the
-     * source in node-llama-cpp 3.22.1) or "b6699" (mainline builds from May
-     * 2024 to October 2025: -ngl fills repeating layers before the output
+     * source in node-llama-cpp 3.22.1), "b6699" (mainline builds from May
+     * to October 2025: -ngl fills repeating layers before the output
      * layer, n_ctx padded to 32 without flash attention, an f32 attention
-     * mask); another name fails with GPUMEM_ERR_USAGE. */
+     * mask) or "b5050" (May 2024 to May 2025, before PR #13194: as b6699,
+     * with sliding-window layers caching the full context); another name
+     * fails with GPUMEM_ERR_USAGE. */
     const char *llamacpp_version;
     /* -ts: the share of offloaded layers of each of the `gpus` devices;
      * all 0 (default): equal shares, as llama.cpp's default split by free

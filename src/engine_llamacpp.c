@@ -64,22 +64,30 @@ static const char *context_note(const gpumem_gpu *g)
 static uint64_t pad(uint64_t x, uint64_t n) { return (x + n - 1) / n * n; }
 
 /* The rule sets: where a llama.cpp build's source differs from de3ff81.
- * "b6699" holds for mainline builds from PR #7257 (May 2024) up to PR
+ * "b6699" holds for mainline builds from PR #13194 (May 2025) up to PR
  * #16812 (merged 2025-10-28, which dropped the KV padding that PR #17046
  * brought back as 256 for all); the public logs it reproduces span builds
- * 4192..6699 (tests/data/engine_logs). Builds between PR #16812 and PR
- * #23764 mix the two and are not modelled. */
+ * 5466..6699 (tests/data/engine_logs). "b5050" holds for builds from PR
+ * #7257 (May 2024) up to PR #13194 ("kv-cache : add SWA support", May
+ * 2025): the same rules, except that sliding-window layers cache the full
+ * context like the others (one llama_kv_cache_unified of n_ctx cells; the
+ * sliding layers still get their own mask, llama-graph.cpp
+ * build_attn_inp_kv_unified, self_kq_mask_swa); its logs span builds
+ * 4192..5331 and 2024. Builds between PR #16812 and PR #23764 mix b6699
+ * and de3ff81 and are not modelled. */
 typedef struct {
     const char *name;
     bool output_first;  /* -ngl counts the output layer first (PR #18148) */
     uint32_t pad_fa;    /* n_ctx padding with flash attention */
     uint32_t pad_no_fa; /* and without */
     bool f16_mask;      /* flash attention's mask filled in f16 (PR #23764) */
+    bool swa_cache;     /* sliding layers hold a window-sized cache (PR #13194) */
 } lcpp_version;
 
 static const lcpp_version versions[] = {
-    {"de3ff81", true, 256, 256, true},
-    {"b6699", false, 256, 32, false},
+    {"de3ff81", true, 256, 256, true, true},
+    {"b6699", false, 256, 32, false, true},
+    {"b5050", false, 256, 32, false, false},
 };
 #define N_VERSIONS (sizeof versions / sizeof versions[0])
 
@@ -134,7 +142,7 @@ static int layer_device(const lcpp *c, int64_t il)
 /* Cells one stream of layer l holds. */
 static uint64_t layer_cells(const model_layer *l, const lcpp *c)
 {
-    if (l->attn == ATTN_KIND_SLIDING && !c->swa_full) {
+    if (l->attn == ATTN_KIND_SLIDING && !c->swa_full && c->v->swa_cache) {
         uint64_t want = (uint64_t)l->window * (c->unified ? c->n_seq : 1) + c->ub;
         /* de3ff81: pad(min(n_ctx_seq, want), 256); older builds
          * min(n_ctx_seq, pad(want)): the same cells, n_ctx_seq being a
@@ -576,7 +584,7 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
     memset(&c, 0, sizeof c);
     if (!(c.v = version_find(s->llamacpp_version)))
         return err_set(err, GPUMEM_ERR_USAGE,
-                       "unknown llama.cpp version '%s' (modelled: de3ff81, the default, and b6699)",
+                       "unknown llama.cpp version '%s' (modelled: de3ff81, the default, b6699 and b5050)",
                        s->llamacpp_version);
     c.n_seq = s->n_parallel ? s->n_parallel : 1;
     c.unified = s->kv_unified != 0;

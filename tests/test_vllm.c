@@ -423,7 +423,7 @@ static void test_published_logs(void **state)
     report("KV tokens", et, nt);
     report("concurrency", ec, nc);
     report("KV needed", en, nn);
-    assert_true(checked >= 15);
+    assert_true(checked >= 22);
 }
 
 int main(void)

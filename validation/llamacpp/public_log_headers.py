@@ -41,6 +41,11 @@ def pythia_2_8b(case_id, qtype, n_batch=2048):
 QWEN3_235B = dict(arch="qwen3moe", n_layer=94, n_embd=4096, n_head=64, n_head_kv=4, head_dim=128,
                   n_ff=12288, n_ff_exp=1536, n_expert=128, n_expert_used=8, n_vocab=151936,
                   qk_norm=True, tied=False)
+QWEN3_30B_A3B = dict(arch="qwen3moe", n_layer=48, n_embd=2048, n_head=32, n_head_kv=4, head_dim=128,
+                     n_ff=6144, n_ff_exp=768, n_expert=128, n_expert_used=8, n_vocab=151936,
+                     qk_norm=True, tied=False)
+GEMMA3_1B = dict(arch="gemma3", n_layer=26, n_embd=1152, n_head=4, n_head_kv=1, head_dim=256,
+                 n_ff=6912, n_vocab=262144, n_swa=512, qk_norm=True, tied=True)
 # The logs' own transcription: settings from each log's command line and its
 # printed n_ctx/n_batch/n_ubatch/flash_attn/type_k/type_v lines; n_cpu_moe
 # stands for the -ot patterns that keep the experts of all but the first
@@ -132,19 +137,51 @@ CASES = [
          settings=dict(n_ctx=128, n_batch=128, n_ubatch=128, flash_attn="off", ctk="f16",
                        ctv="f16", gpus=0),
          compare={"CPU compute": "host compute"}),
+    # Gemma 3 1B before PR #13194 (b5050, Jetson Nano CUDA; b4879, Vulkan):
+    # 22 of 26 layers slide (n_swa 512, pattern 6) but cache the full
+    # context; their own f32 mask beside the full layers' one gives the
+    # host's inputs 2 x 4096 x 512 x 4 B + 512 x 1152 x 4 B = 18.25 MiB
+    # (printed 18.26; 34.26 at 8192 cells). Gemma 3 ties the output to the
+    # token embeddings (no output.weight). Rows of 1152 do not fit Q4_K's
+    # 256-blocks (the Q4_K_M file stores them in q5_0/q8_0): q8_0 stands in.
+    dict(id="gemma3-1b-q4km-jetson-4k", type=T.Q8_0, model=GEMMA3_1B,
+         settings=dict(n_ctx=4096, n_batch=2048, n_ubatch=512, flash_attn="off", ctk="f16",
+                       ctv="f16", gpus=1)),
+    dict(id="gemma3-1b-q8-vulkan-8k", type=T.Q8_0, model=GEMMA3_1B,
+         settings=dict(n_ctx=8192, n_batch=2048, n_ubatch=512, flash_attn="off", ctk="f16",
+                       ctv="f16", gpus=1)),
+    # Mainline b5622 on an RTX 4090 (CUDA0, 9862 MiB free) and an RTX 5090
+    # (CUDA1, 31518 MiB free), -ngl 99 -ot ".ffn_.*_exps.=CPU" -c 16384, no
+    # -ts: llama.cpp splits the 49 offloaded layers by free memory, so the
+    # free MiB stand in as -ts (12 layers and 384 MiB of KV on CUDA0, 36
+    # and the output on CUDA1). Every expert tensor stays on the host and
+    # op offload streams it to CUDA0; the Q4_K_M file stores ffn_down_exps
+    # of 24 layers in q6_K (49 q6_K tensors with attn_v and the output), the
+    # largest streamed tensor, so the experts are q6_K here.
+    dict(id="qwen3-30b-a3b-q4km-4090+5090-16k", type=T.Q4_K, types=dict(experts=T.Q6_K),
+         model=QWEN3_30B_A3B,
+         settings=dict(n_ctx=16384, n_batch=2048, n_ubatch=512, flash_attn="off", ctk="f16",
+                       ctv="f16", gpus=2, n_cpu_moe=48, tensor_split=[9862, 31518])),
 ]
 
 
 def rule_for(printed):
-    """The --llamacpp-version whose rules a log's build follows: b6699 for
-    mainline builds up to 6699 and the 2024 llama-cpp-python build (before
-    PR #16812, #18148 and #23764); de3ff81 for builds from PR #23764 on."""
+    """The --llamacpp-version whose rules a log's build follows: b5050 for
+    mainline builds before PR #13194 (May 2025; the newest recorded is 5331,
+    2025-05-09) and the 2024 llama-cpp-python build; b6699 for builds from
+    5466 (2025-05-23, after that PR) up to 6699 (before PR #16812, #18148
+    and #23764); de3ff81 for builds from PR #23764 on. The two older rule
+    sets differ only for models with sliding-window layers."""
     build = printed.split(" ")[0]
     if build.isdigit():
-        if int(build) <= 6699:
+        if int(build) <= 5331:
+            return "b5050"
+        if 5466 <= int(build) <= 6699:
             return "b6699"
         raise ValueError("no rule set for build " + build)
-    if "2024" in printed or "b5913" in printed:
+    if "2024" in printed:
+        return "b5050"
+    if "b5913" in printed:
         return "b6699"
     raise ValueError("unknown build: " + printed)
 
