@@ -35,7 +35,11 @@
  *    backend's minimum batch is 32): the largest such tensor, one layer's
  *    activations (MoE: ubatch x experts used x 3 expert widths f32 and the
  *    input rows; dense: input and output rows of the widest matmul, twice)
- *    and the masks (op_offload_bytes). */
+ *    and the masks (op_offload_bytes);
+ *  - embedding models (encoders always, decoders with embeddings on): as
+ *    de3ff81's llama-embedding sets them up, no KV cache for an encoder,
+ *    logits + embeddings output rows, the encoder graph and the growth of
+ *    both buffers when a full batch is embedded (encoder_compute, run()). */
 #include "estimate_internal.h"
 #include "ggml_types_internal.h"
 #include "util_internal.h"
@@ -896,6 +900,7 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
                                       "adapter tensors beside the layers they adapt"))) ||
             (st = add_mib(gpu, "compute", streams ? offload : graph, err,
                           streams    ? "host weights streamed for the ubatch (op offload)"
+                          : c.encoder  ? "encoder graph (fitted to llama-embedding's CPU build)"
                           : c.pipeline ? "4 copies of its inputs (pipeline parallelism) + graph"
                                        : "worst-case graph (fitted to llama.cpp's CPU build)")) ||
             (growth && (st = device_add(gpu, "compute_growth", growth, err, "%s", growth_note))) ||
