@@ -121,7 +121,7 @@ typedef struct {
     bool draft;                     /* the draft model of -md */
     int op_dev;                     /* the first GPU of the device list: op offload runs there */
     bool pipeline;                  /* pipeline parallelism: graph and split inputs x 4 */
-    bool emb;                       /* an embedding model (embeddings on, see embed_*) */
+    bool emb;                       /* embeddings on (embedding_on, encoder_compute) */
     bool encoder;                   /* non-causal, no memory module: the encoder graph */
     gpumem_pooling pool;            /* resolved pooling of an embedding model */
     uint64_t n_batch;               /* tokens one call may encode (llama.cpp n_batch) */
@@ -512,18 +512,23 @@ static uint64_t op_offload_bytes(const gpumem_model *m, const lcpp *c, uint32_t 
  * batch as one ubatch over a non-causal graph (llama-graph.cpp
  * build_attn_mha with no cache, an n_tokens x n_tokens mask). The compute
  * buffer is reserved for T = min(n_ctx, n_ubatch) tokens and n_seq_max
- * sequences (sched_reserve), and holds:
- *  - without flash attention the f32 scores of every head and the f32
- *    mask, T^2 x (n_head + 1) x 4 B, beside T rows of n_ff + 2 n_embd f32;
- *  - with flash attention the f16 mask, T^2 x 2 B, beside T rows of
- *    n_ff + 3 n_embd f32;
- *  - the inputs: token ids, positions and token types (3 x T x 4 B), and
- *    the pooling's: mean a T x n_seq f32 matrix (build_inp_mean), cls, last
- *    and rank n_seq row ids (build_inp_cls; modern-bert's rank: mean).
- * Fitted to the 29 CPU runs of validation/measurements/llamacpp_embed.jsonl
- * (bert, 6 and 12 layers; within 0.01 MiB of every printed size). A gated
- * FFN (nomic-bert, jina-bert-v2's GEGLU) counts 2 n_ff (modelled: the
- * measured encoders have an ungated GELU FFN). */
+ * sequences (sched_reserve), and holds the larger of two phases:
+ *  - attention, without flash attention only: the f32 scores of every head
+ *    and the f32 mask, T^2 x (n_head + 1) x 4 B, beside T rows of
+ *    n_ff + 2 n_embd f32 (with flash attention it never exceeds the FFN);
+ *  - the FFN: the mask (f16 with flash attention, else f32) beside T f32
+ *    rows of n_ff + 3 n_embd for bert's GELU FFN, of 3 n_ff + 3 n_embd for
+ *    a gated one (nomic-bert's SwiGLU: gate, up and their product), one
+ *    n_embd fewer with flash attention;
+ * plus the inputs: token ids, positions and token types (3 x T x 4 B), and
+ * the pooling's (pooling_bytes).
+ * Fitted to the CPU runs of validation/measurements/llamacpp_embed.jsonl
+ * (bert with 6 and 12 layers, nomic-bert with 6; within 0.03 MiB of every
+ * printed size): e.g. nomic-small (n_embd 384, n_ff 1536, 12 heads) at
+ * -c 512 -fa on prints 11.51 MiB = 0.5 mask + 512 x (3 x 1536 + 2 x 384) x
+ * 4 B + 0.5 mean matrix; at -c 256 -np 16 -fa off the FFN wins: 5.89 =
+ * 0.25 mask + 256 x (3 x 1536 + 3 x 384) x 4 B + inputs, where the
+ * attention phase holds 5.5. */
 /* The pooling's graph inputs: mean a T x n_seq f32 matrix (build_inp_mean),
  * cls, last and rank n_seq row ids (build_inp_cls; modern-bert's rank: mean). */
 static uint64_t pooling_bytes(const gpumem_model *m, const lcpp *c, uint64_t t, uint64_t n_seq)
@@ -538,16 +543,16 @@ static uint64_t pooling_bytes(const gpumem_model *m, const lcpp *c, uint64_t t, 
 static uint64_t encoder_compute(const gpumem_model *m, const lcpp *c, uint32_t first, uint32_t last,
                                 uint64_t t, uint64_t n_seq)
 {
-    uint64_t e = m->n_embd, ff = 0, heads = 0;
+    uint64_t e = m->n_embd, attn = 0, ffn = 0;
     for (uint32_t i = first; i < last; i++) {
         const model_layer *l = &m->layers[i];
-        uint64_t f = (l->gated_ff ? 2ull : 1ull) * l->n_ff;
-        ff = f > ff ? f : ff;
-        heads = l->n_head > heads ? l->n_head : heads;
+        uint64_t rows = l->gated_ff ? 3ull * l->n_ff + (c->fa ? 2 : 3) * e : l->n_ff + 3 * e;
+        uint64_t f = t * t * mask_elt(c) + t * rows * 4;
+        uint64_t a = c->fa ? 0 : t * t * (l->n_head + 1ull) * 4 + t * (l->n_ff + 2 * e) * 4;
+        ffn = f > ffn ? f : ffn;
+        attn = a > attn ? a : attn;
     }
-    uint64_t b = c->fa ? t * t * 2 + t * (ff + 3 * e) * 4
-                       : t * t * (heads + 1) * 4 + t * (ff + 2 * e) * 4;
-    return b + 3 * t * 4 + pooling_bytes(m, c, t, n_seq);
+    return (attn > ffn ? attn : ffn) + 3 * t * 4 + pooling_bytes(m, c, t, n_seq);
 }
 
 /* The host's part with every layer on GPUs (modelled, no GPU measured):
@@ -567,10 +572,11 @@ static uint64_t encoder_device(const gpumem_model *m, const lcpp *c, uint32_t fi
     return b + (c->pipeline ? (PIPELINE_COPIES - 1) * in : 0);
 }
 
-/* The tokens the reserved graph holds and those a full batch brings at
- * run time (encode() grows the buffers to it: the CPU build warns "compute
- * buffer size of 207.71 MiB does not match expectation of 18.01 MiB" for
- * bert-small at -c 512 -b 2048 after a batch of 1958 tokens). */
+/* The tokens the reserved graph holds (sched_reserve). A full batch brings
+ * n_ubatch at run time and encode() grows the buffers to it: the CPU build
+ * warns "compute buffer size of 207.71 MiB does not match expectation of
+ * 18.01 MiB" for bert-small at -c 512 -b 2048 after a batch of 1958
+ * tokens; run() reports the difference as compute_growth. */
 static uint64_t encoder_tokens_reserved(const lcpp *c)
 {
     return c->n_ctx < c->ub ? c->n_ctx : c->ub;

@@ -18,9 +18,12 @@
  * load-time buffers before failing: those are checked too. */
 #include "test_helpers.h"
 
+#include "gguf_write.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdbool.h>
+#include <unistd.h>
 
 static const double MiB = 1048576.0;
 
@@ -180,10 +183,10 @@ static void every_measured_run(void **state)
            rerank, decoders);
     report("compute at load", &load);
     report("compute grown by the batches (exit warning)", &run);
-    assert_true(encoders >= 29);
+    assert_true(encoders >= 40);
     assert_true(decoders >= 6);
     assert_true(rerank >= 7);
-    assert_true(run.n >= 15);
+    assert_true(run.n >= 30);
 }
 
 /* bert-small (6 layers, n_embd 384, 12 heads, n_ff 1536, 30522 tokens,
@@ -275,6 +278,70 @@ static void bad_settings_are_refused(void **state)
     gpumem_model_free(d);
 }
 
+/* A header-only GGUF of `arch` (2 layers, n_embd 256, 4 heads, no
+ * tensors), with <arch>.pooling_type = pooling unless negative. */
+static gpumem_status load_gguf(const char *arch, int pooling, gpumem_model **m, gpumem_error *err)
+{
+    char path[] = "/tmp/gpumem-embed-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "wb");
+    char key[64];
+    fwrite("GGUF", 1, 4, f);
+    put_u32(f, 3);
+    put_u64(f, 0);
+    put_u64(f, pooling >= 0 ? 5 : 4);
+    kv_str(f, "general.architecture", arch);
+    snprintf(key, sizeof key, "%s.block_count", arch);
+    kv_u32(f, key, 2);
+    snprintf(key, sizeof key, "%s.embedding_length", arch);
+    kv_u32(f, key, 256);
+    snprintf(key, sizeof key, "%s.attention.head_count", arch);
+    kv_u32(f, key, 4);
+    snprintf(key, sizeof key, "%s.pooling_type", arch);
+    if (pooling >= 0)
+        kv_u32(f, key, (uint32_t)pooling);
+    fclose(f);
+    *m = NULL;
+    gpumem_status st = gpumem_model_load_gguf(path, m, err);
+    unlink(path);
+    return st;
+}
+
+/* A decoder GGUF that names its pooling (Qwen3-Embedding: qwen3.pooling_type
+ * = 3, last) is an embedding model without --embedding; its KV cache stays
+ * (causal: create_memory builds one) and its output rows hold n_embd floats
+ * more: here no token_embd tensor (n_vocab 0), so 256 x 4 B x 256 rows =
+ * 262144 B. Without the key it stays generative: n_vocab x 1 row = 0 B. */
+static void decoder_with_pooling_type(void **state)
+{
+    (void)state;
+    gpumem_model *m;
+    gpumem_error err;
+    assert_int_equal(load_gguf("qwen3", 3, &m, &err), GPUMEM_OK);
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    s.engine = GPUMEM_ENGINE_LLAMACPP;
+    s.context = 1024;
+    gpumem_estimate *e = estimate_or_fail(m, &s);
+    assert_int_equal(e->embedding, 1);
+    assert_int_equal(e->pooling, GPUMEM_POOLING_LAST);
+    assert_int_equal(comp(e, "output"), 256 * 4 * 256);
+    /* 1024 cells x 2 layers x (K + V) x 256 x 2 B (f16) */
+    assert_int_equal(comp(e, "kv_cache"), 1024ull * 2 * 2 * 256 * 2);
+    free(e);
+    gpumem_model_free(m);
+    assert_int_equal(load_gguf("qwen3", -1, &m, &err), GPUMEM_OK);
+    e = estimate_or_fail(m, &s);
+    assert_int_equal(e->embedding, 0);
+    assert_int_equal(comp(e, "output"), 0);
+    free(e);
+    gpumem_model_free(m);
+    /* the MoE encoder is refused with the reason, not sized as a dense one */
+    assert_int_equal(load_gguf("nomic-bert-moe", 1, &m, &err), GPUMEM_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.message, "MoE embedding encoder"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -282,6 +349,7 @@ int main(void)
         cmocka_unit_test(bert_by_hand),
         cmocka_unit_test(reranker_by_hand),
         cmocka_unit_test(bad_settings_are_refused),
+        cmocka_unit_test(decoder_with_pooling_type),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
