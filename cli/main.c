@@ -485,6 +485,14 @@ static int apply_llamacpp(const opt_values *v, gpumem_settings *s)
         }
     }
     s->no_kv_offload = v->set[O_NO_KV_OFFLOAD];
+    s->embedding = v->set[O_EMBEDDING] || v->set[O_RERANK];
+    if (v->set[O_POOLING] && gpumem_pooling_parse(v->value[O_POOLING], &s->pooling, &err))
+        return fail(GPUMEM_ERR_USAGE, &err);
+    if (v->set[O_RERANK]) {
+        if (v->set[O_POOLING] && s->pooling != GPUMEM_POOLING_RANK)
+            return usage_error("--rerank sets --pooling rank; drop the other --pooling");
+        s->pooling = GPUMEM_POOLING_RANK;
+    }
     s->no_mmproj_offload = v->set[O_NO_MMPROJ_OFFLOAD];
     if (v->set[O_CTKD] && gpumem_cache_type_parse(v->value[O_CTKD], &s->cache_type_k_draft, &err))
         return fail(GPUMEM_ERR_USAGE, &err);
@@ -753,7 +761,8 @@ static int estimate_with(const opt_values *v, extra_files *x)
         O_NGL,          O_TENSOR_SPLIT,  O_CPU_MOE,     O_N_CPU_MOE, O_OVERRIDE_TENSOR,
         O_MARGIN,       O_LLAMACPP_VERSION, O_SPLIT_MODE, O_MAIN_GPU, O_NO_KV_OFFLOAD,
         O_MMPROJ,       O_NO_MMPROJ_OFFLOAD, O_MODEL_DRAFT, O_NGLD,   O_CTKD,
-        O_CTVD,         O_CTX_DRAFT,     O_LORA};
+        O_CTVD,         O_CTX_DRAFT,     O_LORA,        O_EMBEDDING, O_POOLING,
+        O_RERANK};
     gpumem_gpu sized; /* --budget on the other engines: --gpu with that much memory */
     if ((v->set[O_DEVICE_MAP] || v->set[O_MAX_MEMORY]) &&
         (s.engine != GPUMEM_ENGINE_TRANSFORMERS || v->set[O_TRAIN])) {

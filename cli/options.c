@@ -170,6 +170,16 @@ const opt_spec cli_options[O_COUNT] = {
      "llama.cpp: refused: de3ff81's draft context holds the target's n_ctx"},
     {O_LORA, "lora", 0, NULL, OPT_VALUE, "FILE", CMD_ESTIMATE,
      "llama.cpp: LoRA adapter GGUF; each tensor beside the layer it adapts"},
+    {O_EMBEDDING, "embedding", 0, "embeddings", OPT_FLAG, NULL, CMD_ESTIMATE,
+     "llama.cpp: run as an embedding model, as de3ff81's llama-embedding does (-np 1 = 256 "
+     "sequences, -b raised to -c, -ub = -b, output n_vocab + n_embd floats per row, KV kept "
+     "for a decoder); implied for encoder GGUFs (bert, nomic-bert, jina-bert, ...) and GGUFs "
+     "with a pooling_type"},
+    {O_POOLING, "pooling", 0, NULL, OPT_VALUE, "none|mean|cls|last|rank", CMD_ESTIMATE,
+     "llama.cpp: pooling of an embedding model (default: the GGUF's pooling_type, else "
+     "none); implies --embedding"},
+    {O_RERANK, "rerank", 0, "reranking", OPT_FLAG, NULL, CMD_ESTIMATE,
+     "llama.cpp: a reranker (--embedding --pooling rank)"},
     {O_LOCAL, "local", 0, NULL, OPT_FLAG, NULL, CMD_GPUS,
      "the GPUs of this machine and their free memory (NVML)"},
     {O_SVG, "svg", 0, NULL, OPT_VALUE, "FILE", CMD_ESTIMATE | CMD_FIT,

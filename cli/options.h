@@ -101,6 +101,9 @@ typedef enum {
     O_CTVD,
     O_CTX_DRAFT,
     O_LORA,
+    O_EMBEDDING,
+    O_POOLING,
+    O_RERANK,
     O_TARGET_CONCURRENCY,
     O_COUNT
 } opt_id;

@@ -243,6 +243,25 @@ typedef enum {
 gpumem_status gpumem_split_mode_parse(const char *name, gpumem_split_mode *out, gpumem_error *err);
 const char *gpumem_split_mode_name(gpumem_split_mode mode);
 
+/* llama.cpp --pooling: how an embedding model turns token rows into one
+ * vector per sequence (llama.h llama_pooling_type, de3ff81). DEFAULT is the
+ * GGUF's own <arch>.pooling_type (none when absent); RANK is a reranker's
+ * classification head (--rerank / --reranking). */
+typedef enum {
+    GPUMEM_POOLING_DEFAULT = 0,
+    GPUMEM_POOLING_NONE, /* one embedding per token */
+    GPUMEM_POOLING_MEAN,
+    GPUMEM_POOLING_CLS,
+    GPUMEM_POOLING_LAST,
+    GPUMEM_POOLING_RANK,
+    GPUMEM_POOLING_COUNT
+} gpumem_pooling;
+
+/* Parses "none", "mean", "cls", "last", "rank" (and "default");
+ * GPUMEM_ERR_USAGE otherwise. Names them. */
+gpumem_status gpumem_pooling_parse(const char *name, gpumem_pooling *out, gpumem_error *err);
+const char *gpumem_pooling_name(gpumem_pooling pooling);
+
 /* What kind of file a model was read from: a language model, or one of the
  * extra GGUF files llama.cpp loads beside it. */
 typedef enum {
@@ -359,6 +378,18 @@ typedef struct {
     gpumem_split_mode split_mode;
     int main_gpu;               /* -mg, default 0: checked against the GPUs with NONE */
     int no_kv_offload;          /* -nkvo: the KV cache on the host */
+    /* Embeddings (llama.cpp de3ff81, as its llama-embedding tool runs them):
+     * an encoder GGUF (bert, nomic-bert, jina-bert-v2/v3, neo-bert,
+     * modern-bert, eurobert, gemma-embedding) is always an embedding
+     * model; a decoder GGUF becomes one with embedding set, a pooling
+     * given, or a <arch>.pooling_type in its metadata. Then: no KV cache
+     * for encoders (decoders keep theirs); -np 1 means 256 sequences in a
+     * unified cache; -b is raised to the context and -ub set to -b; an
+     * output buffer of n_vocab + n_embd floats per output; the compute and
+     * output buffers also report their growth when a full batch of -b
+     * tokens is encoded (components compute_growth, output_growth). */
+    int embedding;              /* --embedding / --embeddings */
+    gpumem_pooling pooling;     /* --pooling; --rerank sets RANK (and embedding) */
     /* Extra GGUF files, loaded by the caller with gpumem_model_load_gguf
      * (only their headers are read) and kept alive during the estimate;
      * NULL: none. Each must be of its kind (GPUMEM_ERR_USAGE otherwise) and
@@ -483,6 +514,11 @@ typedef struct {
      * which only nvidia-smi sees); 0 for the other engines. The caching
      * allocator's reserve above it is not modelled for inference. */
     uint64_t allocated_bytes;
+    /* llama.cpp: 1 when the model runs as an embedding model, 2 as a
+     * reranker (rank pooling); 0 otherwise. `pooling` is then the pooling
+     * applied (the model's default resolved). */
+    int embedding;
+    gpumem_pooling pooling;
 } gpumem_estimate;
 
 /*

@@ -35,7 +35,11 @@
  *    backend's minimum batch is 32): the largest such tensor, one layer's
  *    activations (MoE: ubatch x experts used x 3 expert widths f32 and the
  *    input rows; dense: input and output rows of the widest matmul, twice)
- *    and the masks (op_offload_bytes). */
+ *    and the masks (op_offload_bytes);
+ *  - embedding models (encoders always, decoders with embeddings on): as
+ *    de3ff81's llama-embedding sets them up, no KV cache for an encoder,
+ *    logits + embeddings output rows, the encoder graph and the growth of
+ *    both buffers when a full batch is embedded (encoder_compute, run()). */
 #include "estimate_internal.h"
 #include "ggml_types_internal.h"
 #include "util_internal.h"
@@ -125,6 +129,11 @@ typedef struct {
     bool draft;                     /* the draft model of -md */
     int op_dev;                     /* the first GPU of the device list: op offload runs there */
     bool pipeline;                  /* pipeline parallelism: graph and split inputs x 4 */
+    bool emb;                       /* embeddings on (embedding_on, encoder_compute) */
+    bool encoder;                   /* non-causal, no memory module: the encoder graph */
+    gpumem_pooling pool;            /* resolved pooling of an embedding model */
+    uint64_t n_batch;               /* tokens one call may encode (llama.cpp n_batch) */
+    uint64_t out_extra;             /* an embedding decoder's extra beside the logits */
 } lcpp;
 
 /* The GPU of layer il (il == n_layer: the output layer), or -1: host. */
@@ -156,7 +165,7 @@ static uint64_t layer_cells(const model_layer *l, const lcpp *c)
 static void layer_kv_bytes(const model_layer *l, const lcpp *c, uint64_t *k, uint64_t *v)
 {
     *k = *v = 0;
-    if (l->ssm || l->attn == ATTN_KIND_NONE)
+    if (c->encoder || l->ssm || l->attn == ATTN_KIND_NONE)
         return;
     uint64_t cells = layer_cells(l, c) * c->n_stream;
     if (l->attn == ATTN_KIND_MLA) { /* one latent "head", no V (is_mla) */
@@ -248,7 +257,7 @@ static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t fir
 {
     uint64_t e = m->n_embd, ub = c->ub, swa_cells, full_cells;
     uint64_t rows = out_embd_rows(m) * ub * e * 4;
-    uint64_t logits = with_output ? c->out_rows * m->n_vocab * 4 + rows : rows;
+    uint64_t logits = with_output ? c->out_rows * m->n_vocab * 4 + rows + c->out_extra : rows;
     bool quant_kv = ggml_type_get((uint32_t)c->tk)->block_size > 1 ||
                     ggml_type_get((uint32_t)c->tv)->block_size > 1; /* q8_0, q4_0, ... */
     /* -nkvo: the attention runs on the host (see the host compute); a GPU
@@ -503,6 +512,84 @@ static uint64_t op_offload_bytes(const gpumem_model *m, const lcpp *c, uint32_t 
     return base + elt * e + (cast && 2 * e > base ? 2 * e : 0);
 }
 
+/* Embedding models (llama.cpp de3ff81 with embeddings on, as its
+ * llama-embedding tool sets them up: examples/embedding/embedding.cpp).
+ *
+ * Encoders (bert and the other archs whose create_memory returns nullptr)
+ * have no KV cache; decode() falls back to encode(), which runs the whole
+ * batch as one ubatch over a non-causal graph (llama-graph.cpp
+ * build_attn_mha with no cache, an n_tokens x n_tokens mask). The compute
+ * buffer is reserved for T = min(n_ctx, n_ubatch) tokens and n_seq_max
+ * sequences (sched_reserve), and holds the larger of two phases:
+ *  - attention, without flash attention only: the f32 scores of every head
+ *    and the f32 mask, T^2 x (n_head + 1) x 4 B, beside T rows of
+ *    n_ff + 2 n_embd f32 (with flash attention it never exceeds the FFN);
+ *  - the FFN: the mask (f16 with flash attention, else f32) beside T f32
+ *    rows of n_ff + 3 n_embd for bert's GELU FFN, of 3 n_ff + 3 n_embd for
+ *    a gated one (nomic-bert's SwiGLU: gate, up and their product), one
+ *    n_embd fewer with flash attention;
+ * plus the inputs: token ids, positions and token types (3 x T x 4 B), and
+ * the pooling's (pooling_bytes).
+ * Fitted to the CPU runs of validation/measurements/llamacpp_embed.jsonl
+ * (bert with 6 and 12 layers, nomic-bert with 6; within 0.03 MiB of every
+ * printed size): e.g. nomic-small (n_embd 384, n_ff 1536, 12 heads) at
+ * -c 512 -fa on prints 11.51 MiB = 0.5 mask + 512 x (3 x 1536 + 2 x 384) x
+ * 4 B + 0.5 mean matrix; at -c 256 -np 16 -fa off the FFN wins: 5.89 =
+ * 0.25 mask + 256 x (3 x 1536 + 3 x 384) x 4 B + inputs, where the
+ * attention phase holds 5.5. */
+/* The pooling's graph inputs: mean a T x n_seq f32 matrix (build_inp_mean),
+ * cls, last and rank n_seq row ids (build_inp_cls; modern-bert's rank: mean). */
+static uint64_t pooling_bytes(const gpumem_model *m, const lcpp *c, uint64_t t, uint64_t n_seq)
+{
+    bool mean = c->pool == GPUMEM_POOLING_MEAN ||
+                (c->pool == GPUMEM_POOLING_RANK && !strcmp(m->architecture, "modern-bert"));
+    if (!c->emb || c->pool == GPUMEM_POOLING_NONE)
+        return 0;
+    return mean ? t * n_seq * 4 : n_seq * 4;
+}
+
+static uint64_t encoder_compute(const gpumem_model *m, const lcpp *c, uint32_t first, uint32_t last,
+                                uint64_t t, uint64_t n_seq)
+{
+    uint64_t e = m->n_embd, attn = 0, ffn = 0;
+    for (uint32_t i = first; i < last; i++) {
+        const model_layer *l = &m->layers[i];
+        uint64_t rows = l->gated_ff ? 3ull * l->n_ff + (c->fa ? 2 : 3) * e : l->n_ff + 3 * e;
+        uint64_t f = t * t * mask_elt(c) + t * rows * 4;
+        uint64_t a = c->fa ? 0 : t * t * (l->n_head + 1ull) * 4 + t * (l->n_ff + 2 * e) * 4;
+        ffn = f > ffn ? f : ffn;
+        attn = a > attn ? a : attn;
+    }
+    return (attn > ffn ? attn : ffn) + 3 * t * 4 + pooling_bytes(m, c, t, n_seq);
+}
+
+/* The host's part with every layer on GPUs (modelled, no GPU measured):
+ * the looked-up embeddings, the mask and the token inputs it fills. */
+static uint64_t encoder_host_inputs(const gpumem_model *m, const lcpp *c, uint64_t t)
+{
+    return t * m->n_embd * 4 + t * t * mask_elt(c) + 3 * t * 4;
+}
+
+/* An encoder's graph on one device for T tokens of n_seq sequences; under
+ * pipeline parallelism 3 more copies of its inputs (modelled). */
+static uint64_t encoder_device(const gpumem_model *m, const lcpp *c, uint32_t first, uint32_t last,
+                               bool host_inputs_only, uint64_t t, uint64_t n_seq)
+{
+    uint64_t in = encoder_host_inputs(m, c, t);
+    uint64_t b = host_inputs_only ? in : encoder_compute(m, c, first, last, t, n_seq);
+    return b + (c->pipeline ? (PIPELINE_COPIES - 1) * in : 0);
+}
+
+/* The tokens the reserved graph holds (sched_reserve). A full batch brings
+ * n_ubatch at run time and encode() grows the buffers to it: the CPU build
+ * warns "compute buffer size of 207.71 MiB does not match expectation of
+ * 18.01 MiB" for bert-small at -c 512 -b 2048 after a batch of 1958
+ * tokens; run() reports the difference as compute_growth. */
+static uint64_t encoder_tokens_reserved(const lcpp *c)
+{
+    return c->n_ctx < c->ub ? c->n_ctx : c->ub;
+}
+
 static gpumem_status add_mib(gpumem_device *d, const char *name, uint64_t bytes,
                              gpumem_error *err, const char *note)
 {
@@ -572,6 +659,45 @@ static void lora_place(const gpumem_model *a, const gpumem_model *m, const lcpp 
     }
 }
 
+static const char *const pooling_names[GPUMEM_POOLING_COUNT] = {"default", "none", "mean",
+                                                                "cls",     "last", "rank"};
+
+const char *gpumem_pooling_name(gpumem_pooling pooling)
+{
+    return (unsigned)pooling < GPUMEM_POOLING_COUNT ? pooling_names[pooling] : "?";
+}
+
+gpumem_status gpumem_pooling_parse(const char *name, gpumem_pooling *out, gpumem_error *err)
+{
+    for (int i = 0; i < GPUMEM_POOLING_COUNT; i++)
+        if (name && str_ieq(name, pooling_names[i])) {
+            *out = (gpumem_pooling)i;
+            return GPUMEM_OK;
+        }
+    return err_set(err, GPUMEM_ERR_USAGE,
+                   "unknown pooling '%s' (llama.cpp --pooling: none, mean, cls, last, rank)",
+                   name ? name : "");
+}
+
+/* Embeddings on: an encoder always (its graph has no other use), a decoder
+ * with --embedding, --pooling/--rerank, or a pooling_type key of its own
+ * (e.g. Qwen3-Embedding GGUFs carry qwen3.pooling_type = last). */
+static bool embedding_on(const gpumem_model *m, const gpumem_settings *s)
+{
+    return m->is_encoder || s->embedding || s->pooling != GPUMEM_POOLING_DEFAULT ||
+           m->gguf_pooling > 0;
+}
+
+/* --pooling, else the GGUF's pooling_type, else none (llama-context.cpp:
+ * LLAMA_POOLING_TYPE_UNSPECIFIED falls back to hparams, then NONE). */
+static gpumem_pooling pooling_of(const gpumem_model *m, const gpumem_settings *s)
+{
+    if (s->pooling != GPUMEM_POOLING_DEFAULT)
+        return s->pooling;
+    return m->gguf_pooling >= 0 ? (gpumem_pooling)(GPUMEM_POOLING_NONE + m->gguf_pooling)
+                                : GPUMEM_POOLING_NONE;
+}
+
 /* One model's buffers per device into `out` (the draft's too: `draft`
  * keeps the CUDA context out, reserves logits for one output per sequence
  * and reads the draft's -ngld and cache types). */
@@ -588,14 +714,41 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
                        s->llamacpp_version);
     c.n_seq = s->n_parallel ? s->n_parallel : 1;
     c.unified = s->kv_unified != 0;
-    /* n_batch = min(ctx, -b), n_ubatch = min(n_batch, -ub), before the
-     * context is padded (llama-context.cpp). */
+    c.emb = !draft && embedding_on(m, s);
+    c.encoder = c.emb && m->is_encoder;
+    c.pool = c.emb ? pooling_of(m, s) : GPUMEM_POOLING_NONE;
+    /* llama-embedding (de3ff81): -np 1 turns into LLAMA_MAX_SEQ = 256
+     * sequences in a unified cache, -b is raised to -c, and -ub set to -b
+     * (attention_type is not causal unless asked). */
+    if (c.emb && c.n_seq == 1) {
+        c.n_seq = 256;
+        c.unified = true;
+    }
+    /* n_batch = min(ctx, -b) with causal attention (-b alone without),
+     * n_ubatch = min(n_batch, -ub), before the context is padded
+     * (llama-context.cpp). */
     c.ub = s->n_ubatch ? s->n_ubatch : 512;
     uint64_t n_batch = r->batch > 1 ? r->batch : 2048;
-    if (n_batch > r->context)
+    if (c.emb && n_batch < r->context)
+        n_batch = r->context;
+    if (c.emb)
+        c.ub = n_batch;
+    if (!c.encoder && n_batch > r->context)
         n_batch = r->context;
     if (c.ub > n_batch)
         c.ub = n_batch;
+    c.n_batch = n_batch;
+    /* A decoder run as an embedder (every token an output) holds beside its
+     * logits: for mean pooling the transposed copy of the last rows it
+     * multiplies with its matrix (ggml_cont, ub x n_embd f32); without flash
+     * attention the f32 mask of the streams (n_ctx_seq x ub x 4 B).
+     * mha-tied-130m (n_embd 1024, 32000 tokens), CPU, ub 4096: -fa on, -np 1:
+     * 553.11 MiB printed = 500 logits + 32 rows + 16 copy + 4 mean matrix
+     * (+1.1 not modelled); -fa off, -np 4 (1024 cells each): 548.02 without
+     * pooling = 532 + 16 mask, 564.14 with mean = 548 + 16 copy
+     * (validation/measurements/llamacpp_embed.jsonl; the first and last). */
+    if (c.emb && !m->is_encoder && c.pool == GPUMEM_POOLING_MEAN)
+        c.out_extra = c.ub * m->n_embd * 4;
     c.draft = draft;
     c.nkvo = s->no_kv_offload != 0;
     c.fa = s->flash_attn != 2;
@@ -621,6 +774,8 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
     c.n_ctx_seq = c.unified ? c.n_ctx : pad(c.n_ctx / c.n_seq, c.pad);
     if (!c.unified)
         c.n_ctx = c.n_ctx_seq * c.n_seq;
+    if (c.emb && !m->is_encoder && !c.fa) /* see out_extra above */
+        c.out_extra += c.n_ctx_seq * c.ub * 4;
     /* With a GPU, -ngl 0 still uses it: op offload runs the host's big
      * matmuls there (a public Qwen3-235B log prints 742.0 MiB of CUDA0
      * compute with no layer offloaded). */
@@ -661,6 +816,9 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
         overrides |= s->cpu_moe_mask[w] != 0;
     c.pipeline = c.gpu && c.n_dev > 1 && ngl > nl && s->split_mode == GPUMEM_SPLIT_LAYER &&
                  !c.nkvo && !overrides;
+    /* An encoder's buffers for T tokens now and for a full batch later. */
+    uint64_t t_res = encoder_tokens_reserved(&c), t_run = c.ub;
+    uint64_t seq_run = c.n_seq < t_run ? c.n_seq : t_run;
 
     /* Storage by device: index n_dev is the host. */
     uint64_t w[GPUMEM_MAX_SPLIT + 1] = {0}, kv[GPUMEM_MAX_SPLIT + 1] = {0},
@@ -700,12 +858,29 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
     uint64_t lora[GPUMEM_MAX_SPLIT + 1] = {0};
     if (!draft && s->lora)
         lora_place(s->lora, m, &c, lora);
-    uint64_t output = (uint64_t)m->n_vocab * c.n_seq * 4;
+    /* output_reserve: logits always, plus n_embd floats per output with
+     * embeddings on; an embedding run outputs every token of a batch, so
+     * decode()/encode() grow it to max(batch tokens, n_seq_max) rows
+     * (output_reserve(n_tokens); the growth is logged only in debug
+     * builds). */
+    uint64_t out_row = ((uint64_t)m->n_vocab + (c.emb ? m->n_embd : 0)) * 4;
+    uint64_t output = out_row * c.n_seq;
+    uint64_t output_growth = c.emb && c.n_batch > c.n_seq ? out_row * (c.n_batch - c.n_seq) : 0;
     char kvnote[GPUMEM_NOTE_LEN];
     snprintf(kvnote, sizeof kvnote, "%llu cells x %llu stream(s), K %s V %s",
              (unsigned long long)c.n_ctx_seq, (unsigned long long)c.n_stream,
              ggml_type_get((uint32_t)c.tk)->name, ggml_type_get((uint32_t)c.tv)->name);
 
+    char outnote[96] = "logits: n_vocab x n_seq x f32";
+    if (c.emb)
+        snprintf(outnote, sizeof outnote, "%s, %s pooling: (n_vocab + n_embd) x n_seq x f32",
+                 c.pool == GPUMEM_POOLING_RANK ? "reranker" : "embeddings",
+                 gpumem_pooling_name(c.pool));
+    char growth_note[GPUMEM_NOTE_LEN];
+    snprintf(growth_note, sizeof growth_note,
+             "not printed at load: encode() re-reserves the graph for a batch of %llu tokens "
+             "(a warning at exit gives the size)",
+             (unsigned long long)t_run);
     char rsnote[GPUMEM_NOTE_LEN];
     snprintf(rsnote, sizeof rsnote, "R (conv) and S (SSM) f32 rows x %llu cell(s)",
              (unsigned long long)(c.n_seq ? c.n_seq : 1));
@@ -718,20 +893,31 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
         char note[96];
         snprintf(note, sizeof note, "%u of %u layers%s", count[d], m->n_layer,
                  out_dev == (int)d ? " + output" : "");
-        uint64_t graph = !count[d] && out_dev != (int)d ? 0
+        bool idle = !count[d] && out_dev != (int)d;
+        uint64_t graph = idle ? 0
+                         : c.encoder ? encoder_device(m, &c, first[d], last[d], false, t_res, c.n_seq)
                          : c.pipeline ? pipeline_compute(m, &c, first[d], last[d], out_dev == (int)d)
                                       : compute_bytes(m, &c, first[d], last[d], out_dev == (int)d,
                                                       true, streams_host_weights(m, &c, d, cpu_moe));
+        if (c.emb && !c.encoder && out_dev == (int)d) /* the pooling inputs beside the logits */
+            graph += pooling_bytes(m, &c, c.ub, c.n_seq);
+        uint64_t growth = 0;
+        if (c.encoder && !idle) {
+            uint64_t run_b = encoder_device(m, &c, first[d], last[d], false, t_run, seq_run);
+            growth = run_b > graph ? run_b - graph : 0;
+        }
         bool streams = (int)d == c.op_dev && offload > graph;
         if ((st = add_mib(gpu, "weights", w[d], err, note)) ||
-            (!c.nkvo && (st = add_mib(gpu, "kv_cache", kv[d], err, kvnote))) ||
+            (!c.nkvo && !c.encoder && (st = add_mib(gpu, "kv_cache", kv[d], err, kvnote))) ||
             (rs[d] && (st = add_mib(gpu, "recurrent_state", rs[d], err, rsnote))) ||
             (lora[d] && (st = add_mib(gpu, "lora", lora[d], err,
                                       "adapter tensors beside the layers they adapt"))) ||
             (st = add_mib(gpu, "compute", streams ? offload : graph, err,
                           streams    ? "host weights streamed for the ubatch (op offload)"
+                          : c.encoder  ? "encoder graph (fitted to llama-embedding's CPU build)"
                           : c.pipeline ? "4 copies of its inputs (pipeline parallelism) + graph"
                                        : "worst-case graph (fitted to llama.cpp's CPU build)")) ||
+            (growth && (st = device_add(gpu, "compute_growth", growth, err, "%s", growth_note))) ||
             (!draft && (s->split_mode != GPUMEM_SPLIT_NONE || (int)d == s->main_gpu) &&
              (st = device_add(gpu, "cuda_context", cuda_context_bytes, err, "%s",
                               context_note(s->n_targets > d ? s->targets[d].gpu : s->gpu)))))
@@ -742,11 +928,21 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
     gpumem_device *hd = &out->devices[c.n_dev];
     snprintf(hd->name, sizeof hd->name, "host");
     hd->is_host = 1;
-    uint64_t host_compute = c.pipeline ? pipeline_host(m, &c)
-                            : c.gpu && !count[host] && c.output_on_gpu
-                                ? gpu_host_inputs(m, &c)
-                                : compute_bytes(m, &c, first[host], last[host], !c.output_on_gpu,
-                                                false, false);
+    bool host_inputs = c.gpu && !count[host] && c.output_on_gpu;
+    uint64_t host_compute = c.encoder ? encoder_device(m, &c, first[host], last[host], host_inputs,
+                                                       t_res, c.n_seq)
+                            : c.pipeline ? pipeline_host(m, &c)
+                            : host_inputs ? gpu_host_inputs(m, &c)
+                                          : compute_bytes(m, &c, first[host], last[host],
+                                                          !c.output_on_gpu, false, false);
+    if (c.emb && !c.encoder && !c.output_on_gpu)
+        host_compute += pooling_bytes(m, &c, c.ub, c.n_seq);
+    uint64_t host_growth = 0;
+    if (c.encoder) {
+        uint64_t run_b =
+            encoder_device(m, &c, first[host], last[host], host_inputs, t_run, seq_run);
+        host_growth = run_b > host_compute ? run_b - host_compute : 0;
+    }
     /* -nkvo: every node from the KV store to the attention output runs on
      * the CPU (llama-graph.cpp build_attn_mha sets kqv_merged_cont's
      * backend; the cache is on the host): the host buffer holds the
@@ -762,8 +958,15 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
         (rs[host] && (st = add_mib(hd, "recurrent_state", rs[host], err, rsnote))) ||
         (lora[host] && (st = add_mib(hd, "lora", lora[host], err,
                                      "adapter tensors beside the layers they adapt"))) ||
-        (st = add_mib(hd, "output", output, err, "logits: n_vocab x n_seq x f32")) ||
-        (st = add_mib(hd, "compute", host_compute, err, "worst-case graph on the host")))
+        (st = add_mib(hd, "output", output, err, outnote)) ||
+        (output_growth &&
+         (st = device_add(hd, "output_growth", output_growth, err,
+                          "not printed: the output buffer grows to %llu rows when a batch of "
+                          "-b tokens is embedded (output_reserve)",
+                          (unsigned long long)c.n_batch))) ||
+        (st = add_mib(hd, "compute", host_compute, err, "worst-case graph on the host")) ||
+        (host_growth &&
+         (st = device_add(hd, "compute_growth", host_growth, err, "%s", growth_note))))
         return st;
     out->n_devices = c.n_dev + 1;
     /* The busiest GPU is the one that must fit; without a GPU, the host. */
@@ -782,9 +985,15 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
     snprintf(out->description, sizeof out->description,
              "llama.cpp %s: %s; n_ctx %llu, %llu seq%s%s, ubatch %llu, flash attention %s, "
              "-ngl %lld%s%s",
-             c.v->name, m->storage_desc, (unsigned long long)c.n_ctx, (unsigned long long)c.n_seq,
-             c.n_seq == 1 ? "" : "s", c.unified ? " (unified KV)" : "", (unsigned long long)c.ub,
-             c.fa ? "on" : "off", (long long)c.act, c.gpu ? "" : " (CPU only)", ts);
+             c.v->name, m->storage_desc, (unsigned long long)c.n_ctx,
+             (unsigned long long)c.n_seq, c.n_seq == 1 ? "" : "s",
+             c.unified && !c.encoder ? " (unified KV)" : "",
+             (unsigned long long)c.ub, c.fa ? "on" : "off", (long long)c.act,
+             c.gpu ? "" : " (CPU only)", ts);
+    if (!draft) {
+        out->embedding = !c.emb ? 0 : c.pool == GPUMEM_POOLING_RANK ? 2 : 1;
+        out->pooling = c.pool;
+    }
     return GPUMEM_OK;
 }
 
@@ -923,19 +1132,15 @@ static gpumem_status check_extras(const gpumem_model *m, const gpumem_settings *
 gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
                               const gpumem_settings *s, gpumem_estimate *out, gpumem_error *err)
 {
-    /* BERT-style encoders run as embedding models in de3ff81: no memory
-     * (llama-model.cpp create_memory), an output buffer of logits and
-     * embeddings rows (llama-context.cpp output_reserve), the encoder graph
-     * over n_ubatch = n_batch tokens. Measured (29 runs in
-     * validation/measurements/llamacpp_embed.jsonl) but not modelled:
-     * refused rather than sized as a decoder with a KV cache. */
-    if (m->is_encoder)
-        return err_set(err, GPUMEM_ERR_UNSUPPORTED,
-                       "%s is a %s encoder: llama.cpp de3ff81 runs it as an embedding model "
-                       "(no KV cache, logits + embeddings output, an encoder graph over the "
-                       "whole batch), which gpumem does not size yet; its config.json with "
-                       "--engine transformers sizes it for PyTorch",
-                       m->name, m->architecture);
+    /* Encoders (bert, ...) and decoders with embeddings on: see
+     * encoder_compute and run() (llama-embedding's settings). */
+    if ((unsigned)s->pooling >= GPUMEM_POOLING_COUNT)
+        return err_set(err, GPUMEM_ERR_USAGE, "unknown pooling %d", (int)s->pooling);
+    if (embedding_on(m, s) && s->draft)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "--model-draft: speculative decoding generates tokens; %s runs as an "
+                       "embedding model here",
+                       m->name);
     gpumem_status st = check_extras(m, s, err);
     if (st == GPUMEM_OK)
         st = run(m, r, s, false, out, err);

@@ -22,6 +22,25 @@ static const struct {
     {"gemma2", 2}, {"gemma3", 6}, {"gpt-oss", 2}, {"cohere2", 4}, {"gemma3n", 5},
 };
 
+/* Architectures llama.cpp de3ff81 runs with no memory module at all
+ * (llama-model.cpp create_memory returns nullptr; decode() falls back to
+ * encode()): embedding encoders. Sized by the llama.cpp engine as
+ * embedding models; nomic-bert-moe (an MoE encoder) is refused as
+ * unmeasured. The diffusion LMs of that list (dream, llada, rnd1) are not
+ * encoders and stay out. */
+static const char *const encoder_archs[] = {
+    "bert",       "nomic-bert",  "jina-bert-v2", "jina-bert-v3",
+    "neo-bert",   "modern-bert", "eurobert",     "gemma-embedding",
+};
+
+static bool is_encoder_arch(const char *arch)
+{
+    for (size_t i = 0; i < sizeof encoder_archs / sizeof encoder_archs[0]; i++)
+        if (strcmp(arch, encoder_archs[i]) == 0)
+            return true;
+    return false;
+}
+
 /* llama_ftype names (llama.h), for the file type line. */
 static const char *ftype_name(uint64_t t)
 {
@@ -244,6 +263,12 @@ gpumem_status model_from_gguf(const gguf_file *f, const char *path, gpumem_model
                           "no general.architecture string in the metadata");
     gctx g = {f, arch, err, path};
     uint64_t layers = 0, embd = 0, ctx = 0;
+    if (strcmp(arch, "nomic-bert-moe") == 0)
+        return err_set_at(err, GPUMEM_ERR_UNSUPPORTED, path, -1, 0, 0,
+                          "'nomic-bert-moe' is an MoE embedding encoder; gpumem sizes the dense "
+                          "encoders llama.cpp de3ff81 runs (bert, nomic-bert, jina-bert-v2/v3, "
+                          "neo-bert, modern-bert, eurobert, gemma-embedding), not its experts "
+                          "in the encoder graph");
     if (recurrent_unmodelled(&g))
         return err_set_at(err, GPUMEM_ERR_UNSUPPORTED, path, -1, 0, 0,
                           "'%s' GGUF holds recurrent layers (Mamba-2, hybrid attention + SSM, "
@@ -272,7 +297,15 @@ gpumem_status model_from_gguf(const gguf_file *f, const char *path, gpumem_model
     m->max_ctx = ctx > UINT32_MAX ? UINT32_MAX : (uint32_t)ctx;
     m->n_vocab = emb && emb->n_dims >= 2 ? (uint32_t)emb->ne[1] : 0;
     m->tied = tensor(f, "output.weight") == NULL;
-    m->is_encoder = strcmp(arch, "bert") == 0 || strcmp(arch, "nomic-bert") == 0;
+    m->is_encoder = is_encoder_arch(arch);
+    uint64_t pool = 0;
+    m->gguf_pooling = key_uint(&g, "pooling_type", &pool) && pool <= 4 ? (int8_t)pool : -1;
+    char lkey[160];
+    snprintf(lkey, sizeof lkey, "%s.classifier.output_labels", arch);
+    const gguf_kv *labels = gguf_find(f, lkey);
+    m->n_cls_out = labels && labels->type == GV_ARRAY && labels->arr_len <= UINT32_MAX
+                       ? (uint32_t)labels->arr_len
+                       : 0;
     m->bytes_output_dup = m->tied && !m->is_encoder && emb ? emb->bytes : 0;
     m->dtype = emb && emb->type == 30 ? GPUMEM_DTYPE_BF16
                : emb && emb->type == 0 ? GPUMEM_DTYPE_FP32

@@ -123,6 +123,11 @@ struct gpumem_model {
     gpumem_source source;
     bool architecture_known;
     bool is_encoder;
+    /* GGUF: <arch>.pooling_type as llama.h numbers it (0 none, 1 mean, 2
+     * cls, 3 last, 4 rank), -1 when absent; n_cls_out: classifier labels
+     * (a reranker's head) */
+    int8_t gguf_pooling;
+    uint32_t n_cls_out;
     bool mlm_head; /* encoder whose config names a masked-LM head (training sizes its logits) */
     bool tied;
     bool learned_positions; /* absolute position embeddings cap the context */

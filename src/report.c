@@ -142,6 +142,11 @@ static json_t *report_object(const gpumem_model *m, const gpumem_estimate *e)
         json_object_set_new(root, "note", json_string(e->note));
     if (e->description[0])
         json_object_set_new(settings, "description", json_string(e->description));
+    if (e->embedding) {
+        json_object_set_new(settings, "model_role",
+                            json_string(e->embedding == 2 ? "reranker" : "embedding"));
+        json_object_set_new(settings, "pooling", json_string(gpumem_pooling_name(e->pooling)));
+    }
     if (e->vllm.present) {
         const gpumem_vllm_info *v = &e->vllm;
         json_object_set_new(
@@ -307,6 +312,9 @@ static void one_line(sbuf *s, const gpumem_model *m, const gpumem_estimate *e, d
         e->engine == GPUMEM_ENGINE_SIMPLE ? "the rule of thumb" : gpumem_engine_name(e->engine));
     if (e->mode == GPUMEM_MODE_TRAINING)
         put(s, " (training)");
+    if (e->embedding)
+        put(s, " (%s, %s pooling)", e->embedding == 2 ? "reranker" : "embedding model",
+            gpumem_pooling_name(e->pooling));
     put(s, ": ");
     /* Devices that hold different things (llama.cpp's buffers, a device_map's
      * layers, weights offloaded to the host): list them, host last. */

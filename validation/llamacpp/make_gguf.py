@@ -322,14 +322,19 @@ EMBED_SPECS: list[dict] = [
          n_ctx_train=2048, pooling=2, cls_labels=()),
     dict(name="bert-rerank", arch="bert", n_layer=6, n_embd=384, n_head=12, n_ff=1536, n_vocab=30522,
          n_ctx_train=512, pooling=4, cls_labels=("LABEL_0",)),
+    # nomic-bert: rotary positions (no position_embd), a gated (SwiGLU) FFN
+    dict(name="nomic-small", arch="nomic-bert", n_layer=6, n_embd=384, n_head=12, n_ff=1536, n_vocab=30522,
+         n_ctx_train=2048, pooling=1, cls_labels=()),
 ]
 
 
 def embed_tensor_list(s: dict) -> list[tuple[str, tuple[int, ...], str]]:
     E, V, L, F, C = s["n_embd"], s["n_vocab"], s["n_layer"], s["n_ff"], s["n_ctx_train"]
-    out = [("token_embd.weight", (E, V), "f16"), ("token_types.weight", (E, 2), "f32"),
-           ("position_embd.weight", (E, C), "f16"),
-           ("token_embd_norm.weight", (E,), "f32"), ("token_embd_norm.bias", (E,), "f32")]
+    nomic = s["arch"] == "nomic-bert"
+    out = [("token_embd.weight", (E, V), "f16"), ("token_types.weight", (E, 2), "f32")]
+    if not nomic:
+        out += [("position_embd.weight", (E, C), "f16")]
+    out += [("token_embd_norm.weight", (E,), "f32"), ("token_embd_norm.bias", (E,), "f32")]
     if s["cls_labels"]:
         out += [("cls.weight", (E, E), "f16"), ("cls.bias", (E,), "f32"),
                 ("cls.output.weight", (E, len(s["cls_labels"])), "f16"),
@@ -342,6 +347,8 @@ def embed_tensor_list(s: dict) -> list[tuple[str, tuple[int, ...], str]]:
                 (p + "ffn_up.weight", (E, F), "f16"), (p + "ffn_up.bias", (F,), "f32"),
                 (p + "ffn_down.weight", (F, E), "f16"), (p + "ffn_down.bias", (E,), "f32"),
                 (p + "layer_output_norm.weight", (E,), "f32"), (p + "layer_output_norm.bias", (E,), "f32")]
+        if nomic:
+            out += [(p + "ffn_gate.weight", (E, F), "f16")]
     return out
 
 

@@ -14,7 +14,10 @@ Rows have run_matrix.py's format; settings add "pooling" (model default when
 switches to a unified cache with n_seq_max = LLAMA_MAX_SEQ = 256). The
 prompt is 48 short lines (-f, PROMPT_TEXT), so several batches are
 encoded and any growth of the output buffer would print a second line
-(printed.output_lines keeps every output line in order).
+(printed.output_lines keeps every output line in order; printed.batches the
+(tokens, sequences) of each batch encoded, the 48 lines being 1958 tokens with
+the bert tokenizer). DECODER_SPECS: decoder GGUFs run by llama-embedding with
+--pooling (a decoder used as an embedder, e.g. Qwen3-Embedding).
 """
 from __future__ import annotations
 
@@ -32,6 +35,10 @@ from make_gguf import EMBED_SPECS  # noqa: E402
 
 OUT = rm.REPO / "validation" / "measurements" / "llamacpp_embed.jsonl"
 RE_OUT = re.compile(r"output buffer size = +([\d.]+) MiB")
+RE_BATCH = re.compile(r"batch_decode: n_tokens = (\d+), n_seq = (\d+)")
+# Decoder GGUFs of make_gguf.py (causal, no pooling_type key) run as embedders:
+# what `--embedding` / `--pooling` on a decoder does (KV cache kept).
+DECODER_SPECS: list[dict] = [dict(name="mha-tied-130m", arch="llama", decoder=True, pooling=None)]
 PROMPT = Path(os.environ.get("GGUF_DIR", "/tmp/gpumem-gguf")) / "embed-prompt.txt"
 # 48 short lines (~40 tokens each with the byte-level tokenizer): every line fits
 # bert-small's 512 positions, several batches are encoded
@@ -44,6 +51,10 @@ def E(ctx=512, batch=2048, ubatch=512, n_seq=1, pooling="default", fa="off") -> 
 
 
 def cases(spec: dict) -> list[dict]:
+    if spec.get("decoder"):
+        return [E(ctx=4096, pooling="mean"), E(ctx=4096, pooling="mean", fa="on"), E(ctx=4096, pooling="last"),
+                E(ctx=4096, pooling="none"), E(ctx=1024, batch=512, pooling="mean"),
+                E(ctx=4096, batch=1024, ubatch=256, n_seq=4, pooling="mean")]
     out = [E(ctx=512), E(ctx=512, fa="on"), E(ctx=2048 if spec["n_ctx_train"] >= 2048 else 512, batch=512),
            E(ctx=512, batch=4096, ubatch=4096), E(ctx=1024, n_seq=4), E(ctx=512, n_seq=8, fa="on"),
            E(ctx=256, batch=256, n_seq=16)]
@@ -69,7 +80,7 @@ def main() -> None:
     if OUT.exists():
         done = {json.loads(l)["case"] for l in OUT.read_text().splitlines() if l.strip()}
     with OUT.open("a") as fo:
-        for spec in EMBED_SPECS:
+        for spec in EMBED_SPECS + DECODER_SPECS:
             f = rm.GGUF_DIR / f"{spec['name']}-F16.gguf"
             for st in cases(spec):
                 cid = f.stem + "|" + ",".join(f"{k}={st[k]}" for k in sorted(st))
@@ -79,6 +90,9 @@ def main() -> None:
                 r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
                 p, raw = rm.parse(r.stdout)
                 p["output_lines"] = [float(m[1]) for m in RE_OUT.finditer(r.stdout)]
+                # the batches the tool encoded (tokens, sequences): the compute
+                # buffer grows at run time to the largest one's graph
+                p["batches"] = [[int(m[1]), int(m[2])] for m in RE_BATCH.finditer(r.stdout)]
                 for l in r.stdout.splitlines():
                     line = rm.PREFIX_RE.sub("", l)
                     for key in ("n_ctx", "n_batch", "n_ubatch", "n_seq_max", "n_outputs_max", "causal_attn"):

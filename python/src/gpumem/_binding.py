@@ -195,7 +195,8 @@ TRAIN_ONLY = ["method", "lora_rank", "lora_targets", "precision", "optimizer", "
 # llama.cpp options of estimates only (the CLI's estimate command).
 LLAMACPP_EXTRA_OPTIONS = {"split_mode", "main_gpu", "no_kv_offload", "mmproj", "no_mmproj_offload",
                           "model_draft", "gpu_layers_draft", "cache_type_k_draft",
-                          "cache_type_v_draft", "ctx_size_draft", "lora"}
+                          "cache_type_v_draft", "ctx_size_draft", "lora", "embedding", "pooling",
+                          "rerank"}
 INFERENCE_OPTIONS = ({"dtype", "kv_dtype", "batch", "context", "new_tokens", "cache", "attn",
                       "gpu", "gpus", "budget", "margin", "engine", "simple", "tensor_parallel_size",
                       "pipeline_parallel_size", "cpu_moe", "n_cpu_moe", "max_context",
@@ -321,6 +322,14 @@ def _fill_llamacpp_extras(s, o):
         else:
             s.main_gpu = _count("main_gpu", g, 1000)
     s.no_kv_offload = int(_flag(o, "no_kv_offload"))
+    # Embedding and reranker models (the CLI's --embedding, --pooling, --rerank).
+    s.embedding = int(_flag(o, "embedding") or _flag(o, "rerank"))
+    if "pooling" in o:
+        s.pooling = _enum(_lib.gpumem_pooling_parse, "pooling", o["pooling"])
+    if _flag(o, "rerank"):
+        if "pooling" in o and s.pooling != _capi.POOLING_RANK:
+            raise usage("rerank sets pooling='rank'; drop the other pooling")
+        s.pooling = _capi.POOLING_RANK
     s.no_mmproj_offload = int(_flag(o, "no_mmproj_offload"))
     if "cache_type_k_draft" in o:
         s.cache_type_k_draft = _enum(_lib.gpumem_cache_type_parse, "cache_type_k_draft",

@@ -31,6 +31,7 @@ DTYPE_FP32, DTYPE_FP16, DTYPE_BF16, DTYPE_FP8, DTYPE_INT8, DTYPE_INT4 = range(6)
 SOURCE_CATALOG, SOURCE_CONFIG, SOURCE_PARAMS, SOURCE_GGUF, SOURCE_SAFETENSORS = range(5)
 ENGINE_TRANSFORMERS, ENGINE_SIMPLE, ENGINE_VLLM, ENGINE_LLAMACPP = range(4)
 FSDP_NONE, FSDP_FULL, FSDP_HYBRID = range(3)
+POOLING_DEFAULT, POOLING_NONE, POOLING_MEAN, POOLING_CLS, POOLING_LAST, POOLING_RANK = range(6)
 
 MAX_COMPONENTS = 16
 MAX_DEVICES = 65
@@ -144,6 +145,8 @@ class Settings(Structure):
         ("split_mode", c_int),
         ("main_gpu", c_int),
         ("no_kv_offload", c_int),
+        ("embedding", c_int),
+        ("pooling", c_int),
         ("mmproj", c_void_p),
         ("no_mmproj_offload", c_int),
         ("draft", c_void_p),
@@ -232,6 +235,8 @@ class Estimate(Structure):
         ("targets", DeviceTarget * 16),
         ("device_map", DeviceMapInfo),
         ("allocated_bytes", c_uint64),
+        ("embedding", c_int),
+        ("pooling", c_int),
     ]
 
 
@@ -323,6 +328,7 @@ PROTOTYPES = {
     "gpumem_model_load_catalog": (c_int, [c_char_p, POINTER(c_void_p), _ERR]),
     "gpumem_model_load_gguf": (c_int, [c_char_p, POINTER(c_void_p), _ERR]),
     "gpumem_split_mode_parse": (c_int, _PARSE),
+    "gpumem_pooling_parse": (c_int, _PARSE),
     "gpumem_model_from_params": (c_int, [c_double, POINTER(c_void_p), _ERR]),
     "gpumem_params_parse": (c_int, [c_char_p, POINTER(c_double), _ERR]),
     "gpumem_model_free": (None, [c_void_p]),
