@@ -112,6 +112,7 @@ typedef struct {
     float splits[GPUMEM_MAX_SPLIT]; /* cumulative -ts shares, the last 1 */
     int64_t start, act;             /* first offloaded layer, offloaded count */
     const uint64_t *moe_mask;       /* -ot: layers with experts on the host */
+    const gpumem_settings *s;       /* -ot split layers (ffn_moves) */
     uint64_t out_rows;              /* logits rows of the reserved graph */
     bool nkvo;                      /* -nkvo: KV cache and attention on the host */
     bool draft;                     /* the draft model of -md */
@@ -455,12 +456,16 @@ static uint64_t op_offload_bytes(const gpumem_model *m, const lcpp *c, uint32_t 
         const model_layer *l = &m->layers[i];
         bool host_layer = layer_device(c, i) < 0;
         uint64_t t = 0, a = 0;
-        if (l->n_expert && (host_layer || i < cpu_moe || cpu_moe_masked(c->moe_mask, i))) {
+        /* a split layer's FFN part on the host streams like its experts */
+        const gpumem_ffn_move *mv = ffn_move_of(c->s, i);
+        bool host_ffn = mv && mv->device < 0 && !host_layer;
+        if (l->n_expert &&
+            (host_layer || host_ffn || i < cpu_moe || cpu_moe_masked(c->moe_mask, i))) {
             uint64_t k = l->n_expert_used ? l->n_expert_used : 1;
             t = l->bytes_expert_max ? l->bytes_expert_max : l->bytes_expert / 3;
             a = c->ub * k * 3ull * l->n_ff_expert * 4 + c->ub * m->n_embd * 4;
         }
-        if (host_layer && l->bytes_linear_max > t) {
+        if ((host_layer || (host_ffn && !l->n_expert)) && l->bytes_linear_max > t) {
             uint64_t wide = l->n_ff > m->n_embd ? l->n_ff : m->n_embd;
             t = l->bytes_linear_max;
             uint64_t d = 2 * c->ub * (m->n_embd + wide) * 4;
@@ -621,6 +626,7 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
     c.gpu = any_gpu;
     c.op_dev = s->split_mode == GPUMEM_SPLIT_NONE ? s->main_gpu : 0;
     c.moe_mask = s->cpu_moe_mask;
+    c.s = s;
     int64_t nl = m->n_layer, ngl = !c.gpu ? 0 : want < 0 ? nl + 1 : want;
     /* The draft context reserves one output per sequence (common/
      * speculative.cpp: n_outputs_max = n_parallel), the target n_batch. */
@@ -648,7 +654,7 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
     for (uint32_t d = 0; d < c.n_dev; d++)
         c.splits[d] /= sum;
     c.output_on_gpu = layer_device(&c, nl) >= 0;
-    bool overrides = s->n_cpu_moe != 0;
+    bool overrides = s->n_cpu_moe != 0 || s->n_ffn_moves != 0;
     for (size_t w = 0; w < GPUMEM_MAX_MASK_LAYERS / 64; w++)
         overrides |= s->cpu_moe_mask[w] != 0;
     c.pipeline = c.gpu && c.n_dev > 1 && ngl > nl && s->split_mode == GPUMEM_SPLIT_LAYER &&
@@ -674,9 +680,20 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
         layer_kv_bytes(l, &c, &k, &v);
         int dv = layer_device(&c, i);
         uint32_t d = dv < 0 ? host : (uint32_t)dv;
-        if (dv >= 0 && (i < cpu_moe || cpu_moe_masked(c.moe_mask, i))) { /* -ot ...exps=CPU */
+        bool exps_host = dv >= 0 && (i < cpu_moe || cpu_moe_masked(c.moe_mask, i));
+        if (exps_host) { /* -ot ...exps=CPU */
             lw -= l->bytes_expert;
             w[host] += l->bytes_expert;
+        }
+        const gpumem_ffn_move *mv = ffn_move_of(s, i);
+        if (mv) { /* -ot blk\.N\.ffn_...=CPU or CUDA<k>: part of the FFN elsewhere */
+            if (mv->device >= (int)c.n_dev)
+                return err_set(err, GPUMEM_ERR_USAGE, "-ot: layer %u's FFN to CUDA%d of %u GPU(s)",
+                               i, mv->device, c.n_dev);
+            uint64_t exps, b = ffn_part_bytes(l, mv->part, &exps);
+            b -= exps_host ? exps : 0; /* those experts are on the host already */
+            lw -= b;
+            w[mv->device < 0 ? host : (uint32_t)mv->device] += b;
         }
         w[d] += lw;
         kv[c.nkvo ? host : d] += k + v; /* -nkvo: llama-kv-cache.cpp, offload false */
@@ -703,7 +720,8 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
              (unsigned long long)(c.n_seq ? c.n_seq : 1));
     gpumem_status st = GPUMEM_OK;
     const gpumem_device *biggest = NULL;
-    uint64_t offload = op_offload_bytes(m, &c, cpu_moe); /* on GPU0 */
+    /* on GPU0; RPC devices take none (ggml-rpc.cpp: offload_op NULL) */
+    uint64_t offload = s->rpc_devices ? 0 : op_offload_bytes(m, &c, cpu_moe);
     for (uint32_t d = 0; d < c.n_dev; d++) {
         gpumem_device *gpu = &out->devices[d];
         snprintf(gpu->name, sizeof gpu->name, "gpu%u", d);
@@ -713,7 +731,8 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
         uint64_t graph = !count[d] && out_dev != (int)d ? 0
                          : c.pipeline ? pipeline_compute(m, &c, first[d], last[d], out_dev == (int)d)
                                       : compute_bytes(m, &c, first[d], last[d], out_dev == (int)d,
-                                                      true, streams_host_weights(m, &c, d, cpu_moe));
+                                                      !s->rpc_devices,
+                                                      streams_host_weights(m, &c, d, cpu_moe));
         bool streams = (int)d == c.op_dev && offload > graph;
         if ((st = add_mib(gpu, "weights", w[d], err, note)) ||
             (!c.nkvo && (st = add_mib(gpu, "kv_cache", kv[d], err, kvnote))) ||
@@ -724,7 +743,8 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
                           streams    ? "host weights streamed for the ubatch (op offload)"
                           : c.pipeline ? "4 copies of its inputs (pipeline parallelism) + graph"
                                        : "worst-case graph (fitted to llama.cpp's CPU build)")) ||
-            (!draft && (s->split_mode != GPUMEM_SPLIT_NONE || (int)d == s->main_gpu) &&
+            (!draft && !s->rpc_devices &&
+             (s->split_mode != GPUMEM_SPLIT_NONE || (int)d == s->main_gpu) &&
              (st = device_add(gpu, "cuda_context", cuda_context_bytes, err, "%s",
                               context_note(s->n_targets > d ? s->targets[d].gpu : s->gpu)))))
             return st;

@@ -6,16 +6,15 @@
  * file's header (validation/llamacpp/headers/) and must give the same
  * context, -ngl, -ts and layers with experts on the host.
  *
- * The same free memory: llama.cpp's planner targets free - --fit-target per
+ * The same devices: llama.cpp's planner targets free - --fit-target per
  * device, where free is what the device reports (the RPC device: the size
- * given); gpumem targets budget - margin and counts its modelled CUDA
- * context in the device's use (an RPC device has none, and a CUDA device's
- * reported free memory is already net of it). So budget = the device's
- * free memory + gpumem's cuda_context component, margin = --fit-target.
+ * given); gpumem targets budget - margin, so budget = the size given and
+ * margin = --fit-target, with settings.rpc_devices: an RPC device holds no
+ * CUDA context, takes no op offload and sizes its compute graph as the
+ * CPU backend of rpc-server does.
  *
  * Rows listed in tests/data/fit_vs_llamacpp_deviations.tsv differ for a
- * reason written there (buffer sizes of the RPC/CPU backend that a CUDA
- * model does not share, or a step gpumem does not model); the test requires
+ * reason written there; the test requires
  * them to still differ, so the list cannot go stale, and every other row to
  * match exactly. */
 #include "test_helpers.h"
@@ -31,8 +30,16 @@ typedef struct {
     int ts[GPUMEM_MAX_SPLIT];
     uint32_t nd;
     uint64_t host_exps[GPUMEM_MAX_MASK_LAYERS / 64]; /* layers whose experts are on the host */
-    int partial;                                     /* llama.cpp: a layer split by tensor */
+    /* layers split by tensor, in layer order: which FFN part went where */
+    uint32_t n_split;
+    gpumem_ffn_move split[GPUMEM_MAX_FFN_MOVES];
 } plan_t;
+
+static void add_split(plan_t *p, uint32_t il, gpumem_ffn_part part, int device)
+{
+    if (p->n_split < GPUMEM_MAX_FFN_MOVES)
+        p->split[p->n_split++] = (gpumem_ffn_move){il, part, device};
+}
 
 static bool masked(const uint64_t *mask, uint32_t il) { return mask[il / 64] >> (il % 64) & 1; }
 
@@ -68,10 +75,21 @@ static void from_llamacpp(json_t *p, uint32_t n_layer, plan_t *out)
         const char *what = json_string_value(json_array_get(v, 1));
         if (il >= n_layer) /* the output layer's index: matches no tensor */
             continue;
+        const char *where = json_string_value(json_array_get(v, 2));
+        /* fit_matrix.py names the pattern by what leaves the layer's
+         * device: ffn (ATTN stays), up (UP: attention and up stay), gate
+         * (GATE: all but ffn_down stays); CPU or DEV<k> (the RPC device) */
+        int dev = !strncmp(where, "DEV", 3) ? atoi(where + 3) : -1;
         if (!strcmp(what, "exps"))
             out->host_exps[il / 64] |= 1ull << (il % 64);
+        else if (!strcmp(what, "ffn"))
+            add_split(out, il, GPUMEM_FFN_ALL, dev);
+        else if (!strcmp(what, "up"))
+            add_split(out, il, GPUMEM_FFN_GATE_DOWN, dev);
+        else if (!strcmp(what, "gate"))
+            add_split(out, il, GPUMEM_FFN_DOWN, dev);
         else
-            out->partial = 1;
+            fail_msg("unknown -ot kind '%s'", what);
     }
 }
 
@@ -82,13 +100,22 @@ static void from_gpumem(const gpumem_fit_plan *p, plan_t *out)
     out->ngl = p->n_gpu_layers;
     for (uint32_t d = 0; p->n_devices > 1 && p->n_gpu_layers > 0 && d < p->n_devices; d++)
         out->ts[out->nd++] = p->layers[d];
-    const char *ot = strstr(p->flags, "-ot 'blk\\.(");
-    for (const char *q = ot ? ot + 11 : NULL; q && *q >= '0' && *q <= '9';) {
-        char *end;
-        unsigned long il = strtoul(q, &end, 10);
-        out->host_exps[il / 64] |= 1ull << (il % 64);
-        q = *end == '|' ? end + 1 : NULL;
-    }
+    /* the flags' -ot, read back as llama.cpp would get it */
+    const char *ot = strstr(p->flags, "-ot '");
+    if (!ot)
+        return;
+    char text[1024];
+    snprintf(text, sizeof text, "%s", ot + 5);
+    char *q = strchr(text, '\'');
+    assert_non_null(q);
+    *q = '\0';
+    gpumem_settings s;
+    gpumem_error err;
+    gpumem_settings_init(&s);
+    assert_int_equal(gpumem_expert_override_parse(text, &s, &err), GPUMEM_OK);
+    memcpy(out->host_exps, s.cpu_moe_mask, sizeof out->host_exps);
+    for (uint32_t k = 0; k < s.n_ffn_moves; k++)
+        add_split(out, s.ffn_moves[k].layer, s.ffn_moves[k].part, s.ffn_moves[k].device);
 }
 
 static void describe(const plan_t *p, uint32_t n_layer, char *buf, size_t cap)
@@ -102,28 +129,24 @@ static void describe(const plan_t *p, uint32_t n_layer, char *buf, size_t cap)
             n += (size_t)snprintf(buf + n, cap - n, first ? " experts on host: %u" : ",%u", il);
             first = false;
         }
-    if (p->partial && n < cap)
-        snprintf(buf + n, cap - n, " + one layer split by tensor");
+    static const char *const part[] = {"", "ffn_down", "ffn_gate+down", "ffn"};
+    for (uint32_t k = 0; k < p->n_split && n < cap; k++) {
+        const gpumem_ffn_move *mv = &p->split[k];
+        if (mv->device < 0)
+            n += (size_t)snprintf(buf + n, cap - n, " split: layer %u's %s on the host", mv->layer,
+                                  part[mv->part]);
+        else
+            n += (size_t)snprintf(buf + n, cap - n, " split: layer %u's %s on GPU %d", mv->layer,
+                                  part[mv->part], mv->device);
+    }
 }
 
 static bool same(const plan_t *a, const plan_t *b)
 {
     return a->ctx == b->ctx && a->ngl == b->ngl && a->nd == b->nd &&
-           !memcmp(a->ts, b->ts, sizeof a->ts) && a->partial == b->partial &&
+           !memcmp(a->ts, b->ts, sizeof a->ts) && a->n_split == b->n_split &&
+           !memcmp(a->split, b->split, a->n_split * sizeof a->split[0]) &&
            !memcmp(a->host_exps, b->host_exps, sizeof a->host_exps);
-}
-
-static uint64_t cuda_context_bytes(const gpumem_model *m, const gpumem_gpu *gpu)
-{
-    gpumem_settings s;
-    gpumem_settings_init(&s);
-    s.engine = GPUMEM_ENGINE_LLAMACPP;
-    s.gpu = gpu;
-    s.context = 4096;
-    gpumem_estimate *e = estimate_or_fail(m, &s);
-    uint64_t b = component(e, "cuda_context");
-    free(e);
-    return b;
 }
 
 /* 1 match, 0 differ; prints both plans. */
@@ -139,11 +162,11 @@ static int one_case(json_t *row, const gpumem_gpu *gpu)
     gpumem_model_info info;
     gpumem_model_get_info(m, &info);
     uint32_t n_layer = info.n_layers;
-    uint64_t cuda = cuda_context_bytes(m, gpu);
 
     gpumem_settings s;
     gpumem_settings_init(&s);
     s.engine = GPUMEM_ENGINE_LLAMACPP;
+    s.rpc_devices = 1; /* what the harness runs on */
     gpumem_fit_request req;
     memset(&req, 0, sizeof req);
     uint64_t margin = (uint64_t)json_integer_value(json_object_get(row, "fit_target_mib")) * MiB;
@@ -152,7 +175,7 @@ static int one_case(json_t *row, const gpumem_gpu *gpu)
     json_array_foreach(devs, i, v)
     {
         s.targets[i].gpu = gpu;
-        s.targets[i].budget = (uint64_t)json_integer_value(v) * MiB + cuda;
+        s.targets[i].budget = (uint64_t)json_integer_value(v) * MiB;
         s.targets[i].margin = margin;
         s.n_targets++;
     }
