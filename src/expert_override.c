@@ -182,7 +182,9 @@ const gpumem_ffn_move *ffn_move_of(const gpumem_settings *s, uint32_t il)
 gpumem_status gpumem_expert_override_parse(const char *text, gpumem_settings *s, gpumem_error *err)
 {
     gpumem_ffn_move moves[GPUMEM_MAX_FFN_MOVES];
-    uint32_t n_moves = s->n_ffn_moves < GPUMEM_MAX_FFN_MOVES ? s->n_ffn_moves : 0;
+    uint32_t n_moves = s->n_ffn_moves;
+    if (n_moves > GPUMEM_MAX_FFN_MOVES)
+        n_moves = GPUMEM_MAX_FFN_MOVES;
     memcpy(moves, s->ffn_moves, sizeof moves);
     uint64_t mask[GPUMEM_MAX_MASK_LAYERS / 64] = {0};
     const char *p = text ? text : "";

@@ -149,6 +149,41 @@ static bool same(const plan_t *a, const plan_t *b)
            !memcmp(a->host_exps, b->host_exps, sizeof a->host_exps);
 }
 
+/* The plan's flags (-c, -ngl, -ts, -ot), parsed as a user would pass them
+ * to `gpumem estimate`, give the plan's own estimate on every device: the
+ * -ot patterns of split layers included. */
+static void flags_reproduce_plan(const gpumem_model *m, const gpumem_settings *given,
+                                 const gpumem_fit_plan *p, const char *id)
+{
+    gpumem_settings t = *given;
+    gpumem_error err;
+    char flags[sizeof p->flags], *q;
+    snprintf(flags, sizeof flags, "%s", p->flags);
+    assert_non_null(q = strstr(flags, "-c "));
+    t.context = strtoull(q + 3, NULL, 10);
+    assert_non_null(q = strstr(flags, "-ngl "));
+    t.n_gpu_layers = atoi(q + 5);
+    if ((q = strstr(flags, "-ts "))) {
+        char ts[64];
+        sscanf(q + 4, "%63s", ts);
+        assert_int_equal(gpumem_tensor_split_parse(ts, &t, &err), GPUMEM_OK);
+    }
+    if ((q = strstr(flags, "-ot '"))) {
+        char *end = strchr(q + 5, '\'');
+        assert_non_null(end);
+        *end = '\0';
+        assert_int_equal(gpumem_expert_override_parse(q + 5, &t, &err), GPUMEM_OK);
+    }
+    gpumem_estimate *e = estimate_or_fail(m, &t);
+    assert_int_equal(e->n_devices, p->estimate.n_devices);
+    for (uint32_t d = 0; d < e->n_devices; d++)
+        if (e->devices[d].bytes != p->estimate.devices[d].bytes)
+            fail_msg("%s: '%s' gives %s %llu B, the plan %llu B", id, p->flags, e->devices[d].name,
+                     (unsigned long long)e->devices[d].bytes,
+                     (unsigned long long)p->estimate.devices[d].bytes);
+    free(e);
+}
+
 /* 1 match, 0 differ; prints both plans. */
 static int one_case(json_t *row, const gpumem_gpu *gpu)
 {
@@ -195,6 +230,7 @@ static int one_case(json_t *row, const gpumem_gpu *gpu)
     describe(&want, n_layer, a, sizeof a);
     describe(&got, n_layer, b, sizeof b);
     int ok = same(&want, &got);
+    flags_reproduce_plan(m, &s, p, id);
     printf("  %-5s %-28s llama.cpp: %s\n  %-34s gpumem:    %s\n", ok ? "same" : "DIFF", id, a, "",
            b);
     free(p);
