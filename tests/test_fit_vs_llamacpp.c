@@ -100,6 +100,12 @@ static void from_gpumem(const gpumem_fit_plan *p, plan_t *out)
     out->ngl = p->n_gpu_layers;
     for (uint32_t d = 0; p->n_devices > 1 && p->n_gpu_layers > 0 && d < p->n_devices; d++)
         out->ts[out->nd++] = p->layers[d];
+    /* as llama-fit-params prints -ts (tools/fit-params/fit-params.cpp):
+     * trailing zeros dropped, none when one device is left */
+    while (out->nd > 1 && out->ts[out->nd - 1] == 0)
+        out->nd--;
+    if (out->nd == 1)
+        out->nd = out->ts[0] = 0;
     /* the flags' -ot, read back as llama.cpp would get it */
     const char *ot = strstr(p->flags, "-ot '");
     if (!ot)
