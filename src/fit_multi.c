@@ -2,7 +2,8 @@
  * llama.cpp de3ff81 (common/fit.cpp, common_params_fit_impl; earlier builds
  * had it as llama_params_fit_impl in src/llama.cpp, PR #16653 per
  * REFERENCE.md, not checked against git history), with gpumem's estimate
- * standing in for its dry-run loads:
+ * standing in for its dry-run loads (plus what a dry run counts beyond a
+ * load, dry_run_extra; the plan's own estimate is the load's):
  *  1. default parameters (every layer, split by free memory = budgets):
  *     done when every device leaves its margin;
  *  2. only when the devices together are short and -c was not given: the
@@ -105,13 +106,40 @@ static gpumem_settings layout_settings(const planner *P, const ngl_t *cfg)
     return s;
 }
 
-/* Device bytes of settings t into mem; false on error. */
+/* What llama.cpp's dry run counts beyond a load on device d (d > 0): its
+ * planner measures with no_alloc (ggml_backend_sched_reserve_size), which
+ * resets the scheduler before splitting the graph and so drops the backend
+ * llama_context::graph_get_cb pins each layer's first norm to; every device
+ * after the first then takes that norm's input as one more split input, 4
+ * copies under pipeline parallelism: 4 x ubatch x n_embd x f32 (dense-1b,
+ * 32768 cells, 2 devices: 226 MiB dry vs 210.55 MiB at load on device 1,
+ * validation/measurements/llamacpp_pipeline.jsonl; llama.cpp de3ff81).
+ * Counted only where measured, under pipeline parallelism: every layer
+ * offloaded, layer split, no tensor overrides, the KV cache offloaded. */
+static int64_t dry_run_extra(const planner *P, const gpumem_settings *t, uint32_t d)
+{
+    bool overrides = t->n_cpu_moe != 0 || t->n_ffn_moves != 0;
+    for (size_t w = 0; w < GPUMEM_MAX_MASK_LAYERS / 64; w++)
+        overrides |= t->cpu_moe_mask[w] != 0;
+    bool all = t->n_gpu_layers < 0 || (uint32_t)t->n_gpu_layers > P->m->n_layer;
+    bool pipeline = P->nd > 1 && all && t->split_mode == GPUMEM_SPLIT_LAYER &&
+                    !t->no_kv_offload && !overrides;
+    if (!pipeline || d == 0 || !P->e->devices[d].bytes)
+        return 0;
+    uint64_t n_batch = t->batch > 1 ? t->batch : 2048, ub = t->n_ubatch ? t->n_ubatch : 512;
+    n_batch = n_batch < t->context ? n_batch : t->context;
+    ub = ub < n_batch ? ub : n_batch;
+    return (int64_t)(4 * ub * P->m->n_embd * 4);
+}
+
+/* Device bytes of settings t into mem, as llama.cpp's dry run counts them;
+ * false on error. */
 static bool measure(planner *P, const gpumem_settings *t, int64_t *mem)
 {
     if (gpumem_estimate_inference(P->m, t, P->e, P->err) != GPUMEM_OK)
         return false;
     for (uint32_t d = 0; d < P->nd; d++)
-        mem[d] = (int64_t)P->e->devices[d].bytes;
+        mem[d] = (int64_t)P->e->devices[d].bytes + dry_run_extra(P, t, d);
     return true;
 }
 
