@@ -391,9 +391,11 @@ typedef struct {
     int no_kv_offload;          /* -nkvo: the KV cache on the host */
     /* The GPUs are llama.cpp RPC devices (rpc-server serving its CPU
      * backend, ggml-rpc.cpp of de3ff81), as validation/llamacpp/
-     * rpc_devices.py simulates GPUs of a chosen memory: their compute
-     * graph is sized as the CPU backend's, they take no op offload (the
-     * RPC device has no offload_op) and hold no CUDA context. */
+     * rpc_devices.py simulates GPUs of a chosen memory: a device's compute
+     * buffer is its split inputs (masks, KV row indices) beside its
+     * graph's peak, or the logits phase after them (the pipeline rule with
+     * one copy), they take no op offload (the RPC device has no
+     * offload_op) and hold no CUDA context. */
     int rpc_devices;
     /* Extra GGUF files, loaded by the caller with gpumem_model_load_gguf
      * (only their headers are read) and kept alive during the estimate;

@@ -372,6 +372,8 @@ static uint64_t attn_inputs(const gpumem_model *m, const lcpp *c, uint32_t first
     return sum;
 }
 
+static uint64_t graph_peak(const gpumem_model *m, const lcpp *c, uint32_t first, uint32_t last);
+
 /* A GPU's compute buffer under pipeline parallelism (see above). */
 static uint64_t pipeline_compute(const gpumem_model *m, const lcpp *c, uint32_t first,
                                  uint32_t last, bool with_output)
@@ -380,6 +382,15 @@ static uint64_t pipeline_compute(const gpumem_model *m, const lcpp *c, uint32_t 
     uint64_t in = ub * e * 4 + ub * 4 + attn_inputs(m, c, first, last) +
                   (with_output ? c->out_rows * 4 : 0);
     uint64_t rest = with_output ? c->out_rows * m->n_vocab * 4 + ub * e * 4 : 0;
+    uint64_t body = graph_peak(m, c, first, last);
+    return PIPELINE_COPIES * in + (body > rest ? body : rest);
+}
+
+/* A device's own graph peak over layers first..last, without its split
+ * inputs (see above): the largest FFN or attention working set. */
+static uint64_t graph_peak(const gpumem_model *m, const lcpp *c, uint32_t first, uint32_t last)
+{
+    uint64_t e = m->n_embd, ub = c->ub, rest = 0;
     for (uint32_t i = first; i < last; i++) {
         const model_layer *l = &m->layers[i];
         uint64_t ff = (l->gated_ff ? 3ull : 2ull) * l->n_ff + 3ull * l->n_ff_shared +
@@ -398,7 +409,28 @@ static uint64_t pipeline_compute(const gpumem_model *m, const lcpp *c, uint32_t 
         rest = f > rest ? f : rest;
         rest = a > rest ? a : rest;
     }
-    return PIPELINE_COPIES * in + rest;
+    return rest;
+}
+
+/* An RPC device's compute buffer without pipeline parallelism (settings
+ * rpc_devices; rpc-server runs the CPU backend, llama.cpp de3ff81): the
+ * split inputs of the pipeline rule above, once and freed after their last
+ * use, so the masks and KV row indices stay through the layers (the rows it
+ * receives are consumed by the first layer's residual), beside the graph's
+ * peak; on the output's device the logits phase comes after them. From
+ * llama-fit-params' dry runs (validation/measurements/llamacpp_fit.jsonl,
+ * flash attention, ubatch 512): dense-1b at 32768 cells, every layer, 92
+ * MiB printed = 32 MiB f16 mask + 60 MiB FFN (+ 40 KiB); moe-llama-8x 64
+ * = logits 62.5 + a row 2 (mask 32 + FFN 22.5 below it); qwen3moe-16x 98 =
+ * logits 96 + 2; qwen3moe-16x layers 0-4 of 9 at 16384 cells (no output),
+ * about 36 = mask 16 + attention 20. */
+static uint64_t rpc_compute(const gpumem_model *m, const lcpp *c, uint32_t first, uint32_t last,
+                            bool with_output)
+{
+    uint64_t ub = c->ub;
+    uint64_t body = attn_inputs(m, c, first, last) + ub * 4 + graph_peak(m, c, first, last);
+    uint64_t out = with_output ? c->out_rows * (m->n_vocab + 1) * 4 + ub * m->n_embd * 4 : 0;
+    return body > out ? body : out;
 }
 
 /* The host's compute buffer under pipeline parallelism: 4 copies of the
@@ -730,9 +762,9 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
                  out_dev == (int)d ? " + output" : "");
         uint64_t graph = !count[d] && out_dev != (int)d ? 0
                          : c.pipeline ? pipeline_compute(m, &c, first[d], last[d], out_dev == (int)d)
-                                      : compute_bytes(m, &c, first[d], last[d], out_dev == (int)d,
-                                                      !s->rpc_devices,
-                                                      streams_host_weights(m, &c, d, cpu_moe));
+                         : s->rpc_devices ? rpc_compute(m, &c, first[d], last[d], out_dev == (int)d)
+                                          : compute_bytes(m, &c, first[d], last[d], out_dev == (int)d,
+                                                          true, streams_host_weights(m, &c, d, cpu_moe));
         bool streams = (int)d == c.op_dev && offload > graph;
         if ((st = add_mib(gpu, "weights", w[d], err, note)) ||
             (!c.nkvo && (st = add_mib(gpu, "kv_cache", kv[d], err, kvnote))) ||

@@ -190,6 +190,35 @@ static void flags_reproduce_plan(const gpumem_model *m, const gpumem_settings *g
     free(e);
 }
 
+/* One device: llama.cpp's first dry run (default parameters: every layer,
+ * the given or trained context) printed the RPC device's model, context
+ * and compute buffers in MiB, rounded down; a dry run on one device is
+ * what a load allocates, so gpumem's estimate with rpc_devices must give
+ * the same MiB for each. */
+static void buffers_equal_breakdown(const gpumem_model *m, const gpumem_settings *given,
+                                    json_t *row, const char *id)
+{
+    json_t *dev = json_array_get(json_object_get(row, "breakdown"), 0);
+    gpumem_settings t = *given;
+    t.n_gpu_layers = -1;
+    if (!t.context)
+        t.context = 1u << 30; /* clamped below */
+    gpumem_model_info info;
+    gpumem_model_get_info(m, &info);
+    if (t.context > info.max_context)
+        t.context = info.max_context;
+    gpumem_estimate *e = estimate_or_fail(m, &t);
+    static const char *const name[] = {"weights", "kv_cache", "compute"};
+    for (size_t k = 0; k < 3; k++) {
+        uint64_t want = (uint64_t)json_integer_value(json_array_get(dev, k + 1));
+        uint64_t got = device_component(e, "gpu0", name[k]) / MiB;
+        if (got != want)
+            fail_msg("%s: %s %llu MiB, llama.cpp's dry run %llu MiB", id, name[k],
+                     (unsigned long long)got, (unsigned long long)want);
+    }
+    free(e);
+}
+
 /* 1 match, 0 differ; prints both plans. */
 static int one_case(json_t *row, const gpumem_gpu *gpu)
 {
@@ -237,6 +266,8 @@ static int one_case(json_t *row, const gpumem_gpu *gpu)
     describe(&got, n_layer, b, sizeof b);
     int ok = same(&want, &got);
     flags_reproduce_plan(m, &s, p, id);
+    if (s.n_targets == 1)
+        buffers_equal_breakdown(m, &s, row, id);
     printf("  %-5s %-28s llama.cpp: %s\n  %-34s gpumem:    %s\n", ok ? "same" : "DIFF", id, a, "",
            b);
     free(p);
