@@ -760,11 +760,12 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
         char note[96];
         snprintf(note, sizeof note, "%u of %u layers%s", count[d], m->n_layer,
                  out_dev == (int)d ? " + output" : "");
-        uint64_t graph = !count[d] && out_dev != (int)d ? 0
-                         : c.pipeline ? pipeline_compute(m, &c, first[d], last[d], out_dev == (int)d)
-                         : s->rpc_devices ? rpc_compute(m, &c, first[d], last[d], out_dev == (int)d)
-                                          : compute_bytes(m, &c, first[d], last[d], out_dev == (int)d,
-                                                          true, streams_host_weights(m, &c, d, cpu_moe));
+        bool has_out = out_dev == (int)d;
+        uint64_t graph = !count[d] && !has_out ? 0
+                         : c.pipeline      ? pipeline_compute(m, &c, first[d], last[d], has_out)
+                         : s->rpc_devices  ? rpc_compute(m, &c, first[d], last[d], has_out)
+                                           : compute_bytes(m, &c, first[d], last[d], has_out, true,
+                                                           streams_host_weights(m, &c, d, cpu_moe));
         bool streams = (int)d == c.op_dev && offload > graph;
         if ((st = add_mib(gpu, "weights", w[d], err, note)) ||
             (!c.nkvo && (st = add_mib(gpu, "kv_cache", kv[d], err, kvnote))) ||
