@@ -1081,6 +1081,19 @@ static int cmd_fit(const opt_values *v)
                        p->estimate.devices[d].name, t->gpu->id, p->layers[d], experts,
                        p->estimate.devices[d].bytes / u, t->budget / u, un, t->margin / u);
             }
+            static const char *const part[GPUMEM_FFN_PART_COUNT] = {
+                [GPUMEM_FFN_DOWN] = "down projections",
+                [GPUMEM_FFN_GATE_DOWN] = "gates, router and down projections",
+                [GPUMEM_FFN_ALL] = "whole FFN"};
+            for (uint32_t k = 0; k < p->n_ffn_moves && k < GPUMEM_MAX_FFN_MOVES; k++) {
+                const gpumem_ffn_move *mv = &p->ffn_moves[k];
+                if (mv->device < 0)
+                    printf("  layer %u split by tensor: its %s on the host\n", mv->layer,
+                           part[mv->part]);
+                else
+                    printf("  layer %u split by tensor: its %s on gpu%d\n", mv->layer,
+                           part[mv->part], mv->device);
+            }
             if (p->note[0])
                 printf("  note: %s\n", p->note);
             printf("  largest context with every layer on the GPU: %llu\n",

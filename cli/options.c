@@ -135,9 +135,10 @@ const opt_spec cli_options[O_COUNT] = {
      "llama.cpp: all MoE expert tensors in host memory (fit: kept, layers placed around it)"},
     {O_N_CPU_MOE, "n-cpu-moe", 0, NULL, OPT_VALUE, "N", CMD_ESTIMATE | CMD_FIT,
      "llama.cpp: expert tensors of the first N layers in host memory"},
-    {O_OVERRIDE_TENSOR, "override-tensor", 0, "ot", OPT_LIST, "PATTERN=CPU", CMD_ESTIMATE | CMD_FIT,
+    {O_OVERRIDE_TENSOR, "override-tensor", 0, "ot", OPT_LIST, "PATTERN=BUF", CMD_ESTIMATE | CMD_FIT,
      "llama.cpp: expert tensors of the layers named, blk\\.(N|M)\\.ffn_..._exps=CPU, in host "
-     "memory (what fit prints)"},
+     "memory; part of layer N's FFN, blk\\.N\\.ffn_down.*, blk\\.N\\.ffn_(gate|gate_up|down).* or "
+     "blk\\.N\\.ffn_(gate|up|gate_up|down).*, =CPU or =CUDA<k> (what fit prints)"},
     {O_DEVICE_MAP, "device-map", 0, NULL, OPT_VALUE, "auto|balanced|balanced_low_0|sequential",
      CMD_ESTIMATE,
      "transformers: from_pretrained(device_map=...) over the GPUs (--gpu NAME --gpus N, or a "

@@ -310,6 +310,32 @@ const char *gpumem_device_map_name(gpumem_device_map map);
 gpumem_status gpumem_device_map_parse(const char *name, gpumem_device_map *out,
                                       gpumem_error *err);
 
+/* Which FFN tensors of a layer an -ot item moves, by llama.cpp's tensor
+ * names (llama.cpp de3ff81 common/fit.cpp, get_overflow_pattern; the
+ * pattern is matched with regex_search, the first matching item wins):
+ * the router (ffn_gate_inp) and shared experts count with their group,
+ * the FFN norm never moves. */
+typedef enum {
+    GPUMEM_FFN_DOWN = 1,  /* blk\.N\.ffn_down.*: the down projections
+                             (--fit's LAYER_FRACTION_GATE) */
+    GPUMEM_FFN_GATE_DOWN, /* blk\.N\.ffn_(gate|gate_up|down).*: also the gates and
+                             the router (LAYER_FRACTION_UP) */
+    GPUMEM_FFN_ALL,       /* blk\.N\.ffn_(gate|up|gate_up|down).*: every FFN matrix
+                             (LAYER_FRACTION_ATTN) */
+    GPUMEM_FFN_PART_COUNT
+} gpumem_ffn_part;
+
+/* -ot "PATTERN=BUF" for one of the patterns above: layer `layer`'s
+ * tensors of `part` in BUF, the host ("CPU", device -1) or GPU `device`
+ * ("CUDA<device>"). */
+typedef struct {
+    uint32_t layer;
+    gpumem_ffn_part part;
+    int device;
+} gpumem_ffn_move;
+
+#define GPUMEM_MAX_FFN_MOVES GPUMEM_MAX_SPLIT
+
 typedef struct {
     gpumem_engine engine;
     int dtype_set;           /* 0: use the model's own dtype */
@@ -367,6 +393,12 @@ typedef struct {
     /* llama.cpp -ot "blk\.(i|j)\.ffn_.*_exps=CPU": layer i's expert tensors
      * on the host (bit i % 64 of word i / 64), beside n_cpu_moe. */
     uint64_t cpu_moe_mask[GPUMEM_MAX_MASK_LAYERS / 64];
+    /* llama.cpp -ot items that move part of one layer's FFN tensors to
+     * another buffer: the patterns --fit writes for a layer it splits by
+     * tensor (see gpumem_ffn_move). A layer also in cpu_moe_mask or under
+     * n_cpu_moe keeps its expert tensors on the host. */
+    uint32_t n_ffn_moves;
+    gpumem_ffn_move ffn_moves[GPUMEM_MAX_FFN_MOVES];
     /* transformers only: device_map placement over the GPUs (gpu and gpus,
      * or targets for a list; a target's budget stands for its memory). */
     gpumem_device_map device_map;
@@ -396,6 +428,14 @@ typedef struct {
      * tokens is encoded (components compute_growth, output_growth). */
     int embedding;              /* --embedding / --embeddings */
     gpumem_pooling pooling;     /* --pooling; --rerank sets RANK (and embedding) */
+    /* The GPUs are llama.cpp RPC devices (rpc-server serving its CPU
+     * backend, ggml-rpc.cpp of de3ff81), as validation/llamacpp/
+     * rpc_devices.py simulates GPUs of a chosen memory: a device's compute
+     * buffer is its split inputs (masks, KV row indices) beside its
+     * graph's peak, or the logits phase after them (the pipeline rule with
+     * one copy), they take no op offload (the RPC device has no
+     * offload_op) and hold no CUDA context. */
+    int rpc_devices;
     /* Extra GGUF files, loaded by the caller with gpumem_model_load_gguf
      * (only their headers are read) and kept alive during the estimate;
      * NULL: none. Each must be of its kind (GPUMEM_ERR_USAGE otherwise) and
@@ -413,11 +453,16 @@ typedef struct {
     const gpumem_model *lora;   /* --lora: a LoRA adapter GGUF */
 } gpumem_settings;
 
-/* Parses llama.cpp -ot / --override-tensor for MoE experts on the host:
- * comma-separated PATTERN=CPU items whose PATTERN is blk\.N\.ffn_..._exps
- * or blk\.(N|M|...)\.ffn_..._exps (what `gpumem fit` prints); sets those
- * layers in settings->cpu_moe_mask. Other patterns or buffer types fail
- * with GPUMEM_ERR_UNSUPPORTED, malformed text with GPUMEM_ERR_USAGE. */
+/* Parses llama.cpp -ot / --override-tensor, the items `gpumem fit` prints
+ * (comma-separated PATTERN=BUF):
+ *  - blk\.N\.ffn_..._exps or blk\.(N|M|...)\.ffn_..._exps =CPU: MoE experts
+ *    of those layers on the host (settings->cpu_moe_mask);
+ *  - blk\.N\.ffn_down.*, blk\.N\.ffn_(gate|gate_up|down).* or
+ *    blk\.N\.ffn_(gate|up|gate_up|down).* =CPU or =CUDA<k>: part of layer
+ *    N's FFN in that buffer (settings->ffn_moves; a GPU index is checked by
+ *    the estimate).
+ * Other patterns or buffer types fail with GPUMEM_ERR_UNSUPPORTED, more
+ * than GPUMEM_MAX_FFN_MOVES moves or malformed text with GPUMEM_ERR_USAGE. */
 gpumem_status gpumem_expert_override_parse(const char *text, gpumem_settings *settings,
                                            gpumem_error *err);
 
@@ -689,6 +734,10 @@ typedef struct {
     uint32_t n_devices;
     int layers[GPUMEM_MAX_SPLIT];
     int dense_only[GPUMEM_MAX_SPLIT];
+    /* The layers llama.cpp's --fit splits by tensor (at most one per
+     * device): part of the FFN to the next GPU or the host. */
+    uint32_t n_ffn_moves;
+    gpumem_ffn_move ffn_moves[GPUMEM_MAX_FFN_MOVES];
     char note[GPUMEM_NOTE_LEN]; /* where llama.cpp's own --fit would refuse, or "" */
     /* Serving: the largest -np (up to 256) whose sequences each get
      * parallel_context cells (the plan's context per sequence) with every
@@ -712,9 +761,11 @@ typedef struct {
  * only when the GPUs together are short (less a reserve of (n + 1) half
  * layers, sixth layers for MoE), then layers fill the GPUs back to front by
  * false position, MoE layers first without their experts, then turned back
- * into full layers front to back. Each device keeps its own budget and
+ * into full layers front to back, each device ending with one layer split
+ * by tensor where that fits (plan->ffn_moves). Each device keeps its own budget and
  * margin (request budget/margin are the defaults for every device). The
- * flags give -ngl, -ts as layer counts and -ot for experts on the host.
+ * flags give -ngl, -ts as layer counts and -ot for experts on the host
+ * and for the split layers.
  * A --cpu-moe / --n-cpu-moe / -ot in settings, which llama.cpp's --fit
  * refuses, stays fixed: the plan fills layers around it and says so in
  * plan->note.

@@ -124,6 +124,7 @@ typedef struct {
     float splits[GPUMEM_MAX_SPLIT]; /* cumulative -ts shares, the last 1 */
     int64_t start, act;             /* first offloaded layer, offloaded count */
     const uint64_t *moe_mask;       /* -ot: layers with experts on the host */
+    const gpumem_settings *s;       /* -ot split layers (ffn_moves) */
     uint64_t out_rows;              /* logits rows of the reserved graph */
     bool nkvo;                      /* -nkvo: KV cache and attention on the host */
     bool draft;                     /* the draft model of -md */
@@ -388,6 +389,8 @@ static uint64_t attn_inputs(const gpumem_model *m, const lcpp *c, uint32_t first
     return sum;
 }
 
+static uint64_t graph_peak(const gpumem_model *m, const lcpp *c, uint32_t first, uint32_t last);
+
 /* A GPU's compute buffer under pipeline parallelism (see above). */
 static uint64_t pipeline_compute(const gpumem_model *m, const lcpp *c, uint32_t first,
                                  uint32_t last, bool with_output)
@@ -396,6 +399,15 @@ static uint64_t pipeline_compute(const gpumem_model *m, const lcpp *c, uint32_t 
     uint64_t in = ub * e * 4 + ub * 4 + attn_inputs(m, c, first, last) +
                   (with_output ? c->out_rows * 4 : 0);
     uint64_t rest = with_output ? c->out_rows * m->n_vocab * 4 + ub * e * 4 : 0;
+    uint64_t body = graph_peak(m, c, first, last);
+    return PIPELINE_COPIES * in + (body > rest ? body : rest);
+}
+
+/* A device's own graph peak over layers first..last, without its split
+ * inputs (see above): the largest FFN or attention working set. */
+static uint64_t graph_peak(const gpumem_model *m, const lcpp *c, uint32_t first, uint32_t last)
+{
+    uint64_t e = m->n_embd, ub = c->ub, rest = 0;
     for (uint32_t i = first; i < last; i++) {
         const model_layer *l = &m->layers[i];
         uint64_t ff = (l->gated_ff ? 3ull : 2ull) * l->n_ff + 3ull * l->n_ff_shared +
@@ -414,7 +426,28 @@ static uint64_t pipeline_compute(const gpumem_model *m, const lcpp *c, uint32_t 
         rest = f > rest ? f : rest;
         rest = a > rest ? a : rest;
     }
-    return PIPELINE_COPIES * in + rest;
+    return rest;
+}
+
+/* An RPC device's compute buffer without pipeline parallelism (settings
+ * rpc_devices; rpc-server runs the CPU backend, llama.cpp de3ff81): the
+ * split inputs of the pipeline rule above, once and freed after their last
+ * use, so the masks and KV row indices stay through the layers (the rows it
+ * receives are consumed by the first layer's residual), beside the graph's
+ * peak; on the output's device the logits phase comes after them. From
+ * llama-fit-params' dry runs (validation/measurements/llamacpp_fit.jsonl,
+ * flash attention, ubatch 512): dense-1b at 32768 cells, every layer, 92
+ * MiB printed = 32 MiB f16 mask + 60 MiB FFN (+ 40 KiB); moe-llama-8x 64
+ * = logits 62.5 + a row 2 (mask 32 + FFN 22.5 below it); qwen3moe-16x 98 =
+ * logits 96 + 2; qwen3moe-16x layers 0-4 of 9 at 16384 cells (no output),
+ * about 36 = mask 16 + attention 20. */
+static uint64_t rpc_compute(const gpumem_model *m, const lcpp *c, uint32_t first, uint32_t last,
+                            bool with_output)
+{
+    uint64_t ub = c->ub;
+    uint64_t body = attn_inputs(m, c, first, last) + ub * 4 + graph_peak(m, c, first, last);
+    uint64_t out = with_output ? c->out_rows * (m->n_vocab + 1) * 4 + ub * m->n_embd * 4 : 0;
+    return body > out ? body : out;
 }
 
 /* The host's compute buffer under pipeline parallelism: 4 copies of the
@@ -472,12 +505,16 @@ static uint64_t op_offload_bytes(const gpumem_model *m, const lcpp *c, uint32_t 
         const model_layer *l = &m->layers[i];
         bool host_layer = layer_device(c, i) < 0;
         uint64_t t = 0, a = 0;
-        if (l->n_expert && (host_layer || i < cpu_moe || cpu_moe_masked(c->moe_mask, i))) {
+        /* a split layer's FFN part on the host streams like its experts */
+        const gpumem_ffn_move *mv = ffn_move_of(c->s, i);
+        bool host_ffn = mv && mv->device < 0 && !host_layer;
+        if (l->n_expert &&
+            (host_layer || host_ffn || i < cpu_moe || cpu_moe_masked(c->moe_mask, i))) {
             uint64_t k = l->n_expert_used ? l->n_expert_used : 1;
             t = l->bytes_expert_max ? l->bytes_expert_max : l->bytes_expert / 3;
             a = c->ub * k * 3ull * l->n_ff_expert * 4 + c->ub * m->n_embd * 4;
         }
-        if (host_layer && l->bytes_linear_max > t) {
+        if ((host_layer || (host_ffn && !l->n_expert)) && l->bytes_linear_max > t) {
             uint64_t wide = l->n_ff > m->n_embd ? l->n_ff : m->n_embd;
             t = l->bytes_linear_max;
             uint64_t d = 2 * c->ub * (m->n_embd + wide) * 4;
@@ -784,6 +821,7 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
     c.gpu = any_gpu;
     c.op_dev = s->split_mode == GPUMEM_SPLIT_NONE ? s->main_gpu : 0;
     c.moe_mask = s->cpu_moe_mask;
+    c.s = s;
     int64_t nl = m->n_layer, ngl = !c.gpu ? 0 : want < 0 ? nl + 1 : want;
     /* The draft context reserves one output per sequence (common/
      * speculative.cpp: n_outputs_max = n_parallel), the target n_batch. */
@@ -811,7 +849,7 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
     for (uint32_t d = 0; d < c.n_dev; d++)
         c.splits[d] /= sum;
     c.output_on_gpu = layer_device(&c, nl) >= 0;
-    bool overrides = s->n_cpu_moe != 0;
+    bool overrides = s->n_cpu_moe != 0 || s->n_ffn_moves != 0;
     for (size_t w = 0; w < GPUMEM_MAX_MASK_LAYERS / 64; w++)
         overrides |= s->cpu_moe_mask[w] != 0;
     c.pipeline = c.gpu && c.n_dev > 1 && ngl > nl && s->split_mode == GPUMEM_SPLIT_LAYER &&
@@ -840,9 +878,20 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
         layer_kv_bytes(l, &c, &k, &v);
         int dv = layer_device(&c, i);
         uint32_t d = dv < 0 ? host : (uint32_t)dv;
-        if (dv >= 0 && (i < cpu_moe || cpu_moe_masked(c.moe_mask, i))) { /* -ot ...exps=CPU */
+        bool exps_host = dv >= 0 && (i < cpu_moe || cpu_moe_masked(c.moe_mask, i));
+        if (exps_host) { /* -ot ...exps=CPU */
             lw -= l->bytes_expert;
             w[host] += l->bytes_expert;
+        }
+        const gpumem_ffn_move *mv = ffn_move_of(s, i);
+        if (mv) { /* -ot blk\.N\.ffn_...=CPU or CUDA<k>: part of the FFN elsewhere */
+            if (mv->device >= (int)c.n_dev)
+                return err_set(err, GPUMEM_ERR_USAGE, "-ot: layer %u's FFN to CUDA%d of %u GPU(s)",
+                               i, mv->device, c.n_dev);
+            uint64_t exps, b = ffn_part_bytes(l, mv->part, &exps);
+            b -= exps_host ? exps : 0; /* those experts are on the host already */
+            lw -= b;
+            w[mv->device < 0 ? host : (uint32_t)mv->device] += b;
         }
         w[d] += lw;
         kv[c.nkvo ? host : d] += k + v; /* -nkvo: llama-kv-cache.cpp, offload false */
@@ -886,20 +935,23 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
              (unsigned long long)(c.n_seq ? c.n_seq : 1));
     gpumem_status st = GPUMEM_OK;
     const gpumem_device *biggest = NULL;
-    uint64_t offload = op_offload_bytes(m, &c, cpu_moe); /* on GPU0 */
+    /* on GPU0; RPC devices take none (ggml-rpc.cpp: offload_op NULL) */
+    uint64_t offload = s->rpc_devices ? 0 : op_offload_bytes(m, &c, cpu_moe);
     for (uint32_t d = 0; d < c.n_dev; d++) {
         gpumem_device *gpu = &out->devices[d];
         snprintf(gpu->name, sizeof gpu->name, "gpu%u", d);
         char note[96];
         snprintf(note, sizeof note, "%u of %u layers%s", count[d], m->n_layer,
                  out_dev == (int)d ? " + output" : "");
-        bool idle = !count[d] && out_dev != (int)d;
+        bool has_out = out_dev == (int)d;
+        bool idle = !count[d] && !has_out;
         uint64_t graph = idle ? 0
                          : c.encoder ? encoder_device(m, &c, first[d], last[d], false, t_res, c.n_seq)
-                         : c.pipeline ? pipeline_compute(m, &c, first[d], last[d], out_dev == (int)d)
-                                      : compute_bytes(m, &c, first[d], last[d], out_dev == (int)d,
-                                                      true, streams_host_weights(m, &c, d, cpu_moe));
-        if (c.emb && !c.encoder && out_dev == (int)d) /* the pooling inputs beside the logits */
+                         : c.pipeline ? pipeline_compute(m, &c, first[d], last[d], has_out)
+                         : s->rpc_devices ? rpc_compute(m, &c, first[d], last[d], has_out)
+                                          : compute_bytes(m, &c, first[d], last[d], has_out, true,
+                                                          streams_host_weights(m, &c, d, cpu_moe));
+        if (c.emb && !c.encoder && has_out) /* the pooling inputs beside the logits */
             graph += pooling_bytes(m, &c, c.ub, c.n_seq);
         uint64_t growth = 0;
         if (c.encoder && !idle) {
@@ -918,7 +970,8 @@ static gpumem_status run(const gpumem_model *m, const engine_req *r, const gpume
                           : c.pipeline ? "4 copies of its inputs (pipeline parallelism) + graph"
                                        : "worst-case graph (fitted to llama.cpp's CPU build)")) ||
             (growth && (st = device_add(gpu, "compute_growth", growth, err, "%s", growth_note))) ||
-            (!draft && (s->split_mode != GPUMEM_SPLIT_NONE || (int)d == s->main_gpu) &&
+            (!draft && !s->rpc_devices &&
+             (s->split_mode != GPUMEM_SPLIT_NONE || (int)d == s->main_gpu) &&
              (st = device_add(gpu, "cuda_context", cuda_context_bytes, err, "%s",
                               context_note(s->n_targets > d ? s->targets[d].gpu : s->gpu)))))
             return st;

@@ -64,6 +64,14 @@ static inline bool cpu_moe_masked(const uint64_t *mask, uint32_t i)
     return i < GPUMEM_MAX_MASK_LAYERS && (mask[i / 64] >> (i % 64) & 1);
 }
 
+/* llama.cpp -ot split layers (expert_override.c): the pattern tail of a
+ * part ("ffn_down.*"), the bytes of layer l it moves (of them routed
+ * experts: *exps), and the move of layer il in s (the first listed, as
+ * llama.cpp's first matching item wins), NULL when none. */
+const char *ffn_part_pattern(gpumem_ffn_part part);
+uint64_t ffn_part_bytes(const model_layer *l, gpumem_ffn_part part, uint64_t *exps);
+const gpumem_ffn_move *ffn_move_of(const gpumem_settings *s, uint32_t il);
+
 /* Ceil division, for per-rank shares. */
 static inline uint64_t div_up(uint64_t a, uint64_t b) { return a / b + (a % b != 0); }
 

@@ -2,7 +2,8 @@
  * llama.cpp de3ff81 (common/fit.cpp, common_params_fit_impl; earlier builds
  * had it as llama_params_fit_impl in src/llama.cpp, PR #16653 per
  * REFERENCE.md, not checked against git history), with gpumem's estimate
- * standing in for its dry-run loads:
+ * standing in for its dry-run loads (plus what a dry run counts beyond a
+ * load, dry_run_extra; the plan's own estimate is the load's):
  *  1. default parameters (every layer, split by free memory = budgets):
  *     done when every device leaves its margin;
  *  2. only when the devices together are short and -c was not given: the
@@ -15,10 +16,11 @@
  *     "dense-only" (experts on the host) at the back of each device's range,
  *     the last device's output layer always full;
  *  4. MoE, when every dense part fits with room to spare: dense-only layers
- *     become full layers front to back, again by false position.
- * Not modelled: step 4's last extra layer split by tensor (attention, up,
- * gate) across a device boundary, which needs per-tensor placement: a
- * plan here may hold part of one layer per device less than llama.cpp's. */
+ *     become full layers front to back, again by false position; each
+ *     device then tries one more layer split by tensor, its attention and
+ *     up projections there, the rest of its FFN on the next device (the
+ *     host after the last): if that fits, also its gates; if not, only its
+ *     attention (-ot blk\.N\.ffn_...=CUDA<k> or CPU, expert_override.c). */
 #include "fit_internal.h"
 
 #include <stdio.h>
@@ -26,9 +28,17 @@
 
 static const uint64_t MiB = 1ull << 20;
 
+/* What the first dense-only layer of a device keeps on it (common/fit.cpp
+ * common_layer_fraction_t): FRAC_MOE everything but the experts, as every
+ * other dense-only layer; the split layers of step 4: FRAC_ATTN only the
+ * attention, FRAC_UP also the up projections, FRAC_GATE also the gates. */
+typedef enum { FRAC_MOE = 0, FRAC_ATTN, FRAC_UP, FRAC_GATE } frac_t;
+
 typedef struct {
     uint32_t n_layer; /* layers on the device, output layer included */
     uint32_t n_part;  /* of them, dense-only (experts on the host) */
+    frac_t frac;      /* the first dense-only layer's split */
+    bool to_next;     /* its FFN rest on the next device, not the host */
 } ngl_t;
 
 typedef struct {
@@ -51,10 +61,15 @@ bool fit_needs_multi(const gpumem_settings *s)
 
 static void mark(uint64_t *mask, uint32_t il) { mask[il / 64] |= 1ull << (il % 64); }
 
+static const gpumem_ffn_part frac_part[] = {[FRAC_ATTN] = GPUMEM_FFN_ALL,
+                                            [FRAC_UP] = GPUMEM_FFN_GATE_DOWN,
+                                            [FRAC_GATE] = GPUMEM_FFN_DOWN};
+
 /* The dense-only layers of a layout: on each device the last n_part of its
- * range (llama.cpp's set_ngl_tensor_split_tbo); the output layer has no
- * experts. */
-static void layout_mask(const planner *P, const ngl_t *cfg, uint64_t *mask)
+ * range, the first of them split as its frac says (llama.cpp's
+ * set_ngl_tensor_split_tbo); the output layer has no experts. Into s:
+ * cpu_moe_mask and ffn_moves. */
+static void layout_overrides(const planner *P, const ngl_t *cfg, gpumem_settings *s)
 {
     uint32_t ngl = 0, nl = P->m->n_layer;
     for (uint32_t d = 0; d < P->nd; d++)
@@ -62,9 +77,15 @@ static void layout_mask(const planner *P, const ngl_t *cfg, uint64_t *mask)
     uint32_t il0 = nl + 1 - ngl;
     for (uint32_t d = 0; d < P->nd; d++) {
         il0 += cfg[d].n_layer - cfg[d].n_part;
-        for (uint32_t il = il0; il < il0 + cfg[d].n_part; il++)
-            if (il < nl && il < GPUMEM_MAX_MASK_LAYERS)
-                mark(mask, il);
+        for (uint32_t il = il0; il < il0 + cfg[d].n_part; il++) {
+            if (il >= nl || il >= GPUMEM_MAX_MASK_LAYERS)
+                continue;
+            if (il == il0 && cfg[d].frac != FRAC_MOE && s->n_ffn_moves < GPUMEM_MAX_FFN_MOVES)
+                s->ffn_moves[s->n_ffn_moves++] = (gpumem_ffn_move){
+                    il, frac_part[cfg[d].frac], cfg[d].to_next ? (int)d + 1 : -1};
+            else
+                mark(s->cpu_moe_mask, il);
+        }
         il0 += cfg[d].n_part;
     }
 }
@@ -81,17 +102,44 @@ static gpumem_settings layout_settings(const planner *P, const ngl_t *cfg)
     if (!ngl)
         memset(s.tensor_split, 0, sizeof s.tensor_split);
     s.n_gpu_layers = (int)ngl;
-    layout_mask(P, cfg, s.cpu_moe_mask);
+    layout_overrides(P, cfg, &s);
     return s;
 }
 
-/* Device bytes of settings t into mem; false on error. */
+/* What llama.cpp's dry run counts beyond a load on device d (d > 0): its
+ * planner measures with no_alloc (ggml_backend_sched_reserve_size), which
+ * resets the scheduler before splitting the graph and so drops the backend
+ * llama_context::graph_get_cb pins each layer's first norm to; every device
+ * after the first then takes that norm's input as one more split input, 4
+ * copies under pipeline parallelism: 4 x ubatch x n_embd x f32 (dense-1b,
+ * 32768 cells, 2 devices: 226 MiB dry vs 210.55 MiB at load on device 1,
+ * validation/measurements/llamacpp_pipeline.jsonl; llama.cpp de3ff81).
+ * Counted only where measured, under pipeline parallelism: every layer
+ * offloaded, layer split, no tensor overrides, the KV cache offloaded. */
+static int64_t dry_run_extra(const planner *P, const gpumem_settings *t, uint32_t d)
+{
+    bool overrides = t->n_cpu_moe != 0 || t->n_ffn_moves != 0;
+    for (size_t w = 0; w < GPUMEM_MAX_MASK_LAYERS / 64; w++)
+        overrides |= t->cpu_moe_mask[w] != 0;
+    bool all = t->n_gpu_layers < 0 || (uint32_t)t->n_gpu_layers > P->m->n_layer;
+    bool pipeline = P->nd > 1 && all && t->split_mode == GPUMEM_SPLIT_LAYER &&
+                    !t->no_kv_offload && !overrides;
+    if (!pipeline || d == 0 || !P->e->devices[d].bytes)
+        return 0;
+    uint64_t n_batch = t->batch > 1 ? t->batch : 2048, ub = t->n_ubatch ? t->n_ubatch : 512;
+    n_batch = n_batch < t->context ? n_batch : t->context;
+    ub = ub < n_batch ? ub : n_batch;
+    return (int64_t)(4 * ub * P->m->n_embd * 4);
+}
+
+/* Device bytes of settings t into mem, as llama.cpp's dry run counts them;
+ * false on error. */
 static bool measure(planner *P, const gpumem_settings *t, int64_t *mem)
 {
     if (gpumem_estimate_inference(P->m, t, P->e, P->err) != GPUMEM_OK)
         return false;
     for (uint32_t d = 0; d < P->nd; d++)
-        mem[d] = (int64_t)P->e->devices[d].bytes;
+        mem[d] = (int64_t)P->e->devices[d].bytes + dry_run_extra(P, t, d);
     return true;
 }
 
@@ -169,6 +217,55 @@ static bool fill_back_to_front(planner *P, bool moe, ngl_t *cfg, int64_t *mem)
 
 static uint32_t n_full(const ngl_t *n) { return n->n_layer - n->n_part; }
 
+/* Whether test fits device id (and the next one, which a split layer may
+ * overflow to): strictly below the target, as common/fit.cpp asks here. */
+static bool fits_split(const planner *P, uint32_t id, const int64_t *mem)
+{
+    return mem[id] < P->target[id] && (id + 1 == P->nd || mem[id + 1] < P->target[id + 1]);
+}
+
+/* Step 4's end for device id: "try to fit at least part of one more layer"
+ * (common/fit.cpp, de3ff81): the first dense-only layer of the back moves
+ * to id as its first dense-only layer with attention and up there, the
+ * rest of its FFN on the next device (the host after the last): if that
+ * fits, also the gates there (FRAC_GATE); if not, only the attention
+ * (FRAC_ATTN). */
+static bool one_more_layer(planner *P, uint32_t id, uint32_t *dense_start, ngl_t *cfg,
+                           int64_t *mem)
+{
+    uint32_t nd = P->nd, ds = *dense_start;
+    if (!(cfg[ds].n_layer > (id < nd - 1 ? 0u : 1u)))
+        return true;
+    ngl_t test[GPUMEM_MAX_SPLIT];
+    int64_t mem_test[GPUMEM_MAX_SPLIT];
+    memcpy(test, cfg, sizeof test);
+    test[ds].n_layer--;
+    test[ds].n_part--; /* wraps and comes back when ds == id, as llama.cpp's uint32_t */
+    test[id].n_layer++;
+    test[id].n_part++;
+    uint32_t ds_test = test[ds].n_part == 0 ? ds + 1 : ds;
+    test[id].frac = FRAC_UP;
+    if (id < nd - 1)
+        test[id].to_next = true;
+    if (!measure_layout(P, test, mem_test))
+        return false;
+    bool up = fits_split(P, id, mem_test);
+    if (up) {
+        memcpy(cfg, test, sizeof test);
+        memcpy(mem, mem_test, sizeof mem_test);
+        *dense_start = ds_test;
+    }
+    test[id].frac = up ? FRAC_GATE : FRAC_ATTN;
+    if (!measure_layout(P, test, mem_test))
+        return false;
+    if (fits_split(P, id, mem_test)) {
+        memcpy(cfg, test, sizeof test);
+        memcpy(mem, mem_test, sizeof mem_test);
+        *dense_start = ds_test;
+    }
+    return true;
+}
+
 /* Step 4: dense-only layers of the back devices become full layers of the
  * front ones. */
 static bool convert_front_to_back(planner *P, ngl_t *cfg, int64_t *mem)
@@ -193,9 +290,8 @@ static bool convert_front_to_back(planner *P, ngl_t *cfg, int64_t *mem)
             memcpy(cfg, high, sizeof high);
             memcpy(mem, mem_high, sizeof mem_high);
             dense_start = dense_start_high;
-            continue;
         }
-        uint32_t delta = n_full(&high[id]) - n_full(&cfg[id]);
+        uint32_t delta = mem_high[id] <= P->target[id] ? 0 : n_full(&high[id]) - n_full(&cfg[id]);
         while (delta > 1) {
             uint32_t step = false_position(delta, P->target[id], mem[id], mem_high[id]);
             memcpy(test, cfg, sizeof test);
@@ -221,6 +317,8 @@ static bool convert_front_to_back(planner *P, ngl_t *cfg, int64_t *mem)
             }
             delta = n_full(&high[id]) - n_full(&cfg[id]);
         }
+        if (!one_more_layer(P, id, &dense_start, cfg, mem))
+            return false;
     }
     return true;
 }
@@ -340,6 +438,12 @@ static void put(char *buf, size_t cap, size_t *n, const char *fmt, uint64_t v)
         *n += (size_t)snprintf(buf + *n, cap - *n, fmt, (unsigned long long)v);
 }
 
+static void put_str(char *buf, size_t cap, size_t *n, const char *str)
+{
+    if (*n < cap)
+        *n += (size_t)snprintf(buf + *n, cap - *n, "%s", str);
+}
+
 /* The flags of the final settings t. */
 static void write_flags(gpumem_fit_plan *p, const gpumem_settings *t, const ngl_t *cfg,
                         uint32_t nd, const gpumem_model *m)
@@ -353,14 +457,31 @@ static void write_flags(gpumem_fit_plan *p, const gpumem_settings *t, const ngl_
         put(p->flags, cap, &n, " --cpu-moe", 0);
     else if (t->n_cpu_moe > 0)
         put(p->flags, cap, &n, " --n-cpu-moe %llu", (uint64_t)t->n_cpu_moe);
+    /* -ot: the split layers as llama.cpp writes them, then the layers
+     * whose experts are on the host in one alternation */
     bool first = true;
+    for (uint32_t k = 0; k < t->n_ffn_moves; k++) {
+        const gpumem_ffn_move *mv = &t->ffn_moves[k];
+        put(p->flags, cap, &n, first ? " -ot 'blk\\.%llu\\." : ",blk\\.%llu\\.", mv->layer);
+        put_str(p->flags, cap, &n, ffn_part_pattern(mv->part));
+        if (mv->device < 0)
+            put_str(p->flags, cap, &n, "=CPU");
+        else
+            put(p->flags, cap, &n, "=CUDA%llu", (uint64_t)mv->device);
+        first = false;
+    }
+    bool alt = false;
     for (uint32_t il = 0; il < m->n_layer && il < GPUMEM_MAX_MASK_LAYERS; il++)
         if (cpu_moe_masked(t->cpu_moe_mask, il) && m->layers[il].n_expert) {
-            put(p->flags, cap, &n, first ? " -ot 'blk\\.(%llu" : "|%llu", il);
+            const char *fmt = first ? " -ot 'blk\\.(%llu" : alt ? "|%llu" : ",blk\\.(%llu";
+            put(p->flags, cap, &n, fmt, il);
             first = false;
+            alt = true;
         }
+    if (alt)
+        put(p->flags, cap, &n, ")\\.ffn_(up|down|gate_up|gate)_(ch|)exps=CPU", 0);
     if (!first)
-        put(p->flags, cap, &n, ")\\.ffn_(up|down|gate_up|gate)_(ch|)exps=CPU'", 0);
+        put(p->flags, cap, &n, "'", 0);
     if (n >= cap) /* never cut a flag in half */
         snprintf(p->flags, cap, "(too long to print: -ngl %d over %u GPUs)", t->n_gpu_layers, nd);
 }
@@ -411,7 +532,7 @@ static gpumem_status plan(planner *P, const gpumem_fit_request *req, gpumem_fit_
 {
     const gpumem_model *m = P->m;
     uint32_t nd = P->nd;
-    bool user_moe = P->s.n_cpu_moe != 0;
+    bool user_moe = P->s.n_cpu_moe != 0 || P->s.n_ffn_moves != 0;
     for (size_t w = 0; w < GPUMEM_MAX_MASK_LAYERS / 64; w++)
         user_moe |= P->s.cpu_moe_mask[w] != 0;
     bool moe = false;
@@ -484,14 +605,19 @@ static gpumem_status plan(planner *P, const gpumem_fit_request *req, gpumem_fit_
     p->n_devices = nd;
     for (uint32_t d = 0; d < nd; d++)
         p->layers[d] = (int)cfg[d].n_layer;
-    uint64_t plan_mask[GPUMEM_MAX_MASK_LAYERS / 64] = {0};
-    layout_mask(P, cfg, plan_mask);
+    gpumem_settings planned = P->s;
+    memset(planned.cpu_moe_mask, 0, sizeof planned.cpu_moe_mask);
+    planned.n_ffn_moves = 0;
+    layout_overrides(P, cfg, &planned);
     for (uint32_t d = 0, il0 = m->n_layer + 1 - (uint32_t)t.n_gpu_layers; d < nd; d++)
         for (uint32_t k = 0; k < cfg[d].n_layer; k++, il0++)
-            if (il0 < m->n_layer && m->layers[il0].n_expert && cpu_moe_masked(plan_mask, il0)) {
+            if (il0 < m->n_layer && m->layers[il0].n_expert &&
+                cpu_moe_masked(planned.cpu_moe_mask, il0)) {
                 p->dense_only[d]++;
                 p->n_cpu_moe++;
             }
+    p->n_ffn_moves = planned.n_ffn_moves;
+    memcpy(p->ffn_moves, planned.ffn_moves, sizeof p->ffn_moves);
     write_flags(p, &t, cfg, nd, m);
     set_note(p, P->given, req, user_moe);
     if (!p->fits) {

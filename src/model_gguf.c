@@ -115,7 +115,19 @@ static gpumem_status classify(gctx *g, gpumem_model *m, uint64_t *hist_bytes)
                                   "tensor '%s' names layer %u but block_count is %u", t->name,
                                   il, m->n_layer);
             model_layer *l = &m->layers[il];
-            if (strstr(t->name, "_exps")) {
+            /* llama.cpp's -ot name groups (regex_search of blk\.N\.ffn_up
+             * and so on, common/fit.cpp de3ff81) */
+            const char *rest = t->name + used;
+            int grp = !strncmp(rest, "ffn_up", 6)     ? MODEL_FFN_UP
+                      : !strncmp(rest, "ffn_gate", 8) ? MODEL_FFN_GATE
+                      : !strncmp(rest, "ffn_down", 8) ? MODEL_FFN_DOWN
+                                                      : -1;
+            bool exps = strstr(t->name, "_exps") != NULL;
+            if (grp >= 0 && (!u64_add(l->bytes_ffn[grp], t->bytes, &l->bytes_ffn[grp]) ||
+                             (exps && !u64_add(l->bytes_ffn_exps[grp], t->bytes,
+                                               &l->bytes_ffn_exps[grp]))))
+                return err_set(g->err, GPUMEM_ERR_OVERFLOW, "tensor sizes overflow");
+            if (exps) {
                 params = &l->params_expert;
                 bytes = &l->bytes_expert;
                 if (t->bytes > l->bytes_expert_max)

@@ -16,6 +16,8 @@ typedef enum {
     ATTN_KIND_COUNT
 } attn_kind;
 
+enum { MODEL_FFN_UP, MODEL_FFN_GATE, MODEL_FFN_DOWN };
+
 typedef struct {
     attn_kind attn;
     uint32_t window;      /* sliding window in tokens (ATTN_KIND_SLIDING) */
@@ -79,6 +81,11 @@ typedef struct {
     uint64_t bytes_linear, bytes_expert, bytes_small;
     uint64_t bytes_expert_max; /* the largest single expert tensor (GGUF) */
     uint64_t bytes_linear_max; /* the largest single other matrix (GGUF) */
+    /* GGUF: the FFN tensors (any part above) by llama.cpp's name groups,
+     * which its -ot patterns select: [MODEL_FFN_UP] ffn_up*, [_GATE]
+     * ffn_gate* (gates, gate_up, the router ffn_gate_inp), [_DOWN]
+     * ffn_down*; in all, and of them routed experts (_exps). */
+    uint64_t bytes_ffn[3], bytes_ffn_exps[3];
     /* A LoRA adapter's tensors adapting this layer, each padded to the
      * buffer alignment: [0] the host's 32 B, [1] CUDA's 128 B. */
     uint64_t bytes_lora[2];

@@ -201,6 +201,21 @@ char *gpumem_report_fit_json(const gpumem_model *m, const gpumem_fit_plan *p)
         json_object_set_new(plan, "devices", devs);
         json_object_set_new(plan, "note", json_string(p->note));
     }
+    if (plan && p->n_ffn_moves) { /* the layers split by tensor (-ot) */
+        static const char *const part[GPUMEM_FFN_PART_COUNT] = {
+            [GPUMEM_FFN_DOWN] = "ffn_down", [GPUMEM_FFN_GATE_DOWN] = "ffn_gate_down",
+            [GPUMEM_FFN_ALL] = "ffn"};
+        json_t *split = json_array();
+        for (uint32_t k = 0; k < p->n_ffn_moves && k < GPUMEM_MAX_FFN_MOVES; k++) {
+            const gpumem_ffn_move *mv = &p->ffn_moves[k];
+            char to[16] = "host";
+            if (mv->device >= 0)
+                snprintf(to, sizeof to, "gpu%d", mv->device);
+            json_array_append_new(split, json_pack("{s:i, s:s, s:s}", "layer", (int)mv->layer,
+                                                   "moved", part[mv->part], "to", to));
+        }
+        json_object_set_new(plan, "split_layers", split);
+    }
     json_object_set_new(root, "plan", plan);
     return dump(root);
 }

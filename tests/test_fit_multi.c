@@ -10,6 +10,7 @@
 #include "test_helpers.h"
 #include "gguf_write.h"
 
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -241,6 +242,100 @@ static void test_expert_override_parse(void **state)
     assert_int_equal(gpumem_expert_override_parse("blk\\.5000\\.ffn_up_exps=CPU", &s, &err),
                      GPUMEM_ERR_USAGE);
     assert_int_equal(gpumem_expert_override_parse("", &s, &err), GPUMEM_ERR_USAGE);
+    /* the split-layer patterns of llama.cpp's --fit, to the host or a GPU */
+    gpumem_settings_init(&s);
+    assert_int_equal(gpumem_expert_override_parse("blk\\.3\\.ffn_down.*=CPU,"
+                                                  "blk\\.12\\.ffn_(gate|gate_up|down).*=CUDA1,"
+                                                  "blk\\.5\\.ffn_(gate|up|gate_up|down).*=CUDA10",
+                                                  &s, &err),
+                     GPUMEM_OK);
+    assert_int_equal(s.n_ffn_moves, 3);
+    assert_int_equal(s.ffn_moves[0].layer, 3);
+    assert_int_equal(s.ffn_moves[0].part, GPUMEM_FFN_DOWN);
+    assert_int_equal(s.ffn_moves[0].device, -1);
+    assert_int_equal(s.ffn_moves[1].layer, 12);
+    assert_int_equal(s.ffn_moves[1].part, GPUMEM_FFN_GATE_DOWN);
+    assert_int_equal(s.ffn_moves[1].device, 1);
+    assert_int_equal(s.ffn_moves[2].part, GPUMEM_FFN_ALL);
+    assert_int_equal(s.ffn_moves[2].device, 10);
+    assert_int_equal(s.cpu_moe_mask[0], 0);
+    /* other buffers, other tails, too many */
+    assert_int_equal(gpumem_expert_override_parse("blk\\.3\\.ffn_down.*=Metal", &s, &err),
+                     GPUMEM_ERR_UNSUPPORTED);
+    assert_int_equal(gpumem_expert_override_parse("blk\\.3\\.ffn_up.*=CPU", &s, &err),
+                     GPUMEM_ERR_UNSUPPORTED);
+    assert_int_equal(gpumem_expert_override_parse("blk\\.3\\.ffn_down.*=CUDA", &s, &err),
+                     GPUMEM_ERR_UNSUPPORTED);
+    assert_int_equal(gpumem_expert_override_parse("blk\\.1024\\.ffn_down.*=CPU", &s, &err),
+                     GPUMEM_ERR_USAGE);
+    for (int k = 3; k < GPUMEM_MAX_FFN_MOVES; k++)
+        assert_int_equal(gpumem_expert_override_parse("blk\\.7\\.ffn_down.*=CPU", &s, &err),
+                         GPUMEM_OK);
+    assert_int_equal(gpumem_expert_override_parse("blk\\.7\\.ffn_down.*=CPU", &s, &err),
+                     GPUMEM_ERR_USAGE);
+}
+
+/* Where a split layer's tensors go, by hand: qwen3moe-16x (F16, make_gguf.py:
+ * n_embd 1024, 16 experts of width 512) has per layer three expert
+ * tensors of 16 x 512 x 1024 x 2 B = 16 MiB (up, gate, down) and an f32
+ * router ffn_gate_inp of 1024 x 16 x 4 B = 64 KiB. Moving layer 3's
+ * ffn_down.* takes 16 MiB off GPU 0, ffn_(gate|gate_up|down).* 32 MiB +
+ * 64 KiB, ffn_(gate|up|gate_up|down).* 48 MiB + 64 KiB; to the host or to
+ * GPU 1, which gains them. A layer whose experts are on the host already
+ * moves only its router. */
+static void test_split_layer_placement(void **state)
+{
+    (void)state;
+    gpumem_model *m = measured_header("qwen3moe-16x-F16");
+    gpumem_settings s;
+    gpumem_error err;
+    llamacpp(&s);
+    s.context = 4096;
+    target(&s, 0, "rtx-4090", 0, 0);
+    target(&s, 1, "rtx-4090", 0, 0);
+    assert_int_equal(gpumem_tensor_split_parse("8,1", &s, &err), GPUMEM_OK);
+    s.n_gpu_layers = 9; /* layers 0..7 on GPU 0, the output layer on GPU 1 */
+    gpumem_estimate *e = estimate_or_fail(m, &s);
+    uint64_t gpu0 = device_component(e, "gpu0", "weights"),
+             gpu1 = device_component(e, "gpu1", "weights"),
+             host = device_component(e, "host", "weights");
+    free(e);
+    static const struct {
+        const char *ot;
+        uint64_t moved;
+    } cases[] = {
+        {"blk\\.3\\.ffn_down.*=CPU", 16 * MiB},
+        {"blk\\.3\\.ffn_(gate|gate_up|down).*=CPU", 32 * MiB + 65536},
+        {"blk\\.3\\.ffn_(gate|up|gate_up|down).*=CPU", 48 * MiB + 65536},
+        {"blk\\.3\\.ffn_down.*=CUDA1", 16 * MiB},
+        {"blk\\.3\\.ffn_(gate|gate_up|down).*=CUDA1", 32 * MiB + 65536},
+        /* experts of layer 3 on the host by the mask: the router alone moves */
+        {"blk\\.3\\.ffn_(gate|up|gate_up|down).*=CUDA1,"
+         "blk\\.3\\.ffn_(up|down|gate_up|gate)_(ch|)exps=CPU",
+         65536},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        gpumem_settings t = s;
+        assert_int_equal(gpumem_expert_override_parse(cases[k].ot, &t, &err), GPUMEM_OK);
+        e = estimate_or_fail(m, &t);
+        bool to_gpu = strstr(cases[k].ot, "CUDA1") != NULL;
+        bool masked = strstr(cases[k].ot, "exps=CPU") != NULL;
+        uint64_t experts = masked ? 48 * MiB : 0;
+        assert_int_equal(device_component(e, "gpu0", "weights"), gpu0 - cases[k].moved - experts);
+        assert_int_equal(device_component(e, "gpu1", "weights"),
+                         gpu1 + (to_gpu ? cases[k].moved : 0));
+        assert_int_equal(device_component(e, "host", "weights"),
+                         host + (to_gpu ? 0 : cases[k].moved) + experts);
+        free(e);
+    }
+    /* a GPU the run does not have */
+    gpumem_settings t = s;
+    assert_int_equal(gpumem_expert_override_parse("blk\\.3\\.ffn_down.*=CUDA2", &t, &err),
+                     GPUMEM_OK);
+    gpumem_estimate *bad = malloc(sizeof *bad);
+    assert_int_equal(gpumem_estimate_inference(m, &t, bad, &err), GPUMEM_ERR_USAGE);
+    free(bad);
+    gpumem_model_free(m);
 }
 
 int main(void)
@@ -250,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_verdict_per_device),
         cmocka_unit_test(test_fit_two_gpus_by_hand),
         cmocka_unit_test(test_expert_override_parse),
+        cmocka_unit_test(test_split_layer_placement),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

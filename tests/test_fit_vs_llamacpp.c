@@ -6,16 +6,15 @@
  * file's header (validation/llamacpp/headers/) and must give the same
  * context, -ngl, -ts and layers with experts on the host.
  *
- * The same free memory: llama.cpp's planner targets free - --fit-target per
+ * The same devices: llama.cpp's planner targets free - --fit-target per
  * device, where free is what the device reports (the RPC device: the size
- * given); gpumem targets budget - margin and counts its modelled CUDA
- * context in the device's use (an RPC device has none, and a CUDA device's
- * reported free memory is already net of it). So budget = the device's
- * free memory + gpumem's cuda_context component, margin = --fit-target.
+ * given); gpumem targets budget - margin, so budget = the size given and
+ * margin = --fit-target, with settings.rpc_devices: an RPC device holds no
+ * CUDA context, takes no op offload and sizes its compute graph as the
+ * CPU backend of rpc-server does.
  *
  * Rows listed in tests/data/fit_vs_llamacpp_deviations.tsv differ for a
- * reason written there (buffer sizes of the RPC/CPU backend that a CUDA
- * model does not share, or a step gpumem does not model); the test requires
+ * reason written there; the test requires
  * them to still differ, so the list cannot go stale, and every other row to
  * match exactly. */
 #include "test_helpers.h"
@@ -31,8 +30,16 @@ typedef struct {
     int ts[GPUMEM_MAX_SPLIT];
     uint32_t nd;
     uint64_t host_exps[GPUMEM_MAX_MASK_LAYERS / 64]; /* layers whose experts are on the host */
-    int partial;                                     /* llama.cpp: a layer split by tensor */
+    /* layers split by tensor, in layer order: which FFN part went where */
+    uint32_t n_split;
+    gpumem_ffn_move split[GPUMEM_MAX_FFN_MOVES];
 } plan_t;
+
+static void add_split(plan_t *p, uint32_t il, gpumem_ffn_part part, int device)
+{
+    if (p->n_split < GPUMEM_MAX_FFN_MOVES)
+        p->split[p->n_split++] = (gpumem_ffn_move){il, part, device};
+}
 
 static bool masked(const uint64_t *mask, uint32_t il) { return mask[il / 64] >> (il % 64) & 1; }
 
@@ -68,10 +75,21 @@ static void from_llamacpp(json_t *p, uint32_t n_layer, plan_t *out)
         const char *what = json_string_value(json_array_get(v, 1));
         if (il >= n_layer) /* the output layer's index: matches no tensor */
             continue;
+        const char *where = json_string_value(json_array_get(v, 2));
+        /* fit_matrix.py names the pattern by what leaves the layer's
+         * device: ffn (ATTN stays), up (UP: attention and up stay), gate
+         * (GATE: all but ffn_down stays); CPU or DEV<k> (the RPC device) */
+        int dev = !strncmp(where, "DEV", 3) ? atoi(where + 3) : -1;
         if (!strcmp(what, "exps"))
             out->host_exps[il / 64] |= 1ull << (il % 64);
+        else if (!strcmp(what, "ffn"))
+            add_split(out, il, GPUMEM_FFN_ALL, dev);
+        else if (!strcmp(what, "up"))
+            add_split(out, il, GPUMEM_FFN_GATE_DOWN, dev);
+        else if (!strcmp(what, "gate"))
+            add_split(out, il, GPUMEM_FFN_DOWN, dev);
         else
-            out->partial = 1;
+            fail_msg("unknown -ot kind '%s'", what);
     }
 }
 
@@ -82,13 +100,28 @@ static void from_gpumem(const gpumem_fit_plan *p, plan_t *out)
     out->ngl = p->n_gpu_layers;
     for (uint32_t d = 0; p->n_devices > 1 && p->n_gpu_layers > 0 && d < p->n_devices; d++)
         out->ts[out->nd++] = p->layers[d];
-    const char *ot = strstr(p->flags, "-ot 'blk\\.(");
-    for (const char *q = ot ? ot + 11 : NULL; q && *q >= '0' && *q <= '9';) {
-        char *end;
-        unsigned long il = strtoul(q, &end, 10);
-        out->host_exps[il / 64] |= 1ull << (il % 64);
-        q = *end == '|' ? end + 1 : NULL;
-    }
+    /* as llama-fit-params prints -ts (tools/fit-params/fit-params.cpp):
+     * trailing zeros dropped, none when one device is left */
+    while (out->nd > 1 && out->ts[out->nd - 1] == 0)
+        out->nd--;
+    if (out->nd == 1)
+        out->nd = out->ts[0] = 0;
+    /* the flags' -ot, read back as llama.cpp would get it */
+    const char *ot = strstr(p->flags, "-ot '");
+    if (!ot)
+        return;
+    char text[1024];
+    snprintf(text, sizeof text, "%s", ot + 5);
+    char *q = strchr(text, '\'');
+    assert_non_null(q);
+    *q = '\0';
+    gpumem_settings s;
+    gpumem_error err;
+    gpumem_settings_init(&s);
+    assert_int_equal(gpumem_expert_override_parse(text, &s, &err), GPUMEM_OK);
+    memcpy(out->host_exps, s.cpu_moe_mask, sizeof out->host_exps);
+    for (uint32_t k = 0; k < s.n_ffn_moves; k++)
+        add_split(out, s.ffn_moves[k].layer, s.ffn_moves[k].part, s.ffn_moves[k].device);
 }
 
 static void describe(const plan_t *p, uint32_t n_layer, char *buf, size_t cap)
@@ -102,28 +135,88 @@ static void describe(const plan_t *p, uint32_t n_layer, char *buf, size_t cap)
             n += (size_t)snprintf(buf + n, cap - n, first ? " experts on host: %u" : ",%u", il);
             first = false;
         }
-    if (p->partial && n < cap)
-        snprintf(buf + n, cap - n, " + one layer split by tensor");
+    static const char *const part[] = {"", "ffn_down", "ffn_gate+down", "ffn"};
+    for (uint32_t k = 0; k < p->n_split && n < cap; k++) {
+        const gpumem_ffn_move *mv = &p->split[k];
+        if (mv->device < 0)
+            n += (size_t)snprintf(buf + n, cap - n, " split: layer %u's %s on the host", mv->layer,
+                                  part[mv->part]);
+        else
+            n += (size_t)snprintf(buf + n, cap - n, " split: layer %u's %s on GPU %d", mv->layer,
+                                  part[mv->part], mv->device);
+    }
 }
 
 static bool same(const plan_t *a, const plan_t *b)
 {
     return a->ctx == b->ctx && a->ngl == b->ngl && a->nd == b->nd &&
-           !memcmp(a->ts, b->ts, sizeof a->ts) && a->partial == b->partial &&
+           !memcmp(a->ts, b->ts, sizeof a->ts) && a->n_split == b->n_split &&
+           !memcmp(a->split, b->split, a->n_split * sizeof a->split[0]) &&
            !memcmp(a->host_exps, b->host_exps, sizeof a->host_exps);
 }
 
-static uint64_t cuda_context_bytes(const gpumem_model *m, const gpumem_gpu *gpu)
+/* The plan's flags (-c, -ngl, -ts, -ot), parsed as a user would pass them
+ * to `gpumem estimate`, give the plan's own estimate on every device: the
+ * -ot patterns of split layers included. */
+static void flags_reproduce_plan(const gpumem_model *m, const gpumem_settings *given,
+                                 const gpumem_fit_plan *p, const char *id)
 {
-    gpumem_settings s;
-    gpumem_settings_init(&s);
-    s.engine = GPUMEM_ENGINE_LLAMACPP;
-    s.gpu = gpu;
-    s.context = 4096;
-    gpumem_estimate *e = estimate_or_fail(m, &s);
-    uint64_t b = component(e, "cuda_context");
+    gpumem_settings t = *given;
+    gpumem_error err;
+    char flags[sizeof p->flags], *q;
+    snprintf(flags, sizeof flags, "%s", p->flags);
+    assert_non_null(q = strstr(flags, "-c "));
+    t.context = strtoull(q + 3, NULL, 10);
+    assert_non_null(q = strstr(flags, "-ngl "));
+    t.n_gpu_layers = atoi(q + 5);
+    if ((q = strstr(flags, "-ts "))) {
+        char ts[64];
+        sscanf(q + 4, "%63s", ts);
+        assert_int_equal(gpumem_tensor_split_parse(ts, &t, &err), GPUMEM_OK);
+    }
+    if ((q = strstr(flags, "-ot '"))) {
+        char *end = strchr(q + 5, '\'');
+        assert_non_null(end);
+        *end = '\0';
+        assert_int_equal(gpumem_expert_override_parse(q + 5, &t, &err), GPUMEM_OK);
+    }
+    gpumem_estimate *e = estimate_or_fail(m, &t);
+    assert_int_equal(e->n_devices, p->estimate.n_devices);
+    for (uint32_t d = 0; d < e->n_devices; d++)
+        if (e->devices[d].bytes != p->estimate.devices[d].bytes)
+            fail_msg("%s: '%s' gives %s %llu B, the plan %llu B", id, p->flags, e->devices[d].name,
+                     (unsigned long long)e->devices[d].bytes,
+                     (unsigned long long)p->estimate.devices[d].bytes);
     free(e);
-    return b;
+}
+
+/* One device: llama.cpp's first dry run (default parameters: every layer,
+ * the given or trained context) printed the RPC device's model, context
+ * and compute buffers in MiB, rounded down; a dry run on one device is
+ * what a load allocates, so gpumem's estimate with rpc_devices must give
+ * the same MiB for each. */
+static void buffers_equal_breakdown(const gpumem_model *m, const gpumem_settings *given,
+                                    json_t *row, const char *id)
+{
+    json_t *dev = json_array_get(json_object_get(row, "breakdown"), 0);
+    gpumem_settings t = *given;
+    t.n_gpu_layers = -1;
+    if (!t.context)
+        t.context = 1u << 30; /* clamped below */
+    gpumem_model_info info;
+    gpumem_model_get_info(m, &info);
+    if (t.context > info.max_context)
+        t.context = info.max_context;
+    gpumem_estimate *e = estimate_or_fail(m, &t);
+    static const char *const name[] = {"weights", "kv_cache", "compute"};
+    for (size_t k = 0; k < 3; k++) {
+        uint64_t want = (uint64_t)json_integer_value(json_array_get(dev, k + 1));
+        uint64_t got = device_component(e, "gpu0", name[k]) / MiB;
+        if (got != want)
+            fail_msg("%s: %s %llu MiB, llama.cpp's dry run %llu MiB", id, name[k],
+                     (unsigned long long)got, (unsigned long long)want);
+    }
+    free(e);
 }
 
 /* 1 match, 0 differ; prints both plans. */
@@ -139,11 +232,11 @@ static int one_case(json_t *row, const gpumem_gpu *gpu)
     gpumem_model_info info;
     gpumem_model_get_info(m, &info);
     uint32_t n_layer = info.n_layers;
-    uint64_t cuda = cuda_context_bytes(m, gpu);
 
     gpumem_settings s;
     gpumem_settings_init(&s);
     s.engine = GPUMEM_ENGINE_LLAMACPP;
+    s.rpc_devices = 1; /* what the harness runs on */
     gpumem_fit_request req;
     memset(&req, 0, sizeof req);
     uint64_t margin = (uint64_t)json_integer_value(json_object_get(row, "fit_target_mib")) * MiB;
@@ -152,7 +245,7 @@ static int one_case(json_t *row, const gpumem_gpu *gpu)
     json_array_foreach(devs, i, v)
     {
         s.targets[i].gpu = gpu;
-        s.targets[i].budget = (uint64_t)json_integer_value(v) * MiB + cuda;
+        s.targets[i].budget = (uint64_t)json_integer_value(v) * MiB;
         s.targets[i].margin = margin;
         s.n_targets++;
     }
@@ -172,6 +265,9 @@ static int one_case(json_t *row, const gpumem_gpu *gpu)
     describe(&want, n_layer, a, sizeof a);
     describe(&got, n_layer, b, sizeof b);
     int ok = same(&want, &got);
+    flags_reproduce_plan(m, &s, p, id);
+    if (s.n_targets == 1)
+        buffers_equal_breakdown(m, &s, row, id);
     printf("  %-5s %-28s llama.cpp: %s\n  %-34s gpumem:    %s\n", ok ? "same" : "DIFF", id, a, "",
            b);
     free(p);

@@ -100,6 +100,14 @@ CASES = [
     case("moe8x-f16-experts", "moe-llama-8x", "F16", [700]),
     case("moe8x-f16-experts-c16384", "moe-llama-8x", "F16", [800], ctx=16384),
     case("moe8x-f16-2dev-experts", "moe-llama-8x", "F16", [450, 450], ctx=8192),
+    # more devices and quants: the split layer (step 4's last try) to the next device or the host
+    case("moe8x-q8-experts", "moe-llama-8x", "Q8_0", [450]),
+    case("moe8x-f16-2dev-c16384", "moe-llama-8x", "F16", [600, 500], ctx=16384),
+    case("qwen3moe-f16-2dev-uneven", "qwen3moe-16x", "F16", [900, 300]),
+    case("qwen3moe-f16-3dev-ctx", "qwen3moe-16x", "F16", [700, 600, 500]),
+    case("qwen3moe-f16-3dev-c8192", "qwen3moe-16x", "F16", [600, 500, 400], ctx=8192),
+    case("moe8x-f16-3dev-c8192", "moe-llama-8x", "F16", [500, 400, 400], ctx=8192),
+    case("moe8x-q8-3dev", "moe-llama-8x", "Q8_0", [400, 400, 300]),
 ]
 
 # The lines common_params_fit_impl prints (LOG_TRC), kept in the row.

@@ -102,6 +102,14 @@ class DeviceTarget(Structure):
     ]
 
 
+class FfnMove(Structure):
+    _fields_ = [
+        ("layer", c_uint32),
+        ("part", c_int),
+        ("device", c_int),
+    ]
+
+
 class Settings(Structure):
     _fields_ = [
         ("engine", c_int),
@@ -139,6 +147,8 @@ class Settings(Structure):
         ("n_targets", c_uint32),
         ("targets", DeviceTarget * 16),
         ("cpu_moe_mask", c_uint64 * 16),
+        ("n_ffn_moves", c_uint32),
+        ("ffn_moves", FfnMove * 16),
         ("device_map", c_int),
         ("n_max_memory", c_uint32),
         ("max_memory", c_uint64 * 16),
@@ -147,6 +157,7 @@ class Settings(Structure):
         ("no_kv_offload", c_int),
         ("embedding", c_int),
         ("pooling", c_int),
+        ("rpc_devices", c_int),
         ("mmproj", c_void_p),
         ("no_mmproj_offload", c_int),
         ("draft", c_void_p),
@@ -290,6 +301,8 @@ class FitPlan(Structure):
         ("n_devices", c_uint32),
         ("layers", c_int * 16),
         ("dense_only", c_int * 16),
+        ("n_ffn_moves", c_uint32),
+        ("ffn_moves", FfnMove * 16),
         ("note", c_char * NOTE_LEN),
         ("max_parallel", c_uint32),
         ("parallel_context", c_uint64),
@@ -303,6 +316,7 @@ STRUCTS = {
     "gpumem_catalog_model": CatalogModel,
     "gpumem_gpu": Gpu,
     "gpumem_device_target": DeviceTarget,
+    "gpumem_ffn_move": FfnMove,
     "gpumem_settings": Settings,
     "gpumem_component": Component,
     "gpumem_device": Device,
