@@ -52,12 +52,6 @@ const char *gpumem_strerror(gpumem_status code);
 /* Library version string (GPUMEM_VERSION). */
 const char *gpumem_version(void);
 
-/* sizeof of a public struct by its name without the gpumem_ prefix
- * ("settings", "estimate", "train_settings", "fit_request", "fit_plan",
- * "gpu", "error", ...); 0 for an unknown name. Bindings that mirror the
- * structs (ctypes) check their layout against it when they load. */
-size_t gpumem_struct_size(const char *name);
-
 /* ---------------------------------------------------------------- dtypes */
 
 typedef enum {

@@ -25,34 +25,6 @@ const char *gpumem_strerror(gpumem_status code)
 
 const char *gpumem_version(void) { return GPUMEM_VERSION; }
 
-size_t gpumem_struct_size(const char *name)
-{
-    static const struct {
-        const char *name;
-        size_t size;
-    } sizes[] = {
-        {"error", sizeof(gpumem_error)},
-        {"model_info", sizeof(gpumem_model_info)},
-        {"catalog_model", sizeof(gpumem_catalog_model)},
-        {"gpu", sizeof(gpumem_gpu)},
-        {"local_gpu", sizeof(gpumem_local_gpu)},
-        {"device_target", sizeof(gpumem_device_target)},
-        {"settings", sizeof(gpumem_settings)},
-        {"component", sizeof(gpumem_component)},
-        {"device", sizeof(gpumem_device)},
-        {"vllm_info", sizeof(gpumem_vllm_info)},
-        {"device_map_info", sizeof(gpumem_device_map_info)},
-        {"estimate", sizeof(gpumem_estimate)},
-        {"train_settings", sizeof(gpumem_train_settings)},
-        {"fit_request", sizeof(gpumem_fit_request)},
-        {"fit_plan", sizeof(gpumem_fit_plan)},
-    };
-    for (size_t i = 0; name && i < sizeof sizes / sizeof sizes[0]; i++)
-        if (strcmp(sizes[i].name, name) == 0)
-            return sizes[i].size;
-    return 0;
-}
-
 static void fill(gpumem_error *err, gpumem_status code, const char *file, int64_t offset,
                  int line, int column, const char *fmt, va_list ap)
 {

@@ -178,17 +178,6 @@ static void test_allocated_excludes_the_cuda_context(void **state)
     gpumem_model_free(m);
 }
 
-/* Bindings check their struct mirrors against these sizes. */
-static void test_struct_sizes_for_bindings(void **state)
-{
-    (void)state;
-    assert_int_equal(gpumem_struct_size("settings"), sizeof(gpumem_settings));
-    assert_int_equal(gpumem_struct_size("estimate"), sizeof(gpumem_estimate));
-    assert_int_equal(gpumem_struct_size("fit_plan"), sizeof(gpumem_fit_plan));
-    assert_int_equal(gpumem_struct_size("gpumem_settings"), 0);
-    assert_int_equal(gpumem_struct_size(NULL), 0);
-}
-
 static void test_json_contract(void **state)
 {
     (void)state;
@@ -270,7 +259,6 @@ int main(void)
         cmocka_unit_test(test_components_sum_and_fit),
         cmocka_unit_test(test_eager_materialises_scores),
         cmocka_unit_test(test_allocated_excludes_the_cuda_context),
-        cmocka_unit_test(test_struct_sizes_for_bindings),
         cmocka_unit_test(test_json_contract),
         cmocka_unit_test(test_max_context_is_the_edge),
         cmocka_unit_test(test_vision_tower_is_its_own_component),

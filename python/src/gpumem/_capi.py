@@ -342,7 +342,6 @@ PROTOTYPES = {
     "gpumem_model_load_catalog": (c_int, [c_char_p, POINTER(c_void_p), _ERR]),
     "gpumem_model_load_gguf": (c_int, [c_char_p, POINTER(c_void_p), _ERR]),
     "gpumem_split_mode_parse": (c_int, _PARSE),
-    "gpumem_struct_size": (c_size_t, [c_char_p]),
     "gpumem_pooling_parse": (c_int, _PARSE),
     "gpumem_model_from_params": (c_int, [c_double, POINTER(c_void_p), _ERR]),
     "gpumem_params_parse": (c_int, [c_char_p, POINTER(c_double), _ERR]),
@@ -398,28 +397,12 @@ def _library_path():
     )
 
 
-# The ctypes mirrors of the header's structs, by the library's names.
-MIRRORS = {"error": Error, "model_info": ModelInfo, "catalog_model": CatalogModel, "gpu": Gpu,
-           "device_target": DeviceTarget, "settings": Settings, "component": Component,
-           "device": Device, "vllm_info": VllmInfo, "device_map_info": DeviceMapInfo,
-           "estimate": Estimate, "train_settings": TrainSettings, "fit_request": FitRequest,
-           "fit_plan": FitPlan}
-
-
 def load():
     lib = ctypes.CDLL(_library_path())
     for name, (restype, argtypes) in PROTOTYPES.items():
         fn = getattr(lib, name)
         fn.restype = restype
         fn.argtypes = argtypes
-    # A mirror that drifted from the header would let the library write
-    # past Python's buffer: refuse to load instead.
-    for name, mirror in MIRRORS.items():
-        want = lib.gpumem_struct_size(name.encode())
-        if want != ctypes.sizeof(mirror):
-            raise ImportError("gpumem binding does not match the library: struct %s is %d bytes "
-                              "in libgpumem, %d in the binding" % (name, want,
-                                                                   ctypes.sizeof(mirror)))
     return lib
 
 
