@@ -190,6 +190,28 @@ static uint64_t out_embd_rows(const gpumem_model *m)
     return 2;
 }
 
+/* A model with recurrent layers beside attention layers (granitehybrid,
+ * qwen3next, lfm2): de3ff81 builds its attention inputs in
+ * llm_graph_input_mem_hybrid; its compute was measured apart
+ * (validation/measurements/llamacpp_hybrid.jsonl). */
+static bool is_hybrid(const gpumem_model *m)
+{
+    bool recr = false, attn = false;
+    for (uint32_t i = 0; i < m->n_layer; i++) {
+        recr |= m->layers[i].ssm;
+        attn |= !m->layers[i].ssm && m->layers[i].attn != ATTN_KIND_NONE;
+    }
+    return recr && attn;
+}
+
+static bool has_experts(const gpumem_model *m)
+{
+    for (uint32_t i = 0; i < m->n_layer; i++)
+        if (m->layers[i].n_expert)
+            return true;
+    return false;
+}
+
 /* Bytes of one element of the attention mask the host fills: f16 with
  * flash attention in de3ff81, f32 otherwise and in older builds. */
 static uint64_t mask_elt(const lcpp *c) { return c->fa && c->v->f16_mask ? 2 : 4; }
@@ -217,6 +239,11 @@ static uint64_t attn_phase(const gpumem_model *m, const lcpp *c, uint32_t first,
                                          * (its 16384-cell run prints only the FFN
                                          * phase, 40.51 MiB) */
             a = n_kv * ub * mask_elt(c) + 2 * ub * e * 4;
+        else if (c->fa && is_hybrid(m)) /* the f16 mask beside 12 rows of n_embd
+                                         * (de3ff81 CPU, 65536 and 131072 cells:
+                                         * 11 to 12.02 rows measured in qwen3next,
+                                         * lfm2, lfm2moe) */
+            a = n_kv * ub * mask_elt(c) + 12 * ub * e * 4;
         else if (c->fa) /* the f32 mask and its f16 copy for the kernel, beside the
                          * residual rows (fits dense-1b and gemma2 at 32k cells) */
             a = n_kv * ub * 6 + 2 * ub * e * 4;
@@ -261,6 +288,17 @@ static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t fir
      * (ggml-backend.cpp split inputs). */
     if (on_gpu && c->fa && with_output && !split)
         logits += (swa_cells + full_cells) * ub * 2;
+    /* A hybrid MoE on the host: the graph allocator (ggml-alloc.c) leaves
+     * the f16 mask beside the logits when it is small against the rows of
+     * the layers, and reuses its place when large. Measured on de3ff81's
+     * CPU build for qwen3next and lfm2moe (llamacpp_hybrid.jsonl): kept at
+     * up to 8 x n_embd cells in every run that kept it (qwen3next-s,
+     * n_embd 1024: 2048 and 8192 cells kept, 16384 and more reused), so
+     * it is added up to there; where it was reused anyway this
+     * over-counts by at most 4 rows of n_embd. */
+    else if (!on_gpu && c->fa && with_output && is_hybrid(m) && has_experts(m) &&
+             full_cells <= 8ull * e)
+        logits += full_cells * ub * mask_elt(c);
     /* The FFN phase: the mask (a graph input, live until the last layer's
      * attention) beside a gated FFN's gate, up and product rows and four
      * rows of n_embd, f32. It is the peak when few logits rows are
