@@ -145,10 +145,17 @@ static uint64_t layer_cells(const model_layer *l, const lcpp *c)
     return c->n_ctx_seq;
 }
 
+/* A layer with a KV cache: attention, alone or beside a recurrent mixer
+ * (Falcon-H1). */
+static bool layer_attends(const model_layer *l)
+{
+    return l->attn != ATTN_KIND_NONE && (!l->ssm || l->ssm_with_attn);
+}
+
 static void layer_kv_bytes(const model_layer *l, const lcpp *c, uint64_t *k, uint64_t *v)
 {
     *k = *v = 0;
-    if (l->ssm || l->attn == ATTN_KIND_NONE)
+    if (!layer_attends(l))
         return;
     uint64_t cells = layer_cells(l, c) * c->n_stream;
     if (l->attn == ATTN_KIND_MLA) { /* one latent "head", no V (is_mla) */
@@ -199,7 +206,7 @@ static bool is_hybrid(const gpumem_model *m)
     bool recr = false, attn = false;
     for (uint32_t i = 0; i < m->n_layer; i++) {
         recr |= m->layers[i].ssm;
-        attn |= !m->layers[i].ssm && m->layers[i].attn != ATTN_KIND_NONE;
+        attn |= layer_attends(&m->layers[i]);
     }
     return recr && attn;
 }
@@ -226,7 +233,7 @@ static uint64_t attn_phase(const gpumem_model *m, const lcpp *c, uint32_t first,
     *swa_cells = *full_cells = 0;
     for (uint32_t i = first; i < last; i++) {
         const model_layer *l = &m->layers[i];
-        if (l->ssm || l->attn == ATTN_KIND_NONE)
+        if (!layer_attends(l))
             continue;
         uint64_t n_kv = layer_cells(l, c); /* cells one sequence's attention sees */
         if (l->attn == ATTN_KIND_SLIDING && !c->swa_full)
@@ -249,6 +256,11 @@ static uint64_t attn_phase(const gpumem_model *m, const lcpp *c, uint32_t first,
             a = n_kv * ub * 6 + 2 * ub * e * 4;
         else /* f32 scores of every head, f32 mask, and the layer's rows */
             a = n_kv * ub * ((uint64_t)l->n_head + 1) * 4 + ub * 4 * (4 * e + qkv);
+        /* Falcon-H1 (attention beside Mamba-2): 3 x d_inner f32 rows more
+         * (de3ff81 CPU, flash attention off: falcon-h1-s +9.01 MiB at 4096
+         * and 32768 cells, ubatch 512; falcon-h1-b +1.5, so over there) */
+        if (l->ssm_with_attn && !c->fa)
+            a += ub * 3 * (uint64_t)l->ssm_d_inner * 4;
         attn = a > attn ? a : attn;
     }
     /* A model with sliding and full layers keeps one mask per kind as graph
@@ -338,7 +350,7 @@ static uint64_t gpu_host_inputs(const gpumem_model *m, const lcpp *c)
     uint64_t full = 0, swa = 0;
     for (uint32_t i = 0; i < m->n_layer; i++) {
         const model_layer *l = &m->layers[i];
-        if (l->ssm || l->attn == ATTN_KIND_NONE)
+        if (!layer_attends(l))
             continue;
         uint64_t n = layer_cells(l, c);
         uint64_t *kind = l->attn == ATTN_KIND_SLIDING && !c->swa_full ? &swa : &full;
@@ -396,7 +408,7 @@ static uint64_t attn_inputs(const gpumem_model *m, const lcpp *c, uint32_t first
     uint64_t cells[2] = {0}, vw[2] = {0}, sum = 0;
     for (uint32_t i = first; i < last; i++) {
         const model_layer *l = &m->layers[i];
-        if (l->ssm || l->attn == ATTN_KIND_NONE)
+        if (!layer_attends(l))
             continue;
         int k = l->attn == ATTN_KIND_SLIDING && !c->swa_full;
         uint64_t n = layer_cells(l, c), w = (uint64_t)l->n_head_kv * l->head_dim_v;
@@ -427,7 +439,7 @@ static uint64_t pipeline_compute(const gpumem_model *m, const lcpp *c, uint32_t 
          * the FFN (gemma3, the one shape whose FFN is then the peak: 1.75
          * MiB more printed, 2 MiB counted) */
         uint64_t f = ub * (ff + 3 * e + (c->fa ? 0 : q)) * 4, a = 0;
-        if (!l->ssm && l->attn != ATTN_KIND_NONE) {
+        if (layer_attends(l)) {
             uint64_t kv = (uint64_t)l->n_head_kv * l->head_dim_k;
             a = c->fa ? ub * (e + 4 * q + 2 * kv) * 4
                       : layer_cells(l, c) * ub * l->n_head * 4 + ub * (2 * e + 2 * q) * 4;
@@ -514,7 +526,7 @@ static uint64_t op_offload_bytes(const gpumem_model *m, const lcpp *c, uint32_t 
     uint64_t cells = 0, any = 0;
     int64_t first_mask = -1; /* GPU0's first layer attending over `cells` */
     for (uint32_t i = 0; i < m->n_layer; i++)
-        if (!m->layers[i].ssm && m->layers[i].attn != ATTN_KIND_NONE) {
+        if (layer_attends(&m->layers[i])) {
             uint64_t n = layer_cells(&m->layers[i], c);
             any = n > any ? n : any;
             if (layer_device(c, i) == c->op_dev && n > cells) {

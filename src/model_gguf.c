@@ -131,7 +131,8 @@ static gpumem_status classify(gctx *g, gpumem_model *m, uint64_t *hist_bytes)
 /* The recurrent architectures gpumem sizes and which of their layers keep
  * a recurrent state instead of a KV cache, as llama.cpp de3ff81's
  * load_arch_hparams sets hparams.is_recr (src/models/<arch>.cpp):
- *  - every layer: mamba, mamba2;
+ *  - every layer: mamba, mamba2, and falcon-h1, whose layers also attend
+ *    (attention and Mamba-2 side by side, models/falcon-h1.cpp);
  *  - head_count_kv[il] == 0: granitehybrid, lfm2, lfm2moe;
  *  - qwen3next: attention.recurrent_layers[il] where the key is given,
  *    else (il + 1) % full_attention_interval != 0 (default 4): gated
@@ -143,12 +144,18 @@ typedef struct {
     const char *arch;
     recr_rule rule;
     bool shortconv;
+    bool with_attn; /* attention beside the state in every layer (falcon-h1:
+                     * both layer filters of create_memory return true) */
 } recurrent_arch;
 
 static const recurrent_arch recurrent_archs[] = {
-    {"mamba", RECR_ALL, false},         {"mamba2", RECR_ALL, false},
-    {"granitehybrid", RECR_NO_KV_HEADS, false}, {"lfm2", RECR_NO_KV_HEADS, true},
-    {"lfm2moe", RECR_NO_KV_HEADS, true},        {"qwen3next", RECR_INTERVAL, false},
+    {"mamba", RECR_ALL, false, false},
+    {"mamba2", RECR_ALL, false, false},
+    {"granitehybrid", RECR_NO_KV_HEADS, false, false},
+    {"lfm2", RECR_NO_KV_HEADS, true, false},
+    {"lfm2moe", RECR_NO_KV_HEADS, true, false},
+    {"qwen3next", RECR_INTERVAL, false, false},
+    {"falcon-h1", RECR_ALL, false, true},
 };
 
 static const recurrent_arch *recurrent_find(const char *arch)
@@ -241,11 +248,14 @@ static gpumem_status fill_layers(gctx *g, gpumem_model *m)
         }
         if (ra && layer_recurrent(g, ra, il, nkv, interval)) {
             l->ssm = true;
-            l->n_head = l->n_head_kv = 0;
+            l->ssm_with_attn = ra->with_attn && nh;
+            if (!l->ssm_with_attn)
+                l->n_head = l->n_head_kv = 0;
             l->ssm_groups = (uint32_t)groups;
             /* Mamba-2's time_step_rank is its head count (models/mamba2.cpp) */
             l->ssm_heads = groups ? (uint32_t)layer_uint(g, "ssm.time_step_rank", il, 0) : 0;
-            l->attn = ATTN_KIND_NONE;
+            if (!l->ssm_with_attn)
+                l->attn = ATTN_KIND_NONE;
             l->ssm_d_inner = (uint32_t)layer_uint(g, "ssm.inner_size", il, 0);
             l->ssm_d_state = (uint32_t)layer_uint(g, "ssm.state_size", il, 0);
             l->ssm_d_conv = (uint32_t)layer_uint(g, "ssm.conv_kernel", il, 0);
@@ -273,15 +283,14 @@ static gpumem_status fill_layers(gctx *g, gpumem_model *m)
  * rows of llama-hparams.cpp n_embd_r/n_embd_s, de3ff81, measured in
  * validation/measurements/llamacpp_ssm.jsonl and llamacpp_hybrid.jsonl):
  * the recurrent_archs above. Refused: the other hybrids (their layer
- * filters, e.g. nemotron_h's n_ff == 0 rule or falcon-h1's attention and
- * state in every layer, and jamba's Mamba-1 with MoE, are not measured),
+ * filters, e.g. nemotron_h's n_ff == 0 rule, and jamba's Mamba-1 with MoE,
+ * are not measured),
  * RWKV (token-shift and wkv state rows), plamo2; and any other arch with
  * an ssm.* or shortconv key. */
 static bool recurrent_unmodelled(gctx *g)
 {
-    static const char *const archs[] = {"jamba",      "nemotron_h", "falcon-h1", "plamo2",
-                                        "rwkv6",      "rwkv6qwen2", "rwkv7",     "arwkv7",
-                                        "nemotron_h_moe"};
+    static const char *const archs[] = {"jamba",      "nemotron_h", "plamo2", "rwkv6",
+                                        "rwkv6qwen2", "rwkv7",      "arwkv7", "nemotron_h_moe"};
     uint64_t v;
     if (recurrent_find(g->arch))
         return false;
@@ -323,7 +332,8 @@ gpumem_status model_from_gguf(const gguf_file *f, const char *path, gpumem_model
                           "'%s' GGUF holds recurrent layers (Mamba-2, hybrid attention + SSM, "
                           "linear attention or short conv) whose state llama.cpp keeps in "
                           "its R/S buffers; gpumem sizes only 'mamba', 'mamba2', "
-                          "'granitehybrid', 'qwen3next', 'lfm2' and 'lfm2moe' GGUFs so far. "
+                          "'granitehybrid', 'qwen3next', 'lfm2', 'lfm2moe' and 'falcon-h1' GGUFs "
+                          "so far. "
                           "Use the model's config.json for transformers or vLLM figures",
                           arch);
     const char *variant = recurrent_variant_unmodelled(&g);

@@ -173,7 +173,7 @@ static gpumem_status load_gguf(const char *arch, gpumem_error *err)
 /* llama.cpp GGUFs of hybrid and linear-attention architectures whose R/S
  * state is not modelled are refused with the reason (read as attention or
  * Mamba they would be under-counted); an attention GGUF loads, and mamba2,
- * granitehybrid, qwen3next and lfm2 (sized since de3ff81's state was
+ * granitehybrid, qwen3next, lfm2 and falcon-h1 (sized since de3ff81's state was
  * measured, tests/test_llamacpp_ssm.c) are read but need their ssm.* or
  * shortconv keys, as llama.cpp does. Their variants with another memory
  * layout (LFM2 with a sliding window, Qwen3-Next with MTP layers) are
@@ -182,7 +182,7 @@ static void test_hybrid_gguf_refused(void **state)
 {
     (void)state;
     gpumem_error err;
-    const char *refused[] = {"nemotron_h", "jamba", "falcon-h1", "plamo2", "rwkv7"};
+    const char *refused[] = {"nemotron_h", "jamba", "plamo2", "rwkv7", "nemotron_h_moe"};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         assert_int_equal(load_gguf(refused[i], &err), GPUMEM_ERR_UNSUPPORTED);
         assert_non_null(strstr(err.message, "R/S"));
@@ -200,6 +200,8 @@ static void test_hybrid_gguf_refused(void **state)
     assert_int_equal(load_gguf("lfm2", &err), GPUMEM_ERR_INVALID);
     assert_non_null(strstr(err.message, "lfm2.shortconv.l_cache"));
     assert_int_equal(load_gguf("lfm2moe", &err), GPUMEM_ERR_INVALID);
+    assert_int_equal(load_gguf("falcon-h1", &err), GPUMEM_ERR_INVALID);
+    assert_non_null(strstr(err.message, "ssm.state_size"));
     assert_int_equal(load_gguf_with("lfm2", "attention.sliding_window", 512, &err),
                      GPUMEM_ERR_UNSUPPORTED);
     assert_non_null(strstr(err.message, "sliding_window"));

@@ -1,5 +1,5 @@
 /* llama.cpp de3ff81's recurrent state (Mamba-2, the granitehybrid,
- * qwen3next, lfm2 and lfm2moe hybrids): every row of
+ * qwen3next, lfm2, lfm2moe and falcon-h1 hybrids): every row of
  * validation/measurements/llamacpp_ssm.jsonl and llamacpp_hybrid.jsonl is what
  * llama-completion (or llama-batched-bench for -kvu) of de3ff81
  * (node-llama-cpp 3.22.1) printed at load on the CPU for a generated GGUF
@@ -137,13 +137,14 @@ static void state_matches_every_measured_run(void **state)
 }
 
 /* qwen3next (gated delta-net + full attention every 3rd/4th layer, MoE),
- * lfm2 and lfm2moe (short conv + attention): the GGUFs of
+ * lfm2 and lfm2moe (short conv + attention), falcon-h1 (attention beside
+ * Mamba-2 in every layer): the GGUFs of
  * validation/llamacpp/make_hybrid.py, run_ssm.py --hybrid. */
 static void hybrid_matches_every_measured_run(void **state)
 {
     (void)state;
     tally t = check_file("llamacpp_hybrid.jsonl");
-    assert_true(t.rows >= 60);
+    assert_true(t.rows >= 140);
     assert_true(t.hybrid == t.rows);
 }
 
@@ -180,7 +181,11 @@ static void state_by_hand(void **state)
  * S 1.50 MiB); KV = 2 layers x 2 streams x 2048 cells x 2 x 2 x 128 x 2 B
  * = 8 MiB x 2. lfm2-s: 5 short-conv layers (attention on 2, 5, 7) of
  * l_cache 3 over n_embd 1024: R = 2 x 1024 x 4 B x 2 cells x 5 = 81920 B,
- * no S (printed at -np 1: 0.04 MiB). */
+ * no S (printed at -np 1: 0.04 MiB). falcon-h1-s at -np 1: every one of
+ * its 6 layers keeps both a Mamba-2 state (d_conv 4, d_inner 1536, 1
+ * group of d_state 128: R = 3 x 1792 x 4 B x 6 = 129024 B, S = 128 x 1536 x
+ * 4 B x 6 = 4718592 B; printed 0.12 and 4.50 MiB) and K/V of 2 heads of 64
+ * (6 x 4096 x 2 x 128 x 2 B = 12 MiB, printed 12.00). */
 static void hybrid_state_by_hand(void **state)
 {
     (void)state;
@@ -200,6 +205,40 @@ static void hybrid_state_by_hand(void **state)
     assert_int_equal(comp(e, "recurrent_state"), 81920);
     free(e);
     gpumem_model_free(m);
+    m = measured_header("falcon-h1-s-F16");
+    s.n_parallel = 1;
+    e = estimate_or_fail(m, &s);
+    assert_int_equal(comp(e, "recurrent_state"), 129024 + 4718592);
+    assert_int_equal(comp(e, "kv_cache"), 6ull * 4096 * 2 * 128 * 2);
+    free(e);
+    gpumem_model_free(m);
+}
+
+/* Falcon-H1's layers (attention beside Mamba-2) are described for llama.cpp
+ * only: transformers, vLLM and training would keep the state and drop the
+ * KV cache, so they refuse it with the reason. */
+static void falcon_h1_other_engines_refused(void **state)
+{
+    (void)state;
+    gpumem_model *m = measured_header("falcon-h1-s-F16");
+    gpumem_estimate *e = malloc(sizeof *e);
+    assert_non_null(e);
+    gpumem_error err;
+    const gpumem_engine engines[] = {GPUMEM_ENGINE_TRANSFORMERS, GPUMEM_ENGINE_VLLM};
+    for (size_t i = 0; i < 2; i++) {
+        gpumem_settings s;
+        gpumem_settings_init(&s);
+        s.engine = engines[i];
+        assert_int_equal(gpumem_gpu_find("h100-80gb", &s.gpu, &err), GPUMEM_OK);
+        assert_int_equal(gpumem_estimate_inference(m, &s, e, &err), GPUMEM_ERR_UNSUPPORTED);
+        assert_non_null(strstr(err.message, "falcon-h1"));
+    }
+    gpumem_train_settings ts;
+    gpumem_train_settings_init(&ts);
+    assert_int_equal(gpumem_estimate_training(m, &ts, e, &err), GPUMEM_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.message, "llama.cpp inference only"));
+    free(e);
+    gpumem_model_free(m);
 }
 
 int main(void)
@@ -209,6 +248,7 @@ int main(void)
         cmocka_unit_test(hybrid_matches_every_measured_run),
         cmocka_unit_test(state_by_hand),
         cmocka_unit_test(hybrid_state_by_hand),
+        cmocka_unit_test(falcon_h1_other_engines_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,9 +2,10 @@
 """Write small synthetic GGUFs (random weights; only the shapes matter) of
 the hybrid architectures beyond make_gguf.py --ssm: qwen3next (gated
 delta-net linear attention + full attention every interval-th layer, MoE),
-lfm2 and lfm2moe (short conv + attention). F16 only. Keys and tensors as
+lfm2 and lfm2moe (short conv + attention), falcon-h1 (attention and
+Mamba-2 side by side in every layer). F16 only. Keys and tensors as
 llama.cpp de3ff81 loads them (src/models/qwen3next.cpp, lfm2.cpp,
-lfm2moe.cpp: load_arch_hparams, load_arch_tensors).
+lfm2moe.cpp, falcon-h1.cpp: load_arch_hparams, load_arch_tensors).
 
     /work/main/validation/.venv/bin/python validation/llamacpp/make_hybrid.py
     /work/main/validation/.venv/bin/python validation/llamacpp/run_ssm.py --hybrid
@@ -28,6 +29,10 @@ from make_gguf import make_vocab  # noqa: E402
 # groups = num_k_heads, ssm_heads (time_step_rank) = num_v_heads,
 # d_inner = ssm_heads x d_state; attention layers have Q + gate (2 x heads x
 # head_dim). interval None: the key is left out (de3ff81 defaults to 4).
+# falcon-h1: every layer has attention (n_head, n_head_kv, head_dim) and a
+# Mamba-2 mixer (d_inner, d_state, ssm_heads, groups, d_conv) and a gated FFN
+# (n_ff); its FFN norm is "blk.N.ffn_norm", without ".weight", as the loader
+# asks for it.
 # lfm2: layer il has attention iff il in attn_layers (head_count_kv[il] > 0),
 # the others a short conv of l_cache taps over n_embd channels.
 HYBRID_SPECS: list[dict] = [
@@ -42,6 +47,12 @@ HYBRID_SPECS: list[dict] = [
     dict(name="lfm2moe-s", arch="lfm2moe", n_layer=6, n_embd=512, n_head=8, n_head_kv=2, head_dim=64,
          n_ff=1536, l_cache=3, attn_layers=(2, 5), dense_lead=2, experts=8, experts_used=2, n_ff_exp=256,
          n_vocab=32000, tied=True, n_ctx_train=32768),
+    dict(name="falcon-h1-s", arch="falcon-h1", n_layer=6, n_embd=1024, n_head=8, n_head_kv=2, head_dim=64,
+         d_inner=1536, d_state=128, ssm_heads=24, groups=1, d_conv=4, n_ff=2048, n_vocab=32768, tied=False,
+         n_ctx_train=32768),
+    dict(name="falcon-h1-b", arch="falcon-h1", n_layer=4, n_embd=768, n_head=12, n_head_kv=4, head_dim=64,
+         d_inner=1536, d_state=64, ssm_heads=24, groups=2, d_conv=4, n_ff=1536, n_vocab=49152, tied=True,
+         n_ctx_train=32768),
 ]
 
 
@@ -103,9 +114,40 @@ def lfm2_tensors(s: dict) -> list[tuple[str, tuple[int, ...], str]]:
     return out
 
 
+def falcon_h1_tensors(s: dict) -> list[tuple[str, tuple[int, ...], str]]:
+    E, V, L, F = s["n_embd"], s["n_vocab"], s["n_layer"], s["n_ff"]
+    di, ds, nh, ng, dc = s["d_inner"], s["d_state"], s["ssm_heads"], s["groups"], s["d_conv"]
+    conv = di + 2 * ng * ds
+    q, kv = s["head_dim"] * s["n_head"], s["head_dim"] * s["n_head_kv"]
+    out = [("token_embd.weight", (E, V), "f16"), ("output_norm.weight", (E,), "f32")]
+    if not s["tied"]:
+        out.append(("output.weight", (E, V), "f16"))
+    for i in range(L):
+        p = f"blk.{i}."
+        out += [(p + "ssm_in.weight", (E, di + conv + nh), "f16"), (p + "ssm_conv1d.weight", (dc, conv), "f32"),
+                (p + "ssm_conv1d.bias", (conv,), "f32"), (p + "ssm_dt.bias", (nh,), "f32"),
+                (p + "ssm_a", (1, nh), "f32"), (p + "ssm_d", (1, nh), "f32"),
+                (p + "ssm_norm.weight", (di // ng, ng), "f32"), (p + "ssm_out.weight", (di, E), "f16"),
+                (p + "attn_q.weight", (E, q), "f16"), (p + "attn_k.weight", (E, kv), "f16"),
+                (p + "attn_v.weight", (E, kv), "f16"), (p + "attn_output.weight", (q, E), "f16"),
+                (p + "attn_norm.weight", (E,), "f32"), (p + "ffn_norm", (E,), "f32"),
+                (p + "ffn_gate.weight", (E, F), "f16"), (p + "ffn_up.weight", (E, F), "f16"),
+                (p + "ffn_down.weight", (F, E), "f16")]
+    return out
+
+
 def write_keys(w: gguf.GGUFWriter, s: dict) -> None:
     a = s["arch"]
-    if a == "qwen3next":
+    if a == "falcon-h1":
+        w.add_head_count(s["n_head"])
+        w.add_head_count_kv(s["n_head_kv"])
+        w.add_ssm_conv_kernel(s["d_conv"])
+        w.add_ssm_inner_size(s["d_inner"])
+        w.add_ssm_state_size(s["d_state"])
+        w.add_ssm_time_step_rank(s["ssm_heads"])
+        w.add_ssm_group_count(s["groups"])
+        w.add_feed_forward_length(s["n_ff"])
+    elif a == "qwen3next":
         w.add_head_count(s["n_head"])
         w.add_head_count_kv(s["n_head_kv"])
         w.add_ssm_conv_kernel(s["d_conv"])
@@ -157,7 +199,7 @@ def write_hybrid(s: dict, path: Path) -> None:
     w.add_eos_token_id(eos)
     w.add_add_bos_token(True)
     rng = np.random.default_rng(0)
-    tl = qwen3next_tensors(s) if s["arch"] == "qwen3next" else lfm2_tensors(s)
+    tl = {"qwen3next": qwen3next_tensors, "falcon-h1": falcon_h1_tensors}.get(s["arch"], lfm2_tensors)(s)
     for name, shape, kind in tl:
         dt = np.float16 if kind == "f16" else np.float32
         w.add_tensor_info(name, tuple(reversed(shape)), np.dtype(dt), int(np.prod(shape)) * np.dtype(dt).itemsize)
@@ -170,7 +212,7 @@ def write_hybrid(s: dict, path: Path) -> None:
             arr = (rng.standard_normal(np_shape, dtype=np.float32) * 0.02).astype(np.float16)
         elif name.endswith("ssm_a"):
             arr = -np.ones(np_shape, dtype=np.float32)
-        elif "norm" in name:
+        elif "norm" in name or name.endswith("ssm_d"):
             arr = np.ones(np_shape, dtype=np.float32)
         else:
             arr = rng.standard_normal(np_shape, dtype=np.float32) * 0.02
