@@ -211,6 +211,12 @@ static bool is_hybrid(const gpumem_model *m)
     return recr && attn;
 }
 
+static bool last_attention_alone(const gpumem_model *m)
+{
+    const model_layer *l = &m->layers[m->n_layer - 1];
+    return layer_attends(l) && !l->ssm && !l->n_ff && !l->n_expert;
+}
+
 static bool has_experts(const gpumem_model *m)
 {
     for (uint32_t i = 0; i < m->n_layer; i++)
@@ -263,6 +269,24 @@ static uint64_t attn_phase(const gpumem_model *m, const lcpp *c, uint32_t first,
             a += ub * 3 * (uint64_t)l->ssm_d_inner * 4;
         attn = a > attn ? a : attn;
     }
+    /* A hybrid's recurrent layers run with the mask alive (a graph input
+     * until the last attention layer): the f16 mask beside a Mamba-2
+     * layer's f32 rows, in_proj (2 d_inner + 2 groups d_state + heads), the
+     * conv input and output (d_inner + 2 groups d_state each), y (d_inner)
+     * and 4 rows of n_embd (de3ff81 CPU, 131072 cells: nemotron-h-s 164.68
+     * MiB printed, this 162.06; falcon-h1-s 152.35 / 152.5; nemotron-h-moe-s
+     * 153.62 / 155.05; llamacpp_hybrid.jsonl). */
+    if (c->fa && c->out_rows >= ub && *full_cells && is_hybrid(m))
+        for (uint32_t i = first; i < last; i++) {
+            const model_layer *l = &m->layers[i];
+            if (!l->ssm)
+                continue;
+            uint64_t conv = (uint64_t)l->ssm_d_inner + 2ull * l->ssm_groups * l->ssm_d_state;
+            uint64_t rows = 2ull * l->ssm_d_inner + 2ull * l->ssm_groups * l->ssm_d_state +
+                            l->ssm_heads + 2 * conv + l->ssm_d_inner + 4 * e;
+            uint64_t a = *full_cells * ub * mask_elt(c) + ub * rows * 4;
+            attn = a > attn ? a : attn;
+        }
     /* A model with sliding and full layers keeps one mask per kind as graph
      * inputs: the smaller one sits beside the other's attention. */
     if (*swa_cells && *full_cells)
@@ -311,6 +335,18 @@ static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t fir
     else if (!on_gpu && c->fa && with_output && is_hybrid(m) && has_experts(m) &&
              full_cells <= 8ull * e)
         logits += full_cells * ub * mask_elt(c);
+    /* A hybrid whose last layer is attention alone (Nemotron-H's '*'
+     * blocks): the mask is freed just before the output phase, and its
+     * place takes the logits only when it can hold them beside the output
+     * norm's row (nemotron-h-s: kept from 2048 to 65536 cells, where the
+     * mask is 64 MiB against 62.5 + 2 MiB; reused at 131072; and at 65536
+     * cells with -np 2, ubatch 256, over by 16 MiB there). With it, 2 rows
+     * of n_embd instead of 3 (4096 to 65536 cells, ubatch 512 to 4096:
+     * exact), so the mask adds what it holds beyond one row. */
+    else if (!on_gpu && c->fa && with_output && is_hybrid(m) && last_attention_alone(m) &&
+             full_cells * ub * mask_elt(c) < c->out_rows * m->n_vocab * 4 + ub * e * 4 &&
+             full_cells * mask_elt(c) > e * 4)
+        logits += full_cells * ub * mask_elt(c) - ub * e * 4;
     /* The FFN phase: the mask (a graph input, live until the last layer's
      * attention) beside a gated FFN's gate, up and product rows and four
      * rows of n_embd, f32. It is the peak when few logits rows are

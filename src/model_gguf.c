@@ -137,9 +137,13 @@ static gpumem_status classify(gctx *g, gpumem_model *m, uint64_t *hist_bytes)
  *  - qwen3next: attention.recurrent_layers[il] where the key is given,
  *    else (il + 1) % full_attention_interval != 0 (default 4): gated
  *    delta-net linear attention, full attention on every interval-th layer.
+ *  - nemotron_h, nemotron_h_moe: head_count_kv[il] == 0 and
+ *    feed_forward_length[il] == 0; a layer with n_ff > 0 is an MLP or MoE
+ *    block with neither state nor KV cache (create_memory's filters:
+ *    attention where !is_recr && n_ff == 0).
  * shortconv: LFM2's short conv, whose only state is n_embd x (l_cache - 1)
  * (llama-hparams.cpp n_embd_r; n_embd_s is 0). */
-typedef enum { RECR_ALL, RECR_NO_KV_HEADS, RECR_INTERVAL } recr_rule;
+typedef enum { RECR_ALL, RECR_NO_KV_HEADS, RECR_INTERVAL, RECR_NO_KV_NO_FF } recr_rule;
 typedef struct {
     const char *arch;
     recr_rule rule;
@@ -156,6 +160,8 @@ static const recurrent_arch recurrent_archs[] = {
     {"lfm2moe", RECR_NO_KV_HEADS, true, false},
     {"qwen3next", RECR_INTERVAL, false, false},
     {"falcon-h1", RECR_ALL, false, true},
+    {"nemotron_h", RECR_NO_KV_NO_FF, false, false},
+    {"nemotron_h_moe", RECR_NO_KV_NO_FF, false, false},
 };
 
 static const recurrent_arch *recurrent_find(const char *arch)
@@ -167,7 +173,7 @@ static const recurrent_arch *recurrent_find(const char *arch)
 }
 
 static bool layer_recurrent(gctx *g, const recurrent_arch *ra, uint32_t il, uint64_t nkv,
-                            uint64_t interval)
+                            uint64_t n_ff, uint64_t interval)
 {
     char key[160];
     switch (ra->rule) {
@@ -175,6 +181,8 @@ static bool layer_recurrent(gctx *g, const recurrent_arch *ra, uint32_t il, uint
         return true;
     case RECR_NO_KV_HEADS:
         return nkv == 0;
+    case RECR_NO_KV_NO_FF:
+        return nkv == 0 && n_ff == 0;
     case RECR_INTERVAL:
         snprintf(key, sizeof key, "%s.attention.recurrent_layers", g->arch);
         if (gguf_find(g->f, key))
@@ -219,7 +227,8 @@ static gpumem_status fill_layers(gctx *g, gpumem_model *m)
         uint64_t hd = nh ? m->n_embd / nh : 0;
         l->head_dim_k = (uint32_t)layer_uint(g, "attention.key_length", il, hd);
         l->head_dim_v = (uint32_t)layer_uint(g, "attention.value_length", il, l->head_dim_k);
-        l->n_ff = (uint32_t)layer_uint(g, "feed_forward_length", il, 0);
+        uint64_t ff_key = layer_uint(g, "feed_forward_length", il, 0);
+        l->n_ff = (uint32_t)ff_key;
         l->gated_ff = layer_tensor(g->f, il, "ffn_gate.weight") != NULL ||
                       layer_tensor(g->f, il, "ffn_gate_exps.weight") != NULL;
         l->qk_norm = layer_tensor(g->f, il, "attn_q_norm.weight") != NULL;
@@ -246,7 +255,12 @@ static gpumem_status fill_layers(gctx *g, gpumem_model *m)
             const gguf_tensor *sh = layer_tensor(g->f, il, "ffn_up_shexp.weight");
             l->n_ff_shared = sh ? (uint32_t)sh->ne[1] : 0;
         }
-        if (ra && layer_recurrent(g, ra, il, nkv, interval)) {
+        if (ra && ra->rule == RECR_NO_KV_NO_FF && ff_key) {
+            /* Nemotron-H: an MLP / MoE block, no mixer */
+            l->n_head = l->n_head_kv = 0;
+            l->attn = ATTN_KIND_NONE;
+        }
+        if (ra && layer_recurrent(g, ra, il, nkv, ff_key, interval)) {
             l->ssm = true;
             l->ssm_with_attn = ra->with_attn && nh;
             if (!l->ssm_with_attn)
@@ -283,14 +297,13 @@ static gpumem_status fill_layers(gctx *g, gpumem_model *m)
  * rows of llama-hparams.cpp n_embd_r/n_embd_s, de3ff81, measured in
  * validation/measurements/llamacpp_ssm.jsonl and llamacpp_hybrid.jsonl):
  * the recurrent_archs above. Refused: the other hybrids (their layer
- * filters, e.g. nemotron_h's n_ff == 0 rule, and jamba's Mamba-1 with MoE,
- * are not measured),
+ * filters, e.g. jamba's Mamba-1 with MoE, are not measured),
  * RWKV (token-shift and wkv state rows), plamo2; and any other arch with
  * an ssm.* or shortconv key. */
 static bool recurrent_unmodelled(gctx *g)
 {
-    static const char *const archs[] = {"jamba",      "nemotron_h", "plamo2", "rwkv6",
-                                        "rwkv6qwen2", "rwkv7",      "arwkv7", "nemotron_h_moe"};
+    static const char *const archs[] = {"jamba", "plamo2", "rwkv6", "rwkv6qwen2", "rwkv7",
+                                        "arwkv7"};
     uint64_t v;
     if (recurrent_find(g->arch))
         return false;
@@ -303,14 +316,16 @@ static bool recurrent_unmodelled(gctx *g)
 
 /* Variants of a sized architecture that de3ff81 loads another way, not
  * measured: LFM2 with a sliding window (a hybrid-iswa memory,
- * llama-memory-hybrid-iswa.cpp) and Qwen3-Next with MTP layers (their own
+ * llama-memory-hybrid-iswa.cpp) and Qwen3-Next or Nemotron-H with MTP
+ * layers (their own
  * KV cache in an MTP context). NULL if none. */
 static const char *recurrent_variant_unmodelled(gctx *g)
 {
     uint64_t v = 0;
     if (!strncmp(g->arch, "lfm2", 4) && key_uint(g, "attention.sliding_window", &v) && v)
         return "attention.sliding_window (LFM2 with sliding-window attention layers)";
-    if (!strcmp(g->arch, "qwen3next") && key_uint(g, "nextn_predict_layers", &v) && v)
+    if ((!strcmp(g->arch, "qwen3next") || !strncmp(g->arch, "nemotron_h", 10)) &&
+        key_uint(g, "nextn_predict_layers", &v) && v)
         return "nextn_predict_layers (multi-token-prediction layers)";
     return NULL;
 }
@@ -332,8 +347,8 @@ gpumem_status model_from_gguf(const gguf_file *f, const char *path, gpumem_model
                           "'%s' GGUF holds recurrent layers (Mamba-2, hybrid attention + SSM, "
                           "linear attention or short conv) whose state llama.cpp keeps in "
                           "its R/S buffers; gpumem sizes only 'mamba', 'mamba2', "
-                          "'granitehybrid', 'qwen3next', 'lfm2', 'lfm2moe' and 'falcon-h1' GGUFs "
-                          "so far. "
+                          "'granitehybrid', 'qwen3next', 'lfm2', 'lfm2moe', 'falcon-h1', "
+                          "'nemotron_h' and 'nemotron_h_moe' GGUFs so far. "
                           "Use the model's config.json for transformers or vLLM figures",
                           arch);
     const char *variant = recurrent_variant_unmodelled(&g);

@@ -173,16 +173,17 @@ static gpumem_status load_gguf(const char *arch, gpumem_error *err)
 /* llama.cpp GGUFs of hybrid and linear-attention architectures whose R/S
  * state is not modelled are refused with the reason (read as attention or
  * Mamba they would be under-counted); an attention GGUF loads, and mamba2,
- * granitehybrid, qwen3next, lfm2 and falcon-h1 (sized since de3ff81's state was
+ * granitehybrid, qwen3next, lfm2, falcon-h1 and nemotron_h (sized since de3ff81's state was
  * measured, tests/test_llamacpp_ssm.c) are read but need their ssm.* or
  * shortconv keys, as llama.cpp does. Their variants with another memory
- * layout (LFM2 with a sliding window, Qwen3-Next with MTP layers) are
+ * layout (LFM2 with a sliding window, Qwen3-Next or Nemotron-H with MTP
+ * layers) are
  * refused with the key that makes them so. */
 static void test_hybrid_gguf_refused(void **state)
 {
     (void)state;
     gpumem_error err;
-    const char *refused[] = {"nemotron_h", "jamba", "plamo2", "rwkv7", "nemotron_h_moe"};
+    const char *refused[] = {"jamba", "plamo2", "rwkv6", "rwkv7", "arwkv7"};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         assert_int_equal(load_gguf(refused[i], &err), GPUMEM_ERR_UNSUPPORTED);
         assert_non_null(strstr(err.message, "R/S"));
@@ -202,6 +203,14 @@ static void test_hybrid_gguf_refused(void **state)
     assert_int_equal(load_gguf("lfm2moe", &err), GPUMEM_ERR_INVALID);
     assert_int_equal(load_gguf("falcon-h1", &err), GPUMEM_ERR_INVALID);
     assert_non_null(strstr(err.message, "ssm.state_size"));
+    assert_int_equal(load_gguf("nemotron_h", &err), GPUMEM_ERR_INVALID);
+    assert_non_null(strstr(err.message, "ssm.state_size"));
+    assert_int_equal(load_gguf("nemotron_h_moe", &err), GPUMEM_ERR_INVALID);
+    /* Nemotron-H: a layer with feed_forward_length > 0 is an MLP block,
+     * neither recurrent nor attending: read without ssm keys */
+    assert_int_equal(load_gguf_with("nemotron_h", "feed_forward_length", 1024, &err), GPUMEM_OK);
+    assert_int_equal(load_gguf_with("nemotron_h", "nextn_predict_layers", 1, &err),
+                     GPUMEM_ERR_UNSUPPORTED);
     assert_int_equal(load_gguf_with("lfm2", "attention.sliding_window", 512, &err),
                      GPUMEM_ERR_UNSUPPORTED);
     assert_non_null(strstr(err.message, "sliding_window"));

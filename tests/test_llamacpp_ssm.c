@@ -1,5 +1,6 @@
 /* llama.cpp de3ff81's recurrent state (Mamba-2, the granitehybrid,
- * qwen3next, lfm2, lfm2moe and falcon-h1 hybrids): every row of
+ * qwen3next, lfm2, lfm2moe, falcon-h1, nemotron_h and nemotron_h_moe
+ * hybrids): every row of
  * validation/measurements/llamacpp_ssm.jsonl and llamacpp_hybrid.jsonl is what
  * llama-completion (or llama-batched-bench for -kvu) of de3ff81
  * (node-llama-cpp 3.22.1) printed at load on the CPU for a generated GGUF
@@ -138,13 +139,14 @@ static void state_matches_every_measured_run(void **state)
 
 /* qwen3next (gated delta-net + full attention every 3rd/4th layer, MoE),
  * lfm2 and lfm2moe (short conv + attention), falcon-h1 (attention beside
- * Mamba-2 in every layer): the GGUFs of
+ * Mamba-2 in every layer), nemotron_h and nemotron_h_moe (Mamba-2,
+ * attention and MLP / MoE blocks): the GGUFs of
  * validation/llamacpp/make_hybrid.py, run_ssm.py --hybrid. */
 static void hybrid_matches_every_measured_run(void **state)
 {
     (void)state;
     tally t = check_file("llamacpp_hybrid.jsonl");
-    assert_true(t.rows >= 140);
+    assert_true(t.rows >= 190);
     assert_true(t.hybrid == t.rows);
 }
 
@@ -185,7 +187,12 @@ static void state_by_hand(void **state)
  * its 6 layers keeps both a Mamba-2 state (d_conv 4, d_inner 1536, 1
  * group of d_state 128: R = 3 x 1792 x 4 B x 6 = 129024 B, S = 128 x 1536 x
  * 4 B x 6 = 4718592 B; printed 0.12 and 4.50 MiB) and K/V of 2 heads of 64
- * (6 x 4096 x 2 x 128 x 2 B = 12 MiB, printed 12.00). */
+ * (6 x 4096 x 2 x 128 x 2 B = 12 MiB, printed 12.00). nemotron-h-s at
+ * -np 1 ("M-M*M-M*"): 4 Mamba-2 layers of d_inner 2048, 8 groups of
+ * d_state 64: R = 3 x (2048 + 1024) x 4 B x 4 = 147456 B, S = 64 x 2048 x
+ * 4 B x 4 = 2097152 B (printed 0.14 and 2.00 MiB); 2 attention layers of
+ * 2 KV heads of 128: 2 x 4096 x 2 x 256 x 2 B = 8 MiB (printed 8.00); the
+ * MLP blocks hold neither. */
 static void hybrid_state_by_hand(void **state)
 {
     (void)state;
@@ -210,6 +217,12 @@ static void hybrid_state_by_hand(void **state)
     e = estimate_or_fail(m, &s);
     assert_int_equal(comp(e, "recurrent_state"), 129024 + 4718592);
     assert_int_equal(comp(e, "kv_cache"), 6ull * 4096 * 2 * 128 * 2);
+    free(e);
+    gpumem_model_free(m);
+    m = measured_header("nemotron-h-s-F16");
+    e = estimate_or_fail(m, &s);
+    assert_int_equal(comp(e, "recurrent_state"), 147456 + 2097152);
+    assert_int_equal(comp(e, "kv_cache"), 2ull * 4096 * 2 * 256 * 2);
     free(e);
     gpumem_model_free(m);
 }

@@ -3,9 +3,10 @@
 the hybrid architectures beyond make_gguf.py --ssm: qwen3next (gated
 delta-net linear attention + full attention every interval-th layer, MoE),
 lfm2 and lfm2moe (short conv + attention), falcon-h1 (attention and
-Mamba-2 side by side in every layer). F16 only. Keys and tensors as
+Mamba-2 side by side in every layer), nemotron_h and nemotron_h_moe (one
+mixer per layer: Mamba-2, attention, or an MLP / MoE). F16 only. Keys and tensors as
 llama.cpp de3ff81 loads them (src/models/qwen3next.cpp, lfm2.cpp,
-lfm2moe.cpp, falcon-h1.cpp: load_arch_hparams, load_arch_tensors).
+lfm2moe.cpp, falcon-h1.cpp, nemotron-h.cpp: load_arch_hparams, load_arch_tensors).
 
     /work/main/validation/.venv/bin/python validation/llamacpp/make_hybrid.py
     /work/main/validation/.venv/bin/python validation/llamacpp/run_ssm.py --hybrid
@@ -33,6 +34,9 @@ from make_gguf import make_vocab  # noqa: E402
 # Mamba-2 mixer (d_inner, d_state, ssm_heads, groups, d_conv) and a gated FFN
 # (n_ff); its FFN norm is "blk.N.ffn_norm", without ".weight", as the loader
 # asks for it.
+# nemotron_h(_moe): pattern has one letter per layer, M Mamba-2 (head_count_kv
+# and feed_forward_length 0), * attention (n_ff 0), - relu2 MLP of n_ff, E MoE
+# (experts of n_ff_exp, one shared expert of n_ff_shexp, no latent).
 # lfm2: layer il has attention iff il in attn_layers (head_count_kv[il] > 0),
 # the others a short conv of l_cache taps over n_embd channels.
 HYBRID_SPECS: list[dict] = [
@@ -53,6 +57,12 @@ HYBRID_SPECS: list[dict] = [
     dict(name="falcon-h1-b", arch="falcon-h1", n_layer=4, n_embd=768, n_head=12, n_head_kv=4, head_dim=64,
          d_inner=1536, d_state=64, ssm_heads=24, groups=2, d_conv=4, n_ff=1536, n_vocab=49152, tied=True,
          n_ctx_train=32768),
+    dict(name="nemotron-h-s", arch="nemotron_h", pattern="M-M*M-M*", n_embd=1024, n_head=8, n_head_kv=2,
+         head_dim=128, d_inner=2048, d_state=64, ssm_heads=32, groups=8, d_conv=4, n_ff=4096, n_vocab=32000,
+         tied=False, n_ctx_train=32768),
+    dict(name="nemotron-h-moe-s", arch="nemotron_h_moe", pattern="MEM*EM", n_embd=768, n_head=12, n_head_kv=4,
+         head_dim=64, d_inner=1536, d_state=128, ssm_heads=24, groups=4, d_conv=4, experts=16, experts_used=4,
+         n_ff_exp=256, n_ff_shexp=512, n_vocab=49152, tied=True, n_ctx_train=32768),
 ]
 
 
@@ -136,9 +146,59 @@ def falcon_h1_tensors(s: dict) -> list[tuple[str, tuple[int, ...], str]]:
     return out
 
 
+def nemotron_h_tensors(s: dict) -> list[tuple[str, tuple[int, ...], str]]:
+    E, V = s["n_embd"], s["n_vocab"]
+    di, ds, nh, ng, dc = s["d_inner"], s["d_state"], s["ssm_heads"], s["groups"], s["d_conv"]
+    conv = di + 2 * ng * ds
+    q, kv = s["head_dim"] * s["n_head"], s["head_dim"] * s["n_head_kv"]
+    out = [("token_embd.weight", (E, V), "f16"), ("output_norm.weight", (E,), "f32")]
+    if not s["tied"]:
+        out.append(("output.weight", (E, V), "f16"))
+    for i, kind in enumerate(s["pattern"]):
+        p = f"blk.{i}."
+        out.append((p + "attn_norm.weight", (E,), "f32"))
+        if kind == "M":
+            out += [(p + "ssm_in.weight", (E, 2 * di + 2 * ng * ds + nh), "f16"),
+                    (p + "ssm_conv1d.weight", (dc, conv), "f32"), (p + "ssm_conv1d.bias", (conv,), "f32"),
+                    (p + "ssm_dt.bias", (nh,), "f32"), (p + "ssm_a", (1, nh), "f32"), (p + "ssm_d", (1, nh), "f32"),
+                    (p + "ssm_norm.weight", (di // ng, ng), "f32"), (p + "ssm_out.weight", (di, E), "f16")]
+        elif kind == "*":
+            out += [(p + "attn_q.weight", (E, q), "f16"), (p + "attn_k.weight", (E, kv), "f16"),
+                    (p + "attn_v.weight", (E, kv), "f16"), (p + "attn_output.weight", (q, E), "f16")]
+        elif kind == "-":
+            out += [(p + "ffn_up.weight", (E, s["n_ff"]), "f16"), (p + "ffn_down.weight", (s["n_ff"], E), "f16")]
+        else:
+            X, F, Fs = s["experts"], s["n_ff_exp"], s["n_ff_shexp"]
+            out += [(p + "ffn_gate_inp.weight", (E, X), "f32"), (p + "exp_probs_b.bias", (X,), "f32"),
+                    (p + "ffn_up_exps.weight", (E, F, X), "f16"), (p + "ffn_down_exps.weight", (F, E, X), "f16"),
+                    (p + "ffn_up_shexp.weight", (E, Fs), "f16"), (p + "ffn_down_shexp.weight", (Fs, E), "f16")]
+    return out
+
+
 def write_keys(w: gguf.GGUFWriter, s: dict) -> None:
     a = s["arch"]
-    if a == "falcon-h1":
+    if a.startswith("nemotron_h"):
+        pat = s["pattern"]
+        w.add_head_count(s["n_head"])
+        w.add_head_count_kv([s["n_head_kv"] if k == "*" else 0 for k in pat])
+        ff = {"M": 0, "*": 0, "-": s.get("n_ff", 0), "E": s.get("n_ff_exp", 0) * s.get("experts_used", 1)}
+        w.add_feed_forward_length([ff[k] for k in pat])
+        w.add_ssm_conv_kernel(s["d_conv"])
+        w.add_ssm_inner_size(s["d_inner"])
+        w.add_ssm_state_size(s["d_state"])
+        w.add_ssm_time_step_rank(s["ssm_heads"])
+        w.add_ssm_group_count(s["groups"])
+        w.add_layer_norm_eps(1e-5)
+        if "E" in pat:
+            w.add_expert_count(s["experts"])
+            w.add_expert_used_count(s["experts_used"])
+            w.add_expert_feed_forward_length(s["n_ff_exp"])
+            w.add_expert_shared_feed_forward_length(s["n_ff_shexp"])
+            w.add_expert_shared_count(1)
+            w.add_expert_weights_norm(True)
+            w.add_expert_weights_scale(1.0)
+            w.add_expert_gating_func(gguf.ExpertGatingFuncType.SIGMOID)
+    elif a == "falcon-h1":
         w.add_head_count(s["n_head"])
         w.add_head_count_kv(s["n_head_kv"])
         w.add_ssm_conv_kernel(s["d_conv"])
@@ -185,7 +245,7 @@ def write_hybrid(s: dict, path: Path) -> None:
     w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
     w.add_context_length(s["n_ctx_train"])
     w.add_embedding_length(s["n_embd"])
-    w.add_block_count(s["n_layer"])
+    w.add_block_count(len(s["pattern"]) if "pattern" in s else s["n_layer"])
     w.add_layer_norm_rms_eps(1e-6)
     w.add_vocab_size(s["n_vocab"])
     write_keys(w, s)
@@ -199,7 +259,8 @@ def write_hybrid(s: dict, path: Path) -> None:
     w.add_eos_token_id(eos)
     w.add_add_bos_token(True)
     rng = np.random.default_rng(0)
-    tl = {"qwen3next": qwen3next_tensors, "falcon-h1": falcon_h1_tensors}.get(s["arch"], lfm2_tensors)(s)
+    tl = {"qwen3next": qwen3next_tensors, "falcon-h1": falcon_h1_tensors, "nemotron_h": nemotron_h_tensors,
+          "nemotron_h_moe": nemotron_h_tensors}.get(s["arch"], lfm2_tensors)(s)
     for name, shape, kind in tl:
         dt = np.float16 if kind == "f16" else np.float32
         w.add_tensor_info(name, tuple(reversed(shape)), np.dtype(dt), int(np.prod(shape)) * np.dtype(dt).itemsize)
