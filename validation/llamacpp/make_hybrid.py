@@ -4,9 +4,11 @@ the hybrid architectures beyond make_gguf.py --ssm: qwen3next (gated
 delta-net linear attention + full attention every interval-th layer, MoE),
 lfm2 and lfm2moe (short conv + attention), falcon-h1 (attention and
 Mamba-2 side by side in every layer), nemotron_h and nemotron_h_moe (one
-mixer per layer: Mamba-2, attention, or an MLP / MoE). F16 only. Keys and tensors as
+mixer per layer: Mamba-2, attention, or an MLP / MoE), jamba (Mamba-1 with
+dt/B/C norms, attention where head_count_kv > 0, MoE on some layers). F16
+only. Keys and tensors as
 llama.cpp de3ff81 loads them (src/models/qwen3next.cpp, lfm2.cpp,
-lfm2moe.cpp, falcon-h1.cpp, nemotron-h.cpp: load_arch_hparams, load_arch_tensors).
+lfm2moe.cpp, falcon-h1.cpp, nemotron-h.cpp, jamba.cpp: load_arch_hparams, load_arch_tensors).
 
     /work/main/validation/.venv/bin/python validation/llamacpp/make_hybrid.py
     /work/main/validation/.venv/bin/python validation/llamacpp/run_ssm.py --hybrid
@@ -37,6 +39,9 @@ from make_gguf import make_vocab  # noqa: E402
 # nemotron_h(_moe): pattern has one letter per layer, M Mamba-2 (head_count_kv
 # and feed_forward_length 0), * attention (n_ff 0), - relu2 MLP of n_ff, E MoE
 # (experts of n_ff_exp, one shared expert of n_ff_shexp, no latent).
+# jamba: attention on attn_layers, Mamba-1 (d_inner = 2 n_embd, d_state,
+# dt_rank, d_conv) elsewhere; experts (n_ff each) on moe_layers, a gated FFN
+# of n_ff on the others.
 # lfm2: layer il has attention iff il in attn_layers (head_count_kv[il] > 0),
 # the others a short conv of l_cache taps over n_embd channels.
 HYBRID_SPECS: list[dict] = [
@@ -63,6 +68,12 @@ HYBRID_SPECS: list[dict] = [
     dict(name="nemotron-h-moe-s", arch="nemotron_h_moe", pattern="MEM*EM", n_embd=768, n_head=12, n_head_kv=4,
          head_dim=64, d_inner=1536, d_state=128, ssm_heads=24, groups=4, d_conv=4, experts=16, experts_used=4,
          n_ff_exp=256, n_ff_shexp=512, n_vocab=49152, tied=True, n_ctx_train=32768),
+    dict(name="jamba-s", arch="jamba", n_layer=8, n_embd=1024, n_head=8, n_head_kv=2, head_dim=128,
+         d_inner=2048, d_state=16, dt_rank=64, d_conv=4, n_ff=1024, experts=4, experts_used=2,
+         attn_layers=(4,), moe_layers=(1, 3, 5, 7), n_vocab=32000, tied=False, n_ctx_train=32768),
+    dict(name="jamba-b", arch="jamba", n_layer=4, n_embd=512, n_head=8, n_head_kv=1, head_dim=64,
+         d_inner=1024, d_state=16, dt_rank=32, d_conv=4, n_ff=1024, experts=4, experts_used=2,
+         attn_layers=(2,), moe_layers=(1, 3), n_vocab=49152, tied=True, n_ctx_train=32768),
 ]
 
 
@@ -175,9 +186,50 @@ def nemotron_h_tensors(s: dict) -> list[tuple[str, tuple[int, ...], str]]:
     return out
 
 
+def jamba_tensors(s: dict) -> list[tuple[str, tuple[int, ...], str]]:
+    E, V, L, F = s["n_embd"], s["n_vocab"], s["n_layer"], s["n_ff"]
+    di, ds, dtr, dc = s["d_inner"], s["d_state"], s["dt_rank"], s["d_conv"]
+    kv = s["head_dim"] * s["n_head_kv"]
+    out = [("token_embd.weight", (E, V), "f16"), ("output_norm.weight", (E,), "f32")]
+    if not s["tied"]:
+        out.append(("output.weight", (E, V), "f16"))
+    for i in range(L):
+        p = f"blk.{i}."
+        out.append((p + "attn_norm.weight", (E,), "f32"))
+        if i in s["attn_layers"]:
+            out += [(p + "attn_q.weight", (E, E), "f16"), (p + "attn_k.weight", (E, kv), "f16"),
+                    (p + "attn_v.weight", (E, kv), "f16"), (p + "attn_output.weight", (E, E), "f16")]
+        else:
+            out += [(p + "ssm_in.weight", (E, 2 * di), "f16"), (p + "ssm_conv1d.weight", (dc, di), "f32"),
+                    (p + "ssm_conv1d.bias", (di,), "f32"), (p + "ssm_x.weight", (di, dtr + 2 * ds), "f16"),
+                    (p + "ssm_dt_norm.weight", (dtr,), "f32"), (p + "ssm_dt.weight", (dtr, di), "f16"),
+                    (p + "ssm_dt.bias", (di,), "f32"), (p + "ssm_b_norm.weight", (ds,), "f32"),
+                    (p + "ssm_c_norm.weight", (ds,), "f32"), (p + "ssm_a", (ds, di), "f32"),
+                    (p + "ssm_d", (di,), "f32"), (p + "ssm_out.weight", (di, E), "f16")]
+        out.append((p + "ffn_norm.weight", (E,), "f32"))
+        if i in s["moe_layers"]:
+            X = s["experts"]
+            out += [(p + "ffn_gate_inp.weight", (E, X), "f32"), (p + "ffn_gate_exps.weight", (E, F, X), "f16"),
+                    (p + "ffn_down_exps.weight", (F, E, X), "f16"), (p + "ffn_up_exps.weight", (E, F, X), "f16")]
+        else:
+            out += [(p + "ffn_gate.weight", (E, F), "f16"), (p + "ffn_down.weight", (F, E), "f16"),
+                    (p + "ffn_up.weight", (E, F), "f16")]
+    return out
+
+
 def write_keys(w: gguf.GGUFWriter, s: dict) -> None:
     a = s["arch"]
-    if a.startswith("nemotron_h"):
+    if a == "jamba":
+        w.add_head_count(s["n_head"])
+        w.add_head_count_kv([s["n_head_kv"] if i in s["attn_layers"] else 0 for i in range(s["n_layer"])])
+        w.add_ssm_conv_kernel(s["d_conv"])
+        w.add_ssm_inner_size(s["d_inner"])
+        w.add_ssm_state_size(s["d_state"])
+        w.add_ssm_time_step_rank(s["dt_rank"])
+        w.add_feed_forward_length(s["n_ff"])
+        w.add_expert_count(s["experts"])
+        w.add_expert_used_count(s["experts_used"])
+    elif a.startswith("nemotron_h"):
         pat = s["pattern"]
         w.add_head_count(s["n_head"])
         w.add_head_count_kv([s["n_head_kv"] if k == "*" else 0 for k in pat])
@@ -260,7 +312,7 @@ def write_hybrid(s: dict, path: Path) -> None:
     w.add_add_bos_token(True)
     rng = np.random.default_rng(0)
     tl = {"qwen3next": qwen3next_tensors, "falcon-h1": falcon_h1_tensors, "nemotron_h": nemotron_h_tensors,
-          "nemotron_h_moe": nemotron_h_tensors}.get(s["arch"], lfm2_tensors)(s)
+          "nemotron_h_moe": nemotron_h_tensors, "jamba": jamba_tensors}.get(s["arch"], lfm2_tensors)(s)
     for name, shape, kind in tl:
         dt = np.float16 if kind == "f16" else np.float32
         w.add_tensor_info(name, tuple(reversed(shape)), np.dtype(dt), int(np.prod(shape)) * np.dtype(dt).itemsize)
@@ -271,7 +323,7 @@ def write_hybrid(s: dict, path: Path) -> None:
         np_shape = tuple(reversed(shape))
         if kind == "f16":
             arr = (rng.standard_normal(np_shape, dtype=np.float32) * 0.02).astype(np.float16)
-        elif name.endswith("ssm_a"):
+        elif name.endswith("ssm_a") or name.endswith("ssm_d") and s["arch"] == "jamba":
             arr = -np.ones(np_shape, dtype=np.float32)
         elif "norm" in name or name.endswith("ssm_d"):
             arr = np.ones(np_shape, dtype=np.float32)

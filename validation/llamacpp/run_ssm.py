@@ -8,8 +8,10 @@ JSON object per run appended to validation/measurements/llamacpp_ssm.jsonl
     /work/main/validation/.venv/bin/python validation/llamacpp/make_gguf.py --ssm
     /work/main/validation/.venv/bin/python validation/llamacpp/run_ssm.py
 
-With --hybrid: the GGUFs of make_hybrid.py (qwen3next, lfm2, lfm2moe) into
-validation/measurements/llamacpp_hybrid.jsonl, with quantised-cache cases.
+With --hybrid: the GGUFs of make_hybrid.py into
+validation/measurements/llamacpp_hybrid.jsonl (jamba's into
+llamacpp_jamba.jsonl: gpumem refuses jamba, these runs are why), with
+quantised-cache and long-context cases.
 
 Rows have run_matrix.py's format, plus printed.rs: {"buffers": {name: MiB},
 "size", "cells", "layers", "n_seq_max", "rs_seq", "r_type", "r", "s_type", "s"}
@@ -78,15 +80,17 @@ def main() -> None:
     gdir = rm.GGUF_DIR
     args = [a for a in sys.argv[1:] if a != "--hybrid"]
     hybrid = len(args) < len(sys.argv) - 1
-    OUT = MEAS / ("llamacpp_hybrid.jsonl" if hybrid else "llamacpp_ssm.jsonl")
+    outs = ["llamacpp_hybrid.jsonl", "llamacpp_jamba.jsonl"] if hybrid else ["llamacpp_ssm.jsonl"]
     done = set()
-    if OUT.exists():
-        done = {json.loads(l)["case"] for l in OUT.read_text().splitlines() if l.strip()}
+    for o in outs:
+        if (MEAS / o).exists():
+            done |= {json.loads(l)["case"] for l in (MEAS / o).read_text().splitlines() if l.strip()}
     only = set(args[0].split(",")) if args else None
-    with OUT.open("a") as fo:
-        for spec in (HYBRID_SPECS if hybrid else SSM_SPECS):
-            if only and spec["name"] not in only:
-                continue
+    for spec in (HYBRID_SPECS if hybrid else SSM_SPECS):
+        if only and spec["name"] not in only:
+            continue
+        out = MEAS / (outs[1] if spec["arch"] == "jamba" else outs[0])
+        with out.open("a") as fo:
             f = gdir / f"{spec['name']}-F16.gguf"
             for st in cases(hybrid):
                 cid = rm.case_id(f.stem, st)
