@@ -102,7 +102,7 @@ def main() -> None:
                 p["rs"] = parse_rs(r.stdout)
                 raw += [l for l in r.stdout.splitlines() if "llama_memory_recurrent" in l]
                 row = {"case": cid, "llama_cpp": rm.version_info(),
-                       "gguf": {"name": spec["name"], "file": f.name, "spec": spec},
+                       "gguf": {"name": spec["name"], "quant": "F16", "file": f.name, "spec": spec},
                        "settings": st, "printed": p, "raw": raw, "ok": r.returncode == 0,
                        "cmd": " ".join(os.path.basename(c) if i == 0 else c for i, c in enumerate(cmd))}
                 if r.returncode != 0:
