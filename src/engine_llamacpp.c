@@ -163,10 +163,17 @@ static uint64_t layer_cells(const model_layer *l, const lcpp *c)
     return c->n_ctx_seq;
 }
 
+/* A layer with a KV cache: attention, alone or beside a recurrent mixer
+ * (Falcon-H1). */
+static bool layer_attends(const model_layer *l)
+{
+    return l->attn != ATTN_KIND_NONE && (!l->ssm || l->ssm_with_attn);
+}
+
 static void layer_kv_bytes(const model_layer *l, const lcpp *c, uint64_t *k, uint64_t *v)
 {
     *k = *v = 0;
-    if (c->encoder || l->ssm || l->attn == ATTN_KIND_NONE)
+    if (c->encoder || !layer_attends(l))
         return;
     uint64_t cells = layer_cells(l, c) * c->n_stream;
     if (l->attn == ATTN_KIND_MLA) { /* one latent "head", no V (is_mla) */
@@ -208,6 +215,34 @@ static uint64_t out_embd_rows(const gpumem_model *m)
     return 2;
 }
 
+/* A model with recurrent layers beside attention layers (granitehybrid,
+ * qwen3next, lfm2): de3ff81 builds its attention inputs in
+ * llm_graph_input_mem_hybrid; its compute was measured apart
+ * (validation/measurements/llamacpp_hybrid.jsonl). */
+static bool is_hybrid(const gpumem_model *m)
+{
+    bool recr = false, attn = false;
+    for (uint32_t i = 0; i < m->n_layer; i++) {
+        recr |= m->layers[i].ssm;
+        attn |= layer_attends(&m->layers[i]);
+    }
+    return recr && attn;
+}
+
+static bool last_attention_alone(const gpumem_model *m)
+{
+    const model_layer *l = &m->layers[m->n_layer - 1];
+    return layer_attends(l) && !l->ssm && !l->n_ff && !l->n_expert;
+}
+
+static bool has_experts(const gpumem_model *m)
+{
+    for (uint32_t i = 0; i < m->n_layer; i++)
+        if (m->layers[i].n_expert)
+            return true;
+    return false;
+}
+
 /* Bytes of one element of the attention mask the host fills: f16 with
  * flash attention in de3ff81, f32 otherwise and in older builds. */
 static uint64_t mask_elt(const lcpp *c) { return c->fa && c->v->f16_mask ? 2 : 4; }
@@ -222,7 +257,7 @@ static uint64_t attn_phase(const gpumem_model *m, const lcpp *c, uint32_t first,
     *swa_cells = *full_cells = 0;
     for (uint32_t i = first; i < last; i++) {
         const model_layer *l = &m->layers[i];
-        if (l->ssm || l->attn == ATTN_KIND_NONE)
+        if (!layer_attends(l))
             continue;
         uint64_t n_kv = layer_cells(l, c); /* cells one sequence's attention sees */
         if (l->attn == ATTN_KIND_SLIDING && !c->swa_full)
@@ -235,13 +270,41 @@ static uint64_t attn_phase(const gpumem_model *m, const lcpp *c, uint32_t first,
                                          * (its 16384-cell run prints only the FFN
                                          * phase, 40.51 MiB) */
             a = n_kv * ub * mask_elt(c) + 2 * ub * e * 4;
+        else if (c->fa && is_hybrid(m)) /* the f16 mask beside 12 rows of n_embd
+                                         * (de3ff81 CPU, 65536 and 131072 cells:
+                                         * 11 to 12.02 rows measured in qwen3next,
+                                         * lfm2, lfm2moe) */
+            a = n_kv * ub * mask_elt(c) + 12 * ub * e * 4;
         else if (c->fa) /* the f32 mask and its f16 copy for the kernel, beside the
                          * residual rows (fits dense-1b and gemma2 at 32k cells) */
             a = n_kv * ub * 6 + 2 * ub * e * 4;
         else /* f32 scores of every head, f32 mask, and the layer's rows */
             a = n_kv * ub * ((uint64_t)l->n_head + 1) * 4 + ub * 4 * (4 * e + qkv);
+        /* Falcon-H1 (attention beside Mamba-2): 3 x d_inner f32 rows more
+         * (de3ff81 CPU, flash attention off: falcon-h1-s +9.01 MiB at 4096
+         * and 32768 cells, ubatch 512; falcon-h1-b +1.5, so over there) */
+        if (l->ssm_with_attn && !c->fa)
+            a += ub * 3 * (uint64_t)l->ssm_d_inner * 4;
         attn = a > attn ? a : attn;
     }
+    /* A hybrid's recurrent layers run with the mask alive (a graph input
+     * until the last attention layer): the f16 mask beside a Mamba-2
+     * layer's f32 rows, in_proj (2 d_inner + 2 groups d_state + heads), the
+     * conv input and output (d_inner + 2 groups d_state each), y (d_inner)
+     * and 4 rows of n_embd (de3ff81 CPU, 131072 cells: nemotron-h-s 164.68
+     * MiB printed, this 162.06; falcon-h1-s 152.35 / 152.5; nemotron-h-moe-s
+     * 153.62 / 155.05; llamacpp_hybrid.jsonl). */
+    if (c->fa && c->out_rows >= ub && *full_cells && is_hybrid(m))
+        for (uint32_t i = first; i < last; i++) {
+            const model_layer *l = &m->layers[i];
+            if (!l->ssm)
+                continue;
+            uint64_t conv = (uint64_t)l->ssm_d_inner + 2ull * l->ssm_groups * l->ssm_d_state;
+            uint64_t rows = 2ull * l->ssm_d_inner + 2ull * l->ssm_groups * l->ssm_d_state +
+                            l->ssm_heads + 2 * conv + l->ssm_d_inner + 4 * e;
+            uint64_t a = *full_cells * ub * mask_elt(c) + ub * rows * 4;
+            attn = a > attn ? a : attn;
+        }
     /* A model with sliding and full layers keeps one mask per kind as graph
      * inputs: the smaller one sits beside the other's attention. */
     if (*swa_cells && *full_cells)
@@ -279,6 +342,29 @@ static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t fir
      * (ggml-backend.cpp split inputs). */
     if (on_gpu && c->fa && with_output && !split)
         logits += (swa_cells + full_cells) * ub * 2;
+    /* A hybrid MoE on the host: the graph allocator (ggml-alloc.c) leaves
+     * the f16 mask beside the logits when it is small against the rows of
+     * the layers, and reuses its place when large. Measured on de3ff81's
+     * CPU build for qwen3next and lfm2moe (llamacpp_hybrid.jsonl): kept at
+     * up to 8 x n_embd cells in every run that kept it (qwen3next-s,
+     * n_embd 1024: 2048 and 8192 cells kept, 16384 and more reused), so
+     * it is added up to there; where it was reused anyway this
+     * over-counts by at most 4 rows of n_embd. */
+    else if (!on_gpu && c->fa && with_output && is_hybrid(m) && has_experts(m) &&
+             full_cells <= 8ull * e)
+        logits += full_cells * ub * mask_elt(c);
+    /* A hybrid whose last layer is attention alone (Nemotron-H's '*'
+     * blocks): the mask is freed just before the output phase, and its
+     * place takes the logits only when it can hold them beside the output
+     * norm's row (nemotron-h-s: kept from 2048 to 65536 cells, where the
+     * mask is 64 MiB against 62.5 + 2 MiB; reused at 131072; and at 65536
+     * cells with -np 2, ubatch 256, over by 16 MiB there). With it, 2 rows
+     * of n_embd instead of 3 (4096 to 65536 cells, ubatch 512 to 4096:
+     * exact), so the mask adds what it holds beyond one row. */
+    else if (!on_gpu && c->fa && with_output && is_hybrid(m) && last_attention_alone(m) &&
+             full_cells * ub * mask_elt(c) < c->out_rows * m->n_vocab * 4 + ub * e * 4 &&
+             full_cells * mask_elt(c) > e * 4)
+        logits += full_cells * ub * mask_elt(c) - ub * e * 4;
     /* The FFN phase: the mask (a graph input, live until the last layer's
      * attention) beside a gated FFN's gate, up and product rows and four
      * rows of n_embd, f32. It is the peak when few logits rows are
@@ -318,7 +404,7 @@ static uint64_t gpu_host_inputs(const gpumem_model *m, const lcpp *c)
     uint64_t full = 0, swa = 0;
     for (uint32_t i = 0; i < m->n_layer; i++) {
         const model_layer *l = &m->layers[i];
-        if (l->ssm || l->attn == ATTN_KIND_NONE)
+        if (!layer_attends(l))
             continue;
         uint64_t n = layer_cells(l, c);
         uint64_t *kind = l->attn == ATTN_KIND_SLIDING && !c->swa_full ? &swa : &full;
@@ -376,7 +462,7 @@ static uint64_t attn_inputs(const gpumem_model *m, const lcpp *c, uint32_t first
     uint64_t cells[2] = {0}, vw[2] = {0}, sum = 0;
     for (uint32_t i = first; i < last; i++) {
         const model_layer *l = &m->layers[i];
-        if (l->ssm || l->attn == ATTN_KIND_NONE)
+        if (!layer_attends(l))
             continue;
         int k = l->attn == ATTN_KIND_SLIDING && !c->swa_full;
         uint64_t n = layer_cells(l, c), w = (uint64_t)l->n_head_kv * l->head_dim_v;
@@ -418,7 +504,7 @@ static uint64_t graph_peak(const gpumem_model *m, const lcpp *c, uint32_t first,
          * the FFN (gemma3, the one shape whose FFN is then the peak: 1.75
          * MiB more printed, 2 MiB counted) */
         uint64_t f = ub * (ff + 3 * e + (c->fa ? 0 : q)) * 4, a = 0;
-        if (!l->ssm && l->attn != ATTN_KIND_NONE) {
+        if (layer_attends(l)) {
             uint64_t kv = (uint64_t)l->n_head_kv * l->head_dim_k;
             a = c->fa ? ub * (e + 4 * q + 2 * kv) * 4
                       : layer_cells(l, c) * ub * l->n_head * 4 + ub * (2 * e + 2 * q) * 4;
@@ -530,7 +616,7 @@ static uint64_t op_offload_bytes(const gpumem_model *m, const lcpp *c, uint32_t 
     uint64_t cells = 0, any = 0;
     int64_t first_mask = -1; /* GPU0's first layer attending over `cells` */
     for (uint32_t i = 0; i < m->n_layer; i++)
-        if (!m->layers[i].ssm && m->layers[i].attn != ATTN_KIND_NONE) {
+        if (layer_attends(&m->layers[i])) {
             uint64_t n = layer_cells(&m->layers[i], c);
             any = n > any ? n : any;
             if (layer_device(c, i) == c->op_dev && n > cells) {

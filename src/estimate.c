@@ -325,6 +325,15 @@ gpumem_status gpumem_estimate_inference(const gpumem_model *m, const gpumem_sett
     out->gpus = r.tp;
     out->gpu = s->gpu;
 
+    /* Falcon-H1 layers (attention beside Mamba-2) are described for
+     * llama.cpp only: the other engines would count their state and drop
+     * their KV cache. */
+    for (uint32_t i = 0; s->engine != GPUMEM_ENGINE_LLAMACPP && m->layers && i < m->n_layer; i++)
+        if (m->layers[i].ssm_with_attn)
+            return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                           "%s runs attention beside a Mamba-2 mixer in each layer "
+                           "(falcon-h1): gpumem sizes it for llama.cpp only (--engine llamacpp)",
+                           m->name);
     if (s->engine == GPUMEM_ENGINE_LLAMACPP) {
         if ((st = engine_llamacpp(m, &r, s, out, err)) != GPUMEM_OK)
             return st;

@@ -42,6 +42,10 @@ typedef struct {
      * d_state state, conv over d_inner). */
     uint32_t ssm_heads, ssm_head_dim, ssm_groups;
     uint32_t ssm_chunk;      /* chunk length of the chunked scan (Mamba-2) */
+    /* Falcon-H1: the layer runs attention (with its KV cache) beside the
+     * recurrent mixer; `attn` and the heads describe it. Otherwise a
+     * recurrent layer has no attention. */
+    bool ssm_with_attn;
     bool ssm_conv_bias;      /* Mamba-2 / Jamba: conv1d has a bias */
     bool ssm_proj_bias;      /* in_proj and out_proj have biases */
     bool ssm_bc_norms;       /* Jamba: RMSNorms on dt, B and C */

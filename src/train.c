@@ -407,6 +407,12 @@ gpumem_status gpumem_estimate_training(const gpumem_model *m, const gpumem_train
     if (m->kind != GPUMEM_KIND_MODEL)
         return err_set(err, GPUMEM_ERR_USAGE, "%s is a %s, not a model", m->name,
                        m->kind == GPUMEM_KIND_LORA ? "LoRA adapter" : "multimodal projector");
+    for (uint32_t i = 0; m->layers && i < m->n_layer; i++)
+        if (m->layers[i].ssm_with_attn) /* Falcon-H1: see gpumem_estimate_inference */
+            return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                           "%s runs attention beside a Mamba-2 mixer in each layer "
+                           "(falcon-h1): gpumem sizes it for llama.cpp inference only",
+                           m->name);
     train_req r;
     /* Devices past n_devices are left as they were: clearing all 65 of
      * them would dominate the cost of an estimate (bench/bench_train.c). */

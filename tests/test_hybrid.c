@@ -132,8 +132,10 @@ static void test_hybrid_config_errors(void **state)
                      GPUMEM_ERR_INVALID);
 }
 
-/* A GGUF header of architecture `arch` (no tensors). */
-static gpumem_status load_gguf(const char *arch, gpumem_error *err)
+/* A GGUF header of architecture `arch` (no tensors), with one more u32
+ * key `<arch>.<extra>` = value when extra is not NULL. */
+static gpumem_status load_gguf_with(const char *arch, const char *extra, uint32_t value,
+                                    gpumem_error *err)
 {
     char path[] = "/tmp/gpumem-hybrid-XXXXXX";
     int fd = mkstemp(path);
@@ -143,7 +145,7 @@ static gpumem_status load_gguf(const char *arch, gpumem_error *err)
     fwrite("GGUF", 1, 4, f);
     put_u32(f, 3);
     put_u64(f, 0);
-    put_u64(f, 3);
+    put_u64(f, extra ? 4 : 3);
     put_str(f, "general.architecture");
     put_u32(f, 8);
     put_str(f, arch);
@@ -151,6 +153,10 @@ static gpumem_status load_gguf(const char *arch, gpumem_error *err)
     kv_u32(f, key, 4);
     snprintf(key, sizeof key, "%s.embedding_length", arch);
     kv_u32(f, key, 256);
+    if (extra) {
+        snprintf(key, sizeof key, "%s.%s", arch, extra);
+        kv_u32(f, key, value);
+    }
     fclose(f);
     gpumem_model *m = NULL;
     gpumem_status st = gpumem_model_load_gguf(path, &m, err);
@@ -159,17 +165,25 @@ static gpumem_status load_gguf(const char *arch, gpumem_error *err)
     return st;
 }
 
+static gpumem_status load_gguf(const char *arch, gpumem_error *err)
+{
+    return load_gguf_with(arch, NULL, 0, err);
+}
+
 /* llama.cpp GGUFs of hybrid and linear-attention architectures whose R/S
  * state is not modelled are refused with the reason (read as attention or
- * Mamba they would be under-counted); an attention GGUF loads, and mamba2
- * and granitehybrid (sized since de3ff81's state was measured,
- * tests/test_llamacpp_ssm.c) are read but need their ssm.* keys, as
- * llama.cpp does. */
+ * Mamba they would be under-counted); an attention GGUF loads, and mamba2,
+ * granitehybrid, qwen3next, lfm2, falcon-h1 and nemotron_h (sized since de3ff81's state was
+ * measured, tests/test_llamacpp_ssm.c) are read but need their ssm.* or
+ * shortconv keys, as llama.cpp does. Their variants with another memory
+ * layout (LFM2 with a sliding window, Qwen3-Next or Nemotron-H with MTP
+ * layers) are
+ * refused with the key that makes them so. */
 static void test_hybrid_gguf_refused(void **state)
 {
     (void)state;
     gpumem_error err;
-    const char *refused[] = {"nemotron_h", "jamba", "qwen3next", "falcon-h1", "lfm2", "rwkv7"};
+    const char *refused[] = {"plamo2", "rwkv6", "rwkv6qwen2", "rwkv7", "arwkv7"};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         assert_int_equal(load_gguf(refused[i], &err), GPUMEM_ERR_UNSUPPORTED);
         assert_non_null(strstr(err.message, "R/S"));
@@ -179,6 +193,37 @@ static void test_hybrid_gguf_refused(void **state)
     assert_int_equal(load_gguf("mamba2", &err), GPUMEM_ERR_INVALID);
     assert_non_null(strstr(err.message, "ssm.state_size"));
     assert_int_equal(load_gguf("granitehybrid", &err), GPUMEM_ERR_INVALID);
+    assert_int_equal(load_gguf("qwen3next", &err), GPUMEM_ERR_INVALID);
+    assert_non_null(strstr(err.message, "ssm.state_size"));
+    assert_int_equal(load_gguf_with("qwen3next", "full_attention_interval", 0, &err),
+                     GPUMEM_ERR_INVALID);
+    assert_non_null(strstr(err.message, "full_attention_interval"));
+    assert_int_equal(load_gguf("lfm2", &err), GPUMEM_ERR_INVALID);
+    assert_non_null(strstr(err.message, "lfm2.shortconv.l_cache"));
+    assert_int_equal(load_gguf("lfm2moe", &err), GPUMEM_ERR_INVALID);
+    assert_int_equal(load_gguf("falcon-h1", &err), GPUMEM_ERR_INVALID);
+    assert_non_null(strstr(err.message, "ssm.state_size"));
+    assert_int_equal(load_gguf("nemotron_h", &err), GPUMEM_ERR_INVALID);
+    assert_non_null(strstr(err.message, "ssm.state_size"));
+    assert_int_equal(load_gguf("nemotron_h_moe", &err), GPUMEM_ERR_INVALID);
+    /* jamba: measured, its compute not reproduced (llamacpp_jamba.jsonl) */
+    assert_int_equal(load_gguf("jamba", &err), GPUMEM_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.message, "compute buffer"));
+    assert_non_null(strstr(err.message, "llamacpp_jamba.jsonl"));
+    /* Nemotron-H: a layer with feed_forward_length > 0 is an MLP block,
+     * neither recurrent nor attending: read without ssm keys */
+    assert_int_equal(load_gguf_with("nemotron_h", "feed_forward_length", 1024, &err), GPUMEM_OK);
+    assert_int_equal(load_gguf_with("nemotron_h", "nextn_predict_layers", 1, &err),
+                     GPUMEM_ERR_UNSUPPORTED);
+    assert_int_equal(load_gguf_with("lfm2", "attention.sliding_window", 512, &err),
+                     GPUMEM_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.message, "sliding_window"));
+    assert_int_equal(load_gguf_with("qwen3next", "nextn_predict_layers", 1, &err),
+                     GPUMEM_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.message, "nextn_predict_layers"));
+    /* a short conv of l_cache 4 without other keys: every layer recurrent,
+     * read */
+    assert_int_equal(load_gguf_with("lfm2", "shortconv.l_cache", 4, &err), GPUMEM_OK);
 }
 
 /* vLLM's hybrid layout is checked for 0.33.0 only
