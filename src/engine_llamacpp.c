@@ -235,6 +235,22 @@ static bool last_attention_alone(const gpumem_model *m)
     return layer_attends(l) && !l->ssm && !l->n_ff && !l->n_expert;
 }
 
+/* Jamba (Mamba-1 layers beside attention): de3ff81's CPU compute buffer
+ * moves by up to 4 f32 rows of n_embd between neighbouring settings as
+ * ggml-alloc lays the graph out (jamba-s, n_embd 1024: 72.50 MiB printed at
+ * 4096 cells, 80.51 at 4096 with another ubatch; 612 vs 676 MiB at ubatch
+ * 4096; validation/measurements/llamacpp_jamba.jsonl). No rule follows the
+ * layout, so the rules above get those 4 rows on top: an upper bound. */
+static uint64_t mamba1_hybrid_slack(const gpumem_model *m, const lcpp *c)
+{
+    bool mamba1 = false, attn = false;
+    for (uint32_t i = 0; i < m->n_layer; i++) {
+        mamba1 |= m->layers[i].ssm && !m->layers[i].ssm_heads && m->layers[i].ssm_d_state;
+        attn |= layer_attends(&m->layers[i]);
+    }
+    return mamba1 && attn ? 4 * c->ub * m->n_embd * 4 : 0;
+}
+
 static bool has_experts(const gpumem_model *m)
 {
     for (uint32_t i = 0; i < m->n_layer; i++)
@@ -385,9 +401,9 @@ static uint64_t compute_bytes(const gpumem_model *m, const lcpp *c, uint32_t fir
     logits = ffn > logits ? ffn : logits;
     uint64_t conv = quant_kv && c->fa && !host_attn ? ub * e * 4 : 0; /* converted for the
                                                                       * quantised cache */
-    if (split)
-        return attn + conv > logits ? attn + conv : logits;
-    return (attn > logits ? attn : logits) + conv;
+    uint64_t peak = split ? (attn + conv > logits ? attn + conv : logits)
+                          : (attn > logits ? attn : logits) + conv;
+    return peak + mamba1_hybrid_slack(m, c);
 }
 
 /* The host compute buffer of a fully offloaded model: the graph inputs the

@@ -193,6 +193,7 @@ static const recurrent_arch recurrent_archs[] = {
     {"falcon-h1", RECR_ALL, false, true},
     {"nemotron_h", RECR_NO_KV_NO_FF, false, false},
     {"nemotron_h_moe", RECR_NO_KV_NO_FF, false, false},
+    {"jamba", RECR_NO_KV_HEADS, false, false},
 };
 
 static const recurrent_arch *recurrent_find(const char *arch)
@@ -327,13 +328,12 @@ static gpumem_status fill_layers(gctx *g, gpumem_model *m)
  * reading them as attention or Mamba would under-count it. Sized (state
  * rows of llama-hparams.cpp n_embd_r/n_embd_s, de3ff81, measured in
  * validation/measurements/llamacpp_ssm.jsonl and llamacpp_hybrid.jsonl):
- * the recurrent_archs above. Refused: jamba (measured, see below), RWKV
+ * the recurrent_archs above (jamba in llamacpp_jamba.jsonl). Refused: RWKV
  * (token-shift and wkv state rows) and plamo2 (not measured); and any
  * other arch with an ssm.* or shortconv key. */
 static bool recurrent_unmodelled(gctx *g)
 {
-    static const char *const archs[] = {"jamba", "plamo2", "rwkv6", "rwkv6qwen2", "rwkv7",
-                                        "arwkv7"};
+    static const char *const archs[] = {"plamo2", "rwkv6", "rwkv6qwen2", "rwkv7", "arwkv7"};
     uint64_t v;
     if (recurrent_find(g->arch))
         return false;
@@ -378,21 +378,6 @@ gpumem_status model_from_gguf(const gguf_file *f, const char *path, gpumem_model
                           "encoders llama.cpp de3ff81 runs (bert, nomic-bert, jina-bert-v2/v3, "
                           "neo-bert, modern-bert, eurobert, gemma-embedding), not its experts "
                           "in the encoder graph");
-    /* Jamba: its KV and R/S buffers follow the rules above (Mamba-1: R =
-     * (d_conv - 1) x d_inner, S = d_state x d_inner; exact in the 48 runs
-     * of validation/measurements/llamacpp_jamba.jsonl), but de3ff81's CPU
-     * compute buffer moves by up to 9 f32 rows of n_embd beyond the logits
-     * phase from one context or ubatch to the next (jamba-s: 66.50 MiB at
-     * 8192 cells, 80.51 at 4096; 2 rows at ubatch 2048, 11 at 4096), which
-     * no rule here reproduces within gpumem's tolerance. */
-    if (!strcmp(arch, "jamba"))
-        return err_set_at(err, GPUMEM_ERR_UNSUPPORTED, path, -1, 0, 0,
-                          "'jamba' GGUF: llama.cpp de3ff81 keeps its KV cache and R/S buffers "
-                          "as gpumem would size them, but its compute buffer moves by up to 9 "
-                          "rows of n_embd with the context and ubatch (measured in "
-                          "validation/measurements/llamacpp_jamba.jsonl), so gpumem does not "
-                          "size it yet. Use the model's config.json for transformers or vLLM "
-                          "figures");
     if (recurrent_unmodelled(&g))
         return err_set_at(err, GPUMEM_ERR_UNSUPPORTED, path, -1, 0, 0,
                           "'%s' GGUF holds recurrent layers (Mamba-2, hybrid attention + SSM, "

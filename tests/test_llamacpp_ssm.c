@@ -53,7 +53,9 @@ static void exact(tally *t, const char *id, const char *what, double printed, ui
     }
 }
 
-static void check_row(tally *t, json_t *row)
+/* slack_rows: f32 rows of n_embd per ubatch token gpumem may add on top of
+ * the usual tolerance (an upper bound where the layout moves, Jamba). */
+static void check_row(tally *t, json_t *row, int slack_rows)
 {
     assert_true(json_is_true(json_object_get(row, "ok")));
     const char *id = json_string_value(json_object_get(row, "case"));
@@ -89,7 +91,10 @@ static void check_row(tally *t, json_t *row)
     exact(t, id, "RS", sum_obj(json_object_get(rs, "buffers")), comp(e, "recurrent_state"));
     double want = sum_obj(json_object_get(p, "compute"));
     double got = (double)comp(e, "compute") / MiB, diff = got - want;
-    if (diff > fmax(0.01 * want, 16.0) || diff < -0.05 * want) {
+    double n_embd = (double)json_integer_value(
+        json_object_get(json_object_get(json_object_get(row, "gguf"), "spec"), "n_embd"));
+    double slack = slack_rows * n_embd * (double)s.n_ubatch * 4 / MiB;
+    if (diff > fmax(0.01 * want, 16.0) + slack || diff < -0.05 * want) {
         printf("  %s compute: printed %.2f MiB, gpumem %.2f\n", id, want, got);
         t->bad++;
     }
@@ -103,7 +108,7 @@ static void check_row(tally *t, json_t *row)
     gpumem_model_free(m);
 }
 
-static tally check_file(const char *name)
+static tally check_file(const char *name, int slack_rows)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/validation/measurements/%s", GPUMEM_SOURCE_DIR, name);
@@ -116,7 +121,7 @@ static tally check_file(const char *name)
         json_error_t je;
         json_t *row = json_loads(line, 0, &je);
         assert_non_null(row);
-        check_row(&t, row);
+        check_row(&t, row, slack_rows);
         json_decref(row);
     }
     free(line);
@@ -132,7 +137,7 @@ static tally check_file(const char *name)
 static void state_matches_every_measured_run(void **state)
 {
     (void)state;
-    tally t = check_file("llamacpp_ssm.jsonl");
+    tally t = check_file("llamacpp_ssm.jsonl", 0);
     assert_true(t.rows >= 40);
     assert_true(t.hybrid >= 10);
 }
@@ -145,8 +150,22 @@ static void state_matches_every_measured_run(void **state)
 static void hybrid_matches_every_measured_run(void **state)
 {
     (void)state;
-    tally t = check_file("llamacpp_hybrid.jsonl");
+    tally t = check_file("llamacpp_hybrid.jsonl", 0);
     assert_true(t.rows >= 190);
+    assert_true(t.hybrid == t.rows);
+}
+
+/* Jamba (Mamba-1 layers, attention on one, MoE every other): model,
+ * output, KV and RS exact; de3ff81's compute moves by up to 4 rows of
+ * n_embd with ggml-alloc's layout, so gpumem adds them (an upper bound):
+ * never under by more than 5%, over by at most 8 such rows beyond the
+ * usual tolerance (the 4 added, and up to 4 more where the layout gives
+ * the smaller peak; validation/measurements/llamacpp_jamba.jsonl). */
+static void jamba_bounded_on_every_measured_run(void **state)
+{
+    (void)state;
+    tally t = check_file("llamacpp_jamba.jsonl", 8);
+    assert_true(t.rows >= 48);
     assert_true(t.hybrid == t.rows);
 }
 
@@ -259,6 +278,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(state_matches_every_measured_run),
         cmocka_unit_test(hybrid_matches_every_measured_run),
+        cmocka_unit_test(jamba_bounded_on_every_measured_run),
         cmocka_unit_test(state_by_hand),
         cmocka_unit_test(hybrid_state_by_hand),
         cmocka_unit_test(falcon_h1_other_engines_refused),
