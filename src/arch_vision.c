@@ -69,11 +69,12 @@ static uint64_t patches(const vit_dims *v)
 
 /* CLIPVisionModel (modeling_clip.py): class embedding, patch conv without
  * bias, num_patches + 1 positions, pre_layrnorm, layers, post_layernorm. */
-static gpumem_status clip_tower(cfg_ctx *c, acc64 *s, uint64_t *hidden)
+static gpumem_status clip_tower(cfg_ctx *c, acc64 *s, uint64_t *hidden, uint64_t *buffers)
 {
     vit_dims v;
     TRY(read_vit(c, (vit_dims){768, 3072, 12, 12, 3, 224, 32}, &v));
     uint64_t h = v.hidden;
+    *buffers = 8 * (patches(&v) + 1); /* position_ids, int64 */
     acc64_add(s, h, 1 + (uint64_t)v.channels * v.patch * v.patch + patches(&v) + 1);
     acc64_add(s, 2, h);
     for (uint32_t i = 0; i < v.layers; i++)
@@ -86,13 +87,14 @@ static gpumem_status clip_tower(cfg_ctx *c, acc64 *s, uint64_t *hidden)
 /* SiglipVisionModel (modeling_siglip.py): patch conv with bias,
  * num_patches positions, layers, post_layernorm, and with vision_use_head
  * (default true) the attention-pooling head. */
-static gpumem_status siglip_tower(cfg_ctx *c, acc64 *s, uint64_t *hidden)
+static gpumem_status siglip_tower(cfg_ctx *c, acc64 *s, uint64_t *hidden, uint64_t *buffers)
 {
     vit_dims v;
     bool head;
     TRY(read_vit(c, (vit_dims){768, 3072, 12, 12, 3, 224, 16}, &v));
     TRY(cfg_bool(c, "vision_use_head", true, &head));
     uint64_t h = v.hidden;
+    *buffers = 8 * patches(&v); /* position_ids, int64 */
     linear(s, (uint64_t)v.channels * v.patch * v.patch, h, true);
     acc64_add(s, patches(&v), h);
     for (uint32_t i = 0; i < v.layers; i++)
@@ -187,10 +189,17 @@ static gpumem_status read_qwen_vit(cfg_ctx *c, bool v2_5, qwen_vit *q)
  * embed_dim x mlp_ratio, LayerNorms; Qwen2.5-VL: gated of
  * intermediate_size, RMSNorms), and the patch merger (norm, then
  * hidden x merge^2 -> same -> out, with bias). */
-static gpumem_status qwen_tower(cfg_ctx *c, acc64 *s, bool v2_5)
+static gpumem_status qwen_tower(cfg_ctx *c, acc64 *s, bool v2_5, uint64_t *buffers)
 {
     qwen_vit q;
+    uint32_t heads;
     TRY(read_qwen_vit(c, v2_5, &q));
+    TRY(cfg_u32(c, "num_heads", 16, 1u << 16, &heads));
+    if (!heads)
+        return BAD("vision_config: num_heads must be non-zero");
+    /* VisionRotaryEmbedding(head_dim / 2): inv_freq and original_inv_freq,
+     * head_dim / 4 fp32 each. */
+    *buffers = 2 * 4 * (q.hidden / heads / 4);
     uint64_t h = q.hidden, norm = v2_5 ? 1 : 2;
     acc64_add(s, h, (uint64_t)q.channels * q.temporal * q.patch * q.patch);
     for (uint32_t i = 0; i < q.depth; i++) {
@@ -329,35 +338,47 @@ bool vision_known(const char *model_type)
 }
 
 /* The tower for a Llava-family vision_config, by its model_type. */
-static gpumem_status llava_tower(cfg_ctx *c, acc64 *s, uint64_t *vh)
+static gpumem_status llava_tower(cfg_ctx *c, acc64 *s, uint64_t *vh, uint64_t *buffers)
 {
     const char *type;
     TRY(cfg_str(c, "model_type", &type));
     if (type && strcmp(type, "clip_vision_model") == 0)
-        return clip_tower(c, s, vh);
+        return clip_tower(c, s, vh, buffers);
     if (type && strcmp(type, "siglip_vision_model") == 0)
-        return siglip_tower(c, s, vh);
+        return siglip_tower(c, s, vh, buffers);
     return err_set_at(c->err, GPUMEM_ERR_UNSUPPORTED, c->file, -1, 0, 0,
                       "vision_config model_type '%s' is not modelled (clip_vision_model, "
                       "siglip_vision_model)",
                       type ? type : "(absent)");
 }
 
+/* What device_map needs besides the count (model_internal.h). */
+typedef struct {
+    uint64_t tower_end; /* s->sum after the tower: the projector follows */
+    uint64_t buffers;
+    bool tree; /* model.{tower, projector, language_model}, nothing else */
+} vision_tree;
+
 static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, const char *outer,
-                                         const text_side *t, acc64 *s)
+                                         const text_side *t, acc64 *s, vision_tree *vt)
 {
     uint64_t vh = 0;
     switch (row->tower) {
     case TOWER_CLIP_OR_SIGLIP:
-        TRY(llava_tower(c, s, &vh));
+        TRY(llava_tower(c, s, &vh, &vt->buffers));
+        vt->tower_end = s->sum;
         TRY(llava_projector(c, s, vh, t));
+        /* LlavaNextModel holds image_newline itself: not a plain tree */
+        vt->tree = strcmp(outer, "llava") == 0;
         if (strcmp(outer, "llava_next") == 0)
             acc64_add(s, t->hidden, 1); /* image_newline */
         return GPUMEM_OK;
     case TOWER_SIGLIP:
         /* Gemma3MultiModalProjector: mm_input_projection_weight and an
          * RMSNorm over the vision width. */
-        TRY(siglip_tower(c, s, &vh));
+        TRY(siglip_tower(c, s, &vh, &vt->buffers));
+        vt->tower_end = s->sum;
+        vt->tree = true;
         acc64_add(s, vh, t->hidden + 1);
         return GPUMEM_OK;
     case TOWER_PIXTRAL: {
@@ -388,7 +409,10 @@ static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, cons
         return GPUMEM_OK;
     case TOWER_QWEN2_VL:
     case TOWER_QWEN2_5_VL:
-        return qwen_tower(c, s, row->tower == TOWER_QWEN2_5_VL);
+        TRY(qwen_tower(c, s, row->tower == TOWER_QWEN2_5_VL, &vt->buffers));
+        vt->tower_end = s->sum; /* the merger is the tower's */
+        vt->tree = true;
+        return GPUMEM_OK;
     }
     return BAD("unknown vision tower");
 }
@@ -419,7 +443,8 @@ gpumem_status vision_read(cfg_ctx *c, const char *outer, gpumem_model *m, arch_s
     acc64 s = {0, false};
     json_t *root = c->root;
     c->root = vc;
-    gpumem_status st = tower_and_projector(c, row, outer, &t, &s);
+    vision_tree vt = {0, 0, false};
+    gpumem_status st = tower_and_projector(c, row, outer, &t, &s, &vt);
     c->root = root;
     json_decref(defaults);
     TRY(st);
@@ -427,6 +452,9 @@ gpumem_status vision_read(cfg_ctx *c, const char *outer, gpumem_model *m, arch_s
         return err_set_at(c->err, GPUMEM_ERR_OVERFLOW, c->file, -1, 0, 0,
                           "vision tower parameter count does not fit in 64 bits");
     m->params_vision = s.sum;
+    m->params_projector = vt.tree ? s.sum - vt.tower_end : 0;
+    m->vision_buffer_bytes = vt.buffers;
+    m->vision_tree = vt.tree;
     return GPUMEM_OK;
 }
 

@@ -6,6 +6,7 @@
 #include "dtype_internal.h"
 #include "device_map_internal.h"
 #include "estimate_internal.h"
+#include "quant_internal.h"
 #include "util_internal.h"
 
 #include <stdio.h>
@@ -477,32 +478,74 @@ gpumem_status engine_transformers(const gpumem_model *m, const engine_req *r,
 
 /* ------------------------------------------------------------ device_map */
 
+/* bitsandbytes quantised on load (transformers 5.24 quantizer_bnb_*bit.py,
+ * bitsandbytes 0.50): replace_with_bnb_linear swaps every nn.Linear but
+ * lm_head for Linear4bit / Linear8bitLt; fused MoE experts (3-D
+ * parameters), routers, norms and biases stay in the compute dtype.
+ * accelerate sizes a quantised weight at quantized_element_size per
+ * element (0.5 nf4, 1 int8) and nothing else; loaded, nf4 adds one fp32
+ * absmax per 64-element block (no double quantisation, the default) and
+ * int8 one fp32 SCB per output row. */
+static void bnb_layer(const gpumem_model *m, const engine_req *r, const model_layer *l,
+                      uint64_t *sized, uint64_t *extra, acc *a)
+{
+    quant_matrix mats[QUANT_MAX_MATRICES], ex[2];
+    size_t nm, ne;
+    quant_layer_matrices(m, l, mats, &nm, ex, &ne);
+    uint64_t q = 0, scales = 0;
+    bool nf4 = r->dtype == GPUMEM_DTYPE_INT4;
+    for (size_t i = 0; i < nm; i++) {
+        uint64_t elems = mats[i].k * mats[i].n;
+        q += elems * mats[i].count;
+        scales += (nf4 ? div_up(elems, 64) : mats[i].n) * 4 * mats[i].count;
+    }
+    uint64_t all = l->params_linear + l->params_expert + l->params_small;
+    uint64_t rest = all > q ? all - q : 0;
+    *sized = (nf4 ? q / 2 : q) + nbytes(r->compute, rest, a);
+    *extra = scales;
+}
+
 /* Sizes as accelerate's compute_module_sizes sees them: parameters in the
- * storage dtype, and rotary_emb's two fp32 buffers (inv_freq and
- * original_inv_freq, head_dim / 2 each: modeling_llama.py, 5.24) and
- * Gemma's embed_scale scalar. */
+ * storage dtype (bitsandbytes: bnb_layer), and rotary_emb's two fp32
+ * buffers (inv_freq and original_inv_freq, head_dim / 2 each:
+ * modeling_llama.py, 5.24; Gemma 3 one pair per layer type) and Gemma's
+ * embed_scale scalar. A multimodal
+ * model's tower and projector in the weights dtype, with the tower's
+ * buffers. `extra`: the bytes loading adds to each layer (bnb scales). */
 static gpumem_status dm_module_sizes(const gpumem_model *m, const engine_req *r, uint64_t *layer,
-                                     dm_sizes *sz, gpumem_error *err)
+                                     uint64_t *extra, dm_sizes *sz, gpumem_error *err)
 {
     acc a = {0, false};
-    bool stored = m->has_storage && !r->dtype_given;
+    bool bnb = dtype_get(r->dtype)->quantized;
+    bool stored = m->has_storage && !r->dtype_given && !bnb;
+    gpumem_dtype keep = bnb ? r->compute : r->dtype;
     bool rope = !m->learned_positions;
     uint32_t rot = 0;
     for (uint32_t i = 0; i < m->n_layer; i++) {
         const model_layer *l = &m->layers[i];
-        layer[i] = stored ? l->bytes_linear + l->bytes_expert + l->bytes_small
-                          : nbytes(r->dtype, l->params_linear + l->params_expert + l->params_small,
-                                   &a);
+        extra[i] = 0;
+        if (bnb)
+            bnb_layer(m, r, l, &layer[i], &extra[i], &a);
+        else
+            layer[i] = stored ? l->bytes_linear + l->bytes_expert + l->bytes_small
+                              : nbytes(r->dtype,
+                                       l->params_linear + l->params_expert + l->params_small, &a);
         if (!rot && !l->ssm && l->attn != ATTN_KIND_NONE)
             rot = l->attn == ATTN_KIND_MLA ? l->qk_rope_dim : l->head_dim_k;
     }
-    *sz = (dm_sizes){m->n_layer, layer, 0, 0, 0, 0, m->tied};
-    sz->embed = stored ? m->bytes_embed : nbytes(r->dtype, m->params_embed, &a);
+    *sz = (dm_sizes){m->n_layer, layer, 0, 0, 0, 0, m->tied, false, 0, 0};
+    sz->embed = stored ? m->bytes_embed : nbytes(keep, m->params_embed, &a);
     if (m->embed_scale_buffer) /* one scalar in the default dtype the model was built in */
-        sz->embed += nbytes(r->dtype, 1, &a);
-    sz->norm = stored ? m->bytes_other : nbytes(r->dtype, m->params_other, &a);
-    sz->lm_head = stored ? m->bytes_output : nbytes(r->dtype, m->params_output, &a);
-    sz->rotary = rope ? 4ull * rot : 0;
+        sz->embed += nbytes(keep, 1, &a);
+    sz->norm = stored ? m->bytes_other : nbytes(keep, m->params_other, &a);
+    sz->lm_head = stored ? m->bytes_output : nbytes(keep, m->params_output, &a);
+    sz->rotary = rope ? 4ull * rot * (m->rope_per_layer_type ? 2 : 1) : 0;
+    if (m->params_vision) {
+        sz->multimodal = true;
+        sz->vision = nbytes(keep, m->params_vision - m->params_projector, &a) +
+                     m->vision_buffer_bytes;
+        sz->projector = nbytes(keep, m->params_projector, &a);
+    }
     if (a.overflow)
         return err_set(err, GPUMEM_ERR_OVERFLOW, "weights do not fit in 64 bits");
     return GPUMEM_OK;
@@ -538,9 +581,9 @@ static void dm_describe(char *buf, size_t cap, const dm_placement *p, uint32_t n
     buf[0] = '\0';
     if (first >= 0)
         n += (size_t)snprintf(buf, cap, first == last ? "layer %d" : "layers %d-%d", first, last);
-    const char *names[3] = {"embed_tokens", "norm", "lm_head"};
-    const int16_t devs[3] = {p->embed, p->norm, p->lm_head};
-    for (int k = 0; k < 3 && n < cap; k++)
+    const char *names[5] = {"vision tower", "projector", "embed_tokens", "norm", "lm_head"};
+    const int16_t devs[5] = {p->vision, p->projector, p->embed, p->norm, p->lm_head};
+    for (int k = 0; k < 5 && n < cap; k++)
         if (devs[k] == dev)
             n += (size_t)snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", names[k]);
 }
@@ -550,6 +593,7 @@ typedef struct {
     const dm_placement *p;
     const dm_sizes *sz;
     const uint64_t *layer; /* each layer's bytes */
+    const uint64_t *loaded; /* per device: weights once loaded (p->bytes + bnb scales) */
     uint32_t n_gpus;
     int main_dev, input_dev;
     bool *sel; /* scratch: the layers a device runs */
@@ -565,7 +609,7 @@ static gpumem_status dm_device(const gpumem_model *m, const engine_req *r, const
     int main_dev = x->main_dev, input_dev = x->input_dev;
     bool *sel = x->sel;
     dm_describe(what, sizeof what, p, m->n_layer, d);
-    uint64_t wb = p->bytes[d == DM_HOST ? x->n_gpus : (uint32_t)d];
+    uint64_t wb = x->loaded[d == DM_HOST ? x->n_gpus : (uint32_t)d];
     if (wb && (st = device_add(dev, "weights", wb, err, "%s%s", what[0] ? what : "buffers",
                                d == DM_HOST ? " (offloaded to the CPU)" : "")) != GPUMEM_OK)
         return st;
@@ -617,29 +661,52 @@ gpumem_status engine_transformers_device_map(const gpumem_model *m, const engine
     if (m->n_layer > GPUMEM_MAX_MASK_LAYERS)
         return err_set(err, GPUMEM_ERR_UNSUPPORTED, "a device_map over more than %d layers",
                        GPUMEM_MAX_MASK_LAYERS);
-    if (m->params_vision)
-        return err_set(err, GPUMEM_ERR_UNSUPPORTED,
-                       "a device_map of a multimodal model is not modelled yet (where accelerate "
-                       "puts the vision tower); run without --device-map");
     const dtype_traits *t = dtype_get(r->dtype);
-    if (t->quantized || r->dtype == GPUMEM_DTYPE_FP8)
+    bool bnb = t->quantized;
+    if (m->params_vision && !m->vision_tree)
         return err_set(err, GPUMEM_ERR_UNSUPPORTED,
-                       "a device_map with %s weights is not modelled (bitsandbytes sizes its "
-                       "modules differently); use fp32, fp16 or bf16",
-                       t->name);
+                       "a device_map of this multimodal model is not modelled (where accelerate "
+                       "puts its vision modules is known for llava, gemma3, qwen2_vl and "
+                       "qwen2_5_vl); run without --device-map");
+    if (m->params_vision && bnb)
+        return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                       "a device_map of a multimodal model quantised by bitsandbytes is not "
+                       "modelled (which vision linears it quantises); use fp16 or bf16");
+    if (r->dtype == GPUMEM_DTYPE_FP8 || (m->quant.method != QUANT_NONE && !r->dtype_given))
+        return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                       "a device_map with %s weights is not modelled (only bitsandbytes "
+                       "quantisation on load: --dtype nf4 or int8); use fp32, fp16 or bf16",
+                       m->quant.method != QUANT_NONE ? quant_method_name(m->quant.method)
+                                                     : t->name);
     gpumem_device_map_info *info = &out->device_map;
     uint64_t *layer = malloc((size_t)m->n_layer * sizeof *layer);
+    uint64_t *extra = malloc((size_t)m->n_layer * sizeof *extra);
     bool *sel = malloc((size_t)m->n_layer * sizeof *sel);
     gpumem_status st = GPUMEM_OK;
-    if (!layer || !sel) {
+    if (!layer || !extra || !sel) {
         st = err_set(err, GPUMEM_ERR_NOMEM, "out of memory");
         goto done;
     }
     dm_sizes sz;
     dm_placement p = {.layer_dev = info->layer_device};
-    if ((st = dm_module_sizes(m, r, layer, &sz, err)) != GPUMEM_OK ||
-        (st = dm_place(&sz, rq, &p, err)) != GPUMEM_OK)
+    dm_request req = *rq;
+    req.quantizer_margin = bnb; /* adjust_max_memory: "need more space for buffers" */
+    if ((st = dm_module_sizes(m, r, layer, extra, &sz, err)) != GPUMEM_OK ||
+        (st = dm_place(&sz, &req, &p, err)) != GPUMEM_OK)
         goto done;
+    if (bnb && p.bytes[rq->n_gpus]) {
+        /* quantizer_bnb_*bit.py validate_environment (5.24) */
+        st = err_set(err, GPUMEM_ERR_USAGE,
+                     "transformers refuses to load: %s weights would put %llu bytes on the CPU "
+                     "(\"Some modules are dispatched on the CPU or the disk\"); give more GPUs "
+                     "or more max_memory",
+                     t->name, (unsigned long long)p.bytes[rq->n_gpus]);
+        goto done;
+    }
+    uint64_t loaded[GPUMEM_MAX_SPLIT + 1];
+    memcpy(loaded, p.bytes, sizeof loaded);
+    for (uint32_t i = 0; i < m->n_layer; i++)
+        loaded[p.layer_dev[i] == DM_HOST ? rq->n_gpus : (uint32_t)p.layer_dev[i]] += extra[i];
     /* dispatch_model's main device: the first GPU holding a module; it runs
      * the offloaded ones. The inputs follow model.device, the embedding's. */
     int main_dev = DM_HOST;
@@ -656,8 +723,11 @@ gpumem_status engine_transformers_device_map(const gpumem_model *m, const engine
     info->norm_device = p.norm;
     info->lm_head_device = p.lm_head;
     info->main_device = (int16_t)main_dev;
-    memcpy(info->weight_bytes, p.bytes, sizeof info->weight_bytes);
-    dm_run run = {&p, &sz, layer, rq->n_gpus, main_dev, input_dev, sel};
+    info->vision_device = p.vision;
+    info->projector_device = p.projector;
+    memcpy(info->sized_bytes, p.bytes, sizeof info->sized_bytes);
+    memcpy(info->weight_bytes, loaded, sizeof info->weight_bytes);
+    dm_run run = {&p, &sz, layer, loaded, rq->n_gpus, main_dev, input_dev, sel};
     for (uint32_t d = 0; d < rq->n_gpus; d++) {
         gpumem_device *dev = &out->devices[d];
         snprintf(dev->name, sizeof dev->name, "gpu%u", d);
@@ -673,6 +743,7 @@ gpumem_status engine_transformers_device_map(const gpumem_model *m, const engine
     }
 done:
     free(layer);
+    free(extra);
     free(sel);
     return st;
 }

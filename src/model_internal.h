@@ -122,6 +122,7 @@ struct gpumem_model {
     bool tied;
     bool learned_positions; /* absolute position embeddings cap the context */
     bool embed_scale_buffer; /* the input embedding keeps a scalar buffer (Gemma's embed_scale) */
+    bool rope_per_layer_type; /* rotary_emb keeps inv_freq per layer type (Gemma 3: 2 sets) */
     gpumem_dtype dtype;
     uint32_t n_layer, n_embd, n_vocab, max_ctx;
     uint64_t params_embed;  /* token (+ position, type) embeddings */
@@ -130,6 +131,14 @@ struct gpumem_model {
     /* A multimodal model's vision tower and projector (0 for text-only
      * models); part of params_total, never of the layers above. */
     uint64_t params_vision;
+    /* For transformers' device_map (arch_vision.c, transformers 5.24): the
+     * part of params_vision in a multi_modal_projector module beside the
+     * tower (0 when the tower holds it), the tower's buffers accelerate
+     * weighs (position_ids int64, rotary inv_freq fp32), and whether the
+     * module tree is known: model.{vision tower, projector, language_model}. */
+    uint64_t params_projector;
+    uint64_t vision_buffer_bytes;
+    bool vision_tree;
     /* transformers ties lm_head by the top-level config, but text_config
      * alone leaves it untied (Mistral 3): vLLM, which builds the language
      * model from text_config, loads an lm_head of its own. */
