@@ -110,20 +110,26 @@ static gpumem_status weights(const gpumem_model *m, const engine_req *r, gpumem_
     bool dequant = m->quant.method == QUANT_MXFP4 && !r->dtype_given;
     if (m->has_storage && !r->dtype_given && !dequant)
         return stored_weights(m, r, gpu, err);
+    const dtype_traits *t = dtype_get(r->dtype);
+    /* bitsandbytes replaces nn.Linear only: fused MoE experts (3-D
+     * parameters) stay in the compute dtype (transformers 5.24
+     * integrations/bitsandbytes.py replace_with_bnb_linear). */
+    bool bnb_experts = t->quantized;
     acc lin = {0, false}, small = {0, false}, a = {0, false}, experts = {0, false};
     for (uint32_t i = 0; i < m->n_layer; i++) {
         acc_add(&lin, m->layers[i].params_linear);
-        acc_add(dequant ? &experts : &lin, m->layers[i].params_expert);
+        acc_add(dequant || bnb_experts ? &experts : &lin, m->layers[i].params_expert);
         acc_add(&small, m->layers[i].params_small);
     }
     /* Embeddings, lm_head, norms and biases stay in the compute dtype when
      * the matrices are quantised (bitsandbytes skips lm_head by default). */
-    const dtype_traits *t = dtype_get(r->dtype);
     bool matrices_only = t->quantized || r->dtype == GPUMEM_DTYPE_FP8;
     gpumem_dtype keep = matrices_only ? r->compute : r->dtype;
     uint64_t bytes = div_up(linear_bytes(r->dtype, lin.sum, m->n_embd, &a), r->tp);
     bytes += div_up(nbytes(keep, m->params_embed + m->params_output, &a), r->tp);
     bytes += nbytes(keep, small.sum + m->params_other, &a);
+    if (bnb_experts)
+        bytes += div_up(nbytes(keep, experts.sum, &a), r->tp);
     if (dequant) {
         bytes += div_up(nbytes(GPUMEM_DTYPE_BF16, experts.sum, &a), r->tp);
         if (lin.overflow || small.overflow || experts.overflow || a.overflow)

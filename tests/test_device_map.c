@@ -299,6 +299,28 @@ static void test_bnb_nf4_by_hand(void **state)
     gpumem_model_free(m);
 }
 
+/* bitsandbytes leaves fused MoE experts alone: transformers 5.24 sized
+ * Mixtral-8x7B under nf4 (reference case mixtral-nf4-auto-2xa6000) at
+ * 91392320000 bytes, of which the bf16 experts alone are
+ * 32 x 8 x 3 x 4096 x 14336 x 2 = 90194313216. Without a device_map the
+ * weights must be at least that, and at most 0.5% more (the absmax of the
+ * attention matrices: 32 x 41943040 / 64 x 4 = 83886080). */
+static void test_bnb_keeps_moe_experts_16bit(void **state)
+{
+    (void)state;
+    gpumem_model *m = load_or_fail("mixtral-8x7b");
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    s.dtype_set = 1;
+    s.dtype = GPUMEM_DTYPE_INT4;
+    gpumem_estimate *e = estimate_or_fail(m, &s);
+    uint64_t w = device_component(e, "gpu0", "weights");
+    assert_true(w >= 91392320000ull);
+    assert_true(w <= 91392320000ull + 91392320000ull / 200);
+    free(e);
+    gpumem_model_free(m);
+}
+
 static void test_bad_settings(void **state)
 {
     (void)state;
@@ -340,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_offloaded_layers_run_on_gpu0),
         cmocka_unit_test(test_two_gpus_split_cache_and_logits),
         cmocka_unit_test(test_bnb_nf4_by_hand),
+        cmocka_unit_test(test_bnb_keeps_moe_experts_16bit),
         cmocka_unit_test(test_bad_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
