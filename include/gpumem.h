@@ -301,6 +301,14 @@ typedef struct {
     uint64_t batch;          /* sequences, >= 1 */
     uint64_t context;        /* prompt tokens per sequence, >= 1; 0: default */
     uint64_t new_tokens;     /* tokens generated after the prompt (default 1) */
+    /* transformers only: images per sequence in the prompt of a multimodal
+     * model (llava with a CLIP tower, gemma3), each at the tower's
+     * image_size. Their image tokens are part of `context` (which must
+     * hold them); the vision tower runs over all batch x images images in
+     * the prefill, before the text layers. 0: a text prompt. Other models
+     * fail with GPUMEM_ERR_UNSUPPORTED, other engines with
+     * GPUMEM_ERR_USAGE. */
+    uint32_t images;
     gpumem_cache cache;
     gpumem_attn attn;
     uint32_t gpus;           /* tensor-parallel GPUs, >= 1 */

@@ -467,6 +467,78 @@ static gpumem_status logits(const gpumem_model *m, const engine_req *r, bool hea
                       dtype_get(r->compute)->name);
 }
 
+/* ----------------------------------------------------------------- images */
+
+static uint64_t component_bytes(const gpumem_device *gpu, const char *name)
+{
+    for (size_t i = 0; i < gpu->n_components; i++)
+        if (strcmp(gpu->components[i].name, name) == 0)
+            return gpu->components[i].bytes;
+    return 0;
+}
+
+/* A prompt with images (transformers 5.24, modeling_llava.py /
+ * modeling_gemma3.py get_image_features; modeling_clip.py,
+ * modeling_siglip.py): the tower runs over all batch x images images before
+ * the text layers, so the prefill has two peaks. In the tower's layer k >= 1
+ * (traced on the meta device, validation/measure_torch.py --images) live
+ * [T, hidden] tensors are the encoder's input (its caller holds it), the
+ * layer's input, the attention residual sum and the second LayerNorm's
+ * output; the MLP adds fc1's [T, ff] output and the activation's (two for
+ * quick_gelu: sigmoid, mul). Before the MLP the attention holds the first
+ * LayerNorm, q, k, v and its output instead. Eager attention at its softmax
+ * holds six [T, hidden] tensors and the [heads, T, T] scores, their fp32
+ * upcast and the fp32 softmax. With them: pixel_values and the prompt's
+ * input_ids, attention mask and its masked copy (int64). The KV cache and
+ * the logits do not exist yet. After the tower, the text layers run with
+ * pixel_values, the projected features (llava: also their concatenation),
+ * the tower's outputs the model kept (llava: the last two hidden states;
+ * gemma3: last_hidden_state) and the image-token mask still live. The
+ * component is what the images add to the text prefill's peak. */
+static gpumem_status image_peak(const gpumem_model *m, const engine_req *r, gpumem_device *gpu,
+                                gpumem_error *err)
+{
+    const model_vision_act *v = &m->vision_act;
+    if (!v->tokens)
+        return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                       "images: the vision tower's activations are modelled for llava (CLIP "
+                       "tower) and gemma3 only");
+    uint64_t need = (uint64_t)r->images * v->text_tokens;
+    if (need >= r->context)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "context %llu cannot hold %u images of %u image tokens and a text token",
+                       (unsigned long long)r->context, r->images, v->text_tokens);
+    acc a = {0, false}, tower = {0, false}, scores = {0, false};
+    uint64_t d = dtype_get(r->compute)->bytes_num, n = r->batch * r->images;
+    uint64_t t = v->tokens, h = v->hidden, f = v->ff;
+    if (r->attn == GPUMEM_ATTN_EAGER) {
+        acc_mul(&tower, 2, (uint64_t[]){6 * t, h});
+        acc_mul(&scores, 4, (uint64_t[]){v->heads, t, t, d + 4 + (d < 4 ? 4 : 0)});
+    } else {
+        uint64_t mlp = 4 * h + (1 + (uint64_t)v->act_tensors) * f, attn = 7 * h;
+        acc_mul(&tower, 2, (uint64_t[]){t, mlp > attn ? mlp : attn});
+    }
+    uint64_t per_image = nbytes(r->compute, tower.sum + v->pixels, &a) + scores.sum;
+    acc vision = {0, false}, text = {0, false};
+    acc_mul(&vision, 2, (uint64_t[]){n, per_image});
+    acc_mul(&vision, 3, (uint64_t[]){3 * 8, r->batch, r->context});
+    uint64_t held = v->pixels + (uint64_t)v->feature_copies * v->text_tokens * m->n_embd +
+                    (uint64_t)v->held_states * t * h;
+    acc_mul(&text, 2, (uint64_t[]){n, nbytes(r->compute, held, &a)});
+    acc_mul(&text, 2, (uint64_t[]){r->batch, r->context}); /* the image-token mask, bool */
+    if (a.overflow || tower.overflow || scores.overflow || vision.overflow || text.overflow)
+        return err_set(err, GPUMEM_ERR_OVERFLOW, "image activations do not fit in 64 bits");
+    uint64_t text_peak = component_bytes(gpu, "kv_cache") + component_bytes(gpu, "activations") +
+                         component_bytes(gpu, "logits");
+    uint64_t over = vision.sum > text_peak ? vision.sum - text_peak : 0;
+    bool tower_peak = over > text.sum;
+    return device_add(gpu, "images", tower_peak ? over : text.sum, err,
+                      "%llu image(s) of %llu patches: %s", (unsigned long long)n,
+                      (unsigned long long)t,
+                      tower_peak ? "the vision tower's peak, over the text prefill's"
+                                 : "pixel_values and image features held through the text prefill");
+}
+
 gpumem_status engine_transformers(const gpumem_model *m, const engine_req *r,
                                   gpumem_device *gpu, gpumem_error *err)
 {
@@ -477,7 +549,8 @@ gpumem_status engine_transformers(const gpumem_model *m, const engine_req *r,
              (st = vision_weights(m, r, gpu, err)) != GPUMEM_OK ||
              (st = kv_cache(m, r, NULL, gpu, err)) != GPUMEM_OK ||
         (st = activations(m, r, NULL, gpu, err)) != GPUMEM_OK ||
-        (st = logits(m, r, false, gpu, err)) != GPUMEM_OK)
+        (st = logits(m, r, false, gpu, err)) != GPUMEM_OK ||
+        (r->images && (st = image_peak(m, r, gpu, err)) != GPUMEM_OK))
         return st;
     return runtime(gpu, "CUDA 12 context with torch (modelled, not allocator-visible)", err);
 }

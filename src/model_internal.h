@@ -111,6 +111,18 @@ typedef struct {
     gpumem_dtype keep;         /* dtype of everything left unquantised */
 } model_quant;
 
+/* A vision tower's sizes for its activation peak (CLIP / SigLIP). */
+typedef struct {
+    uint32_t tokens;      /* sequence per image (CLIP: patches + 1 CLS) */
+    uint32_t hidden, ff, heads;
+    uint32_t act_tensors; /* MLP activation outputs: 1 (gelu), 2 (quick_gelu) */
+    uint64_t pixels;      /* pixel_values elements per image */
+    uint32_t text_tokens; /* image tokens in the prompt per image */
+    /* held through the text layers, per image: copies of the projected
+     * features [text_tokens, text hidden] and tower outputs [tokens, hidden] */
+    uint32_t feature_copies, held_states;
+} model_vision_act;
+
 struct gpumem_model {
     char name[128];
     char architecture[48];
@@ -139,6 +151,9 @@ struct gpumem_model {
     uint64_t params_projector;
     uint64_t vision_buffer_bytes;
     bool vision_tree;
+    /* The tower's forward over one image, where its peak is modelled
+     * (engine_transformers.c image_peak; tokens 0 otherwise). */
+    model_vision_act vision_act;
     /* transformers ties lm_head by the top-level config, but text_config
      * alone leaves it untied (Mistral 3): vLLM, which builds the language
      * model from text_config, loads an lm_head of its own. */
