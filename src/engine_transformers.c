@@ -578,9 +578,12 @@ static void bnb_layer(const gpumem_model *m, const engine_req *r, const model_la
         q += elems * mats[i].count;
         scales += (nf4 ? div_up(elems, 64) : mats[i].n) * 4 * mats[i].count;
     }
+    /* the swapped modules' biases are made in torch's default dtype, fp32,
+     * and sized so (kept as an upper bound once loaded) */
+    uint64_t bias = l->params_linear_bias;
     uint64_t all = l->params_linear + l->params_expert + l->params_small;
-    uint64_t rest = all > q ? all - q : 0;
-    *sized = (nf4 ? q / 2 : q) + nbytes(r->compute, rest, a);
+    uint64_t rest = all > q + bias ? all - q - bias : 0;
+    *sized = (nf4 ? q / 2 : q) + 4 * bias + nbytes(r->compute, rest, a);
     *extra = scales;
 }
 

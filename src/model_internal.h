@@ -69,6 +69,9 @@ typedef struct {
     uint64_t params_linear; /* 2-D matrices outside routed experts */
     uint64_t params_expert; /* routed expert matrices (and their biases) */
     uint64_t params_small;  /* norms, biases, sinks: kept in 16/32-bit */
+    /* of params_small: biases of the attention and dense / shared-expert
+     * MLP nn.Linear modules (bitsandbytes rebuilds those modules: fp32) */
+    uint64_t params_linear_bias;
     /* Storage bytes of the same three parts, when a file says (GGUF,
      * safetensors); 0 otherwise. */
     uint64_t bytes_linear, bytes_expert, bytes_small;
