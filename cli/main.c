@@ -558,6 +558,10 @@ static int apply_settings(const opt_values *v, gpumem_settings *s, gpumem_unit *
         return rc;
     if (v->set[O_BATCH] && (rc = parse_count("batch", v->value[O_BATCH], 1u << 20, &s->batch)))
         return rc;
+    uint64_t images = 0;
+    if (v->set[O_IMAGES] && (rc = parse_count("images", v->value[O_IMAGES], 1u << 16, &images)))
+        return rc;
+    s->images = (uint32_t)images;
     if (v->set[O_CONTEXT] &&
         (rc = parse_count("context", v->value[O_CONTEXT], 1ull << 26, &s->context)))
         return rc;

@@ -33,6 +33,9 @@ const opt_spec cli_options[O_COUNT] = {
      "(validate: every case)"},
     {O_NEW_TOKENS, "new-tokens", 'n', NULL, OPT_VALUE, "N", CMD_ESTIMATE,
      "tokens generate() adds after the prompt (default 1)"},
+    {O_IMAGES, "images", 0, NULL, OPT_VALUE, "N", CMD_ESTIMATE,
+     "transformers: images per sequence in the prompt of a llava (CLIP) or gemma3 model, "
+     "at the tower's image size; their image tokens count in --context"},
     {O_CACHE, "cache", 0, NULL, OPT_VALUE, "KIND", CMD_ESTIMATE,
      "transformers KV cache: dynamic (default) or static"},
     {O_CHECK, "check", 0, NULL, OPT_FLAG, NULL, CMD_VALIDATE,

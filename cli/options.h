@@ -35,6 +35,7 @@ typedef enum {
     O_PARAMS,
     O_BREAKDOWN,
     O_NEW_TOKENS,
+    O_IMAGES,
     O_CACHE,
     O_CHECK,
     O_GPU_UTIL,

@@ -11,8 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const parts[] = {"weights", "kv_cache", "activations", "logits"};
-enum { N_PARTS = 4 };
+/* "vision_weights" (a multimodal tower) and "images" (a prompt's images)
+ * have no measured counterpart: the harness files them under weights and
+ * activations; they count in the total. */
+static const char *const parts[] = {"weights", "kv_cache", "activations", "logits", "images",
+                                    "vision_weights"};
+enum { N_PARTS = 6 };
 
 /* llama.cpp buffers: exact (to the printed 0.01 MiB) for model, KV and
  * output; the compute buffer within 1% or 16 MiB, whichever is larger. */
@@ -155,6 +159,7 @@ static int settings_from(json_t *r, gpumem_settings *s, char *why, size_t len)
     }
     s->batch = (uint64_t)json_integer_value(json_object_get(r, "batch"));
     s->context = (uint64_t)json_integer_value(json_object_get(r, "context"));
+    s->images = (uint32_t)json_integer_value(json_object_get(r, "images")); /* 0 when absent */
     json_t *nt = json_object_get(r, "new_tokens");
     s->new_tokens = nt ? (uint64_t)json_integer_value(nt) : 1;
     if (s->new_tokens == 0)

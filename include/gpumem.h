@@ -288,7 +288,14 @@ typedef struct {
  * keeps the default: `gpus` are tensor-parallel ranks. AUTO and BALANCED
  * are the same strategy in that version (even shares, GPU 0 first);
  * BALANCED_LOW_0 keeps GPU 0 as empty as it can; SEQUENTIAL fills each GPU
- * before the next. */
+ * before the next. Weights in fp32/fp16/bf16, or quantised on load by
+ * bitsandbytes (dtype int4 = nf4, int8: sized as its quantizer sizes them,
+ * max_memory x 0.9; a placement that needs the CPU fails with
+ * GPUMEM_ERR_USAGE, as transformers refuses it); pre-quantised checkpoints
+ * and FP8 fail with GPUMEM_ERR_UNSUPPORTED. Multimodal llava, gemma3,
+ * qwen2_vl and qwen2_5_vl models place the vision tower and projector too
+ * (GPUMEM_ERR_UNSUPPORTED where accelerate would split one over two
+ * devices); other multimodal families fail with GPUMEM_ERR_UNSUPPORTED. */
 typedef enum {
     GPUMEM_DEVICE_MAP_NONE = 0,
     GPUMEM_DEVICE_MAP_AUTO,
@@ -339,6 +346,14 @@ typedef struct {
     uint64_t batch;          /* sequences, >= 1 */
     uint64_t context;        /* prompt tokens per sequence, >= 1; 0: default */
     uint64_t new_tokens;     /* tokens generated after the prompt (default 1) */
+    /* transformers only: images per sequence in the prompt of a multimodal
+     * model (llava with a CLIP tower, gemma3), each at the tower's
+     * image_size. Their image tokens are part of `context` (which must
+     * hold them); the vision tower runs over all batch x images images in
+     * the prefill, before the text layers. 0: a text prompt. Other models
+     * fail with GPUMEM_ERR_UNSUPPORTED, other engines with
+     * GPUMEM_ERR_USAGE. */
+    uint32_t images;
     gpumem_cache cache;
     gpumem_attn attn;
     uint32_t gpus;           /* tensor-parallel GPUs, >= 1 */
@@ -519,7 +534,15 @@ typedef struct {
     int16_t layer_device[GPUMEM_MAX_MASK_LAYERS]; /* decoder layer i's device */
     int16_t embed_device, norm_device, lm_head_device;
     int16_t main_device;          /* runs offloaded layers, gets the inputs and logits */
-    /* accelerate's module sizes (parameters and buffers) per GPU, then the host */
+    /* A multimodal model's vision tower and multi_modal_projector (-2 when
+     * the model has none, or the tower holds the projector: Qwen2.5-VL). */
+    int16_t vision_device, projector_device;
+    /* Per GPU, then the host: accelerate's module sizes, by which it
+     * placed the modules (parameters and buffers; bitsandbytes weights at
+     * 1 byte (int8) or 0.5 (nf4) per element, quantizer.param_element_size) */
+    uint64_t sized_bytes[GPUMEM_MAX_SPLIT + 1];
+    /* what the weights take once loaded: sized_bytes plus bitsandbytes'
+     * per-block absmax (nf4) or per-row SCB (int8) fp32 scales */
     uint64_t weight_bytes[GPUMEM_MAX_SPLIT + 1];
 } gpumem_device_map_info;
 

@@ -206,6 +206,8 @@ static gpumem_status read_gemma2(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 static gpumem_status read_gemma3(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 {
     m->embed_scale_buffer = true; /* GemmaTextScaledWordEmbedding (transformers 5.24) */
+    /* Gemma3RotaryEmbedding: {full,sliding}_attention_{,original_}inv_freq */
+    m->rope_per_layer_type = true;
     TRY(read_dims(c, s, (dims){262208, 2304, 26, 8, 4, 256, 9216, 131072, true}));
     TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
     s->o_bias = s->qkv_bias;

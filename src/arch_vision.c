@@ -45,6 +45,13 @@ typedef struct {
     uint32_t hidden, ff, layers, heads, channels, image, patch;
 } vit_dims;
 
+/* The last CLIP / SigLIP tower read, for its activation peak. */
+typedef struct {
+    vit_dims v;
+    uint32_t tokens;
+    bool quick_gelu;
+} vit_read;
+
 static gpumem_status read_vit(cfg_ctx *c, vit_dims d, vit_dims *out)
 {
     TRY(cfg_u32(c, "hidden_size", d.hidden, MAX_DIM, &out->hidden));
@@ -69,11 +76,26 @@ static uint64_t patches(const vit_dims *v)
 
 /* CLIPVisionModel (modeling_clip.py): class embedding, patch conv without
  * bias, num_patches + 1 positions, pre_layrnorm, layers, post_layernorm. */
-static gpumem_status clip_tower(cfg_ctx *c, acc64 *s, uint64_t *hidden)
+/* hidden_act: quick_gelu runs sigmoid and mul (two [T, ff] outputs live at
+ * once), the gelu variants one op. */
+static gpumem_status read_act(cfg_ctx *c, const char *def, bool *quick)
+{
+    const char *act;
+    TRY(cfg_str(c, "hidden_act", &act));
+    *quick = strcmp(act ? act : def, "quick_gelu") == 0;
+    return GPUMEM_OK;
+}
+
+static gpumem_status clip_tower(cfg_ctx *c, acc64 *s, uint64_t *hidden, uint64_t *buffers,
+                                vit_read *vr)
 {
     vit_dims v;
     TRY(read_vit(c, (vit_dims){768, 3072, 12, 12, 3, 224, 32}, &v));
+    TRY(read_act(c, "quick_gelu", &vr->quick_gelu));
+    vr->v = v;
+    vr->tokens = (uint32_t)patches(&v) + 1;
     uint64_t h = v.hidden;
+    *buffers = 8 * (patches(&v) + 1); /* position_ids, int64 */
     acc64_add(s, h, 1 + (uint64_t)v.channels * v.patch * v.patch + patches(&v) + 1);
     acc64_add(s, 2, h);
     for (uint32_t i = 0; i < v.layers; i++)
@@ -86,13 +108,18 @@ static gpumem_status clip_tower(cfg_ctx *c, acc64 *s, uint64_t *hidden)
 /* SiglipVisionModel (modeling_siglip.py): patch conv with bias,
  * num_patches positions, layers, post_layernorm, and with vision_use_head
  * (default true) the attention-pooling head. */
-static gpumem_status siglip_tower(cfg_ctx *c, acc64 *s, uint64_t *hidden)
+static gpumem_status siglip_tower(cfg_ctx *c, acc64 *s, uint64_t *hidden, uint64_t *buffers,
+                                  vit_read *vr)
 {
     vit_dims v;
     bool head;
     TRY(read_vit(c, (vit_dims){768, 3072, 12, 12, 3, 224, 16}, &v));
+    TRY(read_act(c, "gelu_pytorch_tanh", &vr->quick_gelu));
+    vr->v = v;
+    vr->tokens = (uint32_t)patches(&v);
     TRY(cfg_bool(c, "vision_use_head", true, &head));
     uint64_t h = v.hidden;
+    *buffers = 8 * patches(&v); /* position_ids, int64 */
     linear(s, (uint64_t)v.channels * v.patch * v.patch, h, true);
     acc64_add(s, patches(&v), h);
     for (uint32_t i = 0; i < v.layers; i++)
@@ -187,10 +214,17 @@ static gpumem_status read_qwen_vit(cfg_ctx *c, bool v2_5, qwen_vit *q)
  * embed_dim x mlp_ratio, LayerNorms; Qwen2.5-VL: gated of
  * intermediate_size, RMSNorms), and the patch merger (norm, then
  * hidden x merge^2 -> same -> out, with bias). */
-static gpumem_status qwen_tower(cfg_ctx *c, acc64 *s, bool v2_5)
+static gpumem_status qwen_tower(cfg_ctx *c, acc64 *s, bool v2_5, uint64_t *buffers)
 {
     qwen_vit q;
+    uint32_t heads;
     TRY(read_qwen_vit(c, v2_5, &q));
+    TRY(cfg_u32(c, "num_heads", 16, 1u << 16, &heads));
+    if (!heads)
+        return BAD("vision_config: num_heads must be non-zero");
+    /* VisionRotaryEmbedding(head_dim / 2): inv_freq and original_inv_freq,
+     * head_dim / 4 fp32 each. */
+    *buffers = 2 * 4 * (q.hidden / heads / 4);
     uint64_t h = q.hidden, norm = v2_5 ? 1 : 2;
     acc64_add(s, h, (uint64_t)q.channels * q.temporal * q.patch * q.patch);
     for (uint32_t i = 0; i < q.depth; i++) {
@@ -329,37 +363,74 @@ bool vision_known(const char *model_type)
 }
 
 /* The tower for a Llava-family vision_config, by its model_type. */
-static gpumem_status llava_tower(cfg_ctx *c, acc64 *s, uint64_t *vh)
+static gpumem_status llava_tower(cfg_ctx *c, acc64 *s, uint64_t *vh, uint64_t *buffers,
+                                 vit_read *vr, bool *clip)
 {
     const char *type;
     TRY(cfg_str(c, "model_type", &type));
-    if (type && strcmp(type, "clip_vision_model") == 0)
-        return clip_tower(c, s, vh);
+    *clip = type && strcmp(type, "clip_vision_model") == 0;
+    if (*clip)
+        return clip_tower(c, s, vh, buffers, vr);
     if (type && strcmp(type, "siglip_vision_model") == 0)
-        return siglip_tower(c, s, vh);
+        return siglip_tower(c, s, vh, buffers, vr);
     return err_set_at(c->err, GPUMEM_ERR_UNSUPPORTED, c->file, -1, 0, 0,
                       "vision_config model_type '%s' is not modelled (clip_vision_model, "
                       "siglip_vision_model)",
                       type ? type : "(absent)");
 }
 
+/* What device_map needs besides the count (model_internal.h). */
+typedef struct {
+    uint64_t tower_end; /* s->sum after the tower: the projector follows */
+    uint64_t buffers;
+    bool tree; /* model.{tower, projector, language_model}, nothing else */
+    vit_read vit;
+    uint32_t text_tokens; /* image tokens per image; 0: activations not modelled */
+    uint32_t feature_copies, held_states; /* model_vision_act */
+} vision_tree;
+
 static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, const char *outer,
-                                         const text_side *t, acc64 *s)
+                                         const text_side *t, acc64 *s, vision_tree *vt)
 {
     uint64_t vh = 0;
     switch (row->tower) {
-    case TOWER_CLIP_OR_SIGLIP:
-        TRY(llava_tower(c, s, &vh));
+    case TOWER_CLIP_OR_SIGLIP: {
+        bool clip;
+        TRY(llava_tower(c, s, &vh, &vt->buffers, &vt->vit, &clip));
+        vt->tower_end = s->sum;
+        /* vision_feature_select_strategy "default" drops CLIP's CLS token
+         * (modeling_llava.py get_image_features, 5.24) */
+        if (clip && strcmp(outer, "llava") == 0) {
+            vt->text_tokens = vt->vit.tokens - 1;
+            /* the projector's output and its concatenation; the tower's
+             * last two hidden states (output_hidden_states for
+             * vision_feature_layer) */
+            vt->feature_copies = 2;
+            vt->held_states = 2;
+        }
         TRY(llava_projector(c, s, vh, t));
+        /* LlavaNextModel holds image_newline itself: not a plain tree */
+        vt->tree = strcmp(outer, "llava") == 0;
         if (strcmp(outer, "llava_next") == 0)
             acc64_add(s, t->hidden, 1); /* image_newline */
         return GPUMEM_OK;
-    case TOWER_SIGLIP:
+    }
+    case TOWER_SIGLIP: {
         /* Gemma3MultiModalProjector: mm_input_projection_weight and an
-         * RMSNorm over the vision width. */
-        TRY(siglip_tower(c, s, &vh));
+         * RMSNorm over the vision width; it pools the patches to
+         * mm_tokens_per_image tokens (default 256). */
+        TRY(siglip_tower(c, s, &vh, &vt->buffers, &vt->vit));
+        vt->tower_end = s->sum;
+        vt->tree = true;
         acc64_add(s, vh, t->hidden + 1);
-        return GPUMEM_OK;
+        json_t *root = c->root;
+        c->root = c->top;
+        gpumem_status st = cfg_u32(c, "mm_tokens_per_image", 256, 1u << 20, &vt->text_tokens);
+        c->root = root;
+        vt->feature_copies = 1; /* the projector's output */
+        vt->held_states = 1;    /* the tower's last_hidden_state */
+        return st;
+    }
     case TOWER_PIXTRAL: {
         /* Mistral3MultiModalProjector: RMSNorm, patch merger
          * (vision x merge^2 -> vision, no bias), then Llava's two linears
@@ -388,7 +459,10 @@ static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, cons
         return GPUMEM_OK;
     case TOWER_QWEN2_VL:
     case TOWER_QWEN2_5_VL:
-        return qwen_tower(c, s, row->tower == TOWER_QWEN2_5_VL);
+        TRY(qwen_tower(c, s, row->tower == TOWER_QWEN2_5_VL, &vt->buffers));
+        vt->tower_end = s->sum; /* the merger is the tower's */
+        vt->tree = true;
+        return GPUMEM_OK;
     }
     return BAD("unknown vision tower");
 }
@@ -419,7 +493,9 @@ gpumem_status vision_read(cfg_ctx *c, const char *outer, gpumem_model *m, arch_s
     acc64 s = {0, false};
     json_t *root = c->root;
     c->root = vc;
-    gpumem_status st = tower_and_projector(c, row, outer, &t, &s);
+    vision_tree vt;
+    memset(&vt, 0, sizeof vt);
+    gpumem_status st = tower_and_projector(c, row, outer, &t, &s, &vt);
     c->root = root;
     json_decref(defaults);
     TRY(st);
@@ -427,6 +503,21 @@ gpumem_status vision_read(cfg_ctx *c, const char *outer, gpumem_model *m, arch_s
         return err_set_at(c->err, GPUMEM_ERR_OVERFLOW, c->file, -1, 0, 0,
                           "vision tower parameter count does not fit in 64 bits");
     m->params_vision = s.sum;
+    m->params_projector = vt.tree ? s.sum - vt.tower_end : 0;
+    m->vision_buffer_bytes = vt.buffers;
+    m->vision_tree = vt.tree;
+    if (vt.text_tokens) {
+        const vit_dims *v = &vt.vit.v;
+        m->vision_act.tokens = vt.vit.tokens;
+        m->vision_act.hidden = v->hidden;
+        m->vision_act.ff = v->ff;
+        m->vision_act.heads = v->heads;
+        m->vision_act.act_tensors = vt.vit.quick_gelu ? 2 : 1;
+        m->vision_act.pixels = (uint64_t)v->channels * v->image * v->image;
+        m->vision_act.text_tokens = vt.text_tokens;
+        m->vision_act.feature_copies = vt.feature_copies;
+        m->vision_act.held_states = vt.held_states;
+    }
     return GPUMEM_OK;
 }
 

@@ -6,6 +6,7 @@
 #include "dtype_internal.h"
 #include "device_map_internal.h"
 #include "estimate_internal.h"
+#include "quant_internal.h"
 #include "util_internal.h"
 
 #include <stdio.h>
@@ -109,20 +110,26 @@ static gpumem_status weights(const gpumem_model *m, const engine_req *r, gpumem_
     bool dequant = m->quant.method == QUANT_MXFP4 && !r->dtype_given;
     if (m->has_storage && !r->dtype_given && !dequant)
         return stored_weights(m, r, gpu, err);
+    const dtype_traits *t = dtype_get(r->dtype);
+    /* bitsandbytes replaces nn.Linear only: fused MoE experts (3-D
+     * parameters) stay in the compute dtype (transformers 5.24
+     * integrations/bitsandbytes.py replace_with_bnb_linear). */
+    bool bnb_experts = t->quantized;
     acc lin = {0, false}, small = {0, false}, a = {0, false}, experts = {0, false};
     for (uint32_t i = 0; i < m->n_layer; i++) {
         acc_add(&lin, m->layers[i].params_linear);
-        acc_add(dequant ? &experts : &lin, m->layers[i].params_expert);
+        acc_add(dequant || bnb_experts ? &experts : &lin, m->layers[i].params_expert);
         acc_add(&small, m->layers[i].params_small);
     }
     /* Embeddings, lm_head, norms and biases stay in the compute dtype when
      * the matrices are quantised (bitsandbytes skips lm_head by default). */
-    const dtype_traits *t = dtype_get(r->dtype);
     bool matrices_only = t->quantized || r->dtype == GPUMEM_DTYPE_FP8;
     gpumem_dtype keep = matrices_only ? r->compute : r->dtype;
     uint64_t bytes = div_up(linear_bytes(r->dtype, lin.sum, m->n_embd, &a), r->tp);
     bytes += div_up(nbytes(keep, m->params_embed + m->params_output, &a), r->tp);
     bytes += nbytes(keep, small.sum + m->params_other, &a);
+    if (bnb_experts)
+        bytes += div_up(nbytes(keep, experts.sum, &a), r->tp);
     if (dequant) {
         bytes += div_up(nbytes(GPUMEM_DTYPE_BF16, experts.sum, &a), r->tp);
         if (lin.overflow || small.overflow || experts.overflow || a.overflow)
@@ -494,6 +501,78 @@ static gpumem_status logits(const gpumem_model *m, const engine_req *r, bool hea
                       dtype_get(r->compute)->name);
 }
 
+/* ----------------------------------------------------------------- images */
+
+static uint64_t component_bytes(const gpumem_device *gpu, const char *name)
+{
+    for (size_t i = 0; i < gpu->n_components; i++)
+        if (strcmp(gpu->components[i].name, name) == 0)
+            return gpu->components[i].bytes;
+    return 0;
+}
+
+/* A prompt with images (transformers 5.24, modeling_llava.py /
+ * modeling_gemma3.py get_image_features; modeling_clip.py,
+ * modeling_siglip.py): the tower runs over all batch x images images before
+ * the text layers, so the prefill has two peaks. In the tower's layer k >= 1
+ * (traced on the meta device, validation/measure_torch.py --images) live
+ * [T, hidden] tensors are the encoder's input (its caller holds it), the
+ * layer's input, the attention residual sum and the second LayerNorm's
+ * output; the MLP adds fc1's [T, ff] output and the activation's (two for
+ * quick_gelu: sigmoid, mul). Before the MLP the attention holds the first
+ * LayerNorm, q, k, v and its output instead. Eager attention at its softmax
+ * holds six [T, hidden] tensors and the [heads, T, T] scores, their fp32
+ * upcast and the fp32 softmax. With them: pixel_values and the prompt's
+ * input_ids, attention mask and its masked copy (int64). The KV cache and
+ * the logits do not exist yet. After the tower, the text layers run with
+ * pixel_values, the projected features (llava: also their concatenation),
+ * the tower's outputs the model kept (llava: the last two hidden states;
+ * gemma3: last_hidden_state) and the image-token mask still live. The
+ * component is what the images add to the text prefill's peak. */
+static gpumem_status image_peak(const gpumem_model *m, const engine_req *r, gpumem_device *gpu,
+                                gpumem_error *err)
+{
+    const model_vision_act *v = &m->vision_act;
+    if (!v->tokens)
+        return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                       "images: the vision tower's activations are modelled for llava (CLIP "
+                       "tower) and gemma3 only");
+    uint64_t need = (uint64_t)r->images * v->text_tokens;
+    if (need >= r->context)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "context %llu cannot hold %u images of %u image tokens and a text token",
+                       (unsigned long long)r->context, r->images, v->text_tokens);
+    acc a = {0, false}, tower = {0, false}, scores = {0, false};
+    uint64_t d = dtype_get(r->compute)->bytes_num, n = r->batch * r->images;
+    uint64_t t = v->tokens, h = v->hidden, f = v->ff;
+    if (r->attn == GPUMEM_ATTN_EAGER) {
+        acc_mul(&tower, 2, (uint64_t[]){6 * t, h});
+        acc_mul(&scores, 4, (uint64_t[]){v->heads, t, t, d + 4 + (d < 4 ? 4 : 0)});
+    } else {
+        uint64_t mlp = 4 * h + (1 + (uint64_t)v->act_tensors) * f, attn = 7 * h;
+        acc_mul(&tower, 2, (uint64_t[]){t, mlp > attn ? mlp : attn});
+    }
+    uint64_t per_image = nbytes(r->compute, tower.sum + v->pixels, &a) + scores.sum;
+    acc vision = {0, false}, text = {0, false};
+    acc_mul(&vision, 2, (uint64_t[]){n, per_image});
+    acc_mul(&vision, 3, (uint64_t[]){3 * 8, r->batch, r->context});
+    uint64_t held = v->pixels + (uint64_t)v->feature_copies * v->text_tokens * m->n_embd +
+                    (uint64_t)v->held_states * t * h;
+    acc_mul(&text, 2, (uint64_t[]){n, nbytes(r->compute, held, &a)});
+    acc_mul(&text, 2, (uint64_t[]){r->batch, r->context}); /* the image-token mask, bool */
+    if (a.overflow || tower.overflow || scores.overflow || vision.overflow || text.overflow)
+        return err_set(err, GPUMEM_ERR_OVERFLOW, "image activations do not fit in 64 bits");
+    uint64_t text_peak = component_bytes(gpu, "kv_cache") + component_bytes(gpu, "activations") +
+                         component_bytes(gpu, "logits");
+    uint64_t over = vision.sum > text_peak ? vision.sum - text_peak : 0;
+    bool tower_peak = over > text.sum;
+    return device_add(gpu, "images", tower_peak ? over : text.sum, err,
+                      "%llu image(s) of %llu patches: %s", (unsigned long long)n,
+                      (unsigned long long)t,
+                      tower_peak ? "the vision tower's peak, over the text prefill's"
+                                 : "pixel_values and image features held through the text prefill");
+}
+
 gpumem_status engine_transformers(const gpumem_model *m, const engine_req *r,
                                   gpumem_device *gpu, gpumem_error *err)
 {
@@ -504,39 +583,85 @@ gpumem_status engine_transformers(const gpumem_model *m, const engine_req *r,
              (st = vision_weights(m, r, gpu, err)) != GPUMEM_OK ||
              (st = kv_cache(m, r, NULL, gpu, err)) != GPUMEM_OK ||
         (st = activations(m, r, NULL, gpu, err)) != GPUMEM_OK ||
-        (st = logits(m, r, false, gpu, err)) != GPUMEM_OK)
+        (st = logits(m, r, false, gpu, err)) != GPUMEM_OK ||
+        (r->images && (st = image_peak(m, r, gpu, err)) != GPUMEM_OK))
         return st;
     return runtime(gpu, "CUDA 12 context with torch (modelled, not allocator-visible)", err);
 }
 
 /* ------------------------------------------------------------ device_map */
 
+/* bitsandbytes quantised on load (transformers 5.24 quantizer_bnb_*bit.py,
+ * bitsandbytes 0.50): replace_with_bnb_linear swaps every nn.Linear but
+ * lm_head for Linear4bit / Linear8bitLt; fused MoE experts (3-D
+ * parameters), routers, norms and biases stay in the compute dtype.
+ * accelerate sizes a quantised weight at quantized_element_size per
+ * element (0.5 nf4, 1 int8) and nothing else; loaded, nf4 adds one fp32
+ * absmax per 64-element block (no double quantisation, the default) and
+ * int8 one fp32 SCB per output row. */
+static void bnb_layer(const gpumem_model *m, const engine_req *r, const model_layer *l,
+                      uint64_t *sized, uint64_t *extra, acc *a)
+{
+    quant_matrix mats[QUANT_MAX_MATRICES], ex[2];
+    size_t nm, ne;
+    quant_layer_matrices(m, l, mats, &nm, ex, &ne);
+    uint64_t q = 0, scales = 0;
+    bool nf4 = r->dtype == GPUMEM_DTYPE_INT4;
+    for (size_t i = 0; i < nm; i++) {
+        uint64_t elems = mats[i].k * mats[i].n;
+        q += elems * mats[i].count;
+        scales += (nf4 ? div_up(elems, 64) : mats[i].n) * 4 * mats[i].count;
+    }
+    /* the swapped modules' biases are made in torch's default dtype, fp32,
+     * and sized so (kept as an upper bound once loaded) */
+    uint64_t bias = l->params_linear_bias;
+    uint64_t all = l->params_linear + l->params_expert + l->params_small;
+    uint64_t rest = all > q + bias ? all - q - bias : 0;
+    *sized = (nf4 ? q / 2 : q) + 4 * bias + nbytes(r->compute, rest, a);
+    *extra = scales;
+}
+
 /* Sizes as accelerate's compute_module_sizes sees them: parameters in the
- * storage dtype, and rotary_emb's two fp32 buffers (inv_freq and
- * original_inv_freq, head_dim / 2 each: modeling_llama.py, 5.24) and
- * Gemma's embed_scale scalar. */
+ * storage dtype (bitsandbytes: bnb_layer), and rotary_emb's two fp32
+ * buffers (inv_freq and original_inv_freq, head_dim / 2 each:
+ * modeling_llama.py, 5.24; Gemma 3 one pair per layer type) and Gemma's
+ * embed_scale scalar. A multimodal
+ * model's tower and projector in the weights dtype, with the tower's
+ * buffers. `extra`: the bytes loading adds to each layer (bnb scales). */
 static gpumem_status dm_module_sizes(const gpumem_model *m, const engine_req *r, uint64_t *layer,
-                                     dm_sizes *sz, gpumem_error *err)
+                                     uint64_t *extra, dm_sizes *sz, gpumem_error *err)
 {
     acc a = {0, false};
-    bool stored = m->has_storage && !r->dtype_given;
+    bool bnb = dtype_get(r->dtype)->quantized;
+    bool stored = m->has_storage && !r->dtype_given && !bnb;
+    gpumem_dtype keep = bnb ? r->compute : r->dtype;
     bool rope = !m->learned_positions;
     uint32_t rot = 0;
     for (uint32_t i = 0; i < m->n_layer; i++) {
         const model_layer *l = &m->layers[i];
-        layer[i] = stored ? l->bytes_linear + l->bytes_expert + l->bytes_small
-                          : nbytes(r->dtype, l->params_linear + l->params_expert + l->params_small,
-                                   &a);
+        extra[i] = 0;
+        if (bnb)
+            bnb_layer(m, r, l, &layer[i], &extra[i], &a);
+        else
+            layer[i] = stored ? l->bytes_linear + l->bytes_expert + l->bytes_small
+                              : nbytes(r->dtype,
+                                       l->params_linear + l->params_expert + l->params_small, &a);
         if (!rot && !l->ssm && l->attn != ATTN_KIND_NONE)
             rot = l->attn == ATTN_KIND_MLA ? l->qk_rope_dim : l->head_dim_k;
     }
-    *sz = (dm_sizes){m->n_layer, layer, 0, 0, 0, 0, m->tied};
-    sz->embed = stored ? m->bytes_embed : nbytes(r->dtype, m->params_embed, &a);
+    *sz = (dm_sizes){m->n_layer, layer, 0, 0, 0, 0, m->tied, false, 0, 0};
+    sz->embed = stored ? m->bytes_embed : nbytes(keep, m->params_embed, &a);
     if (m->embed_scale_buffer) /* one scalar in the default dtype the model was built in */
-        sz->embed += nbytes(r->dtype, 1, &a);
-    sz->norm = stored ? m->bytes_other : nbytes(r->dtype, m->params_other, &a);
-    sz->lm_head = stored ? m->bytes_output : nbytes(r->dtype, m->params_output, &a);
-    sz->rotary = rope ? 4ull * rot : 0;
+        sz->embed += nbytes(keep, 1, &a);
+    sz->norm = stored ? m->bytes_other : nbytes(keep, m->params_other, &a);
+    sz->lm_head = stored ? m->bytes_output : nbytes(keep, m->params_output, &a);
+    sz->rotary = rope ? 4ull * rot * (m->rope_per_layer_type ? 2 : 1) : 0;
+    if (m->params_vision) {
+        sz->multimodal = true;
+        sz->vision = nbytes(keep, m->params_vision - m->params_projector, &a) +
+                     m->vision_buffer_bytes;
+        sz->projector = nbytes(keep, m->params_projector, &a);
+    }
     if (a.overflow)
         return err_set(err, GPUMEM_ERR_OVERFLOW, "weights do not fit in 64 bits");
     return GPUMEM_OK;
@@ -572,9 +697,9 @@ static void dm_describe(char *buf, size_t cap, const dm_placement *p, uint32_t n
     buf[0] = '\0';
     if (first >= 0)
         n += (size_t)snprintf(buf, cap, first == last ? "layer %d" : "layers %d-%d", first, last);
-    const char *names[3] = {"embed_tokens", "norm", "lm_head"};
-    const int16_t devs[3] = {p->embed, p->norm, p->lm_head};
-    for (int k = 0; k < 3 && n < cap; k++)
+    const char *names[5] = {"vision tower", "projector", "embed_tokens", "norm", "lm_head"};
+    const int16_t devs[5] = {p->vision, p->projector, p->embed, p->norm, p->lm_head};
+    for (int k = 0; k < 5 && n < cap; k++)
         if (devs[k] == dev)
             n += (size_t)snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", names[k]);
 }
@@ -584,6 +709,7 @@ typedef struct {
     const dm_placement *p;
     const dm_sizes *sz;
     const uint64_t *layer; /* each layer's bytes */
+    const uint64_t *loaded; /* per device: weights once loaded (p->bytes + bnb scales) */
     uint32_t n_gpus;
     int main_dev, input_dev;
     bool *sel; /* scratch: the layers a device runs */
@@ -599,7 +725,7 @@ static gpumem_status dm_device(const gpumem_model *m, const engine_req *r, const
     int main_dev = x->main_dev, input_dev = x->input_dev;
     bool *sel = x->sel;
     dm_describe(what, sizeof what, p, m->n_layer, d);
-    uint64_t wb = p->bytes[d == DM_HOST ? x->n_gpus : (uint32_t)d];
+    uint64_t wb = x->loaded[d == DM_HOST ? x->n_gpus : (uint32_t)d];
     if (wb && (st = device_add(dev, "weights", wb, err, "%s%s", what[0] ? what : "buffers",
                                d == DM_HOST ? " (offloaded to the CPU)" : "")) != GPUMEM_OK)
         return st;
@@ -651,29 +777,52 @@ gpumem_status engine_transformers_device_map(const gpumem_model *m, const engine
     if (m->n_layer > GPUMEM_MAX_MASK_LAYERS)
         return err_set(err, GPUMEM_ERR_UNSUPPORTED, "a device_map over more than %d layers",
                        GPUMEM_MAX_MASK_LAYERS);
-    if (m->params_vision)
-        return err_set(err, GPUMEM_ERR_UNSUPPORTED,
-                       "a device_map of a multimodal model is not modelled yet (where accelerate "
-                       "puts the vision tower); run without --device-map");
     const dtype_traits *t = dtype_get(r->dtype);
-    if (t->quantized || r->dtype == GPUMEM_DTYPE_FP8)
+    bool bnb = t->quantized;
+    if (m->params_vision && !m->vision_tree)
         return err_set(err, GPUMEM_ERR_UNSUPPORTED,
-                       "a device_map with %s weights is not modelled (bitsandbytes sizes its "
-                       "modules differently); use fp32, fp16 or bf16",
-                       t->name);
+                       "a device_map of this multimodal model is not modelled (where accelerate "
+                       "puts its vision modules is known for llava, gemma3, qwen2_vl and "
+                       "qwen2_5_vl); run without --device-map");
+    if (m->params_vision && bnb)
+        return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                       "a device_map of a multimodal model quantised by bitsandbytes is not "
+                       "modelled (which vision linears it quantises); use fp16 or bf16");
+    if (r->dtype == GPUMEM_DTYPE_FP8 || (m->quant.method != QUANT_NONE && !r->dtype_given))
+        return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                       "a device_map with %s weights is not modelled (only bitsandbytes "
+                       "quantisation on load: --dtype nf4 or int8); use fp32, fp16 or bf16",
+                       m->quant.method != QUANT_NONE ? quant_method_name(m->quant.method)
+                                                     : t->name);
     gpumem_device_map_info *info = &out->device_map;
     uint64_t *layer = malloc((size_t)m->n_layer * sizeof *layer);
+    uint64_t *extra = malloc((size_t)m->n_layer * sizeof *extra);
     bool *sel = malloc((size_t)m->n_layer * sizeof *sel);
     gpumem_status st = GPUMEM_OK;
-    if (!layer || !sel) {
+    if (!layer || !extra || !sel) {
         st = err_set(err, GPUMEM_ERR_NOMEM, "out of memory");
         goto done;
     }
     dm_sizes sz;
     dm_placement p = {.layer_dev = info->layer_device};
-    if ((st = dm_module_sizes(m, r, layer, &sz, err)) != GPUMEM_OK ||
-        (st = dm_place(&sz, rq, &p, err)) != GPUMEM_OK)
+    dm_request req = *rq;
+    req.quantizer_margin = bnb; /* adjust_max_memory: "need more space for buffers" */
+    if ((st = dm_module_sizes(m, r, layer, extra, &sz, err)) != GPUMEM_OK ||
+        (st = dm_place(&sz, &req, &p, err)) != GPUMEM_OK)
         goto done;
+    if (bnb && p.bytes[rq->n_gpus]) {
+        /* quantizer_bnb_*bit.py validate_environment (5.24) */
+        st = err_set(err, GPUMEM_ERR_USAGE,
+                     "transformers refuses to load: %s weights would put %llu bytes on the CPU "
+                     "(\"Some modules are dispatched on the CPU or the disk\"); give more GPUs "
+                     "or more max_memory",
+                     t->name, (unsigned long long)p.bytes[rq->n_gpus]);
+        goto done;
+    }
+    uint64_t loaded[GPUMEM_MAX_SPLIT + 1];
+    memcpy(loaded, p.bytes, sizeof loaded);
+    for (uint32_t i = 0; i < m->n_layer; i++)
+        loaded[p.layer_dev[i] == DM_HOST ? rq->n_gpus : (uint32_t)p.layer_dev[i]] += extra[i];
     /* dispatch_model's main device: the first GPU holding a module; it runs
      * the offloaded ones. The inputs follow model.device, the embedding's. */
     int main_dev = DM_HOST;
@@ -690,8 +839,11 @@ gpumem_status engine_transformers_device_map(const gpumem_model *m, const engine
     info->norm_device = p.norm;
     info->lm_head_device = p.lm_head;
     info->main_device = (int16_t)main_dev;
-    memcpy(info->weight_bytes, p.bytes, sizeof info->weight_bytes);
-    dm_run run = {&p, &sz, layer, rq->n_gpus, main_dev, input_dev, sel};
+    info->vision_device = p.vision;
+    info->projector_device = p.projector;
+    memcpy(info->sized_bytes, p.bytes, sizeof info->sized_bytes);
+    memcpy(info->weight_bytes, loaded, sizeof info->weight_bytes);
+    dm_run run = {&p, &sz, layer, loaded, rq->n_gpus, main_dev, input_dev, sel};
     for (uint32_t d = 0; d < rq->n_gpus; d++) {
         gpumem_device *dev = &out->devices[d];
         snprintf(dev->name, sizeof dev->name, "gpu%u", d);
@@ -707,6 +859,7 @@ gpumem_status engine_transformers_device_map(const gpumem_model *m, const engine
     }
 done:
     free(layer);
+    free(extra);
     free(sel);
     return st;
 }

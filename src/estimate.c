@@ -126,6 +126,12 @@ static gpumem_status resolve(const gpumem_model *m, const gpumem_settings *s, en
     r->attn = s->attn;
     r->cache = s->cache;
     r->new_tokens = s->new_tokens;
+    r->images = s->images;
+    if (s->images && s->engine != GPUMEM_ENGINE_TRANSFORMERS)
+        return err_set(err, GPUMEM_ERR_USAGE, "images apply to the transformers engine");
+    if (s->images && s->device_map != GPUMEM_DEVICE_MAP_NONE)
+        return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                       "images with a device_map are not modelled (where the vision tower runs)");
     if (s->new_tokens > max_context)
         return err_set(err, GPUMEM_ERR_USAGE, "new tokens %llu is beyond %llu",
                        (unsigned long long)s->new_tokens, (unsigned long long)max_context);

@@ -15,6 +15,7 @@ typedef struct {
     gpumem_dtype compute;  /* activations */
     gpumem_dtype kv_dtype;
     uint64_t batch, context, new_tokens;
+    uint32_t images; /* per sequence: the vision tower's pass in the prefill */
     gpumem_attn attn;
     gpumem_cache cache;
     uint32_t tp; /* tensor-parallel ranks */

@@ -80,6 +80,9 @@ typedef struct {
     uint64_t params_linear; /* 2-D matrices outside routed experts */
     uint64_t params_expert; /* routed expert matrices (and their biases) */
     uint64_t params_small;  /* norms, biases, sinks: kept in 16/32-bit */
+    /* of params_small: biases of the attention and dense / shared-expert
+     * MLP nn.Linear modules (bitsandbytes rebuilds those modules: fp32) */
+    uint64_t params_linear_bias;
     /* Storage bytes of the same three parts, when a file says (GGUF,
      * safetensors); 0 otherwise. */
     uint64_t bytes_linear, bytes_expert, bytes_small;
@@ -127,6 +130,18 @@ typedef struct {
     gpumem_dtype keep;         /* dtype of everything left unquantised */
 } model_quant;
 
+/* A vision tower's sizes for its activation peak (CLIP / SigLIP). */
+typedef struct {
+    uint32_t tokens;      /* sequence per image (CLIP: patches + 1 CLS) */
+    uint32_t hidden, ff, heads;
+    uint32_t act_tensors; /* MLP activation outputs: 1 (gelu), 2 (quick_gelu) */
+    uint64_t pixels;      /* pixel_values elements per image */
+    uint32_t text_tokens; /* image tokens in the prompt per image */
+    /* held through the text layers, per image: copies of the projected
+     * features [text_tokens, text hidden] and tower outputs [tokens, hidden] */
+    uint32_t feature_copies, held_states;
+} model_vision_act;
+
 struct gpumem_model {
     char name[128];
     char architecture[48];
@@ -146,6 +161,7 @@ struct gpumem_model {
      * Falcon in transformers 5.24) instead of upcasting to fp32. */
     bool softmax_native;
     bool embed_scale_buffer; /* the input embedding keeps a scalar buffer (Gemma's embed_scale) */
+    bool rope_per_layer_type; /* rotary_emb keeps inv_freq per layer type (Gemma 3: 2 sets) */
     gpumem_dtype dtype;
     uint32_t n_layer, n_embd, n_vocab, max_ctx;
     uint64_t params_embed;  /* token (+ position, type) embeddings */
@@ -154,6 +170,17 @@ struct gpumem_model {
     /* A multimodal model's vision tower and projector (0 for text-only
      * models); part of params_total, never of the layers above. */
     uint64_t params_vision;
+    /* For transformers' device_map (arch_vision.c, transformers 5.24): the
+     * part of params_vision in a multi_modal_projector module beside the
+     * tower (0 when the tower holds it), the tower's buffers accelerate
+     * weighs (position_ids int64, rotary inv_freq fp32), and whether the
+     * module tree is known: model.{vision tower, projector, language_model}. */
+    uint64_t params_projector;
+    uint64_t vision_buffer_bytes;
+    bool vision_tree;
+    /* The tower's forward over one image, where its peak is modelled
+     * (engine_transformers.c image_peak; tokens 0 otherwise). */
+    model_vision_act vision_act;
     /* transformers ties lm_head by the top-level config, but text_config
      * alone leaves it untied (Mistral 3): vLLM, which builds the language
      * model from text_config, loads an lm_head of its own. */

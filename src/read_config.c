@@ -312,6 +312,25 @@ static void ff_params(const arch_spec *s, const model_layer *l, acc64 *lin, acc6
     }
 }
 
+/* The biases attn_params and ff_params count for q/k/v/o and the dense and
+ * shared-expert MLP matrices (not MLA's, Mamba's or routers'). */
+static uint64_t linear_biases(const arch_spec *s, const model_layer *l)
+{
+    uint64_t b = 0, h = s->hidden, mats = l->gated_ff ? 3 : 2;
+    if (!l->ssm && l->attn != ATTN_KIND_MLA) {
+        uint64_t nh = l->n_head, nkv = l->n_head_kv;
+        if (s->qkv_bias)
+            b += nh * l->head_dim_k + nkv * l->head_dim_k + nkv * l->head_dim_v;
+        if (s->o_bias)
+            b += h;
+    }
+    if (l->n_ff && s->mlp_bias)
+        b += (mats - 1) * (uint64_t)l->n_ff + h;
+    if (l->n_expert && l->n_ff_shared && s->shared_bias)
+        b += (mats - 1) * (uint64_t)l->n_ff_shared + h;
+    return b;
+}
+
 gpumem_status compute_params(cfg_ctx *c, gpumem_model *m, const arch_spec *s)
 {
     uint64_t h = s->hidden;
@@ -339,6 +358,7 @@ gpumem_status compute_params(cfg_ctx *c, gpumem_model *m, const arch_spec *s)
         l->params_linear = lin.sum;
         l->params_small = small.sum;
         l->params_expert = expert.sum;
+        l->params_linear_bias = linear_biases(s, l);
     }
     if (top.overflow)
         return err_set_at(c->err, GPUMEM_ERR_OVERFLOW, c->file, -1, 0, 0,

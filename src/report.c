@@ -69,10 +69,17 @@ static json_t *device_map_json(const gpumem_estimate *e)
     const char *at[3];
     for (int k = 0; k < 3; k++)
         at[k] = where[k] < 0 ? "host" : names[where[k]];
-    return json_pack("{s:s, s:o, s:s, s:s, s:s, s:s}", "strategy",
-                     gpumem_device_map_name(dm->strategy), "devices", devs, "embed_tokens", at[0],
-                     "norm", at[1], "lm_head", at[2], "main_device",
-                     dm->main_device < 0 ? "host" : names[dm->main_device]);
+    json_t *o = json_pack("{s:s, s:o, s:s, s:s, s:s, s:s}", "strategy",
+                          gpumem_device_map_name(dm->strategy), "devices", devs, "embed_tokens",
+                          at[0], "norm", at[1], "lm_head", at[2], "main_device",
+                          dm->main_device < 0 ? "host" : names[dm->main_device]);
+    /* a multimodal model's vision tower and projector, where it has them */
+    int16_t vis[2] = {dm->vision_device, dm->projector_device};
+    const char *vis_key[2] = {"vision_tower", "projector"};
+    for (int k = 0; o && k < 2; k++)
+        if (vis[k] >= -1)
+            json_object_set_new(o, vis_key[k], json_string(vis[k] < 0 ? "host" : names[vis[k]]));
+    return o;
 }
 
 /* The JSON contract as an object (NULL when out of memory). */

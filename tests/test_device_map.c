@@ -1,10 +1,14 @@
 /* transformers' device_map placement against transformers itself: every
  * case of validation/measurements/device_map.jsonl (transformers 5.24.0's
  * _get_device_map over accelerate 1.15.0, run on the meta device by
- * validation/device_map_reference.py) must put every decoder layer, the
- * embedding, the final norm and lm_head on the same device as transformers
- * did, give infer_auto_device_map the same max_memory, and weigh each
- * device's modules within 0.5%. The runtime parts are checked by hand. */
+ * validation/device_map_reference.py, with bitsandbytes 0.50.2's quantizer
+ * for the "quant" cases) must put every decoder layer, the embedding, the
+ * final norm, lm_head, a vision tower and a projector on the same device as
+ * transformers did, give infer_auto_device_map the same max_memory, and
+ * size each device's modules as accelerate did, to the byte. Where
+ * transformers refused the placement (bitsandbytes weights on the CPU)
+ * gpumem must refuse too, and where accelerate split a vision tower gpumem
+ * must say it does not model that. The runtime parts are checked by hand. */
 #include "test_helpers.h"
 
 #include <jansson.h>
@@ -66,12 +70,46 @@ static void case_settings(json_t *row, gpumem_settings *s)
     }
 }
 
+/* A row whose placement transformers refused, or gpumem does not model:
+ * gpumem must fail with that status. */
+static bool check_refused(json_t *row, gpumem_model *m, const gpumem_settings *s)
+{
+    const char *name = json_string_value(json_object_get(row, "case"));
+    json_t *error = json_object_get(row, "error");
+    json_t *vision = json_object_get(row, "vision");
+    bool refused = json_is_string(error);
+    bool split = json_is_string(vision) && !strcmp(json_string_value(vision), "split");
+    if (!refused && !split)
+        return false;
+    gpumem_estimate *e = malloc(sizeof *e);
+    assert_non_null(e);
+    gpumem_error err;
+    gpumem_status st = gpumem_estimate_inference(m, s, e, &err);
+    if (st != (refused ? GPUMEM_ERR_USAGE : GPUMEM_ERR_UNSUPPORTED))
+        fail_msg("%s: status %d, want a refusal (%s)", name, (int)st,
+                 refused ? json_string_value(error) : "vision tower split");
+    printf("  %-38s refused as transformers does: %s\n", name, err.message);
+    free(e);
+    return true;
+}
+
 static void check_case(json_t *row, int *layers_checked)
 {
     const char *name = json_string_value(json_object_get(row, "case"));
     gpumem_model *m = load_or_fail(json_string_value(json_object_get(row, "model")));
     gpumem_settings s;
     case_settings(row, &s);
+    json_t *quant = json_object_get(row, "quant");
+    if (json_is_string(quant)) {
+        gpumem_error err;
+        s.dtype_set = 1;
+        if (gpumem_dtype_parse(json_string_value(quant), &s.dtype, &err) != GPUMEM_OK)
+            fail_msg("%s", err.message);
+    }
+    if (check_refused(row, m, &s)) {
+        gpumem_model_free(m);
+        return;
+    }
     gpumem_estimate *e = estimate_or_fail(m, &s);
     const gpumem_device_map_info *dm = &e->device_map;
     assert_int_equal(dm->present, 1);
@@ -95,9 +133,11 @@ static void check_case(json_t *row, int *layers_checked)
     assert_int_equal(dm->embed_device, dev_of(json_object_get(row, "embed")));
     assert_int_equal(dm->norm_device, dev_of(json_object_get(row, "norm")));
     assert_int_equal(dm->lm_head_device, dev_of(json_object_get(row, "lm_head")));
+    json_t *vision = json_object_get(row, "vision"), *proj = json_object_get(row, "projector");
+    assert_int_equal(dm->vision_device, vision ? dev_of(vision) : -2);
+    assert_int_equal(dm->projector_device, proj ? dev_of(proj) : -2);
 
     json_t *bytes = json_object_get(row, "device_bytes");
-    double worst = 0;
     for (uint32_t d = 0; d <= dm->n_gpus; d++) {
         char key[8];
         if (d == dm->n_gpus)
@@ -105,16 +145,17 @@ static void check_case(json_t *row, int *layers_checked)
         else
             snprintf(key, sizeof key, "%u", d);
         uint64_t want = (uint64_t)json_integer_value(json_object_get(bytes, key));
-        uint64_t got = dm->weight_bytes[d];
+        uint64_t got = dm->sized_bytes[d];
+        if (dm->weight_bytes[d] < got) /* loaded never less than accelerate's sizing */
+            fail_msg("%s: %s loads %llu bytes, sized %llu", name, key,
+                     (unsigned long long)dm->weight_bytes[d], (unsigned long long)got);
         if (!want && !got)
             continue;
-        double rel = want ? fabs((double)got - (double)want) / (double)want : 1.0;
-        worst = rel > worst ? rel : worst;
-        if (rel > 0.005)
+        if (got != want)
             fail_msg("%s: %s holds %llu bytes, transformers %llu", name, key,
                      (unsigned long long)got, (unsigned long long)want);
     }
-    printf("  %-38s placement equal, weights per device within %.4f%%\n", name, 100 * worst);
+    printf("  %-38s placement equal, sizes per device equal\n", name);
     free(e);
     gpumem_model_free(m);
 }
@@ -226,6 +267,57 @@ static void test_two_gpus_split_cache_and_logits(void **state)
     gpumem_model_free(m);
 }
 
+/* bitsandbytes NF4 on load, Llama-3.1-8B on one RTX 4060 Ti 8GB
+ * (8589934592 bytes): free 8589934592 - 536870912 = 8053063680; x 0.9 for
+ * one GPU (get_balanced_memory), x 0.9 again (quantizer adjust_max_memory):
+ * floor(6522981580.8) = 6522981580. accelerate sizes each layer's seven
+ * linears at 0.5 byte per weight: q, o 4096 x 4096, k, v 4096 x 1024,
+ * gate, up, down 4096 x 14336: 218103808 weights -> 109051904 bytes, plus
+ * two bf16 RMSNorms (16384): 109068288; embed_tokens and lm_head stay bf16
+ * (128256 x 4096 x 2 = 1050673152 each), the norm 8192, rotary 512:
+ * 32 x 109068288 + 2 x 1050673152 + 8192 + 512 = 5591540224. Loaded, each
+ * 64-weight block adds an fp32 absmax: 32 x 218103808 / 64 x 4 = 436207616. */
+static void test_bnb_nf4_by_hand(void **state)
+{
+    (void)state;
+    gpumem_model *m = load_or_fail("llama-3.1-8b");
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    s.device_map = GPUMEM_DEVICE_MAP_AUTO;
+    s.gpu = gpu_or_fail("rtx-4060-ti-8gb");
+    s.dtype_set = 1;
+    s.dtype = GPUMEM_DTYPE_INT4;
+    gpumem_estimate *e = estimate_or_fail(m, &s);
+    assert_int_equal(e->device_map.max_memory[0], 6522981580ull);
+    assert_int_equal(e->device_map.sized_bytes[0], 5591540224ull);
+    assert_int_equal(e->device_map.weight_bytes[0], 5591540224ull + 436207616ull);
+    assert_int_equal(device_component(e, "gpu0", "weights"), 5591540224ull + 436207616ull);
+    free(e);
+    gpumem_model_free(m);
+}
+
+/* bitsandbytes leaves fused MoE experts alone: transformers 5.24 sized
+ * Mixtral-8x7B under nf4 (reference case mixtral-nf4-auto-2xa6000) at
+ * 91392320000 bytes, of which the bf16 experts alone are
+ * 32 x 8 x 3 x 4096 x 14336 x 2 = 90194313216. Without a device_map the
+ * weights must be at least that, and at most 0.5% more (the absmax of the
+ * attention matrices: 32 x 41943040 / 64 x 4 = 83886080). */
+static void test_bnb_keeps_moe_experts_16bit(void **state)
+{
+    (void)state;
+    gpumem_model *m = load_or_fail("mixtral-8x7b");
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    s.dtype_set = 1;
+    s.dtype = GPUMEM_DTYPE_INT4;
+    gpumem_estimate *e = estimate_or_fail(m, &s);
+    uint64_t w = device_component(e, "gpu0", "weights");
+    assert_true(w >= 91392320000ull);
+    assert_true(w <= 91392320000ull + 91392320000ull / 200);
+    free(e);
+    gpumem_model_free(m);
+}
+
 static void test_bad_settings(void **state)
 {
     (void)state;
@@ -249,7 +341,7 @@ static void test_bad_settings(void **state)
     assert_int_equal(gpumem_estimate_inference(m, &s, e, &err), GPUMEM_ERR_USAGE);
     s.engine = GPUMEM_ENGINE_TRANSFORMERS;
     s.dtype_set = 1;
-    s.dtype = GPUMEM_DTYPE_INT4;
+    s.dtype = GPUMEM_DTYPE_FP8;
     assert_int_equal(gpumem_estimate_inference(m, &s, e, &err), GPUMEM_ERR_UNSUPPORTED);
     s.dtype_set = 0;
     s.gpus = 2;
@@ -266,6 +358,8 @@ int main(void)
         cmocka_unit_test(test_balanced_memory_by_hand),
         cmocka_unit_test(test_offloaded_layers_run_on_gpu0),
         cmocka_unit_test(test_two_gpus_split_cache_and_logits),
+        cmocka_unit_test(test_bnb_nf4_by_hand),
+        cmocka_unit_test(test_bnb_keeps_moe_experts_16bit),
         cmocka_unit_test(test_bad_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

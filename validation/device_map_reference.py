@@ -32,6 +32,18 @@ One JSON object per line goes to ``validation/measurements/device_map.jsonl``:
   buffers per device, by accelerate's compute_module_sizes; a tied lm_head
   counts 0), sizes (embed, lm_head, largest layer, total: the same sizes),
   torch, transformers, accelerate (versions).
+Multimodal models (a vision_config: AutoModelForImageTextToText) add
+  vision, projector (devices of model.vision_tower / model.visual and of
+  model.multi_modal_projector; "split" when accelerate spread one over
+  several devices) and vision_bytes, projector_bytes.
+bitsandbytes cases (a sixth CASES field, "nf4" or "int8") build the model,
+replace its nn.Linear modules with the quantizer's preprocess_model on the
+meta device (bitsandbytes imports without CUDA: its CPU backend) and pass
+the quantizer to _get_device_map, so module sizes are
+quantizer.param_element_size's and max_memory gets adjust_max_memory's
+x 0.9; they add quant and error (the first sentence of the ValueError
+validate_environment raises when modules land on the CPU, else null; the
+placement is the one infer_auto_device_map returned before it).
 Devices are GPU indices (0, 1, ...) or "cpu" / "disk".
 
 Reproduce: bash validation/setup.sh &&
@@ -80,6 +92,26 @@ CASES = [
     ("qwen3-4b-tied-explicit-2-3-cpu", "qwen3-4b", "auto", {0: 2 * GIB, 1: 3 * GIB}, 64 * GIB),
     ("llama3b-tied-explicit-low0-3x2", "llama-3.2-3b", "balanced_low_0",
      {0: 2 * GIB, 1: 2 * GIB, 2: 2 * GIB}, 64 * GIB),
+    # bitsandbytes quantised on load (BitsAndBytesConfig, bnb_4bit_compute_dtype = the config's)
+    ("llama8b-nf4-auto-1x4060ti8", "llama-3.1-8b", "auto", ["rtx-4060-ti-8gb"], None, "nf4"),
+    ("llama8b-int8-auto-2x4060ti8", "llama-3.1-8b", "auto", ["rtx-4060-ti-8gb"] * 2, None, "int8"),
+    ("llama8b-int8-auto-1x4060ti8-cpu", "llama-3.1-8b", "auto", ["rtx-4060-ti-8gb"], None, "int8"),
+    ("llama70b-nf4-auto-2xa6000", "llama-3.1-70b", "auto", ["rtx-a6000"] * 2, None, "nf4"),
+    ("llama70b-nf4-low0-3x4090", "llama-3.1-70b", "balanced_low_0", ["rtx-4090"] * 3, None, "nf4"),
+    ("qwen7b-int8-seq-2x4060ti8", "qwen2.5-7b", "sequential", ["rtx-4060-ti-8gb"] * 2, None, "int8"),
+    ("qwen3-4b-nf4-tied-explicit-1-1-1", "qwen3-4b", "auto", {0: GIB, 1: GIB, 2: GIB}, 64 * GIB,
+     "nf4"),
+    ("mixtral-nf4-auto-2xa6000", "mixtral-8x7b", "auto", ["rtx-a6000"] * 2, None, "nf4"),
+    # multimodal (AutoModelForImageTextToText): vision tower, projector, language model
+    ("llava7b-auto-2x4060ti8", "llava-1.5-7b", "auto", ["rtx-4060-ti-8gb"] * 2, None),
+    ("llava7b-auto-1x4060ti8-cpu", "llava-1.5-7b", "auto", ["rtx-4060-ti-8gb"], None),
+    ("llava7b-explicit-seq-5-5-cpu", "llava-1.5-7b", "sequential", {0: 5 * GIB, 1: 5 * GIB},
+     64 * GIB),
+    ("qwen25vl-auto-2xt4", "qwen2.5-vl-7b", "auto", ["t4", "t4"], None),
+    ("qwen25vl-low0-3x4060ti8", "qwen2.5-vl-7b", "balanced_low_0", ["rtx-4060-ti-8gb"] * 3, None),
+    ("gemma3-4b-tied-auto-2x4060ti8", "gemma-3-4b-it", "auto", ["rtx-4060-ti-8gb"] * 2, None),
+    ("gemma3-4b-tied-explicit-2-2-cpu", "gemma-3-4b-it", "auto", {0: 2 * GIB, 1: 2 * GIB},
+     64 * GIB),
 ]
 DERIVED_CPU = 256 * GIB  # free host memory on the derived cases' machine
 
@@ -94,19 +126,35 @@ def gpu_memory() -> dict:
     return out
 
 
-def build(model_id: str):
+def build(model_id: str, quant: str | None):
+    """The model on the meta device; with `quant`, bitsandbytes' quantizer
+    has replaced its nn.Linear modules as from_pretrained does before it
+    computes the device map (modeling_utils.py: preprocess_model, then
+    _get_device_map)."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText,
+                              BitsAndBytesConfig)
+    from transformers.quantizers import AutoHfQuantizer
 
     cfg = AutoConfig.from_pretrained(ROOT / "data" / "models" / f"{model_id}.json")
     dtype = getattr(cfg, "dtype", None) or torch.float32
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
+    auto = AutoModelForImageTextToText if hasattr(cfg, "vision_config") else AutoModelForCausalLM
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with torch.device("meta"):
-            model = AutoModelForCausalLM.from_config(cfg, dtype=dtype)
-    return model, str(dtype).replace("torch.", "")
+            model = auto.from_config(cfg, dtype=dtype)
+    quantizer = None
+    if quant:
+        qc = (BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                 bnb_4bit_compute_dtype=dtype) if quant == "nf4"
+              else BitsAndBytesConfig(load_in_8bit=True))
+        quantizer = AutoHfQuantizer.from_config(qc, pre_quantized=False)
+        with torch.device("meta"):
+            quantizer.preprocess_model(model=model, dtype=dtype, device_map="auto",
+                                       checkpoint_files=None, use_kernels=False)
+    return model, str(dtype).replace("torch.", ""), quantizer
 
 
 def device_of(name: str, device_map: dict):
@@ -118,14 +166,34 @@ def device_of(name: str, device_map: dict):
         name = name.rsplit(".", 1)[0]
 
 
+def device_of_module(name: str, device_map: dict):
+    """device_of, or None when the module's children went to different devices."""
+    if any(k.startswith(name + ".") for k in device_map):
+        return None
+    return device_of(name, device_map)
+
+
 def key(d):
-    return d if isinstance(d, str) else int(d)
+    """A device as JSON; None (the module was split over devices) as "split"."""
+    return "split" if d is None else d if isinstance(d, str) else int(d)
 
 
-def run_case(model, dtype, case, mem):
+def text_prefix(model) -> str:
+    """Where the decoder layers live: "model" or "model.language_model"."""
+    return "model.language_model" if hasattr(model.model, "language_model") else "model"
+
+
+def vision_names(model) -> tuple[str | None, str | None]:
+    tower = next((f"model.{n}" for n in ("vision_tower", "visual") if hasattr(model.model, n)), None)
+    proj = "model.multi_modal_projector" if hasattr(model.model, "multi_modal_projector") else None
+    return tower, proj
+
+
+def run_case(model, dtype, quantizer, case, mem):
     import transformers.integrations.accelerate as ta
 
-    name, model_id, strategy, where, cpu = case
+    name, model_id, strategy, where, cpu = case[:5]
+    quant = case[5] if len(case) > 5 else None
     if isinstance(where, list):
         kind = "derived"
         free = {i: mem[g] - CONTEXT for i, g in enumerate(where)}
@@ -141,23 +209,45 @@ def run_case(model, dtype, case, mem):
     used = {}
     real_infer = ta.infer_auto_device_map
 
+    placed = {}
+
     def spy(model, max_memory=None, **kw):
         used.update(max_memory)
-        return real_infer(model, max_memory=max_memory, **kw)
+        placed.update(real_infer(model, max_memory=max_memory, **kw))
+        return dict(placed)
 
     ta.infer_auto_device_map = spy
+    error = None
     try:
-        dm = ta._get_device_map(model, strategy, None if given is None else dict(given), None)
+        try:
+            dm = ta._get_device_map(model, strategy, None if given is None else dict(given),
+                                    quantizer)
+        except ValueError as e:  # bitsandbytes' validate_environment: modules on the CPU
+            if not placed:
+                raise
+            dm, error = dict(placed), str(e).split(". ")[0]
     finally:
         ta.infer_auto_device_map = real_infer
         if kind == "derived":
             ta.accelerate_max_memory = real
-    sizes, _ = ta.compute_module_sizes(model)
+    sizes, _ = ta.compute_module_sizes(model, quantizer)
     dev_bytes: dict = {}
     for k, d in dm.items():
-        dev_bytes[str(key(d))] = dev_bytes.get(str(key(d)), 0) + sizes.get(k, 0)
-    n = model.config.num_hidden_layers
-    layers = [key(device_of(f"model.layers.{i}", dm)) for i in range(n)]
+        dev_bytes[str(key(d))] = dev_bytes.get(str(key(d)), 0) + int(sizes.get(k, 0))
+    text = text_prefix(model)
+    n = model.config.get_text_config().num_hidden_layers
+    layers = [key(device_of(f"{text}.layers.{i}", dm)) for i in range(n)]
+    tower, proj = vision_names(model)
+    extra = {}
+    if tower:
+        extra["vision"] = key(device_of_module(tower, dm))
+        extra["vision_bytes"] = int(sizes[tower])
+    if proj:
+        extra["projector"] = key(device_of_module(proj, dm))
+        extra["projector_bytes"] = int(sizes[proj])
+    if quant:
+        extra["quant"] = quant
+        extra["error"] = error
     return {
         "case": name,
         "model": model_id,
@@ -165,20 +255,21 @@ def run_case(model, dtype, case, mem):
         "dtype": dtype,
         "strategy": strategy,
         "kind": kind,
+        **extra,
         "gpus": where if kind == "derived" else None,
         "max_memory_in": {str(k): int(v) for k, v in free.items()},
         "max_memory_used": {str(k): int(v) for k, v in used.items()},
         "device_map": {k: key(v) for k, v in dm.items()},
         "layers": layers,
-        "embed": key(device_of("model.embed_tokens", dm)),
-        "norm": key(device_of("model.norm", dm)),
+        "embed": key(device_of(f"{text}.embed_tokens", dm)),
+        "norm": key(device_of(f"{text}.norm", dm)),
         "lm_head": key(device_of("lm_head", dm)),
         "device_bytes": dev_bytes,
         "sizes": {
-            "embed": sizes["model.embed_tokens"],
-            "lm_head": sizes.get("lm_head", 0),
-            "layer_max": max(sizes[f"model.layers.{i}"] for i in range(n)),
-            "total": sizes[""],
+            "embed": int(sizes[f"{text}.embed_tokens"]),
+            "lm_head": int(sizes.get("lm_head", 0)),
+            "layer_max": int(max(sizes[f"{text}.layers.{i}"] for i in range(n))),
+            "total": int(sizes[""]),
         },
     }
 
@@ -196,12 +287,12 @@ def main() -> int:
     mem = gpu_memory()
     rows, built = [], {}
     for case in CASES:
-        mid = case[1]
+        mid = (case[1], case[5] if len(case) > 5 else None)
         if mid not in built:
             built.clear()
-            built[mid] = build(mid)
-        model, dtype = built[mid]
-        row = run_case(model, dtype, case, mem)
+            built[mid] = build(*mid)
+        model, dtype, quantizer = built[mid]
+        row = run_case(model, dtype, quantizer, case, mem)
         row.update(versions)
         rows.append(row)
         print(row["case"], row["device_bytes"])

@@ -277,14 +277,20 @@ class StorageTracker(TorchDispatchMode):
 
 # -------------------------------------------------------------- peak analysis
 
+VISION_MODULES = ("model.vision_tower", "model.visual", "model.multi_modal_projector")
+
+
 def analyse_dispatch(tr: StorageTracker, weights: int, batch: int, vocab: int | None) -> dict:
     live = 0
     peak = 0
     peak_i = -1
+    vision_peak = 0  # the most bytes live while a vision module was running
     for i, (uid, d) in enumerate(tr.events):
         live += d
         if live > peak:
             peak, peak_i = live, i
+        if d > 0 and live > vision_peak and tr.info[uid]["module"].startswith(VISION_MODULES):
+            vision_peak = live
     # replay to the peak
     alive: dict[int, int] = {}
     for uid, d in tr.events[: peak_i + 1]:
@@ -300,7 +306,8 @@ def analyse_dispatch(tr: StorageTracker, weights: int, batch: int, vocab: int | 
     items = []
     for uid, nb in alive.items():
         inf = tr.info[uid]
-        cls = classify(inf["label"], nb, batch, vocab)
+        cls = ("activations" if inf["module"].startswith(VISION_MODULES) else
+               classify(inf["label"], nb, batch, vocab))
         comp[cls] += nb
         if uid in held:
             kv_held += nb
@@ -317,6 +324,7 @@ def analyse_dispatch(tr: StorageTracker, weights: int, batch: int, vocab: int | 
         "weights": weights,
         **comp,
         "detail": {
+            **({"vision_phase_bytes": vision_peak} if vision_peak else {}),
             "kv_held": kv_held,
             "n_live": len(alive),
             "n_events": len(tr.events),
@@ -436,9 +444,10 @@ def is_encoder(raw: dict) -> bool:
 
 
 def build_model(cfg, raw, dtype: str, attn: str, device: str):
-    from transformers import AutoModel, AutoModelForCausalLM
+    from transformers import AutoModel, AutoModelForCausalLM, AutoModelForImageTextToText
 
-    cls = AutoModel if is_encoder(raw) else AutoModelForCausalLM
+    cls = (AutoModel if is_encoder(raw) else
+           AutoModelForImageTextToText if "vision_config" in raw else AutoModelForCausalLM)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with torch.device(device):
@@ -466,6 +475,34 @@ def vocab_size(model):
 
 # --------------------------------------------------------------------- workload
 
+def image_inputs(model, ids, n_images: int, device: str) -> dict:
+    """`n_images` square images per sequence at the tower's image_size, as the
+    model's processor would give them: pixel_values and, in the prompt, the
+    image token repeated for each image's features right after the first
+    token (llava: (image_size / patch)^2 per image, the CLS dropped by the
+    default feature strategy; gemma3: mm_tokens_per_image)."""
+    cfg = model.config
+    vc = cfg.vision_config
+    size = vc.image_size
+    if cfg.model_type == "llava":
+        per = (size // vc.patch_size) ** 2
+    elif cfg.model_type == "gemma3":
+        per = cfg.mm_tokens_per_image
+    else:
+        raise ValueError(f"image inputs for {cfg.model_type} are not built here")
+    B, S = ids.shape
+    if S < n_images * per + 1:
+        raise ValueError(f"context {S} cannot hold {n_images} x {per} image tokens")
+    if device != "meta":
+        ids[:, 1:1 + n_images * per] = cfg.image_token_id
+    dtype = next(model.parameters()).dtype
+    gen = torch.Generator().manual_seed(1)
+    shape = (B * n_images, vc.num_channels, size, size)
+    pix = (torch.empty(shape, dtype=dtype, device="meta") if device == "meta" else
+           torch.randn(shape, generator=gen).to(dtype))
+    return {"pixel_values": pix}
+
+
 def run_workload(model, case: dict, device: str):
     B, S = case["batch"], case["context"]
     wl = case["workload"]
@@ -475,6 +512,7 @@ def run_workload(model, case: dict, device: str):
         ids = torch.empty((B, S), dtype=torch.long, device="meta")
     else:
         ids = torch.randint(3, min(vocab, 30000), (B, S), generator=gen, dtype=torch.long)
+    extra = image_inputs(model, ids, case["images"], device) if case.get("images") else {}
     if wl == "forward":
         with torch.no_grad():
             out = model(input_ids=ids)
@@ -482,7 +520,7 @@ def run_workload(model, case: dict, device: str):
         return
     new = 1 if wl == "prefill" else int(case["new_tokens"])
     kw = dict(max_new_tokens=new, min_new_tokens=new, do_sample=False, attention_mask=torch.ones_like(ids),
-              pad_token_id=0, eos_token_id=None)
+              pad_token_id=0, eos_token_id=None, **extra)
     if case.get("cache", "dynamic") == "static":
         kw["cache_implementation"] = "static"
     # generate() sizes a StaticCache for the longest of all calls on this
@@ -597,7 +635,8 @@ def versions():
 def case_name(c: dict, method: str) -> str:
     src = c.get("model") or Path(c["config"]).stem
     wl = c["workload"] + (f"{c['new_tokens']}" if c["workload"] == "generate" else "")
-    return (f"{src}|{wl}|{c['dtype']}|b{c['batch']}|s{c['context']}|{c['attn']}|"
+    img = f"|i{c['images']}" if c.get("images") else ""
+    return (f"{src}|{wl}|{c['dtype']}|b{c['batch']}|s{c['context']}{img}|{c['attn']}|"
             f"{c.get('cache', 'dynamic')}|{c['device']}|{method}")
 
 
@@ -638,6 +677,7 @@ def run_cases(cases: list[dict], out_path: Path, done: set[str] | None = None) -
                     "dtype": dtype,
                     "batch": c["batch"],
                     "context": c["context"],
+                    **({"images": c["images"]} if c.get("images") else {}),
                     "new_tokens": (1 if c["workload"] == "prefill" else
                                    0 if c["workload"] == "forward" else int(c["new_tokens"])),
                     "attn": attn,
@@ -695,6 +735,8 @@ def main(argv=None):
     ap.add_argument("--dtype", choices=list(DTYPES), default="bf16")
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--context", type=int, default=512)
+    ap.add_argument("--images", type=int, default=0,
+                    help="images per sequence (multimodal models; their tokens count in --context)")
     ap.add_argument("--attn", choices=["sdpa", "eager"], default="sdpa")
     ap.add_argument("--cache", choices=["dynamic", "static"], default="dynamic")
     ap.add_argument("--device", choices=["cpu", "meta"], default="cpu")
@@ -715,7 +757,8 @@ def main(argv=None):
         methods = None if m is None else (["profiler", "dispatch"] if m == "both" else [m])
         cases = [{
             "model": a.model, "config": a.config, "workload": a.workload, "new_tokens": a.new_tokens,
-            "dtype": a.dtype, "batch": a.batch, "context": a.context, "attn": a.attn, "cache": a.cache,
+            "dtype": a.dtype, "batch": a.batch, "context": a.context, "images": a.images,
+            "attn": a.attn, "cache": a.cache,
             "device": a.device, "methods": methods,
         }]
     done = set() if a.force else load_done(out)
