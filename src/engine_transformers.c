@@ -327,11 +327,13 @@ static layer_peak layer_peak_per_token(const gpumem_model *m, const model_layer 
          * kernel; the attention output and o_proj's output. */
         attn = 2 * (q + kv) + nh * (l->head_dim_k + (uint64_t)l->head_dim_v) +
                nh * l->head_dim_v + h;
-        /* Eager's scores come before the attention output and o_proj;
-         * learned positions make no rotary copies and MHA repeats no K/V
-         * (measured: bert-base eager, q, k and v beside the scores). */
-        scores = (q + kv) * (m->learned_positions ? 1 : 2) +
-                 (nkv < nh ? nh * (l->head_dim_k + (uint64_t)l->head_dim_v) : 0);
+        /* Eager's scores come before the attention output and o_proj,
+         * beside q, k and v once (the rotary results replace the
+         * projections; a fused qkv projection stays whole while its views
+         * live) and K/V repeated to all heads where GQA repeats them
+         * (measured: bert-base eager q, k, v; llama-3.1-8b eager q and two
+         * clones; tiny-llava q beside the cache). */
+        scores = q + kv + (nkv < nh ? nh * (l->head_dim_k + (uint64_t)l->head_dim_v) : 0);
         if (l->attn == ATTN_KIND_MLA) {
             attn += l->kv_lora_rank + l->qk_rope_dim;
             scores += l->kv_lora_rank + l->qk_rope_dim;

@@ -139,11 +139,11 @@ static void test_eager_materialises_scores(void **state)
      * llama-3.1-8b|prefill|bf16|b1|s4096|eager: _to_copy, _softmax, add,
      * where). Beside them, per token in bf16: four hidden-sized tensors
      * (inputs_embeds, layer input, residual, normed input: 4 x 4096), q, k
-     * and v with their rotary copies (2 x (4096 + 2 x 8 x 128)) and K, V
-     * repeated to 32 heads (2 x 32 x 128) -- but not the MLP's tensors,
-     * which come after the scores are freed. */
+     * and v once (4096 + 2 x 8 x 128) and K, V repeated to 32 heads
+     * (2 x 32 x 128) -- but not the MLP's tensors, which come after the
+     * scores are freed. */
     uint64_t scores = 32ull * 4096 * 4096 * 10 + 4096ull * 4096 * 2;
-    uint64_t beside = 4096ull * (4 * 4096 + 2 * (4096 + 2 * 8 * 128) + 2 * 32 * 128) * 2;
+    uint64_t beside = 4096ull * (4 * 4096 + (4096 + 2 * 8 * 128) + 2 * 32 * 128) * 2;
     assert_int_equal(component(eager, "activations"), scores + beside);
     /* The harness measured 5,605,818,392 bytes of activations there. */
     assert_true(component(eager, "activations") >= 5605818392ull);

@@ -133,6 +133,8 @@ ESTIMATES = [
       "-mg", "1", "-nkvo", "--lora", str(GGUF / "tiny-lora.gguf"), "--mmproj",
       str(GGUF / "tiny-mmproj.gguf"), "-md", str(GGUF / "tiny-llama-q8.gguf"), "-ngld", "1",
       "-ctkd", "q8_0"]),
+    (("gemma-3-4b-it",), dict(gpu="rtx-4090", images=2, context=1024, batch=2),
+     ["--gpu", "rtx-4090", "--images", "2", "--context", "1024", "--batch", "2"]),
     ((str(GGUF / "tiny-bert.gguf"),), dict(gpu="rtx-4090", context=512, fa="off", rerank=True),
      [str(GGUF / "tiny-bert.gguf"), "--gpu", "rtx-4090", "-c", "512", "-fa", "off", "--rerank"]),
     ((str(GGUF / "tiny-llama-f16.gguf"),), dict(gpu="rtx-4090", embedding=True, pooling="mean"),
@@ -149,7 +151,8 @@ def _gpu_known(name):
 @pytest.mark.parametrize("args,kwargs,cli", ESTIMATES,
                          ids=["default", "transformers-all", "int4-tp2", "vllm", "simple",
                               "max-context", "gguf-llamacpp", "gguf-tensor-split", "gguf-cpu-moe",
-                              "gguf-llamacpp-b6699", "gguf-llamacpp-extras", "gguf-reranker",
+                              "gguf-llamacpp-b6699", "gguf-llamacpp-extras", "images",
+                              "gguf-reranker",
                               "gguf-decoder-embedding"])
 def test_estimate_equals_cli(args, kwargs, cli):
     if "gpu" in kwargs and not _gpu_known(kwargs["gpu"]):

@@ -197,7 +197,7 @@ LLAMACPP_EXTRA_OPTIONS = {"split_mode", "main_gpu", "no_kv_offload", "mmproj", "
                           "model_draft", "gpu_layers_draft", "cache_type_k_draft",
                           "cache_type_v_draft", "ctx_size_draft", "lora", "embedding", "pooling",
                           "rerank"}
-INFERENCE_OPTIONS = ({"dtype", "kv_dtype", "batch", "context", "new_tokens", "cache", "attn",
+INFERENCE_OPTIONS = ({"dtype", "kv_dtype", "batch", "context", "new_tokens", "images", "cache", "attn",
                       "gpu", "gpus", "budget", "margin", "engine", "simple", "tensor_parallel_size",
                       "pipeline_parallel_size", "cpu_moe", "n_cpu_moe", "max_context",
                       "max_batch", "device_map", "max_memory", "target_concurrency"}
@@ -426,6 +426,8 @@ def _settings(o, params_given=False):
         s.cache = _enum(_lib.gpumem_cache_parse, "cache", o["cache"])
     if "new_tokens" in o:
         s.new_tokens = _count("new_tokens", o["new_tokens"], 1 << 26)
+    if "images" in o:
+        s.images = _count("images", o["images"], 1 << 16)
     if "batch" in o:
         s.batch = _count("batch", o["batch"], 1 << 20)
     if "context" in o:

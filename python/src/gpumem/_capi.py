@@ -120,6 +120,7 @@ class Settings(Structure):
         ("batch", c_uint64),
         ("context", c_uint64),
         ("new_tokens", c_uint64),
+        ("images", c_uint32),
         ("cache", c_int),
         ("attn", c_int),
         ("gpus", c_uint32),
@@ -213,6 +214,9 @@ class DeviceMapInfo(Structure):
         ("norm_device", c_int16),
         ("lm_head_device", c_int16),
         ("main_device", c_int16),
+        ("vision_device", c_int16),
+        ("projector_device", c_int16),
+        ("sized_bytes", c_uint64 * 17),
         ("weight_bytes", c_uint64 * 17),
     ]
 
