@@ -27,17 +27,17 @@ static const vllm_version versions[] = {
     /* 0.10.1 pins torch 2.7.1: _should_use_marlin picks Marlin on Hopper
      * (triton_kernels needs torch >= 2.8). */
     {"0.10.1", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 0, 0,
-     true, false, false, false, false, false, VLLM_HYBRID_UNMODELLED, false},
+     true, false, false, false, false, false, VLLM_HYBRID_UNMODELLED, false, true},
     {"0.11.0", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 255,
-     true, false, false, false, false, false, VLLM_HYBRID_UNMODELLED, false},
+     true, false, false, false, false, false, VLLM_HYBRID_UNMODELLED, false, true},
     /* 0.14.1: Triton only on SM90-SM10x; flashinfer-python a dependency. */
     {"0.14.1", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 11,
-     true, true, false, false, false, false, VLLM_HYBRID_UNMODELLED, false},
+     true, true, false, false, false, false, VLLM_HYBRID_UNMODELLED, false, false},
     /* 0.19.0: the MoE oracle replaces the loaded scales (replace_parameter). */
     {"0.19.0", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 11,
-     false, true, false, false, false, true, VLLM_HYBRID_UNMODELLED, false},
+     false, true, false, false, false, true, VLLM_HYBRID_UNMODELLED, false, false},
     {"0.33.0", 0.92, true, VLLM_TOKENS_CONCURRENCY, 512, 70, 8192, 1024, 160, 16384, 1024, 2048,
-     256, 9, 11, false, true, true, true, true, true, VLLM_HYBRID_ALIGN, true},
+     256, 9, 11, false, true, true, true, true, true, VLLM_HYBRID_ALIGN, true, false},
 };
 enum { N_VERSIONS = sizeof versions / sizeof versions[0] };
 
@@ -357,16 +357,6 @@ static gpumem_status resolve(const gpumem_model *m, const engine_req *r, const g
         return err_set(err, GPUMEM_ERR_USAGE,
                        "vLLM needs the architecture: give a model name, config.json or weights "
                        "with a config");
-    for (uint32_t i = 0; i < m->n_layer; i++)
-        if (m->layers[i].chunked)
-            /* vLLM gives chunked local attention its own KV spec
-             * (ChunkedLocalAttentionSpec), and whether the hybrid KV-cache
-             * manager keeps it apart from full attention depends on the
-             * version and on environment switches; not modelled. */
-            return err_set(err, GPUMEM_ERR_UNSUPPORTED,
-                           "vLLM: layer %u uses chunked local attention (Llama 4), whose KV "
-                           "cache gpumem does not model for vLLM; use --engine transformers",
-                           i);
     c->v = vllm_version_find(s->vllm_version);
     if (!c->v)
         return err_set(err, GPUMEM_ERR_NOT_FOUND, "vLLM version '%s' is not modelled (have %s, %s)",
@@ -499,10 +489,15 @@ gpumem_status engine_vllm(const gpumem_model *m, const engine_req *req, const gp
     if ((st = vllm_plan_kv(m, &p, pool, &plan, err)) != GPUMEM_OK)
         return st;
     fill_info(&c, &plan, info);
+    /* 0.10.1/0.11.0 with chunked local attention: the hybrid KV-cache
+     * manager is off and chunked layers cache every token. */
+    const char *how = plan.chunked_as_full
+                          ? "; chunked layers cached as full (hybrid KV manager off)"
+                          : "";
     if (manual)
-        return device_add(gpu, "kv_cache", pool, err, "--kv-cache-memory: %llu tokens",
-                          (unsigned long long)plan.tokens);
+        return device_add(gpu, "kv_cache", pool, err, "--kv-cache-memory: %llu tokens%s",
+                          (unsigned long long)plan.tokens, how);
     return device_add(gpu, "kv_cache", pool, err,
-                      "\"Available KV cache memory\" at utilisation %.2f: %llu tokens", c.util,
-                      (unsigned long long)plan.tokens);
+                      "\"Available KV cache memory\" at utilisation %.2f: %llu tokens%s", c.util,
+                      (unsigned long long)plan.tokens, how);
 }

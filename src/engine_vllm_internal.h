@@ -71,6 +71,12 @@ typedef struct {
      * default (NemotronHForCausalLMConfig, 0.33.0); 0.11.0 uses the model
      * dtype. */
     bool ssm_dtype_per_model;
+    /* A model with chunked local attention (Llama 4) turns the hybrid
+     * KV-cache manager off: VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE
+     * defaults to 0 (envs.py, 0.10.1 and 0.11.0; VllmConfig.__post_init__),
+     * so unify_hybrid_kv_cache_specs pools chunked layers as full ones. From
+     * 0.14.1 it defaults to 1 and chunked layers get their own groups. */
+    bool chunked_as_full;
 } vllm_version;
 
 /* The row for "0.11.0" etc.; NULL (the newest) gives the newest row. */
@@ -85,6 +91,7 @@ typedef enum {
     VLLM_SPEC_SLIDING,  /* SlidingWindowSpec */
     VLLM_SPEC_MLA,      /* MLAAttentionSpec: one latent "head" */
     VLLM_SPEC_MAMBA,    /* MambaSpec: one state per request */
+    VLLM_SPEC_CHUNKED,  /* ChunkedLocalAttentionSpec (Llama 4): window = chunk */
     VLLM_SPEC_COUNT
 } vllm_spec_kind;
 
@@ -102,6 +109,7 @@ typedef struct {
     bool group_max_if_close;
     vllm_hybrid_rule hybrid;
     bool ssm_dtype_per_model;
+    bool chunked_as_full;
 } vllm_kv_params;
 
 /* The planner's parameters for version v; kv_bytes and state_bytes are the
@@ -132,6 +140,7 @@ typedef struct {
     uint64_t needed_bytes;    /* check_enough_kv_cache_memory's need */
     bool starts;
     uint64_t max_model_len_limit;
+    bool chunked_as_full;     /* chunked layers pooled as full attention */
 } vllm_kv_plan;
 
 /* Plans the pool of `pool_bytes` on the most loaded rank. A model without

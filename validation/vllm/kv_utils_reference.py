@@ -67,6 +67,13 @@ CASES = [
     ("jamba-1.5-mini", 65536, [(1, 16, "auto", 9 * GiB), (2, 32, "auto", 4 * GiB + 77),
                                (1, 16, "fp8", 20 * GiB)]),
     ("nemotron-3-nano-30b-a3b", 262144, [(1, 16, "auto", 1 * GiB)]),
+    # Llama 4: chunked local attention (8192-token chunks) in 3 of 4 layers.
+    ("llama-4-scout", 131072, [(1, 16, "auto", 40 * GiB), (4, 16, "fp8", 20 * GiB + 333),
+                               (8, 16, "auto", 10 * GiB), (8, 32, "auto", 3 * GiB)]),
+    ("llama-4-scout", 1048576, [(8, 16, "auto", 30 * GiB), (4, 16, "fp8", 10 * GiB)]),
+    ("llama-4-maverick", 65536, [(8, 16, "auto", 20 * GiB), (8, 16, "fp8", 5 * GiB),
+                                 (4, 64, "auto", 12 * GiB + 7), (1, 16, "auto", 2 * GiB)]),
+    ("llama-4-maverick", 1048576, [(8, 16, "auto", 16 * GiB)]),
 ]
 BATCHED_TOKENS = 8192
 
@@ -92,6 +99,14 @@ def model_dir(name, tmp):
     with open(os.path.join(MODELS, name + ".json")) as f:
         cfg = json.load(f)
     cfg.pop("quantization_config", None)
+    if cfg.get("architectures") == ["Llama4ForConditionalGeneration"]:
+        # The text model alone (Llama4ForCausalLM): the same language model
+        # and KV-cache layers; vLLM's mllama4.py imports transformers'
+        # Llama 4 image processor, which needs torchvision (not installed).
+        text = dict(cfg["text_config"])
+        text.update(architectures=["Llama4ForCausalLM"], model_type="llama4_text",
+                    torch_dtype=cfg.get("torch_dtype", text.get("torch_dtype")))
+        cfg = text
     d = os.path.join(tmp, name)
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "config.json"), "w") as f:
@@ -131,6 +146,18 @@ def sliding_layers(vc, n):
     # No per-layer window: Attention falls back to the model-level
     # cache_config.sliding_window (attention.py Attention.__init__).
     return [vc.cache_config.sliding_window] * n
+
+
+def chunked_layers(vc, n):
+    """Llama 4 (llama4.py Llama4Attention): a layer with RoPE
+    (no_rope_layers[i] != 0) is a ChunkedLocalAttention of
+    attention_chunk_size tokens; the NoPE layers attend to everything.
+    None per layer for models without chunked attention."""
+    hf = vc.model_config.hf_text_config
+    chunk = getattr(vc.model_config, "attention_chunk_size", None)
+    if not chunk:
+        return [None] * n
+    return [chunk if hf.no_rope_layers[i] else None for i in range(n)]
 
 
 def layer_kinds(vc, n):
@@ -179,8 +206,9 @@ def specs_0_33(vc):
     from vllm.model_executor.layers.attention.attention import _largest_kernel_block_within
     from vllm.utils.torch_utils import kv_cache_dtype_str_to_dtype
     from vllm.v1.attention.backend import AttentionBackend, MultipleOf
-    from vllm.v1.kv_cache_interface import (FullAttentionSpec, MambaSpec, MLAAttentionSpec,
-                                            SlidingWindowSpec, get_kv_quant_mode)
+    from vllm.v1.kv_cache_interface import (ChunkedLocalAttentionSpec, FullAttentionSpec,
+                                            MambaSpec, MLAAttentionSpec, SlidingWindowSpec,
+                                            get_kv_quant_mode)
 
     class FlashAttentionBlocks(AttentionBackend):
         """FlashAttention 2/3's kernel block declaration on CUDA
@@ -242,7 +270,15 @@ def specs_0_33(vc):
                 dtype=kv_dtype, cache_dtype_str=cc.cache_dtype, kv_quant_mode=quant)
         return specs
     heads, head = mc.get_num_kv_heads(pc), mc.get_head_size()
+    chunks = chunked_layers(vc, n)
     for i, window in enumerate(sliding_layers(vc, n)):
+        if chunks[i]:
+            # chunked_local_attention.py get_kv_cache_spec: the configured
+            # block size, no kernel-block reduction.
+            specs[f"layers.{i}"] = ChunkedLocalAttentionSpec(
+                block_size=block, num_kv_heads=heads, head_size=head, dtype=kv_dtype,
+                kv_quant_mode=quant, attention_chunk_size=chunks[i])
+            continue
         if window is None:
             specs[f"layers.{i}"] = FullAttentionSpec(block_size=block, num_kv_heads=heads,
                                                      head_size=head, dtype=kv_dtype,
@@ -301,8 +337,8 @@ def specs_0_11(vc):
     them (v1/worker/gpu_model_runner.py): the KV dtype is the model dtype
     for "auto", Mamba layers get block_size = max_model_len."""
     from vllm.utils import STR_DTYPE_TO_TORCH_DTYPE
-    from vllm.v1.kv_cache_interface import (FullAttentionSpec, MambaSpec, MLAAttentionSpec,
-                                            SlidingWindowSpec)
+    from vllm.v1.kv_cache_interface import (ChunkedLocalAttentionSpec, FullAttentionSpec,
+                                            MambaSpec, MLAAttentionSpec, SlidingWindowSpec)
 
     mc, cc, pc = vc.model_config, vc.cache_config, vc.parallel_config
     n = mc.get_num_layers(pc)
@@ -343,8 +379,13 @@ def specs_0_11(vc):
                                                     cache_dtype_str=cc.cache_dtype)
         return specs
     heads, head = mc.get_num_kv_heads(pc), mc.get_head_size()
+    chunks = chunked_layers(vc, n)
     for i, window in enumerate(sliding_layers(vc, n)):
-        if window is None:
+        if chunks[i]:
+            specs[f"layers.{i}"] = ChunkedLocalAttentionSpec(
+                block_size=block, num_kv_heads=heads, head_size=head, dtype=kv_dtype,
+                attention_chunk_size=chunks[i])
+        elif window is None:
             specs[f"layers.{i}"] = FullAttentionSpec(block_size=block, num_kv_heads=heads,
                                                      head_size=head, dtype=kv_dtype)
         else:
