@@ -27,17 +27,17 @@ static const vllm_version versions[] = {
     /* 0.10.1 pins torch 2.7.1: _should_use_marlin picks Marlin on Hopper
      * (triton_kernels needs torch >= 2.8). */
     {"0.10.1", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 0, 0,
-     true, false, false, false, false, false, VLLM_HYBRID_UNMODELLED, false, true},
+     true, false, false, false, false, false, VLLM_HYBRID_UNMODELLED, false, true, false},
     {"0.11.0", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 255,
-     true, false, false, false, false, false, VLLM_HYBRID_UNMODELLED, false, true},
+     true, false, false, false, false, false, VLLM_HYBRID_ONE_STATE, false, true, false},
     /* 0.14.1: Triton only on SM90-SM10x; flashinfer-python a dependency. */
     {"0.14.1", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 11,
-     true, true, false, false, false, false, VLLM_HYBRID_UNMODELLED, false, false},
+     true, true, false, false, false, false, VLLM_HYBRID_UNMODELLED, false, false, true},
     /* 0.19.0: the MoE oracle replaces the loaded scales (replace_parameter). */
     {"0.19.0", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 11,
-     false, true, false, false, false, true, VLLM_HYBRID_UNMODELLED, false, false},
+     false, true, false, false, false, true, VLLM_HYBRID_UNMODELLED, false, false, true},
     {"0.33.0", 0.92, true, VLLM_TOKENS_CONCURRENCY, 512, 70, 8192, 1024, 160, 16384, 1024, 2048,
-     256, 9, 11, false, true, true, true, true, true, VLLM_HYBRID_ALIGN, true, false},
+     256, 9, 11, false, true, true, true, true, true, VLLM_HYBRID_ALIGN, true, false, true},
 };
 enum { N_VERSIONS = sizeof versions / sizeof versions[0] };
 
@@ -361,12 +361,19 @@ static gpumem_status resolve(const gpumem_model *m, const engine_req *r, const g
     if (!c->v)
         return err_set(err, GPUMEM_ERR_NOT_FOUND, "vLLM version '%s' is not modelled (have %s, %s)",
                        s->vllm_version, versions[0].version, versions[N_VERSIONS - 1].version);
-    uint32_t ssm = 0, attn = 0, mamba2 = 0;
+    uint32_t ssm = 0, attn = 0, mamba2 = 0, moe_only = 0;
     for (uint32_t i = 0; i < m->n_layer; i++) {
-        ssm += m->layers[i].ssm;
-        mamba2 += m->layers[i].ssm_heads != 0;
-        attn += !m->layers[i].ssm && m->layers[i].attn != ATTN_KIND_NONE;
+        const model_layer *l = &m->layers[i];
+        ssm += l->ssm;
+        mamba2 += l->ssm_heads != 0;
+        attn += !l->ssm && l->attn != ATTN_KIND_NONE;
+        moe_only += !l->ssm && l->attn == ATTN_KIND_NONE && l->n_expert;
     }
+    if (ssm && moe_only && !c->v->moe_only_blocks)
+        return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                       "vLLM %s cannot build this hybrid: %u blocks hold only an MoE "
+                       "(Nemotron-H \"E\"), which its nemotron_h.py lacks (added in 0.14.1)",
+                       c->v->version, moe_only);
     if (mamba2 && !attn)
         /* Attention-free Mamba-2: its state shapes are modelled
          * (engine_vllm_kv.c) but no vLLM planning run checks them. */
@@ -374,11 +381,12 @@ static gpumem_status resolve(const gpumem_model *m, const engine_req *r, const g
                        "vLLM: Mamba-2 models without attention are not checked against "
                        "vLLM's planner; use --engine transformers");
     if (ssm && attn && c->v->hybrid == VLLM_HYBRID_UNMODELLED)
-        /* Hybrids are checked against vLLM 0.33.0 (align mode, two state
+        /* Hybrids are checked against vLLM 0.11.0 (one state page, the
+         * Mamba block = max_model_len) and 0.33.0 (align mode, two state
          * pages, an attention block raised to hold a state). */
         return err_set(err, GPUMEM_ERR_UNSUPPORTED,
                        "vLLM %s: this model mixes attention and Mamba layers (%u of %u Mamba); "
-                       "hybrid KV-cache layouts are checked for vLLM 0.33.0 only",
+                       "hybrid KV-cache layouts are checked for vLLM 0.11.0 and 0.33.0 only",
                        c->v->version, ssm, m->n_layer);
     c->gpu = s->gpu;
     c->util = s->gpu_memory_utilization > 0 ? s->gpu_memory_utilization : c->v->default_utilization;

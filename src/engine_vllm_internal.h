@@ -21,9 +21,9 @@ typedef enum {
     /* Prefix caching off (0.11.0 MambaModelConfig): one state page per
      * request, Mamba block = max_model_len, attention block raised to
      * 16 x cdiv(state page, 16 x per-token page)
-     * (HybridAttentionMambaModelConfig, models/config.py). No row uses it
-     * until a planning run of that version checks it: 0.11.0's pinned
-     * transformers cannot read the catalog's nemotron_h configs offline. */
+     * (HybridAttentionMambaModelConfig, models/config.py). The 0.11.0 row;
+     * checked against 0.11.0's own planning on Jamba, Nemotron-H and
+     * Granite 4.0-H configs (vllm_kv_utils.jsonl). */
     VLLM_HYBRID_ONE_STATE,
     /* 0.33.0: prefix caching on, mamba_cache_mode "align": two state pages
      * per request, Mamba block = attention block, raised to a multiple of
@@ -77,6 +77,10 @@ typedef struct {
      * so unify_hybrid_kv_cache_specs pools chunked layers as full ones. From
      * 0.14.1 it defaults to 1 and chunked layers get their own groups. */
     bool chunked_as_full;
+    /* A block that is only an MoE, beside Mamba and attention blocks
+     * (nemotron_h.py "E": NemotronHMoEDecoderLayer, from 0.14.1); 0.10.1 and
+     * 0.11.0 know only M, - and * and cannot build Nemotron 3 Nano. */
+    bool moe_only_blocks;
 } vllm_version;
 
 /* The row for "0.11.0" etc.; NULL (the newest) gives the newest row. */

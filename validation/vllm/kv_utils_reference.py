@@ -30,7 +30,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MODELS = os.path.join(HERE, "..", "..", "data", "models")
+ROOT = os.path.join(HERE, "..", "..")
+MODELS = os.path.join(ROOT, "data", "models")
 VERSION = metadata.version("vllm")
 GiB = 1 << 30
 
@@ -67,6 +68,10 @@ CASES = [
     ("jamba-1.5-mini", 65536, [(1, 16, "auto", 9 * GiB), (2, 32, "auto", 4 * GiB + 77),
                                (1, 16, "fp8", 20 * GiB)]),
     ("nemotron-3-nano-30b-a3b", 262144, [(1, 16, "auto", 1 * GiB)]),
+    # Granite 4.0-H-Tiny's shape (a repository path: not in the catalog).
+    ("validation/configs/arch/granitemoehybrid-tiny-shape", 131072,
+     [(1, 16, "auto", 6 * GiB), (2, 16, "fp8", 3 * GiB + 1), (4, 64, "auto", 2 * GiB)]),
+    ("jamba-1.5-mini", 262144, [(2, 16, "auto", 2 * GiB)]),
     # Llama 4: chunked local attention (8192-token chunks) in 3 of 4 layers.
     ("llama-4-scout", 131072, [(1, 16, "auto", 40 * GiB), (4, 16, "fp8", 20 * GiB + 333),
                                (8, 16, "auto", 10 * GiB), (8, 32, "auto", 3 * GiB)]),
@@ -90,15 +95,28 @@ def load_vllm():
     current_platform.device_type = "cuda"
     current_platform.support_hybrid_kv_cache = lambda: True
     logging.getLogger("vllm").setLevel(logging.WARNING)
+    import transformers
+
+    if "nemotron_h" not in transformers.CONFIG_MAPPING:
+        # 0.11.0's transformers 4.57 has no nemotron_h config, and vLLM
+        # 0.11.0 does not register its own (transformers_utils/configs/
+        # nemotron_h.py, the class its nemotron_h.py reads) with
+        # _CONFIG_REGISTRY: register that class with AutoConfig instead of
+        # running the checkpoint's remote code.
+        from vllm.transformers_utils.configs import NemotronHConfig
+
+        transformers.AutoConfig.register("nemotron_h", NemotronHConfig)
 
 
 def model_dir(name, tmp):
     """A directory holding the catalog config as config.json. The weights'
     quantization_config is dropped: it changes no KV-cache figure, and the
     no-GPU platform rejects MXFP4 checkpoints before any KV arithmetic."""
-    with open(os.path.join(MODELS, name + ".json")) as f:
+    src = os.path.join(ROOT, name + ".json") if "/" in name else os.path.join(MODELS, name + ".json")
+    with open(src) as f:
         cfg = json.load(f)
     cfg.pop("quantization_config", None)
+    cfg.pop("auto_map", None)  # the config class comes from transformers or vLLM
     if cfg.get("architectures") == ["Llama4ForConditionalGeneration"]:
         # The text model alone (Llama4ForCausalLM): the same language model
         # and KV-cache layers; vLLM's mllama4.py imports transformers'
@@ -107,7 +125,7 @@ def model_dir(name, tmp):
         text.update(architectures=["Llama4ForCausalLM"], model_type="llama4_text",
                     torch_dtype=cfg.get("torch_dtype", text.get("torch_dtype")))
         cfg = text
-    d = os.path.join(tmp, name)
+    d = os.path.join(tmp, os.path.basename(name))
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(cfg, f)
@@ -172,7 +190,10 @@ def layer_kinds(vc, n):
     if getattr(hf, "attn_layer_period", None):
         return ["attention" if i % hf.attn_layer_period == hf.attn_layer_offset else "mamba"
                 for i in range(n)]
-    return ["mamba" if t == "mamba" else "attention" for t in hf.layer_types[:n]]
+    # transformers 5 names granitemoehybrid's Mamba layers "linear_attention"
+    # (and vLLM 0.33.0's granitemoehybrid.py reads those names).
+    return ["mamba" if t in ("mamba", "linear_attention") else "attention"
+            for t in hf.layer_types[:n]]
 
 
 def hybrid_specs(vc, mamba_block, make_attn, **mamba_kw):
