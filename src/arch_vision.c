@@ -69,7 +69,7 @@ static uint64_t patches(const vit_dims *v)
 
 /* CLIPVisionModel (modeling_clip.py): class embedding, patch conv without
  * bias, num_patches + 1 positions, pre_layrnorm, layers, post_layernorm. */
-static gpumem_status clip_tower(cfg_ctx *c, acc64 *s, uint64_t *hidden)
+static gpumem_status clip_tower(cfg_ctx *c, acc64 *s, vit_dims *out)
 {
     vit_dims v;
     TRY(read_vit(c, (vit_dims){768, 3072, 12, 12, 3, 224, 32}, &v));
@@ -79,14 +79,14 @@ static gpumem_status clip_tower(cfg_ctx *c, acc64 *s, uint64_t *hidden)
     for (uint32_t i = 0; i < v.layers; i++)
         vit_layer(s, h, v.ff);
     acc64_add(s, 2, h);
-    *hidden = h;
+    *out = v;
     return GPUMEM_OK;
 }
 
 /* SiglipVisionModel (modeling_siglip.py): patch conv with bias,
  * num_patches positions, layers, post_layernorm, and with vision_use_head
  * (default true) the attention-pooling head. */
-static gpumem_status siglip_tower(cfg_ctx *c, acc64 *s, uint64_t *hidden)
+static gpumem_status siglip_tower(cfg_ctx *c, acc64 *s, vit_dims *out)
 {
     vit_dims v;
     bool head;
@@ -106,14 +106,14 @@ static gpumem_status siglip_tower(cfg_ctx *c, acc64 *s, uint64_t *hidden)
         linear(s, h, v.ff, true);
         linear(s, v.ff, h, true);
     }
-    *hidden = h;
+    *out = v;
     return GPUMEM_OK;
 }
 
 /* PixtralVisionModel (modeling_pixtral.py): patch conv without bias,
  * RMSNorm ln_pre, layers of q/k/v/o without bias (hidden x hidden), a
  * gated MLP and two RMSNorms; 2-D RoPE holds buffers only. */
-static gpumem_status pixtral_tower(cfg_ctx *c, acc64 *s, uint64_t *hidden)
+static gpumem_status pixtral_tower(cfg_ctx *c, acc64 *s, vit_dims *out)
 {
     vit_dims v;
     TRY(read_vit(c, (vit_dims){1024, 4096, 24, 16, 3, 1024, 16}, &v));
@@ -124,7 +124,7 @@ static gpumem_status pixtral_tower(cfg_ctx *c, acc64 *s, uint64_t *hidden)
         acc64_add(s, 3 * h, v.ff);
         acc64_add(s, 2, h);
     }
-    *hidden = h;
+    *out = v;
     return GPUMEM_OK;
 }
 
@@ -329,37 +329,79 @@ bool vision_known(const char *model_type)
 }
 
 /* The tower for a Llava-family vision_config, by its model_type. */
-static gpumem_status llava_tower(cfg_ctx *c, acc64 *s, uint64_t *vh)
+static gpumem_status llava_tower(cfg_ctx *c, acc64 *s, vit_dims *v, bool *cls)
 {
     const char *type;
     TRY(cfg_str(c, "model_type", &type));
-    if (type && strcmp(type, "clip_vision_model") == 0)
-        return clip_tower(c, s, vh);
+    *cls = type && strcmp(type, "clip_vision_model") == 0;
+    if (*cls)
+        return clip_tower(c, s, v);
     if (type && strcmp(type, "siglip_vision_model") == 0)
-        return siglip_tower(c, s, vh);
+        return siglip_tower(c, s, v);
     return err_set_at(c->err, GPUMEM_ERR_UNSUPPORTED, c->file, -1, 0, 0,
                       "vision_config model_type '%s' is not modelled (clip_vision_model, "
                       "siglip_vision_model)",
                       type ? type : "(absent)");
 }
 
+/* What vLLM's profiling run encodes per image of the largest size (the
+ * processors' get_num_image_tokens, 0.33.0: llava.py with
+ * vision_feature_select_strategy "default" dropping one token (CLIP's
+ * class token; vision.py get_num_selected_vision_tokens drops one from
+ * SigLIP too),
+ * gemma3_mm.py without pan-and-scan: mm_tokens_per_image, pixtral.py
+ * PixtralHFEncoderInfo: (image / (patch x spatial_merge))^2). */
+static void image_path(gpumem_model *m, const vit_dims *v, uint64_t patches_in, uint64_t tokens,
+                       bool gated)
+{
+    m->vision_hidden = v->hidden;
+    m->vision_ff = v->ff;
+    m->vision_gated = gated;
+    m->vision_patches = patches_in;
+    m->vision_tokens = tokens;
+    m->vision_pixels = (uint64_t)v->channels * v->image * v->image;
+}
+
 static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, const char *outer,
-                                         const text_side *t, acc64 *s)
+                                         const text_side *t, acc64 *s, gpumem_model *m)
 {
     uint64_t vh = 0;
+    vit_dims v;
     switch (row->tower) {
-    case TOWER_CLIP_OR_SIGLIP:
-        TRY(llava_tower(c, s, &vh));
+    case TOWER_CLIP_OR_SIGLIP: {
+        bool cls;
+        const char *strategy = NULL;
+        TRY(llava_tower(c, s, &v, &cls));
+        vh = v.hidden;
         TRY(llava_projector(c, s, vh, t));
+        json_t *root = c->root;
+        c->root = c->top;
+        gpumem_status st = cfg_str(c, "vision_feature_select_strategy", &strategy);
+        c->root = root;
+        TRY(st);
+        bool full = strategy && strcmp(strategy, "full") == 0;
+        /* LLaVA-NeXT tiles images (anyres): not modelled. */
+        if (strcmp(outer, "llava") == 0)
+            image_path(m, &v, patches(&v) + cls, patches(&v) + cls - !full, false);
         if (strcmp(outer, "llava_next") == 0)
             acc64_add(s, t->hidden, 1); /* image_newline */
         return GPUMEM_OK;
-    case TOWER_SIGLIP:
+    }
+    case TOWER_SIGLIP: {
         /* Gemma3MultiModalProjector: mm_input_projection_weight and an
          * RMSNorm over the vision width. */
-        TRY(siglip_tower(c, s, &vh));
+        uint32_t tokens;
+        TRY(siglip_tower(c, s, &v));
+        vh = v.hidden;
         acc64_add(s, vh, t->hidden + 1);
+        json_t *root = c->root;
+        c->root = c->top;
+        gpumem_status st = cfg_u32(c, "mm_tokens_per_image", 256, MAX_DIM, &tokens);
+        c->root = root;
+        TRY(st);
+        image_path(m, &v, patches(&v), tokens, false);
         return GPUMEM_OK;
+    }
     case TOWER_PIXTRAL: {
         /* Mistral3MultiModalProjector: RMSNorm, patch merger
          * (vision x merge^2 -> vision, no bias), then Llava's two linears
@@ -367,7 +409,8 @@ static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, cons
         uint32_t merge;
         bool bias;
         uint64_t n;
-        TRY(pixtral_tower(c, s, &vh));
+        TRY(pixtral_tower(c, s, &v));
+        vh = v.hidden;
         json_t *root = c->root;
         c->root = c->top;
         gpumem_status st = cfg_u32(c, "spatial_merge_size", 2, 64, &merge);
@@ -379,6 +422,8 @@ static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, cons
         acc64_add(s, vh, 1 + vh * merge * merge);
         linear(s, vh * n, t->hidden, bias);
         linear(s, t->hidden, t->hidden, bias);
+        uint64_t side = v.image / ((uint64_t)v.patch * merge);
+        image_path(m, &v, patches(&v), side * side, true);
         return GPUMEM_OK;
     }
     case TOWER_LLAMA4:
@@ -419,7 +464,7 @@ gpumem_status vision_read(cfg_ctx *c, const char *outer, gpumem_model *m, arch_s
     acc64 s = {0, false};
     json_t *root = c->root;
     c->root = vc;
-    gpumem_status st = tower_and_projector(c, row, outer, &t, &s);
+    gpumem_status st = tower_and_projector(c, row, outer, &t, &s, m);
     c->root = root;
     json_decref(defaults);
     TRY(st);

@@ -81,6 +81,11 @@ typedef struct {
      * (nemotron_h.py "E": NemotronHMoEDecoderLayer, from 0.14.1); 0.10.1 and
      * 0.11.0 know only M, - and * and cannot build Nemotron 3 Nano. */
     bool moe_only_blocks;
+    /* The profiling run pads each dummy image's encoder output to the whole
+     * encoder budget before caching it (0.11.0 profile_run:
+     * output.new_zeros((encoder_budget, hidden))); other rows cache the
+     * outputs as they are. */
+    bool mm_outputs_padded;
 } vllm_version;
 
 /* The row for "0.11.0" etc.; NULL (the newest) gives the newest row. */
