@@ -251,8 +251,7 @@ static gpumem_status vision_weights(const gpumem_model *m, const engine_req *r, 
                       (unsigned long long)m->params_vision,
                       stored ? "as stored" : dtype_get(r->compute)->name,
                       m->vision_tokens ? ""
-                                       : "; profiling's image pass not modelled (image size "
-                                         "not in config.json)");
+                                       : "; profiling's image pass not modelled");
 }
 
 /* ------------------------------------------------------------ activations */
