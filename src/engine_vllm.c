@@ -440,6 +440,10 @@ static gpumem_status resolve(const gpumem_model *m, const engine_req *r, const g
     c->util = s->gpu_memory_utilization > 0 ? s->gpu_memory_utilization : c->v->default_utilization;
     if (c->util > 1.0)
         return err_set(err, GPUMEM_ERR_USAGE, "--gpu-memory-utilization must be in (0, 1]");
+    if (s->vllm_hybrid_kv_cache_manager < 0 || s->vllm_hybrid_kv_cache_manager > 2)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "vllm_hybrid_kv_cache_manager must be 0 (default), 1 (on) or 2 (off), got %d",
+                       s->vllm_hybrid_kv_cache_manager);
     c->tp = r->tp ? r->tp : 1;
     c->pp = s->pipeline_parallel ? s->pipeline_parallel : 1;
     if (c->pp > m->n_layer)
@@ -541,14 +545,16 @@ gpumem_status engine_vllm(const gpumem_model *m, const engine_req *req, const gp
 
     vllm_kv_params p = vllm_kv_params_for(c.v, c.block_size, kv_bytes(r), c.cb, c.tp, c.pp,
                                           c.max_model_len, c.batched);
+    p.hma = s->vllm_hybrid_kv_cache_manager;
     vllm_kv_plan plan;
     if ((st = vllm_plan_kv(m, &p, pool, &plan, err)) != GPUMEM_OK)
         return st;
     fill_info(&c, &plan, info);
-    /* 0.10.1/0.11.0 with chunked local attention: the hybrid KV-cache
-     * manager is off and chunked layers cache every token. */
-    const char *how = plan.chunked_as_full
-                          ? "; chunked layers cached as full (hybrid KV manager off)"
+    /* The hybrid KV-cache manager off (0.10.1/0.11.0 with chunked local
+     * attention, or --disable-hybrid-kv-cache-manager): local layers cache
+     * every token. */
+    const char *how = plan.local_as_full
+                          ? "; local layers cached as full (hybrid KV manager off)"
                           : "";
     if (manual)
         return device_add(gpu, "kv_cache", pool, err, "--kv-cache-memory: %llu tokens%s",

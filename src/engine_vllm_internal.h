@@ -119,6 +119,9 @@ typedef struct {
     vllm_hybrid_rule hybrid;
     bool ssm_dtype_per_model;
     bool chunked_as_full;
+    /* The hybrid KV-cache manager as the user set it (settings'
+     * vllm_hybrid_kv_cache_manager): 0 the version's default, 1 on, 2 off. */
+    int hma;
 } vllm_kv_params;
 
 /* The planner's parameters for version v; kv_bytes and state_bytes are the
@@ -149,7 +152,7 @@ typedef struct {
     uint64_t needed_bytes;    /* check_enough_kv_cache_memory's need */
     bool starts;
     uint64_t max_model_len_limit;
-    bool chunked_as_full;     /* chunked layers pooled as full attention */
+    bool local_as_full;       /* sliding/chunked layers pooled as full attention */
 } vllm_kv_plan;
 
 /* Plans the pool of `pool_bytes` on the most loaded rank. A model without

@@ -254,16 +254,19 @@ static gpumem_status unify_pages(kv_type_ex *ts, size_t n, gpumem_error *err)
  * into the full type and cache every token. Anything else still mixed is
  * refused, as vLLM raises ("failed to convert the KV cache specs to one
  * unified type"). Returns the new type count. */
-static size_t pool_as_full(kv_type_ex *ts, size_t n, gpumem_error *err, gpumem_status *st)
+static size_t pool_as_full(kv_type_ex *ts, size_t n, bool *converted, gpumem_error *err,
+                           gpumem_status *st)
 {
     size_t full = n;
     *st = GPUMEM_OK;
+    *converted = false;
     for (size_t i = 0; i < n && full == n; i++)
         if (ts[i].t.kind == VLLM_SPEC_FULL)
             full = i;
     size_t out = 0;
     for (size_t i = 0; i < n; i++) {
         bool local = ts[i].t.kind == VLLM_SPEC_SLIDING || ts[i].t.kind == VLLM_SPEC_CHUNKED;
+        *converted |= local && full != n;
         if (local && full != n && ts[i].t.page_bytes == ts[full].t.page_bytes) {
             ts[full].t.n_layers += ts[i].t.n_layers;
             continue;
@@ -280,8 +283,11 @@ static size_t pool_as_full(kv_type_ex *ts, size_t n, gpumem_error *err, gpumem_s
     for (size_t i = 1; i < out; i++)
         if (ts[i].t.kind != ts[0].t.kind || ts[i].t.page_bytes != ts[0].t.page_bytes) {
             *st = err_set(err, GPUMEM_ERR_UNSUPPORTED,
-                          "vLLM with the hybrid KV-cache manager off (chunked local attention) "
-                          "cannot unify these KV-cache layers into one type");
+                          "vLLM refuses to start: with the hybrid KV-cache manager off it cannot "
+                          "unify these KV-cache layers (%s) into one type",
+                          ts[i].t.kind == VLLM_SPEC_MAMBA || ts[0].t.kind == VLLM_SPEC_MAMBA
+                              ? "Mamba and attention"
+                              : "different kinds or page sizes");
             return 0;
         }
     return out;
@@ -321,17 +327,21 @@ gpumem_status vllm_plan_kv(const gpumem_model *m, const vllm_kv_params *p, uint6
     if ((st = unify_pages(ts, n, err)) != GPUMEM_OK)
         return st;
     /* 0.11.0 checks the memory (check_enough_kv_cache_memory) on the
-     * layers' own specs, before get_kv_cache_groups pools chunked layers
-     * as full ones: keep them for the check. */
+     * layers' own specs, before get_kv_cache_groups pools local layers as
+     * full ones: keep them for the check. 0.33.0 checks the groups, which
+     * hold the pooled specs (check_by_groups). */
     kv_type_ex check[4];
     size_t n_check = n;
     memcpy(check, ts, sizeof check);
-    bool pooled = false;
-    for (size_t i = 0; i < n; i++)
+    /* The hybrid KV-cache manager is off when the user says so
+     * (--disable-hybrid-kv-cache-manager), or by default for chunked
+     * attention where the version turns it off; on when the user keeps it
+     * on (VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE=1). */
+    bool pooled = p->hma == 2;
+    for (size_t i = 0; i < n && p->hma == 0; i++)
         pooled |= ts[i].t.kind == VLLM_SPEC_CHUNKED && p->chunked_as_full;
     if (pooled) {
-        out->chunked_as_full = true;
-        n = pool_as_full(ts, n, err, &st);
+        n = pool_as_full(ts, n, &out->local_as_full, err, &st);
         if (st != GPUMEM_OK)
             return st;
     }
@@ -352,7 +362,7 @@ gpumem_status vllm_plan_kv(const gpumem_model *m, const vllm_kv_params *p, uint6
         ts[i].t.n_groups = (uint32_t)div_up(ts[i].t.n_layers, gs);
         out->n_groups += ts[i].t.n_groups;
     }
-    if (!pooled) /* the check sees what is planned */
+    if (!pooled || p->check_by_groups) /* the check sees what is planned */
         memcpy(check, ts, sizeof check);
     else /* 0.11.0 sums layers: the copy's groups only keep needed_bytes defined */
         for (size_t i = 0; i < n_check; i++)

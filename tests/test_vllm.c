@@ -47,7 +47,7 @@ static uint64_t comp(const gpumem_device *d, const char *name)
 static vllm_kv_params params(uint64_t len, vllm_tokens_rule rule)
 {
     vllm_kv_params p = {16, 2, 2, 1, 1, len, 8192, rule, 1, false, false, false,
-                         VLLM_HYBRID_UNMODELLED, false, false};
+                         VLLM_HYBRID_UNMODELLED, false, false, 0};
     return p;
 }
 
@@ -439,7 +439,7 @@ static void test_published_logs(void **state)
             /* The need is what check_enough_kv_cache_memory prints. */
             vllm_kv_params p = {16, r.kv_dtype == GPUMEM_DTYPE_FP8 ? 1 : 2, 2, c.tp, 1, c.len,
                                 8192, VLLM_TOKENS_BLOCKS, 1, false, false, false,
-                                VLLM_HYBRID_UNMODELLED, false, false};
+                                VLLM_HYBRID_UNMODELLED, false, false, 0};
             vllm_kv_plan plan;
             assert_int_equal(vllm_plan_kv(m, &p, s.kv_cache_memory, &plan, NULL), GPUMEM_OK);
             double want = strtod(c.needed, NULL) * GiB;

@@ -8,8 +8,9 @@ the way the layers' get_kv_cache_spec() builds them in that version, and the
 engine core's planning functions are called on them with an available-memory
 figure, as vLLM does after profiling or with --kv-cache-memory.
 
-Usage: python kv_utils_reference.py OUT.jsonl [MODEL ...]
-(MODEL names limit the run to those catalog models' cases.)
+Usage: python kv_utils_reference.py OUT.jsonl [--switched] [MODEL ...]
+(MODEL names limit the run to those catalog models' cases; --switched runs
+the cases with the hybrid KV-cache manager switched by hand instead.)
 Writes one JSON line per case: the vLLM version, the inputs, and what vLLM
 computed (page size, groups, num_blocks, bytes per block, the token count and
 concurrency it prints, or the error it raises when one request does not fit).
@@ -80,6 +81,21 @@ CASES = [
                                  (4, 64, "auto", 12 * GiB + 7), (1, 16, "auto", 2 * GiB)]),
     ("llama-4-maverick", 1048576, [(8, 16, "auto", 16 * GiB)]),
 ]
+
+# The hybrid KV-cache manager switched by hand (a 5th element per run):
+# "off" is --disable-hybrid-kv-cache-manager; "on" sets
+# VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE=1 (0.11.0's default is
+# 0), "chunked-off" sets it to 0 (0.33.0's default is 1).
+SWITCHED = [
+    ("gemma-2-9b-it", 8192, [(1, 16, "auto", 12 * GiB, "off"), (2, 16, "fp8", 3 * GiB, "off")]),
+    ("gpt-oss-20b", 131072, [(1, 16, "auto", 20 * GiB, "off"), (2, 16, "auto", 3 * GiB, "off")]),
+    ("mistral-7b-v0.1", 32768, [(1, 16, "auto", 8 * GiB, "off")]),
+    ("llama-4-scout", 131072, [(8, 16, "auto", 10 * GiB, "on"), (4, 16, "fp8", 5 * GiB, "on"),
+                               (8, 16, "auto", 10 * GiB, "chunked-off"),
+                               (8, 16, "auto", 10 * GiB, "off")]),
+    ("llama-4-maverick", 1048576, [(8, 16, "auto", 16 * GiB, "on"),
+                                   (8, 16, "auto", 16 * GiB, "chunked-off")]),
+]
 BATCHED_TOKENS = 8192
 
 
@@ -132,12 +148,18 @@ def model_dir(name, tmp):
     return d
 
 
-def engine_config(path, max_len, tp, block, kv_dtype):
+def engine_config(path, max_len, tp, block, kv_dtype, switch=None):
     import dataclasses
 
     from vllm.engine.arg_utils import EngineArgs
 
     extra = {}
+    os.environ.pop("VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE", None)
+    if switch == "off":
+        extra["disable_hybrid_kv_cache_manager"] = True
+    elif switch in ("on", "chunked-off"):
+        os.environ["VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE"] = (
+            "1" if switch == "on" else "0")
     if "swap_space" in {f.name for f in dataclasses.fields(EngineArgs)}:
         # 0.11.0 checks its CPU swap (4 GiB per rank) against this
         # machine's memory; the swap plays no part in the GPU pool.
@@ -453,11 +475,13 @@ def plan_0_11(vc, specs, memory, tp):
     }
 
 
-def run_case(name, path, max_len, tp, block, kv_dtype, memory):
+def run_case(name, path, max_len, tp, block, kv_dtype, memory, switch=None):
     rec = {"vllm": VERSION, "model": name, "max_model_len": max_len, "tp": tp,
            "block_size": block, "kv_cache_dtype": kv_dtype, "available_memory": memory,
            "max_num_batched_tokens": BATCHED_TOKENS}
-    vc = engine_config(path, max_len, tp, block, kv_dtype)
+    if switch:
+        rec["hybrid_kv_cache_manager_switch"] = switch
+    vc = engine_config(path, max_len, tp, block, kv_dtype, switch)
     rec["max_in_flight_tokens"] = getattr(vc, "max_in_flight_tokens", BATCHED_TOKENS)
     rec["hybrid_kv_cache_manager"] = not vc.scheduler_config.disable_hybrid_kv_cache_manager
     new = tuple(int(x) for x in VERSION.split(".")[:2]) >= (0, 20)
@@ -479,19 +503,22 @@ def run_case(name, path, max_len, tp, block, kv_dtype, memory):
 
 def main():
     out, only = sys.argv[1], set(sys.argv[2:])
+    switched = "--switched" in only
+    only.discard("--switched")
     load_vllm()
     tmp = tempfile.mkdtemp()
     rows = []
     try:
-        for name, max_len, runs in CASES:
+        for name, max_len, runs in SWITCHED if switched else CASES:
             if only and name not in only:
                 continue
             path = model_dir(name, tmp)
-            for tp, block, kv_dtype, memory in runs:
+            for run in runs:
                 with contextlib.redirect_stdout(sys.stderr):
-                    rows.append(run_case(name, path, max_len, tp, block, kv_dtype, memory))
+                    rows.append(run_case(name, path, max_len, *run))
                 r = rows[-1]
-                print(f"{name} tp{tp} bs{block} {kv_dtype} {memory}: "
+                print(f"{name} tp{r['tp']} bs{r['block_size']} {r['kv_cache_dtype']} "
+                      f"{r['available_memory']} {r.get('hybrid_kv_cache_manager_switch', '')}: "
                       f"{r.get('num_blocks')} blocks, {r.get('kv_cache_tokens')} tokens, "
                       f"{r.get('error', '')}", file=sys.stderr)
     finally:
