@@ -344,13 +344,12 @@ static gpumem_status llava_tower(cfg_ctx *c, acc64 *s, vit_dims *v, bool *cls)
                       type ? type : "(absent)");
 }
 
-/* What vLLM's profiling run encodes per image of the largest size (the
- * processors' get_num_image_tokens, 0.33.0: llava.py with
+/* What vLLM's profiling run encodes per image of the largest size, as the
+ * processors count its tokens (get_num_image_tokens, 0.33.0): llava.py,
  * vision_feature_select_strategy "default" dropping one token (CLIP's
  * class token; vision.py get_num_selected_vision_tokens drops one from
- * SigLIP too),
- * gemma3_mm.py without pan-and-scan: mm_tokens_per_image, pixtral.py
- * PixtralHFEncoderInfo: (image / (patch x spatial_merge))^2). */
+ * SigLIP too); gemma3_mm.py without pan-and-scan, mm_tokens_per_image;
+ * pixtral.py PixtralHFEncoderInfo, (image / (patch x spatial_merge))^2. */
 static void image_path(gpumem_model *m, const vit_dims *v, uint64_t patches_in, uint64_t tokens,
                        bool gated)
 {

@@ -362,9 +362,10 @@ gpumem_status vllm_plan_kv(const gpumem_model *m, const vllm_kv_params *p, uint6
         ts[i].t.n_groups = (uint32_t)div_up(ts[i].t.n_layers, gs);
         out->n_groups += ts[i].t.n_groups;
     }
-    if (!pooled || p->check_by_groups) /* the check sees what is planned */
+    if (!pooled || p->check_by_groups) { /* the check sees what is planned */
         memcpy(check, ts, sizeof check);
-    else /* 0.11.0 sums layers: the copy's groups only keep needed_bytes defined */
+        n_check = n;
+    } else /* 0.11.0 sums layers: the copy's groups only keep needed_bytes defined */
         for (size_t i = 0; i < n_check; i++)
             check[i].t.n_groups = (uint32_t)div_up(check[i].t.n_layers, gs);
     out->group_size = gs;
