@@ -97,6 +97,9 @@ SWITCHED = [
                                    (8, 16, "auto", 16 * GiB, "chunked-off")]),
 ]
 BATCHED_TOKENS = 8192
+# Models a version cannot build, left out of its run: 0.11.0's nemotron_h.py
+# has no MoE ("E") block type (ALL_DECODER_LAYER_TYPES: M, -, *).
+UNBUILDABLE = {"0.11.0": {"nemotron-3-nano-30b-a3b"}}
 
 
 def load_vllm():
@@ -510,7 +513,7 @@ def main():
     rows = []
     try:
         for name, max_len, runs in SWITCHED if switched else CASES:
-            if only and name not in only:
+            if (only and name not in only) or name in UNBUILDABLE.get(VERSION, ()):
                 continue
             path = model_dir(name, tmp)
             for run in runs:
