@@ -200,6 +200,10 @@ static int apply_vllm(const opt_values *v, gpumem_settings *s)
             s->dtype = (gpumem_dtype)q[i].dtype;
         }
     }
+    if (v->set[O_DISABLE_HMA] && v->set[O_ENABLE_HMA])
+        return usage_error("give --enable-hybrid-kv-cache-manager or "
+                           "--disable-hybrid-kv-cache-manager, not both");
+    s->vllm_hybrid_kv_cache_manager = v->set[O_ENABLE_HMA] ? 1 : v->set[O_DISABLE_HMA] ? 2 : 0;
     if (v->set[O_VLLM_VERSION]) {
         s->vllm_version = v->value[O_VLLM_VERSION];
         /* The rows of src/engine_vllm.c's version table. */

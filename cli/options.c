@@ -67,6 +67,11 @@ const opt_spec cli_options[O_COUNT] = {
      "awq, gptq, awq_marlin, gptq_marlin, bitsandbytes (4-bit), fp8, w8a8/int8, none"},
     {O_VLLM_VERSION, "vllm-version", 0, NULL, OPT_VALUE, "V", CMD_ESTIMATE,
      "vLLM version modelled: 0.33.0 (default, 'latest'), 0.19.0, 0.14.1, 0.11.0 or 0.10.1"},
+    {O_DISABLE_HMA, "disable-hybrid-kv-cache-manager", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE,
+     "vLLM: sliding-window and chunked layers cache every token, like full attention"},
+    {O_ENABLE_HMA, "enable-hybrid-kv-cache-manager", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE,
+     "vLLM: keep it for chunked attention (0.10.1/0.11.0 turn it off unless "
+     "VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE=1)"},
     /* Training (--train; transformers 5.24 + PEFT + DeepSpeed/FSDP, or
      * Megatron-Core 0.14 when tp/pp/cp/ep > 1). */
     {O_TRAIN, "train", 't', NULL, OPT_FLAG, NULL, CMD_ESTIMATE,

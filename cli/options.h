@@ -50,6 +50,8 @@ typedef enum {
     O_KV_CACHE_MEMORY,
     O_QUANTIZATION,
     O_VLLM_VERSION,
+    O_DISABLE_HMA,
+    O_ENABLE_HMA,
     O_TRAIN,
     O_METHOD,
     O_LORA_RANK,

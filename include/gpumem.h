@@ -368,6 +368,14 @@ typedef struct {
     int enforce_eager;
     uint64_t kv_cache_memory;   /* bytes: bypasses profiling when non-zero */
     const char *vllm_version;   /* e.g. "0.11.0"; NULL: the newest modelled */
+    /* vLLM's hybrid KV-cache manager, which gives sliding-window and
+     * chunked-attention layers KV-cache groups of their own: 0 as the
+     * version decides (on, but off for chunked local attention in 0.10.1
+     * and 0.11.0, where VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE
+     * defaults to 0); 1 on (that variable set to 1); 2 off
+     * (--disable-hybrid-kv-cache-manager: those layers cache every token;
+     * attention + Mamba hybrids then fail to start). */
+    int vllm_hybrid_kv_cache_manager;
     /* llama.cpp (--engine llamacpp); context is -c, batch is -b (tokens
      * per logical batch); 0 means llama.cpp's default. */
     uint64_t n_ubatch;          /* -ub, default 512 */

@@ -140,7 +140,7 @@ static gpumem_status siglip_tower(cfg_ctx *c, acc64 *s, uint64_t *hidden, uint64
 /* PixtralVisionModel (modeling_pixtral.py): patch conv without bias,
  * RMSNorm ln_pre, layers of q/k/v/o without bias (hidden x hidden), a
  * gated MLP and two RMSNorms; 2-D RoPE holds buffers only. */
-static gpumem_status pixtral_tower(cfg_ctx *c, acc64 *s, uint64_t *hidden)
+static gpumem_status pixtral_tower(cfg_ctx *c, acc64 *s, vit_dims *out)
 {
     vit_dims v;
     TRY(read_vit(c, (vit_dims){1024, 4096, 24, 16, 3, 1024, 16}, &v));
@@ -151,7 +151,7 @@ static gpumem_status pixtral_tower(cfg_ctx *c, acc64 *s, uint64_t *hidden)
         acc64_add(s, 3 * h, v.ff);
         acc64_add(s, 2, h);
     }
-    *hidden = h;
+    *out = v;
     return GPUMEM_OK;
 }
 
@@ -389,15 +389,44 @@ typedef struct {
     uint32_t feature_copies, held_states; /* model_vision_act */
 } vision_tree;
 
+/* What vLLM's profiling run encodes per image of the largest size, as the
+ * processors count its tokens (get_num_image_tokens, 0.33.0): llava.py,
+ * vision_feature_select_strategy "default" dropping one token (CLIP's
+ * class token; vision.py get_num_selected_vision_tokens drops one from
+ * SigLIP too); gemma3_mm.py without pan-and-scan, mm_tokens_per_image;
+ * pixtral.py PixtralHFEncoderInfo, (image / (patch x spatial_merge))^2. */
+static void image_path(gpumem_model *m, const vit_dims *v, uint64_t patches_in, uint64_t tokens,
+                       bool gated)
+{
+    m->vision_hidden = v->hidden;
+    m->vision_ff = v->ff;
+    m->vision_gated = gated;
+    m->vision_patches = patches_in;
+    m->vision_tokens = tokens;
+    m->vision_pixels = (uint64_t)v->channels * v->image * v->image;
+}
+
 static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, const char *outer,
-                                         const text_side *t, acc64 *s, vision_tree *vt)
+                                         const text_side *t, acc64 *s, vision_tree *vt,
+                                         gpumem_model *m)
 {
     uint64_t vh = 0;
     switch (row->tower) {
     case TOWER_CLIP_OR_SIGLIP: {
         bool clip;
+        const char *strategy = NULL;
         TRY(llava_tower(c, s, &vh, &vt->buffers, &vt->vit, &clip));
         vt->tower_end = s->sum;
+        json_t *root = c->root;
+        c->root = c->top;
+        gpumem_status st = cfg_str(c, "vision_feature_select_strategy", &strategy);
+        c->root = root;
+        TRY(st);
+        bool full = strategy && strcmp(strategy, "full") == 0;
+        uint64_t n = patches(&vt->vit.v) + clip;
+        /* LLaVA-NeXT tiles images (anyres): not modelled. */
+        if (strcmp(outer, "llava") == 0)
+            image_path(m, &vt->vit.v, n, n - !full, false);
         /* vision_feature_select_strategy "default" drops CLIP's CLS token
          * (modeling_llava.py get_image_features, 5.24) */
         if (clip && strcmp(outer, "llava") == 0) {
@@ -427,9 +456,11 @@ static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, cons
         c->root = c->top;
         gpumem_status st = cfg_u32(c, "mm_tokens_per_image", 256, 1u << 20, &vt->text_tokens);
         c->root = root;
+        TRY(st);
         vt->feature_copies = 1; /* the projector's output */
         vt->held_states = 1;    /* the tower's last_hidden_state */
-        return st;
+        image_path(m, &vt->vit.v, patches(&vt->vit.v), vt->text_tokens, false);
+        return GPUMEM_OK;
     }
     case TOWER_PIXTRAL: {
         /* Mistral3MultiModalProjector: RMSNorm, patch merger
@@ -438,7 +469,9 @@ static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, cons
         uint32_t merge;
         bool bias;
         uint64_t n;
-        TRY(pixtral_tower(c, s, &vh));
+        vit_dims v;
+        TRY(pixtral_tower(c, s, &v));
+        vh = v.hidden;
         json_t *root = c->root;
         c->root = c->top;
         gpumem_status st = cfg_u32(c, "spatial_merge_size", 2, 64, &merge);
@@ -450,6 +483,8 @@ static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, cons
         acc64_add(s, vh, 1 + vh * merge * merge);
         linear(s, vh * n, t->hidden, bias);
         linear(s, t->hidden, t->hidden, bias);
+        uint64_t side = v.image / ((uint64_t)v.patch * merge);
+        image_path(m, &v, patches(&v), side * side, true);
         return GPUMEM_OK;
     }
     case TOWER_LLAMA4:
@@ -495,7 +530,7 @@ gpumem_status vision_read(cfg_ctx *c, const char *outer, gpumem_model *m, arch_s
     c->root = vc;
     vision_tree vt;
     memset(&vt, 0, sizeof vt);
-    gpumem_status st = tower_and_projector(c, row, outer, &t, &s, &vt);
+    gpumem_status st = tower_and_projector(c, row, outer, &t, &s, &vt, m);
     c->root = root;
     json_decref(defaults);
     TRY(st);

@@ -27,17 +27,17 @@ static const vllm_version versions[] = {
     /* 0.10.1 pins torch 2.7.1: _should_use_marlin picks Marlin on Hopper
      * (triton_kernels needs torch >= 2.8). */
     {"0.10.1", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 0, 0,
-     true, false, false, false, false, false, VLLM_HYBRID_UNMODELLED, false},
+     true, false, false, false, false, false, VLLM_HYBRID_UNMODELLED, false, true, false, false},
     {"0.11.0", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 255,
-     true, false, false, false, false, false, VLLM_HYBRID_UNMODELLED, false},
+     true, false, false, false, false, false, VLLM_HYBRID_ONE_STATE, false, true, false, true},
     /* 0.14.1: Triton only on SM90-SM10x; flashinfer-python a dependency. */
     {"0.14.1", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 11,
-     true, true, false, false, false, false, VLLM_HYBRID_UNMODELLED, false},
+     true, true, false, false, false, false, VLLM_HYBRID_UNMODELLED, false, false, true, false},
     /* 0.19.0: the MoE oracle replaces the loaded scales (replace_parameter). */
     {"0.19.0", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 11,
-     false, true, false, false, false, true, VLLM_HYBRID_UNMODELLED, false},
+     false, true, false, false, false, true, VLLM_HYBRID_UNMODELLED, false, false, true, false},
     {"0.33.0", 0.92, true, VLLM_TOKENS_CONCURRENCY, 512, 70, 8192, 1024, 160, 16384, 1024, 2048,
-     256, 9, 11, false, true, true, true, true, true, VLLM_HYBRID_ALIGN, true},
+     256, 9, 11, false, true, true, true, true, true, VLLM_HYBRID_ALIGN, true, false, true, false},
 };
 enum { N_VERSIONS = sizeof versions / sizeof versions[0] };
 
@@ -235,9 +235,8 @@ static gpumem_status weights(const gpumem_model *m, const engine_req *r, const v
  * language model), in the model dtype. Counted whole on every rank (an
  * upper bound where vLLM shards the tower's linears), and with every
  * encoder layer (vLLM stops LLaVA's tower at vision_feature_layer: one
- * layer less for -2, an upper bound). Not modelled: the encoder pass
- * over the dummy images of the profiling run, which can raise the peak
- * above the text forward's. */
+ * layer less for -2, an upper bound). The profiling run's image pass is
+ * in activations (mm_profiling) where config.json fixes the image size. */
 static gpumem_status vision_weights(const gpumem_model *m, const engine_req *r, gpumem_device *gpu,
                                     uint64_t *out, gpumem_error *err)
 {
@@ -248,10 +247,11 @@ static gpumem_status vision_weights(const gpumem_model *m, const engine_req *r, 
     uint64_t keep_b = dtype_get(r->compute)->bytes_num;
     *out = stored ? m->bytes_vision : m->params_vision * keep_b;
     return device_add(gpu, "vision_weights", *out, err,
-                      "\"Model loading took\": %llu params, vision tower + projector (%s); the "
-                      "profiling run's image encoder pass not modelled",
+                      "\"Model loading took\": %llu params, vision tower + projector (%s)%s",
                       (unsigned long long)m->params_vision,
-                      stored ? "as stored" : dtype_get(r->compute)->name);
+                      stored ? "as stored" : dtype_get(r->compute)->name,
+                      m->vision_tokens ? ""
+                                       : "; profiling's image pass not modelled");
 }
 
 /* ------------------------------------------------------------ activations */
@@ -293,15 +293,63 @@ static uint64_t forward_peak(const gpumem_model *m, const vctx *c, uint64_t toke
     return tokens * pt * c->cb;
 }
 
+/* The image side of profile_run (gpu_model_runner.py, 0.10.1 to 0.33.0):
+ * before the text forward, dummy images of the largest size go through the
+ * vision tower in one batch, as many as the encoder budget holds
+ * (encoder_budget.py / v1/worker/utils.py: budget = max(max_num_batched_
+ * tokens, tokens per image); images = budget / tokens per image, at most
+ * max_num_seqs x min(999, max_model_len / tokens per image), at least 1).
+ * Their pixels and the cached encoder outputs stay alive through the text
+ * forward. The tower's peak per patch is modelled like per_token_elems:
+ * residual and normed input, then the larger of q/k/v + attention output
+ * and the MLP's two (SwiGLU: three) intermediates, split over TP (vLLM's
+ * towers use parallel linears). */
+typedef struct {
+    uint64_t images, encoder_peak, held;
+} mm_profile;
+
+static mm_profile mm_profiling(const gpumem_model *m, const vctx *c)
+{
+    mm_profile p = {0, 0, 0};
+    uint64_t tok = m->vision_tokens;
+    if (!tok || !m->vision_patches)
+        return p;
+    uint64_t budget = c->batched > tok ? c->batched : tok;
+    uint64_t per_prompt = c->max_model_len / tok;
+    per_prompt = per_prompt < 1 ? 1 : per_prompt > 999 ? 999 : per_prompt;
+    uint64_t images = budget / tok, cap = c->max_num_seqs * per_prompt;
+    images = images < cap ? images : cap;
+    p.images = images ? images : 1;
+    uint64_t vh = m->vision_hidden, attn = div_up(4 * vh, c->tp);
+    uint64_t mlp = (m->vision_gated ? 3 : 2) * div_up(m->vision_ff, c->tp);
+    /* The processor's pixel_values arrive in fp32 and the tower casts a
+     * copy to the model dtype. */
+    uint64_t pixels = p.images * m->vision_pixels * 4;
+    p.encoder_peak = p.images * m->vision_patches * (2 * vh + (attn > mlp ? attn : mlp)) * c->cb;
+    p.encoder_peak += pixels + p.images * m->vision_pixels * c->cb;
+    /* 0.11.0 pads every image's output to the budget's token count. */
+    uint64_t rows = c->v->mm_outputs_padded ? budget : tok;
+    p.held = p.images * rows * m->n_embd * c->cb + pixels;
+    return p;
+}
+
 static gpumem_status activations(const gpumem_model *m, const vctx *c, gpumem_device *gpu,
                                  uint64_t *out, gpumem_error *err)
 {
     /* profile_run: a dummy forward of max_num_batched_tokens, then the
      * sampler over max_num_seqs rows of fp32 logits (logits, probabilities
      * and the top-p sort's values). */
-    uint64_t fwd = forward_peak(m, c, c->batched);
-    uint64_t sampler = c->max_num_seqs * m->n_vocab * 12ull;
+    mm_profile mm = mm_profiling(m, c);
+    uint64_t fwd = forward_peak(m, c, c->batched) + mm.held;
+    uint64_t sampler = c->max_num_seqs * m->n_vocab * 12ull + mm.held;
     *out = fwd > sampler ? fwd : sampler;
+    *out = mm.encoder_peak > *out ? mm.encoder_peak : *out;
+    if (mm.images)
+        return device_add(gpu, "activations", *out, err,
+                          "profiled peak: %llu dummy images (%llu tokens each), %llu-token "
+                          "forward, sampler over %llu seqs",
+                          (unsigned long long)mm.images, (unsigned long long)m->vision_tokens,
+                          (unsigned long long)c->batched, (unsigned long long)c->max_num_seqs);
     return device_add(gpu, "activations", *out, err,
                       "profiled peak: %llu-token forward vs sampler over %llu seqs",
                       (unsigned long long)c->batched, (unsigned long long)c->max_num_seqs);
@@ -357,26 +405,23 @@ static gpumem_status resolve(const gpumem_model *m, const engine_req *r, const g
         return err_set(err, GPUMEM_ERR_USAGE,
                        "vLLM needs the architecture: give a model name, config.json or weights "
                        "with a config");
-    for (uint32_t i = 0; i < m->n_layer; i++)
-        if (m->layers[i].chunked)
-            /* vLLM gives chunked local attention its own KV spec
-             * (ChunkedLocalAttentionSpec), and whether the hybrid KV-cache
-             * manager keeps it apart from full attention depends on the
-             * version and on environment switches; not modelled. */
-            return err_set(err, GPUMEM_ERR_UNSUPPORTED,
-                           "vLLM: layer %u uses chunked local attention (Llama 4), whose KV "
-                           "cache gpumem does not model for vLLM; use --engine transformers",
-                           i);
     c->v = vllm_version_find(s->vllm_version);
     if (!c->v)
         return err_set(err, GPUMEM_ERR_NOT_FOUND, "vLLM version '%s' is not modelled (have %s, %s)",
                        s->vllm_version, versions[0].version, versions[N_VERSIONS - 1].version);
-    uint32_t ssm = 0, attn = 0, mamba2 = 0;
+    uint32_t ssm = 0, attn = 0, mamba2 = 0, moe_only = 0;
     for (uint32_t i = 0; i < m->n_layer; i++) {
-        ssm += m->layers[i].ssm;
-        mamba2 += m->layers[i].ssm_heads != 0;
-        attn += !m->layers[i].ssm && m->layers[i].attn != ATTN_KIND_NONE;
+        const model_layer *l = &m->layers[i];
+        ssm += l->ssm;
+        mamba2 += l->ssm_heads != 0;
+        attn += !l->ssm && l->attn != ATTN_KIND_NONE;
+        moe_only += !l->ssm && l->attn == ATTN_KIND_NONE && l->n_expert;
     }
+    if (ssm && moe_only && !c->v->moe_only_blocks)
+        return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                       "vLLM %s cannot build this hybrid: %u blocks hold only an MoE "
+                       "(Nemotron-H \"E\"), which its nemotron_h.py lacks (added in 0.14.1)",
+                       c->v->version, moe_only);
     if (mamba2 && !attn)
         /* Attention-free Mamba-2: its state shapes are modelled
          * (engine_vllm_kv.c) but no vLLM planning run checks them. */
@@ -384,16 +429,21 @@ static gpumem_status resolve(const gpumem_model *m, const engine_req *r, const g
                        "vLLM: Mamba-2 models without attention are not checked against "
                        "vLLM's planner; use --engine transformers");
     if (ssm && attn && c->v->hybrid == VLLM_HYBRID_UNMODELLED)
-        /* Hybrids are checked against vLLM 0.33.0 (align mode, two state
+        /* Hybrids are checked against vLLM 0.11.0 (one state page, the
+         * Mamba block = max_model_len) and 0.33.0 (align mode, two state
          * pages, an attention block raised to hold a state). */
         return err_set(err, GPUMEM_ERR_UNSUPPORTED,
                        "vLLM %s: this model mixes attention and Mamba layers (%u of %u Mamba); "
-                       "hybrid KV-cache layouts are checked for vLLM 0.33.0 only",
+                       "hybrid KV-cache layouts are checked for vLLM 0.11.0 and 0.33.0 only",
                        c->v->version, ssm, m->n_layer);
     c->gpu = s->gpu;
     c->util = s->gpu_memory_utilization > 0 ? s->gpu_memory_utilization : c->v->default_utilization;
     if (c->util > 1.0)
         return err_set(err, GPUMEM_ERR_USAGE, "--gpu-memory-utilization must be in (0, 1]");
+    if (s->vllm_hybrid_kv_cache_manager < 0 || s->vllm_hybrid_kv_cache_manager > 2)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "vllm_hybrid_kv_cache_manager must be 0 (default), 1 (on) or 2 (off), got %d",
+                       s->vllm_hybrid_kv_cache_manager);
     c->tp = r->tp ? r->tp : 1;
     c->pp = s->pipeline_parallel ? s->pipeline_parallel : 1;
     if (c->pp > m->n_layer)
@@ -495,14 +545,21 @@ gpumem_status engine_vllm(const gpumem_model *m, const engine_req *req, const gp
 
     vllm_kv_params p = vllm_kv_params_for(c.v, c.block_size, kv_bytes(r), c.cb, c.tp, c.pp,
                                           c.max_model_len, c.batched);
+    p.hma = s->vllm_hybrid_kv_cache_manager;
     vllm_kv_plan plan;
     if ((st = vllm_plan_kv(m, &p, pool, &plan, err)) != GPUMEM_OK)
         return st;
     fill_info(&c, &plan, info);
+    /* The hybrid KV-cache manager off (0.10.1/0.11.0 with chunked local
+     * attention, or --disable-hybrid-kv-cache-manager): local layers cache
+     * every token. */
+    const char *how = plan.local_as_full
+                          ? "; local layers cached as full (hybrid KV manager off)"
+                          : "";
     if (manual)
-        return device_add(gpu, "kv_cache", pool, err, "--kv-cache-memory: %llu tokens",
-                          (unsigned long long)plan.tokens);
+        return device_add(gpu, "kv_cache", pool, err, "--kv-cache-memory: %llu tokens%s",
+                          (unsigned long long)plan.tokens, how);
     return device_add(gpu, "kv_cache", pool, err,
-                      "\"Available KV cache memory\" at utilisation %.2f: %llu tokens", c.util,
-                      (unsigned long long)plan.tokens);
+                      "\"Available KV cache memory\" at utilisation %.2f: %llu tokens%s", c.util,
+                      (unsigned long long)plan.tokens, how);
 }

@@ -21,9 +21,9 @@ typedef enum {
     /* Prefix caching off (0.11.0 MambaModelConfig): one state page per
      * request, Mamba block = max_model_len, attention block raised to
      * 16 x cdiv(state page, 16 x per-token page)
-     * (HybridAttentionMambaModelConfig, models/config.py). No row uses it
-     * until a planning run of that version checks it: 0.11.0's pinned
-     * transformers cannot read the catalog's nemotron_h configs offline. */
+     * (HybridAttentionMambaModelConfig, models/config.py). The 0.11.0 row;
+     * checked against 0.11.0's own planning on Jamba, Nemotron-H and
+     * Granite 4.0-H configs (vllm_kv_utils.jsonl). */
     VLLM_HYBRID_ONE_STATE,
     /* 0.33.0: prefix caching on, mamba_cache_mode "align": two state pages
      * per request, Mamba block = attention block, raised to a multiple of
@@ -71,6 +71,21 @@ typedef struct {
      * default (NemotronHForCausalLMConfig, 0.33.0); 0.11.0 uses the model
      * dtype. */
     bool ssm_dtype_per_model;
+    /* A model with chunked local attention (Llama 4) turns the hybrid
+     * KV-cache manager off: VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE
+     * defaults to 0 (envs.py, 0.10.1 and 0.11.0; VllmConfig.__post_init__),
+     * so unify_hybrid_kv_cache_specs pools chunked layers as full ones. From
+     * 0.14.1 it defaults to 1 and chunked layers get their own groups. */
+    bool chunked_as_full;
+    /* A block that is only an MoE, beside Mamba and attention blocks
+     * (nemotron_h.py "E": NemotronHMoEDecoderLayer, from 0.14.1); 0.10.1 and
+     * 0.11.0 know only M, - and * and cannot build Nemotron 3 Nano. */
+    bool moe_only_blocks;
+    /* The profiling run pads each dummy image's encoder output to the whole
+     * encoder budget before caching it (0.11.0 profile_run:
+     * output.new_zeros((encoder_budget, hidden))); other rows cache the
+     * outputs as they are. */
+    bool mm_outputs_padded;
 } vllm_version;
 
 /* The row for "0.11.0" etc.; NULL (the newest) gives the newest row. */
@@ -85,6 +100,7 @@ typedef enum {
     VLLM_SPEC_SLIDING,  /* SlidingWindowSpec */
     VLLM_SPEC_MLA,      /* MLAAttentionSpec: one latent "head" */
     VLLM_SPEC_MAMBA,    /* MambaSpec: one state per request */
+    VLLM_SPEC_CHUNKED,  /* ChunkedLocalAttentionSpec (Llama 4): window = chunk */
     VLLM_SPEC_COUNT
 } vllm_spec_kind;
 
@@ -102,6 +118,10 @@ typedef struct {
     bool group_max_if_close;
     vllm_hybrid_rule hybrid;
     bool ssm_dtype_per_model;
+    bool chunked_as_full;
+    /* The hybrid KV-cache manager as the user set it (settings'
+     * vllm_hybrid_kv_cache_manager): 0 the version's default, 1 on, 2 off. */
+    int hma;
 } vllm_kv_params;
 
 /* The planner's parameters for version v; kv_bytes and state_bytes are the
@@ -132,6 +152,7 @@ typedef struct {
     uint64_t needed_bytes;    /* check_enough_kv_cache_memory's need */
     bool starts;
     uint64_t max_model_len_limit;
+    bool local_as_full;       /* sliding/chunked layers pooled as full attention */
 } vllm_kv_plan;
 
 /* Plans the pool of `pool_bytes` on the most loaded rank. A model without

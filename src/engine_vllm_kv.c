@@ -29,6 +29,7 @@ vllm_kv_params vllm_kv_params_for(const vllm_version *v, uint32_t block_size, ui
     p.group_max_if_close = v->group_max_if_close;
     p.hybrid = v->hybrid;
     p.ssm_dtype_per_model = v->ssm_dtype_per_model;
+    p.chunked_as_full = v->chunked_as_full;
     return p;
 }
 
@@ -74,7 +75,13 @@ static bool layer_spec(const model_layer *l, const vllm_kv_params *p, vllm_kv_ty
         /* AttentionSpec: K and V of the rank's KV heads; with more ranks
          * than KV heads each rank keeps one replicated head. */
         uint64_t heads = l->n_head_kv >= p->tp ? l->n_head_kv / p->tp : 1;
-        t->kind = l->attn == ATTN_KIND_SLIDING ? VLLM_SPEC_SLIDING : VLLM_SPEC_FULL;
+        /* Llama 4's chunked layers (llama4.py: those with RoPE) are
+         * ChunkedLocalAttention with the configured block size
+         * (chunked_local_attention.py get_kv_cache_spec, 0.33.0;
+         * gpu_model_runner.py get_kv_cache_spec, 0.11.0). */
+        t->kind = l->attn != ATTN_KIND_SLIDING ? VLLM_SPEC_FULL
+                  : l->chunked                 ? VLLM_SPEC_CHUNKED
+                                               : VLLM_SPEC_SLIDING;
         t->window = l->attn == ATTN_KIND_SLIDING ? l->window : 0;
         *per_token = heads * ((uint64_t)l->head_dim_k + l->head_dim_v) * p->kv_bytes;
     }
@@ -103,6 +110,12 @@ static uint64_t type_max_memory(const kv_type_ex *t, uint64_t len, uint64_t in_f
         if (n > len)
             n = len;
         return (div_up(n, t->block_size) + 1) * t->t.page_bytes;
+    }
+    case VLLM_SPEC_CHUNKED: {
+        /* ChunkedLocalAttentionSpec: at most one chunk of computed tokens
+         * plus the tokens in flight, never more than len; no extra block. */
+        uint64_t n = (uint64_t)t->t.window + in_flight;
+        return div_up(n < len ? n : len, t->block_size) * t->t.page_bytes;
     }
     case VLLM_SPEC_MAMBA:
         return t->state_pages * t->t.page_bytes;
@@ -235,6 +248,51 @@ static gpumem_status unify_pages(kv_type_ex *ts, size_t n, gpumem_error *err)
     return GPUMEM_OK;
 }
 
+/* With the hybrid KV-cache manager off (chunked attention in 0.10.1 and
+ * 0.11.0), unify_hybrid_kv_cache_specs (kv_cache_utils.py) turns sliding
+ * and chunked layers into full ones when a full layer exists: they merge
+ * into the full type and cache every token. Anything else still mixed is
+ * refused, as vLLM raises ("failed to convert the KV cache specs to one
+ * unified type"). Returns the new type count. */
+static size_t pool_as_full(kv_type_ex *ts, size_t n, bool *converted, gpumem_error *err,
+                           gpumem_status *st)
+{
+    size_t full = n;
+    *st = GPUMEM_OK;
+    *converted = false;
+    for (size_t i = 0; i < n && full == n; i++)
+        if (ts[i].t.kind == VLLM_SPEC_FULL)
+            full = i;
+    size_t out = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool local = ts[i].t.kind == VLLM_SPEC_SLIDING || ts[i].t.kind == VLLM_SPEC_CHUNKED;
+        *converted |= local && full != n;
+        if (local && full != n && ts[i].t.page_bytes == ts[full].t.page_bytes) {
+            ts[full].t.n_layers += ts[i].t.n_layers;
+            continue;
+        }
+        if (local && full != n) {
+            /* same heads, other page: a full type of its own */
+            ts[i].t.kind = VLLM_SPEC_FULL;
+            ts[i].t.window = 0;
+        }
+        ts[out++] = ts[i];
+        if (i == full)
+            full = out - 1;
+    }
+    for (size_t i = 1; i < out; i++)
+        if (ts[i].t.kind != ts[0].t.kind || ts[i].t.page_bytes != ts[0].t.page_bytes) {
+            *st = err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                          "vLLM refuses to start: with the hybrid KV-cache manager off it cannot "
+                          "unify these KV-cache layers (%s) into one type",
+                          ts[i].t.kind == VLLM_SPEC_MAMBA || ts[0].t.kind == VLLM_SPEC_MAMBA
+                              ? "Mamba and attention"
+                              : "different kinds or page sizes");
+            return 0;
+        }
+    return out;
+}
+
 static uint64_t blocks_per_request(const kv_type_ex *ts, size_t n, const vllm_kv_params *p,
                                    uint64_t len)
 {
@@ -268,6 +326,25 @@ gpumem_status vllm_plan_kv(const gpumem_model *m, const vllm_kv_params *p, uint6
     unify_mamba(ts, n, p, &out->attn_block_size);
     if ((st = unify_pages(ts, n, err)) != GPUMEM_OK)
         return st;
+    /* 0.11.0 checks the memory (check_enough_kv_cache_memory) on the
+     * layers' own specs, before get_kv_cache_groups pools local layers as
+     * full ones: keep them for the check. 0.33.0 checks the groups, which
+     * hold the pooled specs (check_by_groups). */
+    kv_type_ex check[4];
+    size_t n_check = n;
+    memcpy(check, ts, sizeof check);
+    /* The hybrid KV-cache manager is off when the user says so
+     * (--disable-hybrid-kv-cache-manager), or by default for chunked
+     * attention where the version turns it off; on when the user keeps it
+     * on (VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE=1). */
+    bool pooled = p->hma == 2;
+    for (size_t i = 0; i < n && p->hma == 0; i++)
+        pooled |= ts[i].t.kind == VLLM_SPEC_CHUNKED && p->chunked_as_full;
+    if (pooled) {
+        n = pool_as_full(ts, n, &out->local_as_full, err, &st);
+        if (st != GPUMEM_OK)
+            return st;
+    }
 
     /* Groups (_get_kv_cache_groups_uniform_page_size): the smallest layer
      * count is the group size; each kind is split into that many-layer
@@ -285,6 +362,12 @@ gpumem_status vllm_plan_kv(const gpumem_model *m, const vllm_kv_params *p, uint6
         ts[i].t.n_groups = (uint32_t)div_up(ts[i].t.n_layers, gs);
         out->n_groups += ts[i].t.n_groups;
     }
+    if (!pooled || p->check_by_groups) { /* the check sees what is planned */
+        memcpy(check, ts, sizeof check);
+        n_check = n;
+    } else /* 0.11.0 sums layers: the copy's groups only keep needed_bytes defined */
+        for (size_t i = 0; i < n_check; i++)
+            check[i].t.n_groups = (uint32_t)div_up(check[i].t.n_layers, gs);
     out->group_size = gs;
     for (size_t i = 0; i < n; i++)
         out->types[out->n_types++] = ts[i].t;
@@ -311,14 +394,15 @@ gpumem_status vllm_plan_kv(const gpumem_model *m, const vllm_kv_params *p, uint6
     uint64_t usable = pool_bytes;
     if (p->null_block_reserved)
         usable = usable > out->bytes_per_block ? usable - out->bytes_per_block : 0;
-    out->needed_bytes = needed_bytes(ts, n, p, out->bytes_per_block, p->max_model_len, in_flight);
+    out->needed_bytes =
+        needed_bytes(check, n_check, p, out->bytes_per_block, p->max_model_len, in_flight);
     out->starts = usable > 0 && out->needed_bytes <= usable;
     uint64_t lo = 1, hi = p->max_model_len > m->max_ctx ? p->max_model_len : m->max_ctx;
-    if (usable == 0 || needed_bytes(ts, n, p, out->bytes_per_block, 1, in_flight) > usable)
+    if (usable == 0 || needed_bytes(check, n_check, p, out->bytes_per_block, 1, in_flight) > usable)
         return GPUMEM_OK;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo + 1) / 2;
-        if (needed_bytes(ts, n, p, out->bytes_per_block, mid, in_flight) <= usable)
+        if (needed_bytes(check, n_check, p, out->bytes_per_block, mid, in_flight) <= usable)
             lo = mid;
         else
             hi = mid - 1;

@@ -181,6 +181,15 @@ struct gpumem_model {
     /* The tower's forward over one image, where its peak is modelled
      * (engine_transformers.c image_peak; tokens 0 otherwise). */
     model_vision_act vision_act;
+    /* The image path vLLM's profiling run encodes (arch_vision.c): tower
+     * width, MLP width (gated: a SwiGLU MLP), patches the tower encodes
+     * and placeholder tokens in the language model per image of the
+     * largest size, and that image's pixels x channels. All 0 where
+     * config.json alone does not fix them (Qwen2.5-VL's max_pixels is in
+     * preprocessor_config.json; Llama 4 and LLaVA-NeXT tile images). */
+    uint32_t vision_hidden, vision_ff;
+    bool vision_gated;
+    uint64_t vision_patches, vision_tokens, vision_pixels;
     /* transformers ties lm_head by the top-level config, but text_config
      * alone leaves it untied (Mistral 3): vLLM, which builds the language
      * model from text_config, loads an lm_head of its own. */

@@ -224,9 +224,11 @@ static void test_hybrid_gguf_refused(void **state)
     assert_int_equal(load_gguf_with("lfm2", "shortconv.l_cache", 4, &err), GPUMEM_OK);
 }
 
-/* vLLM's hybrid layout is checked for 0.33.0 only
+/* vLLM's hybrid layout is checked for 0.11.0 and 0.33.0
  * (test_vllm_kvutils checks them against vLLM's planner): other versions
- * refuse hybrids with the reason, not planned as attention or Mamba-1. */
+ * refuse hybrids with the reason, not planned as attention or Mamba-1.
+ * 0.11.0's nemotron_h.py has no MoE block ("E", NemotronHMoEDecoderLayer
+ * came with 0.14.1), so Nemotron 3 Nano is refused there. */
 static void test_vllm_refuses_unmodelled_hybrid_versions(void **state)
 {
     (void)state;
@@ -243,10 +245,19 @@ static void test_vllm_refuses_unmodelled_hybrid_versions(void **state)
         gpumem_estimate *e = malloc(sizeof *e);
         assert_non_null(e);
         assert_int_equal(gpumem_estimate_inference(m, &s, e, &err), GPUMEM_ERR_UNSUPPORTED);
-        assert_non_null(strstr(err.message, "checked for vLLM 0.33.0 only"));
+        assert_non_null(strstr(err.message, "checked for vLLM 0.11.0 and 0.33.0 only"));
         s.vllm_version = "0.33.0";
         assert_int_equal(gpumem_estimate_inference(m, &s, e, &err), GPUMEM_OK);
         assert_true(e->vllm.present);
+        s.vllm_version = "0.11.0";
+        gpumem_status st = gpumem_estimate_inference(m, &s, e, &err);
+        if (i == 0) {
+            assert_int_equal(st, GPUMEM_ERR_UNSUPPORTED);
+            assert_non_null(strstr(err.message, "hold only an MoE"));
+        } else {
+            assert_int_equal(st, GPUMEM_OK);
+            assert_true(e->vllm.present);
+        }
         free(e);
         gpumem_model_free(m);
     }

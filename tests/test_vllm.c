@@ -47,7 +47,7 @@ static uint64_t comp(const gpumem_device *d, const char *name)
 static vllm_kv_params params(uint64_t len, vllm_tokens_rule rule)
 {
     vllm_kv_params p = {16, 2, 2, 1, 1, len, 8192, rule, 1, false, false, false,
-                         VLLM_HYBRID_UNMODELLED, false};
+                         VLLM_HYBRID_UNMODELLED, false, false, 0};
     return p;
 }
 
@@ -200,6 +200,39 @@ static void test_versions_and_sum(void **state)
     assert_true(fabs(diff - (0.02 * (double)s.gpu->memory_bytes - (double)comp(&d, "cuda_graphs"))) <
                 4096.0);
     gpumem_model_free(m);
+}
+
+/* The image side of vLLM's profiling run, by hand. LLaVA-1.5-7B is
+ * Llama-2-7B's text model (the same layers; the 8192-token forward, not
+ * the sampler, sets both peaks) plus a CLIP ViT-L/14 at 336 px: 24^2 = 576
+ * patches + the class token, 576 placeholder tokens ("default" strategy
+ * drops one). On an H100 vLLM 0.33.0 budgets max(8192, 576) = 8192 encoder
+ * tokens, so 8192 / 576 = 14 dummy images; their outputs (14 x 576 x 4096
+ * x 2 B = 66,060,288 B) and fp32 pixels (14 x 3 x 336^2 x 4 B =
+ * 18,966,528 B) stay alive through the text forward: +85,026,816 B. The
+ * tower's own peak, 14 x 577 x (2 x 1024 + 2 x 4096) x 2 B = 165 MB plus
+ * pixels, stays under that forward. 0.11.0 pads each output to the
+ * 8192-token budget: 14 x 8192 x 4096 x 2 B = 939,524,096 B + the pixels. */
+static void test_multimodal_profiling_images(void **state)
+{
+    (void)state;
+    gpumem_model *llava = load_or_fail("llava-1.5-7b"), *llama = load_or_fail("llama-2-7b");
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    s.engine = GPUMEM_ENGINE_VLLM;
+    s.gpu = gpu_or_fail("h100-sxm");
+    s.max_model_len = 4096;
+    const char *versions[] = {"0.33.0", "0.11.0"};
+    const uint64_t held[] = {85026816, 939524096ull + 18966528};
+    for (size_t i = 0; i < 2; i++) {
+        s.vllm_version = versions[i];
+        gpumem_estimate *a = estimate_or_fail(llava, &s), *b = estimate_or_fail(llama, &s);
+        assert_int_equal(component(a, "activations") - component(b, "activations"), held[i]);
+        free(a);
+        free(b);
+    }
+    gpumem_model_free(llava);
+    gpumem_model_free(llama);
 }
 
 /* --target-concurrency: Llama-3.1-8B caches 32 layers x 8 KV heads x 128
@@ -406,7 +439,7 @@ static void test_published_logs(void **state)
             /* The need is what check_enough_kv_cache_memory prints. */
             vllm_kv_params p = {16, r.kv_dtype == GPUMEM_DTYPE_FP8 ? 1 : 2, 2, c.tp, 1, c.len,
                                 8192, VLLM_TOKENS_BLOCKS, 1, false, false, false,
-                                VLLM_HYBRID_UNMODELLED, false};
+                                VLLM_HYBRID_UNMODELLED, false, false, 0};
             vllm_kv_plan plan;
             assert_int_equal(vllm_plan_kv(m, &p, s.kv_cache_memory, &plan, NULL), GPUMEM_OK);
             double want = strtod(c.needed, NULL) * GiB;
@@ -429,7 +462,8 @@ static void test_published_logs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plan_dense_gqa),   cmocka_unit_test(test_plan_sliding_hybrid),
+        cmocka_unit_test(test_plan_dense_gqa),
+        cmocka_unit_test(test_multimodal_profiling_images),   cmocka_unit_test(test_plan_sliding_hybrid),
         cmocka_unit_test(test_plan_mla),         cmocka_unit_test(test_plan_mamba),
         cmocka_unit_test(test_needs_gpu),        cmocka_unit_test(test_versions_and_sum),
         cmocka_unit_test(test_auto_dtype_fp32_config), cmocka_unit_test(test_published_logs),

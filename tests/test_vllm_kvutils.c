@@ -24,6 +24,7 @@ typedef struct {
     int starts;
     uint64_t page, groups, blocks, tokens, limit;
     uint64_t attn_block; /* hybrids: the raised attention block size, else 0 */
+    int hma;             /* the hybrid KV-cache manager switched: 0, 1 on, 2 off */
     double concurrency;
 } kv_case;
 
@@ -58,6 +59,10 @@ static kv_case read_case(json_t *o)
     c.starts = json_is_true(json_object_get(o, "starts"));
     if (json_object_get(o, "attention_block_size"))
         c.attn_block = num(o, "attention_block_size");
+    /* "off": --disable-hybrid-kv-cache-manager; "chunked-off": its
+     * chunked-attention variable at 0, the same for a chunked model. */
+    if (json_object_get(o, "hybrid_kv_cache_manager_switch"))
+        c.hma = strcmp(str(o, "hybrid_kv_cache_manager_switch"), "on") ? 2 : 1;
     if (!c.starts) {
         c.limit = num(o, "max_model_len_limit");
         return c;
@@ -68,6 +73,20 @@ static kv_case read_case(json_t *o)
     c.tokens = num(o, "kv_cache_tokens");
     c.concurrency = json_real_value(json_object_get(o, "max_concurrency"));
     return c;
+}
+
+/* A catalog name, or a config under the repository (a name with a '/'). */
+static gpumem_model *load_model(const char *name)
+{
+    if (!strchr(name, '/'))
+        return load_or_fail(name);
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.json", GPUMEM_SOURCE_DIR, name);
+    gpumem_model *m = NULL;
+    gpumem_error err;
+    if (gpumem_model_load_config_file(path, &m, &err) != GPUMEM_OK)
+        fail_msg("loading %s: %s", path, err.message);
+    return m;
 }
 
 static int close_rel(double a, double b) { return fabs(a - b) <= 1e-3 * fabs(b); }
@@ -81,6 +100,7 @@ static int check_planner(const kv_case *c, const gpumem_model *m, char *why, siz
     uint32_t kv = strcmp(c->kv_dtype, "fp8") ? 2 : 1;
     vllm_kv_params p = vllm_kv_params_for(v, (uint32_t)c->block, kv, 2, (uint32_t)c->tp, 1,
                                           c->max_len, c->batched);
+    p.hma = c->hma;
     vllm_kv_plan plan;
     gpumem_error err;
     if (vllm_plan_kv(m, &p, c->memory, &plan, &err) != GPUMEM_OK) {
@@ -129,6 +149,7 @@ static int check_estimate(const kv_case *c, const gpumem_model *m, char *why, si
     s.max_model_len = c->max_len;
     s.max_num_batched_tokens = c->batched;
     s.kv_cache_memory = c->memory;
+    s.vllm_hybrid_kv_cache_manager = c->hma;
     if (!strcmp(c->kv_dtype, "fp8"))
         s.kv_dtype_set = 1, s.kv_dtype = GPUMEM_DTYPE_FP8;
     gpumem_error err;
@@ -162,7 +183,7 @@ static void test_planner_matches_vllm_kv_utils(void **state)
         if (!o)
             fail_msg("%s line %d: %s", DATA, jerr.line, jerr.text);
         kv_case c = read_case(o);
-        gpumem_model *m = load_or_fail(c.model);
+        gpumem_model *m = load_model(c.model);
         char why[512] = "";
         int ok = check_planner(&c, m, why, sizeof why) && check_estimate(&c, m, why, sizeof why);
         total++;

@@ -133,6 +133,10 @@ ESTIMATES = [
       "-mg", "1", "-nkvo", "--lora", str(GGUF / "tiny-lora.gguf"), "--mmproj",
       str(GGUF / "tiny-mmproj.gguf"), "-md", str(GGUF / "tiny-llama-q8.gguf"), "-ngld", "1",
       "-ctkd", "q8_0"]),
+    (("llama-4-scout",), dict(engine="vllm", gpu="h100-sxm", gpus=8, vllm_version="0.11.0",
+                              enable_hybrid_kv_cache_manager=True),
+     ["--engine", "vllm", "--gpu", "h100-sxm", "--gpus", "8", "--vllm-version", "0.11.0",
+      "--enable-hybrid-kv-cache-manager"]),
     (("gemma-3-4b-it",), dict(gpu="rtx-4090", images=2, context=1024, batch=2),
      ["--gpu", "rtx-4090", "--images", "2", "--context", "1024", "--batch", "2"]),
     ((str(GGUF / "tiny-bert.gguf"),), dict(gpu="rtx-4090", context=512, fa="off", rerank=True),
@@ -151,7 +155,8 @@ def _gpu_known(name):
 @pytest.mark.parametrize("args,kwargs,cli", ESTIMATES,
                          ids=["default", "transformers-all", "int4-tp2", "vllm", "simple",
                               "max-context", "gguf-llamacpp", "gguf-tensor-split", "gguf-cpu-moe",
-                              "gguf-llamacpp-b6699", "gguf-llamacpp-extras", "images",
+                              "gguf-llamacpp-b6699", "gguf-llamacpp-extras", "vllm-chunked-hma",
+                              "images",
                               "gguf-reranker",
                               "gguf-decoder-embedding"])
 def test_estimate_equals_cli(args, kwargs, cli):

@@ -8,8 +8,9 @@ the way the layers' get_kv_cache_spec() builds them in that version, and the
 engine core's planning functions are called on them with an available-memory
 figure, as vLLM does after profiling or with --kv-cache-memory.
 
-Usage: python kv_utils_reference.py OUT.jsonl [MODEL ...]
-(MODEL names limit the run to those catalog models' cases.)
+Usage: python kv_utils_reference.py OUT.jsonl [--switched] [MODEL ...]
+(MODEL names limit the run to those catalog models' cases; --switched runs
+the cases with the hybrid KV-cache manager switched by hand instead.)
 Writes one JSON line per case: the vLLM version, the inputs, and what vLLM
 computed (page size, groups, num_blocks, bytes per block, the token count and
 concurrency it prints, or the error it raises when one request does not fit).
@@ -30,7 +31,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MODELS = os.path.join(HERE, "..", "..", "data", "models")
+ROOT = os.path.join(HERE, "..", "..")
+MODELS = os.path.join(ROOT, "data", "models")
 VERSION = metadata.version("vllm")
 GiB = 1 << 30
 
@@ -67,8 +69,37 @@ CASES = [
     ("jamba-1.5-mini", 65536, [(1, 16, "auto", 9 * GiB), (2, 32, "auto", 4 * GiB + 77),
                                (1, 16, "fp8", 20 * GiB)]),
     ("nemotron-3-nano-30b-a3b", 262144, [(1, 16, "auto", 1 * GiB)]),
+    # Granite 4.0-H-Tiny's shape (a repository path: not in the catalog).
+    ("validation/configs/arch/granitemoehybrid-tiny-shape", 131072,
+     [(1, 16, "auto", 6 * GiB), (2, 16, "fp8", 3 * GiB + 1), (4, 64, "auto", 2 * GiB)]),
+    ("jamba-1.5-mini", 262144, [(2, 16, "auto", 2 * GiB)]),
+    # Llama 4: chunked local attention (8192-token chunks) in 3 of 4 layers.
+    ("llama-4-scout", 131072, [(1, 16, "auto", 40 * GiB), (4, 16, "fp8", 20 * GiB + 333),
+                               (8, 16, "auto", 10 * GiB), (8, 32, "auto", 3 * GiB)]),
+    ("llama-4-scout", 1048576, [(8, 16, "auto", 30 * GiB), (4, 16, "fp8", 10 * GiB)]),
+    ("llama-4-maverick", 65536, [(8, 16, "auto", 20 * GiB), (8, 16, "fp8", 5 * GiB),
+                                 (4, 64, "auto", 12 * GiB + 7), (1, 16, "auto", 2 * GiB)]),
+    ("llama-4-maverick", 1048576, [(8, 16, "auto", 16 * GiB)]),
+]
+
+# The hybrid KV-cache manager switched by hand (a 5th element per run):
+# "off" is --disable-hybrid-kv-cache-manager; "on" sets
+# VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE=1 (0.11.0's default is
+# 0), "chunked-off" sets it to 0 (0.33.0's default is 1).
+SWITCHED = [
+    ("gemma-2-9b-it", 8192, [(1, 16, "auto", 12 * GiB, "off"), (2, 16, "fp8", 3 * GiB, "off")]),
+    ("gpt-oss-20b", 131072, [(1, 16, "auto", 20 * GiB, "off"), (2, 16, "auto", 3 * GiB, "off")]),
+    ("mistral-7b-v0.1", 32768, [(1, 16, "auto", 8 * GiB, "off")]),
+    ("llama-4-scout", 131072, [(8, 16, "auto", 10 * GiB, "on"), (4, 16, "fp8", 5 * GiB, "on"),
+                               (8, 16, "auto", 10 * GiB, "chunked-off"),
+                               (8, 16, "auto", 10 * GiB, "off")]),
+    ("llama-4-maverick", 1048576, [(8, 16, "auto", 16 * GiB, "on"),
+                                   (8, 16, "auto", 16 * GiB, "chunked-off")]),
 ]
 BATCHED_TOKENS = 8192
+# Models a version cannot build, left out of its run: 0.11.0's nemotron_h.py
+# has no MoE ("E") block type (ALL_DECODER_LAYER_TYPES: M, -, *).
+UNBUILDABLE = {"0.11.0": {"nemotron-3-nano-30b-a3b"}}
 
 
 def load_vllm():
@@ -83,28 +114,55 @@ def load_vllm():
     current_platform.device_type = "cuda"
     current_platform.support_hybrid_kv_cache = lambda: True
     logging.getLogger("vllm").setLevel(logging.WARNING)
+    import transformers
+
+    if "nemotron_h" not in transformers.CONFIG_MAPPING:
+        # 0.11.0's transformers 4.57 has no nemotron_h config, and vLLM
+        # 0.11.0 does not register its own (transformers_utils/configs/
+        # nemotron_h.py, the class its nemotron_h.py reads) with
+        # _CONFIG_REGISTRY: register that class with AutoConfig instead of
+        # running the checkpoint's remote code.
+        from vllm.transformers_utils.configs import NemotronHConfig
+
+        transformers.AutoConfig.register("nemotron_h", NemotronHConfig)
 
 
 def model_dir(name, tmp):
     """A directory holding the catalog config as config.json. The weights'
     quantization_config is dropped: it changes no KV-cache figure, and the
     no-GPU platform rejects MXFP4 checkpoints before any KV arithmetic."""
-    with open(os.path.join(MODELS, name + ".json")) as f:
+    src = os.path.join(ROOT, name + ".json") if "/" in name else os.path.join(MODELS, name + ".json")
+    with open(src) as f:
         cfg = json.load(f)
     cfg.pop("quantization_config", None)
-    d = os.path.join(tmp, name)
+    cfg.pop("auto_map", None)  # the config class comes from transformers or vLLM
+    if cfg.get("architectures") == ["Llama4ForConditionalGeneration"]:
+        # The text model alone (Llama4ForCausalLM): the same language model
+        # and KV-cache layers; vLLM's mllama4.py imports transformers'
+        # Llama 4 image processor, which needs torchvision (not installed).
+        text = dict(cfg["text_config"])
+        text.update(architectures=["Llama4ForCausalLM"], model_type="llama4_text",
+                    torch_dtype=cfg.get("torch_dtype", text.get("torch_dtype")))
+        cfg = text
+    d = os.path.join(tmp, os.path.basename(name))
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(cfg, f)
     return d
 
 
-def engine_config(path, max_len, tp, block, kv_dtype):
+def engine_config(path, max_len, tp, block, kv_dtype, switch=None):
     import dataclasses
 
     from vllm.engine.arg_utils import EngineArgs
 
     extra = {}
+    os.environ.pop("VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE", None)
+    if switch == "off":
+        extra["disable_hybrid_kv_cache_manager"] = True
+    elif switch in ("on", "chunked-off"):
+        os.environ["VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE"] = (
+            "1" if switch == "on" else "0")
     if "swap_space" in {f.name for f in dataclasses.fields(EngineArgs)}:
         # 0.11.0 checks its CPU swap (4 GiB per rank) against this
         # machine's memory; the swap plays no part in the GPU pool.
@@ -133,6 +191,18 @@ def sliding_layers(vc, n):
     return [vc.cache_config.sliding_window] * n
 
 
+def chunked_layers(vc, n):
+    """Llama 4 (llama4.py Llama4Attention): a layer with RoPE
+    (no_rope_layers[i] != 0) is a ChunkedLocalAttention of
+    attention_chunk_size tokens; the NoPE layers attend to everything.
+    None per layer for models without chunked attention."""
+    hf = vc.model_config.hf_text_config
+    chunk = getattr(vc.model_config, "attention_chunk_size", None)
+    if not chunk:
+        return [None] * n
+    return [chunk if hf.no_rope_layers[i] else None for i in range(n)]
+
+
 def layer_kinds(vc, n):
     """Per layer "attention", "mamba" or None (MLP/MoE only), as the hybrid
     model files lay them out: nemotron_h.py hybrid_override_pattern ("*"
@@ -145,7 +215,10 @@ def layer_kinds(vc, n):
     if getattr(hf, "attn_layer_period", None):
         return ["attention" if i % hf.attn_layer_period == hf.attn_layer_offset else "mamba"
                 for i in range(n)]
-    return ["mamba" if t == "mamba" else "attention" for t in hf.layer_types[:n]]
+    # transformers 5 names granitemoehybrid's Mamba layers "linear_attention"
+    # (and vLLM 0.33.0's granitemoehybrid.py reads those names).
+    return ["mamba" if t in ("mamba", "linear_attention") else "attention"
+            for t in hf.layer_types[:n]]
 
 
 def hybrid_specs(vc, mamba_block, make_attn, **mamba_kw):
@@ -179,8 +252,9 @@ def specs_0_33(vc):
     from vllm.model_executor.layers.attention.attention import _largest_kernel_block_within
     from vllm.utils.torch_utils import kv_cache_dtype_str_to_dtype
     from vllm.v1.attention.backend import AttentionBackend, MultipleOf
-    from vllm.v1.kv_cache_interface import (FullAttentionSpec, MambaSpec, MLAAttentionSpec,
-                                            SlidingWindowSpec, get_kv_quant_mode)
+    from vllm.v1.kv_cache_interface import (ChunkedLocalAttentionSpec, FullAttentionSpec,
+                                            MambaSpec, MLAAttentionSpec, SlidingWindowSpec,
+                                            get_kv_quant_mode)
 
     class FlashAttentionBlocks(AttentionBackend):
         """FlashAttention 2/3's kernel block declaration on CUDA
@@ -242,7 +316,15 @@ def specs_0_33(vc):
                 dtype=kv_dtype, cache_dtype_str=cc.cache_dtype, kv_quant_mode=quant)
         return specs
     heads, head = mc.get_num_kv_heads(pc), mc.get_head_size()
+    chunks = chunked_layers(vc, n)
     for i, window in enumerate(sliding_layers(vc, n)):
+        if chunks[i]:
+            # chunked_local_attention.py get_kv_cache_spec: the configured
+            # block size, no kernel-block reduction.
+            specs[f"layers.{i}"] = ChunkedLocalAttentionSpec(
+                block_size=block, num_kv_heads=heads, head_size=head, dtype=kv_dtype,
+                kv_quant_mode=quant, attention_chunk_size=chunks[i])
+            continue
         if window is None:
             specs[f"layers.{i}"] = FullAttentionSpec(block_size=block, num_kv_heads=heads,
                                                      head_size=head, dtype=kv_dtype,
@@ -301,8 +383,8 @@ def specs_0_11(vc):
     them (v1/worker/gpu_model_runner.py): the KV dtype is the model dtype
     for "auto", Mamba layers get block_size = max_model_len."""
     from vllm.utils import STR_DTYPE_TO_TORCH_DTYPE
-    from vllm.v1.kv_cache_interface import (FullAttentionSpec, MambaSpec, MLAAttentionSpec,
-                                            SlidingWindowSpec)
+    from vllm.v1.kv_cache_interface import (ChunkedLocalAttentionSpec, FullAttentionSpec,
+                                            MambaSpec, MLAAttentionSpec, SlidingWindowSpec)
 
     mc, cc, pc = vc.model_config, vc.cache_config, vc.parallel_config
     n = mc.get_num_layers(pc)
@@ -343,8 +425,13 @@ def specs_0_11(vc):
                                                     cache_dtype_str=cc.cache_dtype)
         return specs
     heads, head = mc.get_num_kv_heads(pc), mc.get_head_size()
+    chunks = chunked_layers(vc, n)
     for i, window in enumerate(sliding_layers(vc, n)):
-        if window is None:
+        if chunks[i]:
+            specs[f"layers.{i}"] = ChunkedLocalAttentionSpec(
+                block_size=block, num_kv_heads=heads, head_size=head, dtype=kv_dtype,
+                attention_chunk_size=chunks[i])
+        elif window is None:
             specs[f"layers.{i}"] = FullAttentionSpec(block_size=block, num_kv_heads=heads,
                                                      head_size=head, dtype=kv_dtype)
         else:
@@ -391,11 +478,13 @@ def plan_0_11(vc, specs, memory, tp):
     }
 
 
-def run_case(name, path, max_len, tp, block, kv_dtype, memory):
+def run_case(name, path, max_len, tp, block, kv_dtype, memory, switch=None):
     rec = {"vllm": VERSION, "model": name, "max_model_len": max_len, "tp": tp,
            "block_size": block, "kv_cache_dtype": kv_dtype, "available_memory": memory,
            "max_num_batched_tokens": BATCHED_TOKENS}
-    vc = engine_config(path, max_len, tp, block, kv_dtype)
+    if switch:
+        rec["hybrid_kv_cache_manager_switch"] = switch
+    vc = engine_config(path, max_len, tp, block, kv_dtype, switch)
     rec["max_in_flight_tokens"] = getattr(vc, "max_in_flight_tokens", BATCHED_TOKENS)
     rec["hybrid_kv_cache_manager"] = not vc.scheduler_config.disable_hybrid_kv_cache_manager
     new = tuple(int(x) for x in VERSION.split(".")[:2]) >= (0, 20)
@@ -417,19 +506,22 @@ def run_case(name, path, max_len, tp, block, kv_dtype, memory):
 
 def main():
     out, only = sys.argv[1], set(sys.argv[2:])
+    switched = "--switched" in only
+    only.discard("--switched")
     load_vllm()
     tmp = tempfile.mkdtemp()
     rows = []
     try:
-        for name, max_len, runs in CASES:
-            if only and name not in only:
+        for name, max_len, runs in SWITCHED if switched else CASES:
+            if (only and name not in only) or name in UNBUILDABLE.get(VERSION, ()):
                 continue
             path = model_dir(name, tmp)
-            for tp, block, kv_dtype, memory in runs:
+            for run in runs:
                 with contextlib.redirect_stdout(sys.stderr):
-                    rows.append(run_case(name, path, max_len, tp, block, kv_dtype, memory))
+                    rows.append(run_case(name, path, max_len, *run))
                 r = rows[-1]
-                print(f"{name} tp{tp} bs{block} {kv_dtype} {memory}: "
+                print(f"{name} tp{r['tp']} bs{r['block_size']} {r['kv_cache_dtype']} "
+                      f"{r['available_memory']} {r.get('hybrid_kv_cache_manager_switch', '')}: "
                       f"{r.get('num_blocks')} blocks, {r.get('kv_cache_tokens')} tokens, "
                       f"{r.get('error', '')}", file=sys.stderr)
     finally:

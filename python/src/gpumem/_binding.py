@@ -188,6 +188,7 @@ LLAMACPP_OPTIONS = {"ubatch_size", "parallel", "kv_unified", "flash_attn", "cach
                     "cache_type_v", "n_gpu_layers", "swa_full", "llamacpp_version"}
 VLLM_OPTIONS = {"gpu_memory_utilization", "max_model_len", "max_num_seqs",
                 "max_num_batched_tokens", "kv_cache_dtype", "block_size", "enforce_eager",
+                "enable_hybrid_kv_cache_manager", "disable_hybrid_kv_cache_manager",
                 "kv_cache_memory", "quantization", "vllm_version"}
 TRAIN_ONLY = ["method", "lora_rank", "lora_targets", "precision", "optimizer", "checkpointing",
               "seq", "zero", "fsdp", "ep", "cp", "dp", "micro_batches", "freeze_embeddings",
@@ -382,6 +383,11 @@ def _fill_vllm(s, o):
     if "pipeline_parallel_size" in o:
         s.pipeline_parallel = _count("pipeline_parallel_size", o["pipeline_parallel_size"], 64)
     s.enforce_eager = int(_flag(o, "enforce_eager"))
+    # vLLM's hybrid KV-cache manager: 1 on, 2 off, 0 the version's default.
+    if _flag(o, "enable_hybrid_kv_cache_manager") and _flag(o, "disable_hybrid_kv_cache_manager"):
+        raise usage("enable_ and disable_hybrid_kv_cache_manager: give one of them")
+    s.vllm_hybrid_kv_cache_manager = (1 if _flag(o, "enable_hybrid_kv_cache_manager") else
+                                      2 if _flag(o, "disable_hybrid_kv_cache_manager") else 0)
     if "kv_cache_memory" in o:
         s.kv_cache_memory = _size("kv_cache_memory", o["kv_cache_memory"])
     if "kv_cache_dtype" in o:

@@ -134,6 +134,7 @@ class Settings(Structure):
         ("enforce_eager", c_int),
         ("kv_cache_memory", c_uint64),
         ("vllm_version", c_char_p),
+        ("vllm_hybrid_kv_cache_manager", c_int),
         ("n_ubatch", c_uint64),
         ("n_parallel", c_uint32),
         ("kv_unified", c_int),
