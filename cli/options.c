@@ -14,7 +14,7 @@ const opt_spec cli_options[O_COUNT] = {
     {O_CONTEXT, "context", 'c', "ctx-size", OPT_VALUE, "N", CMD_ESTIMATE | CMD_FIT,
      "tokens per sequence (default: 4096, or the model's maximum if smaller)"},
     {O_ATTN, "attn", 0, NULL, OPT_VALUE, "KIND", CMD_ESTIMATE,
-     "attention implementation: sdpa (default) or eager"},
+     "attention implementation: sdpa (default), eager, or flash (flash_attention_2: no scores, no masks, GQA unrepeated; fp16/bf16; modelled from transformers 5.24, not measured)"},
     {O_GPU, "gpu", 'g', NULL, OPT_LIST, "NAME[,NAME...]", CMD_ESTIMATE | CMD_FIT,
      "target GPU from 'gpumem gpus' (or 'local': this machine's first GPU, its free memory); "
      "llama.cpp and --device-map: repeat it or give a comma list for several GPUs, CUDA0 first"},

@@ -219,7 +219,16 @@ typedef enum {
     GPUMEM_ENGINE_COUNT
 } gpumem_engine;
 
-typedef enum { GPUMEM_ATTN_SDPA = 0, GPUMEM_ATTN_EAGER, GPUMEM_ATTN_COUNT } gpumem_attn;
+/* transformers' attn_implementation: "sdpa" (default), "eager" (scores
+ * materialised) or "flash" (flash_attention_2: no scores and no 4-D masks,
+ * GQA without repeated K/V, fp16/bf16 only; modelled from transformers 5.24's
+ * source, not measured: it needs a CUDA GPU). */
+typedef enum {
+    GPUMEM_ATTN_SDPA = 0,
+    GPUMEM_ATTN_EAGER,
+    GPUMEM_ATTN_FLASH,
+    GPUMEM_ATTN_COUNT
+} gpumem_attn;
 
 /* transformers' KV cache: DynamicCache grows with the tokens; StaticCache
  * allocates context + new tokens up front. */

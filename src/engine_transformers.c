@@ -288,7 +288,7 @@ typedef struct {
 } layer_peak;
 
 static layer_peak layer_peak_per_token(const gpumem_model *m, const model_layer *l, uint32_t tp,
-                                       gpumem_dtype compute)
+                                       gpumem_dtype compute, gpumem_attn impl)
 {
     /* An encoder (BERT: LayerNorm after the residual) holds two: the
      * embedding output and the layer's input (measured: bert-base). */
@@ -327,6 +327,11 @@ static layer_peak layer_peak_per_token(const gpumem_model *m, const model_layer 
          * kernel; the attention output and o_proj's output. */
         attn = 2 * (q + kv) + nh * (l->head_dim_k + (uint64_t)l->head_dim_v) +
                nh * l->head_dim_v + h;
+        /* flash_attention_2 reads GQA's K/V as they are (no repeat_kv) and
+         * returns an fp32 log-sum-exp per head and token (2 elements of
+         * 16-bit compute; integrations/flash_attention.py, 5.24). */
+        if (impl == GPUMEM_ATTN_FLASH)
+            attn = attn - nh * (l->head_dim_k + (uint64_t)l->head_dim_v) + 2 * nh;
         /* Eager's scores come before the attention output and o_proj,
          * beside q, k and v once (the rotary results replace the
          * projections; a fused qkv projection stays whole while its views
@@ -386,6 +391,11 @@ static gpumem_status activations(const gpumem_model *m, const engine_req *r, con
 {
     uint64_t per_scores = 0, per_attn = 0, per_ff = 0, eager = 0;
     bool sliding_short = false, full_layers = false;
+    if (r->attn == GPUMEM_ATTN_FLASH && dtype_get(r->compute)->bytes_num > 2)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "flash attention (flash_attention_2) runs in fp16 or bf16, not %s: give "
+                       "--dtype bf16 or another --attn",
+                       dtype_get(r->compute)->name);
     acc a = {0, false}, bytes = {0, false};
     for (uint32_t i = 0; i < m->n_layer; i++) {
         const model_layer *l = &m->layers[i];
@@ -396,7 +406,7 @@ static gpumem_status activations(const gpumem_model *m, const engine_req *r, con
         if (l->attn == ATTN_KIND_FULL || l->attn == ATTN_KIND_MLA ||
             (l->attn == ATTN_KIND_SLIDING && l->window >= r->context))
             full_layers = true;
-        layer_peak p = layer_peak_per_token(m, l, r->tp, r->compute);
+        layer_peak p = layer_peak_per_token(m, l, r->tp, r->compute, r->attn);
         per_scores = p.scores > per_scores ? p.scores : per_scores;
         per_attn = p.attn > per_attn ? p.attn : per_attn;
         per_ff = p.ff > per_ff ? p.ff : per_ff;
@@ -438,7 +448,9 @@ static gpumem_status activations(const gpumem_model *m, const engine_req *r, con
      * prompts). A model with both full and sliding layers builds one of
      * each (masking_utils.py, transformers 5.24). */
     uint64_t masks = 0;
-    if (sliding_short && full_layers)
+    if (r->attn == GPUMEM_ATTN_FLASH)
+        masks = 0; /* flash_attn takes window_size and is_causal, no mask */
+    else if (sliding_short && full_layers)
         masks = 2;
     else if (sliding_short || r->attn == GPUMEM_ATTN_EAGER)
         masks = 1;

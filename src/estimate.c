@@ -46,7 +46,7 @@ gpumem_status gpumem_engine_parse(const char *name, gpumem_engine *out, gpumem_e
                    "unknown engine '%s' (expected transformers, llamacpp, vllm or simple)", name);
 }
 
-static const char *const attn_names[GPUMEM_ATTN_COUNT] = {"sdpa", "eager"};
+static const char *const attn_names[GPUMEM_ATTN_COUNT] = {"sdpa", "eager", "flash"};
 static const char *const cache_names[GPUMEM_CACHE_COUNT] = {"dynamic", "static"};
 static const char *const device_map_names[GPUMEM_DEVICE_MAP_COUNT] = {
     "none", "auto", "balanced", "balanced_low_0", "sequential"};

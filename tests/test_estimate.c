@@ -151,6 +151,38 @@ static void test_eager_materialises_scores(void **state)
     gpumem_model_free(m);
 }
 
+/* flash_attention_2 (transformers 5.24's source; not measurable without a
+ * CUDA GPU): Mistral-7B-v0.1 at 8192 tokens slides over a 4096 window, so
+ * SDPA builds one bool mask of 1 x 8192 x 8192 bytes that flash_attn (its
+ * window_size argument) does not; the MLP phase (4 x 4096 + 3 x 14336 +
+ * 4096 per token) stays the peak, above either attention phase. fp32 is
+ * refused, as transformers refuses it. */
+static void test_flash_attention_drops_the_mask(void **state)
+{
+    (void)state;
+    gpumem_model *m = load_or_fail("mistral-7b-v0.1");
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    s.context = 8192;
+    gpumem_estimate *sdpa = estimate_or_fail(m, &s);
+    s.attn = GPUMEM_ATTN_FLASH;
+    gpumem_estimate *flash = estimate_or_fail(m, &s);
+    assert_int_equal(component(sdpa, "activations") - component(flash, "activations"),
+                     8192ull * 8192);
+    assert_int_equal(component(flash, "activations"),
+                     8192ull * (4 * 4096 + 3 * 14336 + 4096) * 2);
+    free(sdpa);
+    free(flash);
+    s.dtype_set = 1;
+    s.dtype = GPUMEM_DTYPE_FP32;
+    gpumem_estimate *e = malloc(sizeof *e);
+    gpumem_error err;
+    assert_int_equal(gpumem_estimate_inference(m, &s, e, &err), GPUMEM_ERR_USAGE);
+    assert_non_null(strstr(err.message, "fp16 or bf16"));
+    free(e);
+    gpumem_model_free(m);
+}
+
 /* torch.cuda.max_memory_allocated counts what the caching allocator hands
  * out: every component but the CUDA context (validation/measure_torch.py
  * compares its peak with the same parts). Engines other than transformers
@@ -258,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_tensor_parallel_split),
         cmocka_unit_test(test_components_sum_and_fit),
         cmocka_unit_test(test_eager_materialises_scores),
+        cmocka_unit_test(test_flash_attention_drops_the_mask),
         cmocka_unit_test(test_allocated_excludes_the_cuda_context),
         cmocka_unit_test(test_json_contract),
         cmocka_unit_test(test_max_context_is_the_edge),
