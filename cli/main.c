@@ -200,6 +200,18 @@ static int apply_vllm(const opt_values *v, gpumem_settings *s)
             s->dtype = (gpumem_dtype)q[i].dtype;
         }
     }
+    if (v->set[O_QUANT]) {
+        /* transformers' BitsAndBytesConfig: load_in_8bit, load_in_4bit
+         * (nf4), bnb_4bit_use_double_quant */
+        const char *k = v->value[O_QUANT];
+        if (v->set[O_DTYPE] || v->set[O_QUANTIZATION])
+            return usage_error("give --quant, --dtype or --quantization, not two of them");
+        if (strcmp(k, "bnb-int8") && strcmp(k, "bnb-nf4") && strcmp(k, "bnb-nf4-dq"))
+            return usage_error("--quant must be bnb-int8, bnb-nf4 or bnb-nf4-dq");
+        s->dtype_set = 1;
+        s->dtype = strcmp(k, "bnb-int8") ? GPUMEM_DTYPE_INT4 : GPUMEM_DTYPE_INT8;
+        s->bnb_double_quant = strcmp(k, "bnb-nf4-dq") == 0;
+    }
     if (v->set[O_DISABLE_HMA] && v->set[O_ENABLE_HMA])
         return usage_error("give --enable-hybrid-kv-cache-manager or "
                            "--disable-hybrid-kv-cache-manager, not both");

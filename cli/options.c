@@ -8,13 +8,17 @@ const opt_spec cli_options[O_COUNT] = {
     {O_DTYPE, "dtype", 'd', NULL, OPT_VALUE, "TYPE", CMD_ESTIMATE,
      "weight dtype: fp32, fp16, bf16, fp8, int8 (bitsandbytes), int4 (bitsandbytes NF4); "
      "default: the config's torch_dtype"},
+    {O_QUANT, "quant", 0, NULL, OPT_VALUE, "KIND", CMD_ESTIMATE,
+     "transformers quantised loading: bnb-int8 (LLM.int8), bnb-nf4 (4-bit NF4) or bnb-nf4-dq "
+     "(NF4 with double quantisation, bnb_4bit_use_double_quant)"},
     {O_KV_DTYPE, "kv-dtype", 0, NULL, OPT_VALUE, "TYPE", CMD_ESTIMATE,
      "KV cache dtype (default: the compute dtype)"},
     {O_BATCH, "batch", 'b', NULL, OPT_VALUE, "N", CMD_ESTIMATE | CMD_FIT, "sequences per batch (default 1)"},
     {O_CONTEXT, "context", 'c', "ctx-size", OPT_VALUE, "N", CMD_ESTIMATE | CMD_FIT,
      "tokens per sequence (default: 4096, or the model's maximum if smaller)"},
     {O_ATTN, "attn", 0, NULL, OPT_VALUE, "KIND", CMD_ESTIMATE,
-     "attention implementation: sdpa (default), eager, or flash (flash_attention_2: no scores, no masks, GQA unrepeated; fp16/bf16; modelled from transformers 5.24, not measured)"},
+     "attention implementation: sdpa (default), eager, or flash (flash_attention_2: no scores, "
+     "no masks, GQA unrepeated; fp16/bf16; modelled from transformers 5.24, not measured)"},
     {O_GPU, "gpu", 'g', NULL, OPT_LIST, "NAME[,NAME...]", CMD_ESTIMATE | CMD_FIT,
      "target GPU from 'gpumem gpus' (or 'local': this machine's first GPU, its free memory); "
      "llama.cpp and --device-map: repeat it or give a comma list for several GPUs, CUDA0 first"},

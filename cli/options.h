@@ -23,6 +23,7 @@ typedef enum {
     O_HELP,
     O_JSON,
     O_DTYPE,
+    O_QUANT,
     O_KV_DTYPE,
     O_BATCH,
     O_CONTEXT,

@@ -477,6 +477,11 @@ typedef struct {
     uint64_t ctx_size_draft;    /* -cd: not an option of de3ff81 (the draft holds the
                                    target's n_ctx); non-zero fails with GPUMEM_ERR_USAGE */
     const gpumem_model *lora;   /* --lora: a LoRA adapter GGUF */
+    /* transformers with dtype int4 (bitsandbytes NF4): bnb_4bit_use_double_
+     * quant, each 64-weight block's absmax in 8 bits plus an fp32 scale per
+     * 256 blocks (4.127 bits a weight instead of 4.5); --quant bnb-nf4-dq.
+     * Other dtypes fail with GPUMEM_ERR_USAGE. */
+    int bnb_double_quant;
 } gpumem_settings;
 
 /* Parses llama.cpp -ot / --override-tensor, the items `gpumem fit` prints

@@ -66,16 +66,26 @@ static gpumem_status runtime(gpumem_device *gpu, const char *context_note, gpume
 
 /* ---------------------------------------------------------------- weights */
 
+/* bitsandbytes NF4's block scales for `elems` weights: one fp32 absmax per
+ * 64 (4.5 bits a weight, the default), or with double quantisation one
+ * uint8 absmax per 64 and an fp32 scale per 256 of those (4.127 bits;
+ * bitsandbytes 0.50 quantize_4bit compress_statistics, QLoRA paper §3). */
+static uint64_t nf4_scales(uint64_t elems, bool double_quant)
+{
+    uint64_t blocks = div_up(elems, 64);
+    return double_quant ? blocks + div_up(blocks, 256) * 4 : blocks * 4;
+}
+
 /* Weight bytes of the quantisable matrices under the storage dtype:
- * bitsandbytes NF4 keeps 4 bits plus one fp32 absmax per 64 weights
- * (4.5 bits, no double quantisation by default); LLM.int8 keeps 8 bits plus
- * an fp32 scale per output row; fine-grained FP8 keeps an fp32 scale per
- * 128x128 block. */
-static uint64_t linear_bytes(gpumem_dtype d, uint64_t params, uint32_t n_embd, acc *a)
+ * bitsandbytes NF4 keeps 4 bits plus its block scales (nf4_scales);
+ * LLM.int8 keeps 8 bits plus an fp32 scale per output row; fine-grained
+ * FP8 keeps an fp32 scale per 128x128 block. */
+static uint64_t linear_bytes(gpumem_dtype d, bool double_quant, uint64_t params, uint32_t n_embd,
+                             acc *a)
 {
     switch (d) {
     case GPUMEM_DTYPE_INT4:
-        return nbytes(d, params, a) + div_up(params, 64) * 4;
+        return nbytes(d, params, a) + nf4_scales(params, double_quant);
     case GPUMEM_DTYPE_INT8:
         return params + div_up(params, n_embd) * 4;
     case GPUMEM_DTYPE_FP8:
@@ -125,7 +135,7 @@ static gpumem_status weights(const gpumem_model *m, const engine_req *r, gpumem_
      * the matrices are quantised (bitsandbytes skips lm_head by default). */
     bool matrices_only = t->quantized || r->dtype == GPUMEM_DTYPE_FP8;
     gpumem_dtype keep = matrices_only ? r->compute : r->dtype;
-    uint64_t bytes = div_up(linear_bytes(r->dtype, lin.sum, m->n_embd, &a), r->tp);
+    uint64_t bytes = div_up(linear_bytes(r->dtype, r->double_quant, lin.sum, m->n_embd, &a), r->tp);
     bytes += div_up(nbytes(keep, m->params_embed + m->params_output, &a), r->tp);
     bytes += nbytes(keep, small.sum + m->params_other, &a);
     if (bnb_experts)
@@ -144,9 +154,10 @@ static gpumem_status weights(const gpumem_model *m, const engine_req *r, gpumem_
         return err_set(err, GPUMEM_ERR_OVERFLOW, "weights do not fit in 64 bits");
     if (matrices_only)
         return device_add(gpu, "weights", bytes, err,
-                          "%llu params; matrices %s, embeddings and norms %s%s",
+                          "%llu params; matrices %s%s, embeddings and norms %s%s",
                           (unsigned long long)(m->params_total - m->params_vision), t->name,
-                          dtype_get(r->compute)->name, r->tp > 1 ? ", split over GPUs" : "");
+                          r->double_quant ? " (double quant)" : "", dtype_get(r->compute)->name,
+                          r->tp > 1 ? ", split over GPUs" : "");
     return device_add(gpu, "weights", bytes, err, "%llu params x %s%s",
                       (unsigned long long)(m->params_total - m->params_vision), t->name,
                       r->tp > 1 ? ", split over GPUs" : "");
@@ -610,9 +621,8 @@ gpumem_status engine_transformers(const gpumem_model *m, const engine_req *r,
  * lm_head for Linear4bit / Linear8bitLt; fused MoE experts (3-D
  * parameters), routers, norms and biases stay in the compute dtype.
  * accelerate sizes a quantised weight at quantized_element_size per
- * element (0.5 nf4, 1 int8) and nothing else; loaded, nf4 adds one fp32
- * absmax per 64-element block (no double quantisation, the default) and
- * int8 one fp32 SCB per output row. */
+ * element (0.5 nf4, 1 int8) and nothing else; loaded, nf4 adds its block
+ * scales (nf4_scales) and int8 one fp32 SCB per output row. */
 static void bnb_layer(const gpumem_model *m, const engine_req *r, const model_layer *l,
                       uint64_t *sized, uint64_t *extra, acc *a)
 {
@@ -624,7 +634,7 @@ static void bnb_layer(const gpumem_model *m, const engine_req *r, const model_la
     for (size_t i = 0; i < nm; i++) {
         uint64_t elems = mats[i].k * mats[i].n;
         q += elems * mats[i].count;
-        scales += (nf4 ? div_up(elems, 64) : mats[i].n) * 4 * mats[i].count;
+        scales += (nf4 ? nf4_scales(elems, r->double_quant) : mats[i].n * 4) * mats[i].count;
     }
     /* the swapped modules' biases are made in torch's default dtype, fp32,
      * and sized so (kept as an upper bound once loaded) */

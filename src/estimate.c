@@ -127,6 +127,11 @@ static gpumem_status resolve(const gpumem_model *m, const gpumem_settings *s, en
     r->cache = s->cache;
     r->new_tokens = s->new_tokens;
     r->images = s->images;
+    r->double_quant = s->bnb_double_quant;
+    if (s->bnb_double_quant && r->dtype != GPUMEM_DTYPE_INT4)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "double quantisation applies to bitsandbytes NF4 (dtype int4), not %s",
+                       dtype_get(r->dtype)->name);
     if (s->images && s->engine != GPUMEM_ENGINE_TRANSFORMERS)
         return err_set(err, GPUMEM_ERR_USAGE, "images apply to the transformers engine");
     if (s->images && s->device_map != GPUMEM_DEVICE_MAP_NONE)

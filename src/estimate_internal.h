@@ -16,6 +16,7 @@ typedef struct {
     gpumem_dtype kv_dtype;
     uint64_t batch, context, new_tokens;
     uint32_t images; /* per sequence: the vision tower's pass in the prefill */
+    bool double_quant; /* NF4 with bitsandbytes' double quantisation */
     gpumem_attn attn;
     gpumem_cache cache;
     uint32_t tp; /* tensor-parallel ranks */

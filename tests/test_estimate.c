@@ -151,6 +151,40 @@ static void test_eager_materialises_scores(void **state)
     gpumem_model_free(m);
 }
 
+/* bitsandbytes NF4 with double quantisation (QLoRA, §3: 4 + 8/64 +
+ * 32/(64 x 256) bits a weight), Llama-3.1-8B: 32 layers x (2 x 4096^2 +
+ * 2 x 4096 x 1024 + 3 x 4096 x 14336) = 6,979,321,856 matrix weights:
+ * 3,489,660,928 B of 4-bit codes + 109,051,904 uint8 absmax (one per 64) +
+ * 425,984 fp32 second-level scales (one per 256 absmax) = 1,703,936 B;
+ * embeddings and lm_head in bf16 (2 x 128256 x 4096 x 2 B) and 65 norms
+ * of 4096 in bf16. Without double quantisation the absmax are fp32. */
+static void test_nf4_double_quant_by_hand(void **state)
+{
+    (void)state;
+    gpumem_model *m = load_or_fail("llama-3.1-8b");
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    s.dtype_set = 1;
+    s.dtype = GPUMEM_DTYPE_INT4;
+    s.bnb_double_quant = 1;
+    gpumem_estimate *e = estimate_or_fail(m, &s);
+    uint64_t rest = 2ull * 128256 * 4096 * 2 + 65ull * 4096 * 2;
+    assert_int_equal(component(e, "weights"),
+                     3489660928ull + 109051904ull + 425984ull * 4 + rest);
+    free(e);
+    s.bnb_double_quant = 0;
+    e = estimate_or_fail(m, &s);
+    assert_int_equal(component(e, "weights"), 3489660928ull + 109051904ull * 4 + rest);
+    free(e);
+    s.dtype = GPUMEM_DTYPE_INT8; /* double quantisation is NF4's */
+    s.bnb_double_quant = 1;
+    gpumem_error err;
+    e = malloc(sizeof *e);
+    assert_int_equal(gpumem_estimate_inference(m, &s, e, &err), GPUMEM_ERR_USAGE);
+    free(e);
+    gpumem_model_free(m);
+}
+
 /* flash_attention_2 (transformers 5.24's source; not measurable without a
  * CUDA GPU): Mistral-7B-v0.1 at 8192 tokens slides over a 4096 window, so
  * SDPA builds one bool mask of 1 x 8192 x 8192 bytes that flash_attn (its
@@ -290,6 +324,7 @@ int main(void)
         cmocka_unit_test(test_tensor_parallel_split),
         cmocka_unit_test(test_components_sum_and_fit),
         cmocka_unit_test(test_eager_materialises_scores),
+        cmocka_unit_test(test_nf4_double_quant_by_hand),
         cmocka_unit_test(test_flash_attention_drops_the_mask),
         cmocka_unit_test(test_allocated_excludes_the_cuda_context),
         cmocka_unit_test(test_json_contract),

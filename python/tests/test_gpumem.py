@@ -137,6 +137,8 @@ ESTIMATES = [
                               enable_hybrid_kv_cache_manager=True),
      ["--engine", "vllm", "--gpu", "h100-sxm", "--gpus", "8", "--vllm-version", "0.11.0",
       "--enable-hybrid-kv-cache-manager"]),
+    (("llama-3.1-8b",), dict(gpu="rtx-4090", quant="bnb-nf4-dq", attn="flash"),
+     ["--gpu", "rtx-4090", "--quant", "bnb-nf4-dq", "--attn", "flash"]),
     (("gemma-3-4b-it",), dict(gpu="rtx-4090", images=2, context=1024, batch=2),
      ["--gpu", "rtx-4090", "--images", "2", "--context", "1024", "--batch", "2"]),
     ((str(GGUF / "tiny-bert.gguf"),), dict(gpu="rtx-4090", context=512, fa="off", rerank=True),
@@ -156,7 +158,7 @@ def _gpu_known(name):
                          ids=["default", "transformers-all", "int4-tp2", "vllm", "simple",
                               "max-context", "gguf-llamacpp", "gguf-tensor-split", "gguf-cpu-moe",
                               "gguf-llamacpp-b6699", "gguf-llamacpp-extras", "vllm-chunked-hma",
-                              "images",
+                              "nf4-dq-flash", "images",
                               "gguf-reranker",
                               "gguf-decoder-embedding"])
 def test_estimate_equals_cli(args, kwargs, cli):

@@ -198,7 +198,7 @@ LLAMACPP_EXTRA_OPTIONS = {"split_mode", "main_gpu", "no_kv_offload", "mmproj", "
                           "model_draft", "gpu_layers_draft", "cache_type_k_draft",
                           "cache_type_v_draft", "ctx_size_draft", "lora", "embedding", "pooling",
                           "rerank"}
-INFERENCE_OPTIONS = ({"dtype", "kv_dtype", "batch", "context", "new_tokens", "images", "cache", "attn",
+INFERENCE_OPTIONS = ({"dtype", "quant", "kv_dtype", "batch", "context", "new_tokens", "images", "cache", "attn",
                       "gpu", "gpus", "budget", "margin", "engine", "simple", "tensor_parallel_size",
                       "pipeline_parallel_size", "cpu_moe", "n_cpu_moe", "max_context",
                       "max_batch", "device_map", "max_memory", "target_concurrency"}
@@ -424,6 +424,16 @@ def _settings(o, params_given=False):
         s.engine = _capi.ENGINE_SIMPLE
     if "dtype" in o:
         s.dtype_set, s.dtype = 1, _enum(_lib.gpumem_dtype_parse, "dtype", o["dtype"])
+    if "quant" in o:
+        # The CLI's --quant: transformers' BitsAndBytesConfig.
+        kinds = {"bnb-int8": (_capi.DTYPE_INT8, 0), "bnb-nf4": (_capi.DTYPE_INT4, 0),
+                 "bnb-nf4-dq": (_capi.DTYPE_INT4, 1)}
+        if o["quant"] not in kinds:
+            raise usage("quant must be bnb-int8, bnb-nf4 or bnb-nf4-dq, got %r" % (o["quant"],))
+        if "dtype" in o or "quantization" in o:
+            raise usage("give quant, dtype or quantization, not two of them")
+        s.dtype_set = 1
+        s.dtype, s.bnb_double_quant = kinds[o["quant"]]
     if "kv_dtype" in o:
         s.kv_dtype_set, s.kv_dtype = 1, _enum(_lib.gpumem_dtype_parse, "kv_dtype", o["kv_dtype"])
     if "attn" in o:

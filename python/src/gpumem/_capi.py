@@ -168,6 +168,7 @@ class Settings(Structure):
         ("cache_type_v_draft", c_int),
         ("ctx_size_draft", c_uint64),
         ("lora", c_void_p),
+        ("bnb_double_quant", c_int),
     ]
 
 
