@@ -16,7 +16,7 @@
  * n_seq = 48" in the rows that failed later, and printed.batches in rows
  * that record them). Failed rows (48 prompts for -np 4 or 8) printed their
  * load-time buffers before failing: those are checked too. */
-#include "test_helpers.h"
+#include "test_measured.h"
 
 #include "gguf_write.h"
 
@@ -24,26 +24,6 @@
 #include <math.h>
 #include <stdbool.h>
 #include <unistd.h>
-
-static const double MiB = 1048576.0;
-
-static uint64_t comp(const gpumem_estimate *e, const char *name)
-{
-    const gpumem_device *d = &e->devices[e->n_devices - 1];
-    for (size_t k = 0; k < d->n_components; k++)
-        if (!strcmp(d->components[k].name, name))
-            return d->components[k].bytes;
-    return 0;
-}
-
-static double sum_obj(json_t *o)
-{
-    const char *k;
-    json_t *v;
-    double s = 0;
-    json_object_foreach(o, k, v) s += json_number_value(v);
-    return s;
-}
 
 static void exact(const char *id, const char *what, double printed, uint64_t got)
 {
@@ -143,32 +123,32 @@ static void every_measured_run(void **state)
         gpumem_estimate *e = estimate_or_fail(m, &s);
         assert_true(e->embedding >= 1);
         rerank += e->embedding == 2;
-        exact(id, "model", sum_obj(json_object_get(p, "model")), comp(e, "weights"));
-        exact(id, "output", sum_obj(json_object_get(p, "output")), comp(e, "output"));
+        exact(id, "model", json_sum(json_object_get(p, "model")), last_component(e, "weights"));
+        exact(id, "output", json_sum(json_object_get(p, "output")), last_component(e, "output"));
         double kv = 0;
         json_t *kvs = json_object_get(p, "kv"), *k;
         size_t i;
         json_array_foreach(kvs, i, k) kv += json_number_value(json_object_get(k, "size"));
-        exact(id, "KV", kv, comp(e, "kv_cache"));
+        exact(id, "KV", kv, last_component(e, "kv_cache"));
         /* an encoder has no memory module; a decoder keeps its cache */
         assert_true(decoder ? kv > 0 : kv == 0);
-        bounded(id, "compute", sum_obj(json_object_get(p, "compute")),
-                (double)comp(e, "compute") / MiB, &load);
+        bounded(id, "compute", json_sum(json_object_get(p, "compute")),
+                (double)last_component(e, "compute") / MiB, &load);
         json_t *precise = json_object_get(p, "compute_precise");
         /* a decoder's batches never exceed its reserved ubatch (n_batch <=
          * n_ctx): its exit message says the size "matches expectation" */
-        if (decoder && sum_obj(precise) > 0) {
-            assert_int_equal(comp(e, "compute_growth"), 0);
-            bounded(id, "compute at exit", sum_obj(precise), (double)comp(e, "compute") / MiB,
+        if (decoder && json_sum(precise) > 0) {
+            assert_int_equal(last_component(e, "compute_growth"), 0);
+            bounded(id, "compute at exit", json_sum(precise), (double)last_component(e, "compute") / MiB,
                     &run);
         }
-        if (!decoder && sum_obj(precise) > 0) {
+        if (!decoder && json_sum(precise) > 0) {
             uint64_t most = largest_batch(p);
             if (s.batch > most)
                 s.batch = most;
             gpumem_estimate *r = estimate_or_fail(m, &s);
-            bounded(id, "compute at run time", sum_obj(precise),
-                    (double)(comp(r, "compute") + comp(r, "compute_growth")) / MiB, &run);
+            bounded(id, "compute at run time", json_sum(precise),
+                    (double)(last_component(r, "compute") + last_component(r, "compute_growth")) / MiB, &run);
             free(r);
         }
         decoders += decoder;
@@ -214,16 +194,16 @@ static void bert_by_hand(void **state)
     gpumem_estimate *e = estimate_or_fail(m, &s); /* bert: embeddings implied */
     assert_int_equal(e->embedding, 1);
     assert_int_equal(e->pooling, GPUMEM_POOLING_MEAN);
-    assert_int_equal(comp(e, "output"), 31647744);
-    assert_int_equal(comp(e, "compute"), 18880512);
-    assert_int_equal(comp(e, "compute_growth"), 239099904 - 18880512);
-    assert_int_equal(comp(e, "output_growth"), 221534208);
-    assert_int_equal(comp(e, "kv_cache"), 0);
+    assert_int_equal(last_component(e, "output"), 31647744);
+    assert_int_equal(last_component(e, "compute"), 18880512);
+    assert_int_equal(last_component(e, "compute_growth"), 239099904 - 18880512);
+    assert_int_equal(last_component(e, "output_growth"), 221534208);
+    assert_int_equal(last_component(e, "kv_cache"), 0);
     /* -b no larger than the context: nothing grows */
     s.batch = 512;
     gpumem_estimate *e2 = estimate_or_fail(m, &s);
-    assert_int_equal(comp(e2, "compute_growth"), 0);
-    assert_int_equal(comp(e2, "output_growth"), (30522 + 384) * 4 * (512 - 256));
+    assert_int_equal(last_component(e2, "compute_growth"), 0);
+    assert_int_equal(last_component(e2, "output_growth"), (30522 + 384) * 4 * (512 - 256));
     /* The growth is real: gdb on ggml_backend_buft_alloc_buffer in the
      * de3ff81 CPU build (llama-embedding -c 512 -b 2048 on the first 12
      * prompt lines, one batch of 493 tokens) shows 31647744 B (output),
@@ -231,7 +211,7 @@ static void bert_by_hand(void **state)
      * buffer re-allocated for 493 rows. gpumem's full batch at -b 512 is
      * 512 rows: an upper bound, 19 rows above. */
     s.batch = 512;
-    uint64_t rows_493 = 60946632, rows_512 = comp(e2, "output") + comp(e2, "output_growth");
+    uint64_t rows_493 = 60946632, rows_512 = last_component(e2, "output") + last_component(e2, "output_growth");
     assert_true(rows_512 >= rows_493);
     assert_int_equal(rows_512 - rows_493, 30906ull * 4 * 19);
     free(e);
@@ -256,7 +236,7 @@ static void reranker_by_hand(void **state)
     gpumem_estimate *e = estimate_or_fail(m, &s);
     assert_int_equal(e->embedding, 2);
     assert_int_equal(e->pooling, GPUMEM_POOLING_RANK);
-    assert_int_equal(comp(e, "compute"), 18357248);
+    assert_int_equal(last_component(e, "compute"), 18357248);
     free(e);
     gpumem_model_free(m);
 }
@@ -336,15 +316,15 @@ static void decoder_with_pooling_type(void **state)
     gpumem_estimate *e = estimate_or_fail(m, &s);
     assert_int_equal(e->embedding, 1);
     assert_int_equal(e->pooling, GPUMEM_POOLING_LAST);
-    assert_int_equal(comp(e, "output"), 256 * 4 * 256);
+    assert_int_equal(last_component(e, "output"), 256 * 4 * 256);
     /* 1024 cells x 2 layers x (K + V) x 256 x 2 B (f16) */
-    assert_int_equal(comp(e, "kv_cache"), 1024ull * 2 * 2 * 256 * 2);
+    assert_int_equal(last_component(e, "kv_cache"), 1024ull * 2 * 2 * 256 * 2);
     free(e);
     gpumem_model_free(m);
     assert_int_equal(load_gguf("qwen3", -1, &m, &err), GPUMEM_OK);
     e = estimate_or_fail(m, &s);
     assert_int_equal(e->embedding, 0);
-    assert_int_equal(comp(e, "output"), 0);
+    assert_int_equal(last_component(e, "output"), 0);
     free(e);
     gpumem_model_free(m);
     /* the MoE encoder is refused with the reason, not sized as a dense one */

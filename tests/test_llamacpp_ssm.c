@@ -11,32 +11,11 @@
  * the RS buffer (R + S rows of llama-memory-recurrent.cpp) equal to the
  * printed 0.01 MiB; compute within max(1%, 16 MiB) and never under by more
  * than 5%. A hand calculation for one row anchors the state formula. */
-#include "test_helpers.h"
+#include "test_measured.h"
 
 #include <jansson.h>
 #include <math.h>
 #include <stdbool.h>
-
-static const double MiB = 1048576.0;
-
-static uint64_t comp(const gpumem_estimate *e, const char *name)
-{
-    const gpumem_device *d = &e->devices[e->n_devices - 1];
-    for (size_t k = 0; k < d->n_components; k++)
-        if (!strcmp(d->components[k].name, name))
-            return d->components[k].bytes;
-    return 0;
-}
-
-/* Sum of a {buffer: MiB} object. */
-static double sum_obj(json_t *o)
-{
-    const char *k;
-    json_t *v;
-    double s = 0;
-    json_object_foreach(o, k, v) s += json_number_value(v);
-    return s;
-}
 
 /* Counts over the rows of one measurement file. */
 typedef struct {
@@ -81,16 +60,16 @@ static void check_row(tally *t, json_t *row, int slack_rows)
                                              &s.cache_type_v, &err),
                      GPUMEM_OK);
     gpumem_estimate *e = estimate_or_fail(m, &s);
-    exact(t, id, "model", sum_obj(json_object_get(p, "model")), comp(e, "weights"));
-    exact(t, id, "output", sum_obj(json_object_get(p, "output")), comp(e, "output"));
+    exact(t, id, "model", json_sum(json_object_get(p, "model")), last_component(e, "weights"));
+    exact(t, id, "output", json_sum(json_object_get(p, "output")), last_component(e, "output"));
     double kv = json_number_value(json_object_get(p, "kv_total"));
-    exact(t, id, "KV", kv, comp(e, "kv_cache"));
+    exact(t, id, "KV", kv, last_component(e, "kv_cache"));
     t->hybrid += kv > 0;
     json_t *rs = json_object_get(p, "rs");
     assert_non_null(rs);
-    exact(t, id, "RS", sum_obj(json_object_get(rs, "buffers")), comp(e, "recurrent_state"));
-    double want = sum_obj(json_object_get(p, "compute"));
-    double got = (double)comp(e, "compute") / MiB, diff = got - want;
+    exact(t, id, "RS", json_sum(json_object_get(rs, "buffers")), last_component(e, "recurrent_state"));
+    double want = json_sum(json_object_get(p, "compute"));
+    double got = (double)last_component(e, "compute") / MiB, diff = got - want;
     double n_embd = (double)json_integer_value(
         json_object_get(json_object_get(json_object_get(row, "gguf"), "spec"), "n_embd"));
     double slack = slack_rows * n_embd * (double)s.n_ubatch * 4 / MiB;
@@ -183,12 +162,12 @@ static void state_by_hand(void **state)
     s.context = 4096;
     s.n_parallel = 2;
     gpumem_estimate *e = estimate_or_fail(m, &s);
-    assert_int_equal(comp(e, "recurrent_state"), 516096 + 18874368);
-    assert_int_equal(comp(e, "kv_cache"), 0);
+    assert_int_equal(last_component(e, "recurrent_state"), 516096 + 18874368);
+    assert_int_equal(last_component(e, "kv_cache"), 0);
     /* the state does not grow with the context */
     s.context = 65536;
     gpumem_estimate *e2 = estimate_or_fail(m, &s);
-    assert_int_equal(comp(e2, "recurrent_state"), 516096 + 18874368);
+    assert_int_equal(last_component(e2, "recurrent_state"), 516096 + 18874368);
     free(e);
     free(e2);
     gpumem_model_free(m);
@@ -222,26 +201,26 @@ static void hybrid_state_by_hand(void **state)
     s.n_parallel = 2;
     gpumem_model *m = measured_header("qwen3next-s-F16");
     gpumem_estimate *e = estimate_or_fail(m, &s);
-    assert_int_equal(comp(e, "recurrent_state"), 294912 + 3145728);
-    assert_int_equal(comp(e, "kv_cache"), 2ull * 2 * 2048 * 2 * 2 * 128 * 2);
+    assert_int_equal(last_component(e, "recurrent_state"), 294912 + 3145728);
+    assert_int_equal(last_component(e, "kv_cache"), 2ull * 2 * 2048 * 2 * 2 * 128 * 2);
     free(e);
     gpumem_model_free(m);
     m = measured_header("lfm2-s-F16");
     e = estimate_or_fail(m, &s);
-    assert_int_equal(comp(e, "recurrent_state"), 81920);
+    assert_int_equal(last_component(e, "recurrent_state"), 81920);
     free(e);
     gpumem_model_free(m);
     m = measured_header("falcon-h1-s-F16");
     s.n_parallel = 1;
     e = estimate_or_fail(m, &s);
-    assert_int_equal(comp(e, "recurrent_state"), 129024 + 4718592);
-    assert_int_equal(comp(e, "kv_cache"), 6ull * 4096 * 2 * 128 * 2);
+    assert_int_equal(last_component(e, "recurrent_state"), 129024 + 4718592);
+    assert_int_equal(last_component(e, "kv_cache"), 6ull * 4096 * 2 * 128 * 2);
     free(e);
     gpumem_model_free(m);
     m = measured_header("nemotron-h-s-F16");
     e = estimate_or_fail(m, &s);
-    assert_int_equal(comp(e, "recurrent_state"), 147456 + 2097152);
-    assert_int_equal(comp(e, "kv_cache"), 2ull * 4096 * 2 * 256 * 2);
+    assert_int_equal(last_component(e, "recurrent_state"), 147456 + 2097152);
+    assert_int_equal(last_component(e, "kv_cache"), 2ull * 4096 * 2 * 256 * 2);
     free(e);
     gpumem_model_free(m);
 }
