@@ -858,10 +858,15 @@ static int estimate_with(const opt_values *v, extra_files *x)
         } else {
             s.batch = best;
         }
+        gpumem_model_info info;
+        gpumem_model_get_info(m, &info);
         if (!v->set[O_JSON])
-            printf("largest %s that fits %s: %llu\n",
+            printf("largest %s that fits %s: %llu%s\n",
                    v->set[O_MAX_CONTEXT] ? "context" : "batch", s.gpu->id,
-                   (unsigned long long)best);
+                   (unsigned long long)best,
+                   v->set[O_MAX_CONTEXT] && best == info.max_context
+                       ? " (the model's trained context; more may fit)"
+                       : "");
     }
     gpumem_estimate *e = malloc(sizeof *e);
     if (!e) {

@@ -623,8 +623,10 @@ gpumem_status gpumem_estimate_inference(const gpumem_model *model,
                                         gpumem_estimate *out, gpumem_error *err);
 
 /* The largest context (prompt tokens; vLLM: --max-model-len) that fits
- * settings->gpu with the other settings as given; 0 when even one token
- * does not. Needs settings->gpu. */
+ * settings->gpu with the other settings as given, up to the model's trained
+ * context (gpumem_model_info.max_context) where it is known: beyond it the
+ * engines warn (llama.cpp), refuse (vLLM, learned positions) or leave the
+ * trained range; 0 when even one token does not fit. Needs settings->gpu. */
 gpumem_status gpumem_max_context(const gpumem_model *model, const gpumem_settings *settings,
                                  uint64_t *out, gpumem_error *err);
 /* The largest batch (sequences) that fits at the given context. */

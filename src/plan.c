@@ -58,9 +58,9 @@ static gpumem_status search(const gpumem_model *m, const gpumem_settings *base, 
 gpumem_status gpumem_max_context(const gpumem_model *m, const gpumem_settings *s, uint64_t *out,
                                  gpumem_error *err)
 {
-    uint64_t cap = MAX_SEARCH;
-    if (m->max_ctx && (m->learned_positions || s->engine == GPUMEM_ENGINE_VLLM))
-        cap = m->max_ctx; /* learned positions, and vLLM's own limit */
+    /* Up to the trained context: learned positions and vLLM stop there,
+     * llama.cpp warns of a training context overflow beyond it. */
+    uint64_t cap = m->max_ctx ? m->max_ctx : MAX_SEARCH;
     return search(m, s, cap, 0, out, err);
 }
 
