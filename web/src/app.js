@@ -34,11 +34,19 @@
 
   /* ------------------------------------------------------------ settings */
   // Form fields passed as `--NAME VALUE` when visible and not empty.
-  const FLAGS = ['dtype', 'context', 'batch', 'new-tokens', 'device-map', 'kv-dtype',
-    'gpu-memory-utilization', 'target-concurrency', 'max-model-len', 'quantization',
-    'n-gpu-layers', 'cache-type-k', 'cache-type-v', 'parallel', 'tensor-split',
+  const FLAGS = ['dtype', 'context', 'batch', 'new-tokens', 'attn', 'quant', 'images',
+    'device-map', 'kv-dtype', 'gpu-memory-utilization', 'target-concurrency', 'max-model-len',
+    'quantization', 'n-gpu-layers', 'cache-type-k', 'cache-type-v', 'parallel', 'tensor-split',
+    'pooling', 'llamacpp-version',
     'method', 'optimizer', 'precision', 'checkpointing', 'seq', 'zero'];
-  const STATE = ['model', 'gpu', 'gpu2', 'gpus', 'memory', 'share', 'engine', 'mode', ...FLAGS];
+  // Selects whose choice is a CLI switch of its own: field -> {value: flag}.
+  const SWITCHES = {
+    'hybrid-kv-cache-manager': { enable: '--enable-hybrid-kv-cache-manager',
+      disable: '--disable-hybrid-kv-cache-manager' },
+    'llamacpp-task': { embedding: '--embedding', rerank: '--rerank' },
+  };
+  const STATE = ['model', 'gpu', 'gpu2', 'gpus', 'memory', 'share', 'engine', 'mode', ...FLAGS,
+    ...Object.keys(SWITCHES)];
   const gpuMemory = {}; // catalog id -> {memory_bytes, unified}
   const form = $('form');
 
@@ -78,6 +86,10 @@
     for (const name of FLAGS) {
       const el = $(name);
       if (el.value !== '' && visible(el)) args.push('--' + name, el.value);
+    }
+    for (const [name, flags] of Object.entries(SWITCHES)) {
+      const el = $(name);
+      if (Object.hasOwn(flags, el.value) && visible(el)) args.push(flags[el.value]);
     }
     return args;
   }
@@ -262,6 +274,9 @@
     }
     const args = ['fit', modelArg(), ...gpuArgs()];
     if ($('context').value) args.push('--ctx-size', $('context').value);
+    if ($('llamacpp-version').value && visible($('llamacpp-version'))) {
+      args.push('--llamacpp-version', $('llamacpp-version').value);
+    }
     const r = await gpumem([...args, '--json']);
     if (mine !== generation) return;
     if (r.rc !== 0) {

@@ -32,12 +32,12 @@ function check(ok, what, detail = '') {
   }
 }
 
-/** Runs the native program (in directory cwd); returns {rc, stdout}. */
+/** Runs the native program (in directory cwd); returns {rc, stdout, stderr}. */
 function native(args, cwd = root) {
   try {
-    return { rc: 0, stdout: execFileSync(cli, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) };
+    return { rc: 0, stdout: execFileSync(cli, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }), stderr: '' };
   } catch (e) {
-    return { rc: e.status, stdout: e.stdout };
+    return { rc: e.status, stdout: e.stdout, stderr: e.stderr };
   }
 }
 
@@ -75,13 +75,17 @@ async function settled(p = page) {
 
 /** Sets the form (field id -> value) the way a user does, then compares the
  *  page with the native program. */
-async function runCase(name, fields, paths = {}) {
+async function setFields(fields) {
   for (const [id, value] of Object.entries(fields)) {
     const tag = await page.$eval('#' + id, (el) => el.tagName);
     if (tag === 'SELECT') await page.selectOption('#' + id, value);
     else await page.fill('#' + id, value);
   }
   await settled();
+}
+
+async function runCase(name, fields, paths = {}) {
+  await setFields(fields);
   const command = await page.textContent('#command');
   const { argv, cwd } = argvOf(command, paths);
   const want = native(argv, cwd);
@@ -111,6 +115,31 @@ async function runCase(name, fields, paths = {}) {
   return { command, argv, cwd, report };
 }
 
+/** Sets the form as runCase does, for settings the native program refuses:
+ *  the page shows that program's own message (without "gpumem: error: "). */
+async function errorCase(name, fields, paths = {}) {
+  await setFields(fields);
+  const command = await page.textContent('#command');
+  const { argv, cwd } = argvOf(command, paths);
+  const want = native(argv, cwd);
+  const shown = await page.textContent('#error');
+  const message = want.stderr.replace(/^gpumem: (error: )?/gm, '').trim();
+  check(want.rc !== 0 && await page.isVisible('#error') && shown === message,
+    `${name}: \`${command}\` shows the CLI's error "${shown}"`, `native exit ${want.rc}: ${want.stderr}`);
+}
+
+/** The permalink, opened in a fresh tab, gives the same command and JSON. */
+async function permalinkRestores(name) {
+  const href = await page.getAttribute('#permalink', 'href');
+  const tab = await context.newPage();
+  await tab.goto(new URL(href, base).href);
+  await settled(tab);
+  check(await tab.textContent('#command') === await page.textContent('#command') &&
+    await tab.textContent('#json') === await page.textContent('#json'),
+    `${name}: permalink ${href} restores the command and its answer`);
+  await tab.close();
+}
+
 await page.goto(base);
 await settled();
 check(await page.textContent('#verdict') !== 'Loading gpumem…', 'page loads and answers the default settings');
@@ -123,6 +152,29 @@ check(unlabelled.length === 0, 'every input and select has a <label>', unlabelle
 // 1. A catalog model on one GPU, transformers.
 await runCase('llama-3.1-8b, transformers, RTX 4090, context 8192, batch 2',
   { model: 'llama-3.1-8b', gpu: 'rtx-4090', engine: 'transformers', context: '8192', batch: '2' });
+
+// 1a. transformers' attention implementations, bitsandbytes loading and images.
+const eager = await runCase('llama-3.1-8b, transformers --attn eager, context 8192, batch 2', { attn: 'eager' });
+check(eager.report.settings.attn === 'eager', 'the answer models eager attention');
+await runCase('llama-3.1-8b, transformers --attn flash (bf16 as stored)', { attn: 'flash' });
+await errorCase('flash attention in fp32', { dtype: 'fp32' });
+await runCase('llama-3.1-8b, --quant bnb-nf4-dq with flash attention', { dtype: '', quant: 'bnb-nf4-dq' });
+await runCase('llama-3.1-8b, --quant bnb-int8, sdpa', { attn: '', quant: 'bnb-int8' });
+await errorCase('--quant and --dtype together', { dtype: 'fp16' });
+await page.selectOption('#dtype', '');
+const llava = await runCase('llava-1.5-7b (CLIP tower), 2 images per sequence',
+  { model: 'llava-1.5-7b', quant: '', context: '', batch: '', images: '2' });
+check(llava.report.components.some((c) => c.name === 'images' && c.bytes > 0), 'the llava answer counts the images');
+await runCase('gemma-3-4b-it, 1 image, eager attention', { model: 'gemma-3-4b-it', images: '1', attn: 'eager' });
+await permalinkRestores('gemma-3-4b-it with --images 1 --attn eager');
+await errorCase('--images on a model without a vision tower (llama-3.1-8b)', { model: 'llama-3.1-8b', attn: '' });
+await page.selectOption('#engine', 'vllm');
+await settled();
+const vllmCommand = await page.textContent('#command');
+check(!/--(attn|quant|images) /.test(vllmCommand) && !await page.isVisible('#images'),
+  `transformers' controls are hidden and left out for vLLM: \`${vllmCommand}\``);
+await page.selectOption('#engine', 'transformers');
+await page.fill('#images', '');
 
 // 1b. transformers' device_map="auto" over two GPUs: layers split, not tensor parallel.
 const dm = await runCase('llama-3.1-70b, device_map auto over 4 x RTX 4090 (CPU offload)',
@@ -153,6 +205,21 @@ check(await again.textContent('#command') === vllm.command, `permalink ${link} r
 check(await again.textContent('#json') === await page.textContent('#json'), 'permalink page shows the same JSON');
 await again.close();
 
+// 2c. vLLM's hybrid KV cache manager (gemma3's sliding-window layers): off caches every token.
+const hmaDefault = await runCase('gemma-3-4b-it, vLLM, L4, hybrid KV cache manager by default',
+  { model: 'gemma-3-4b-it', gpu: 'l4', 'max-model-len': '', 'gpu-memory-utilization': '' });
+const hmaOff = await runCase('gemma-3-4b-it, vLLM, L4, --disable-hybrid-kv-cache-manager',
+  { 'hybrid-kv-cache-manager': 'disable' });
+check(hmaOff.report.vllm.kv_cache_tokens < hmaDefault.report.vllm.kv_cache_tokens,
+  `off: fewer KV tokens (${hmaOff.report.vllm.kv_cache_tokens} < ${hmaDefault.report.vllm.kv_cache_tokens})`);
+await permalinkRestores('vLLM with the hybrid KV cache manager off');
+const hmaOn = await runCase('gemma-3-4b-it, vLLM, L4, --enable-hybrid-kv-cache-manager',
+  { 'hybrid-kv-cache-manager': 'enable' });
+check(hmaOn.command.includes(' --enable-hybrid-kv-cache-manager') &&
+  hmaOn.report.vllm.kv_cache_tokens === hmaDefault.report.vllm.kv_cache_tokens,
+  'on: the flag is passed, as many KV tokens as the default of vLLM 0.33.0');
+await page.selectOption('#hybrid-kv-cache-manager', '');
+
 // 3. Training: LoRA fine-tuning on two A100s with ZeRO-3.
 await runCase('mistral-7b-v0.3 LoRA training, 2 x A100 80GB, ZeRO-3',
   { model: 'mistral-7b-v0.3', gpu: 'a100-sxm4-80gb', gpus: '2', engine: '', 'max-model-len': '',
@@ -171,6 +238,29 @@ check(await page.textContent('#fit-flags') === JSON.parse(fit.stdout).plan.flags
 const fp = JSON.parse(fit.stdout).plan;
 check((await page.textContent('#fit-parallel')).startsWith(`up to ${fp.max_parallel} at ${fp.parallel_context} tokens`),
   `parallel requests "${await page.textContent('#fit-parallel')}" = gpumem fit's max_parallel`);
+
+// 4b. llama.cpp as an embedding model, a reranker, and older llama.cpp rules.
+const emb = await runCase('tiny-llama-q4k.gguf --embedding', { 'llamacpp-task': 'embedding' },
+  { 'tiny-llama-q4k.gguf': tiny });
+check(emb.report.settings.model_role === 'embedding', `--embedding: the answer's model role is ${emb.report.settings.model_role}`);
+await runCase('tiny-llama-q4k.gguf --embedding --pooling mean', { pooling: 'mean' }, { 'tiny-llama-q4k.gguf': tiny });
+const rr = await runCase('tiny-llama-q4k.gguf --rerank', { 'llamacpp-task': 'rerank', pooling: '' },
+  { 'tiny-llama-q4k.gguf': tiny });
+check(rr.report.settings.pooling === 'rank', '--rerank pools by rank');
+await errorCase('--rerank with --pooling mean', { pooling: 'mean' }, { 'tiny-llama-q4k.gguf': tiny });
+for (const version of ['b6699', 'b5050']) {
+  await runCase(`tiny-llama-q4k.gguf --llamacpp-version ${version}`,
+    { 'llamacpp-task': '', pooling: '', 'llamacpp-version': version }, { 'tiny-llama-q4k.gguf': tiny });
+  const fitv = native(['fit', tiny, '--gpu', 'rtx-3060', '--llamacpp-version', version, '--json']);
+  check(await page.textContent('#fit-flags') === JSON.parse(fitv.stdout).plan.flags,
+    `llama.cpp ${version} flags "${await page.textContent('#fit-flags')}" = gpumem fit --llamacpp-version ${version}`);
+}
+await page.selectOption('#llamacpp-version', '');
+const bert = join(root, 'tests/fixtures/gguf/tiny-bert.gguf');
+await page.setInputFiles('#files', bert);
+const be = await runCase('tiny-bert.gguf (encoder) --pooling cls', { pooling: 'cls' }, { 'tiny-bert.gguf': bert });
+check(be.report.settings.pooling === 'cls', 'the encoder GGUF pools by cls');
+await page.selectOption('#pooling', '');
 
 // 5. A 70B-shape Q4_K_M GGUF of ~40 GB (sparse: only its header is data):
 //    the page reads the header through File.slice, never the whole file.
