@@ -618,6 +618,16 @@ static int apply_train(const opt_values *v, gpumem_train_settings *t)
     gpumem_error err;
     int rc;
     gpumem_train_settings_init(t);
+    /* inference settings a training step does not take */
+    static const opt_id inference_only[] = {O_ATTN, O_CACHE, O_NEW_TOKENS, O_IMAGES, O_QUANT};
+    for (size_t i = 0; i < sizeof inference_only / sizeof inference_only[0]; i++)
+        if (v->set[inference_only[i]]) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "--%s applies to inference, not --train%s",
+                     opt_spec_of(inference_only[i])->name,
+                     inference_only[i] == O_ATTN ? " (training: --no-flash for eager)" : "");
+            return usage_error(msg);
+        }
     if (v->set[O_METHOD] && gpumem_train_method_parse(v->value[O_METHOD], &t->method, &err))
         return fail(GPUMEM_ERR_USAGE, &err);
     if (v->set[O_PRECISION] && gpumem_precision_parse(v->value[O_PRECISION], &t->precision, &err))

@@ -609,6 +609,8 @@ typedef struct {
      * applied (the model's default resolved). */
     int embedding;
     gpumem_pooling pooling;
+    uint32_t images;      /* transformers: images per sequence, as set */
+    int bnb_double_quant; /* transformers: NF4 with double quantisation */
 } gpumem_estimate;
 
 /*

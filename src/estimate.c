@@ -134,6 +134,12 @@ static gpumem_status resolve(const gpumem_model *m, const gpumem_settings *s, en
                        dtype_get(r->dtype)->name);
     if (s->images && s->engine != GPUMEM_ENGINE_TRANSFORMERS)
         return err_set(err, GPUMEM_ERR_USAGE, "images apply to the transformers engine");
+    if ((s->attn != GPUMEM_ATTN_SDPA || s->cache != GPUMEM_CACHE_DYNAMIC) &&
+        s->engine != GPUMEM_ENGINE_TRANSFORMERS)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "--attn and --cache are transformers settings; the %s engine does not "
+                       "take them",
+                       gpumem_engine_name(s->engine));
     if (s->images && s->device_map != GPUMEM_DEVICE_MAP_NONE)
         return err_set(err, GPUMEM_ERR_UNSUPPORTED,
                        "images with a device_map are not modelled (where the vision tower runs)");
@@ -331,6 +337,8 @@ gpumem_status gpumem_estimate_inference(const gpumem_model *m, const gpumem_sett
     out->batch = r.batch;
     out->context = r.context;
     out->new_tokens = r.new_tokens;
+    out->images = r.images;
+    out->bnb_double_quant = r.double_quant;
     out->attn = r.attn;
     out->cache = r.cache;
     out->gpus = r.tp;

@@ -149,6 +149,10 @@ static json_t *report_object(const gpumem_model *m, const gpumem_estimate *e)
         json_object_set_new(root, "note", json_string(e->note));
     if (e->description[0])
         json_object_set_new(settings, "description", json_string(e->description));
+    if (e->images)
+        json_object_set_new(settings, "images", json_integer(e->images));
+    if (e->bnb_double_quant)
+        json_object_set_new(settings, "bnb_double_quant", json_true());
     if (e->embedding) {
         json_object_set_new(settings, "model_role",
                             json_string(e->embedding == 2 ? "reranker" : "embedding"));
@@ -320,6 +324,10 @@ static void verdict(sbuf *s, const gpumem_estimate *e, double u, const char *un)
         if (e->fits == 1)
             put(s, "fits %s (%.2f %s%s): %.2f %s headroom", e->gpu->id,
                 e->gpu->memory_bytes / u, un, e->gpus > 1 ? " each" : "", head, un);
+        else if (e->vllm.present && head >= 0) /* in memory, but vLLM refuses to start */
+            put(s, "does NOT start on %s (%.2f %s%s): largest --max-model-len that starts: %llu",
+                e->gpu->id, e->gpu->memory_bytes / u, un, e->gpus > 1 ? " each" : "",
+                (unsigned long long)e->vllm.max_model_len_limit);
         else
             put(s, "does NOT fit %s (%.2f %s%s): short by %.2f %s", e->gpu->id,
                 e->gpu->memory_bytes / u, un, e->gpus > 1 ? " each" : "", -head, un);
@@ -362,7 +370,7 @@ static void one_line(sbuf *s, const gpumem_model *m, const gpumem_estimate *e, d
         put(s, "; vLLM %s: %llu KV tokens, %.2fx concurrency at %llu", e->vllm.version,
             (unsigned long long)e->vllm.kv_cache_tokens, e->vllm.max_concurrency,
             (unsigned long long)e->vllm.max_model_len);
-        if (!e->vllm.starts)
+        if (!e->vllm.starts && !(e->gpu && e->headroom_bytes >= 0)) /* else the verdict says */
             put(s, ", would NOT start");
     }
     if (e->gpu || e->n_targets) {

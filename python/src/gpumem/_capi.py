@@ -254,6 +254,8 @@ class Estimate(Structure):
         ("allocated_bytes", c_uint64),
         ("embedding", c_int),
         ("pooling", c_int),
+        ("images", c_uint32),
+        ("bnb_double_quant", c_int),
     ]
 
 
