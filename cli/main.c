@@ -3,6 +3,7 @@
 #include "docgen.h"
 #include "options.h"
 #include "validate.h"
+#include "vllm_mm.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -216,6 +217,11 @@ static int apply_vllm(const opt_values *v, gpumem_settings *s)
         return usage_error("give --enable-hybrid-kv-cache-manager or "
                            "--disable-hybrid-kv-cache-manager, not both");
     s->vllm_hybrid_kv_cache_manager = v->set[O_ENABLE_HMA] ? 1 : v->set[O_DISABLE_HMA] ? 2 : 0;
+    char msg[512];
+    if (v->set[O_LIMIT_MM] && vllm_mm_parse_limits(v->value[O_LIMIT_MM], s, msg, sizeof msg))
+        return usage_error(msg);
+    if (v->set[O_MM_KWARGS] && vllm_mm_parse_kwargs(v->value[O_MM_KWARGS], s, msg, sizeof msg))
+        return usage_error(msg);
     if (v->set[O_VLLM_VERSION]) {
         s->vllm_version = v->value[O_VLLM_VERSION];
         /* The rows of src/engine_vllm.c's version table. */

@@ -76,6 +76,12 @@ const opt_spec cli_options[O_COUNT] = {
     {O_ENABLE_HMA, "enable-hybrid-kv-cache-manager", 0, NULL, OPT_FLAG, NULL, CMD_ESTIMATE,
      "vLLM: keep it for chunked attention (0.10.1/0.11.0 turn it off unless "
      "VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE=1)"},
+    {O_LIMIT_MM, "limit-mm-per-prompt", 0, NULL, OPT_VALUE, "JSON", CMD_ESTIMATE,
+     "vLLM: items per prompt, '{\"image\": 2, \"video\": 0}' (default 999 each); sizes the "
+     "profiling run's dummy image/video batch"},
+    {O_MM_KWARGS, "mm-processor-kwargs", 0, NULL, OPT_VALUE, "JSON", CMD_ESTIMATE,
+     "vLLM: Qwen2-VL/Qwen2.5-VL image processor bound, '{\"max_pixels\": N}' (default "
+     "12845056, the official checkpoints')"},
     /* Training (--train; transformers 5.24 + PEFT + DeepSpeed/FSDP, or
      * Megatron-Core 0.14 when tp/pp/cp/ep > 1). */
     {O_TRAIN, "train", 't', NULL, OPT_FLAG, NULL, CMD_ESTIMATE,

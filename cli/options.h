@@ -53,6 +53,8 @@ typedef enum {
     O_VLLM_VERSION,
     O_DISABLE_HMA,
     O_ENABLE_HMA,
+    O_LIMIT_MM,
+    O_MM_KWARGS,
     O_TRAIN,
     O_METHOD,
     O_LORA_RANK,

@@ -482,6 +482,15 @@ typedef struct {
      * 256 blocks (4.127 bits a weight instead of 4.5); --quant bnb-nf4-dq.
      * Other dtypes fail with GPUMEM_ERR_USAGE. */
     int bnb_double_quant;
+    /* vLLM's profiling run for Qwen2-VL / Qwen2.5-VL: the image processor's
+     * max_pixels, as `--mm-processor-kwargs '{"max_pixels": N}'` sets it
+     * (0: the official checkpoints' 12845056, see README), and
+     * `--limit-mm-per-prompt` items per prompt (-1, as
+     * gpumem_settings_init sets them: vLLM's default 999; 0 turns the
+     * modality off). Other multimodal models fail with GPUMEM_ERR_USAGE
+     * when mm_max_pixels is set; text-only models ignore these. */
+    uint64_t mm_max_pixels;
+    int32_t limit_mm_image, limit_mm_video;
 } gpumem_settings;
 
 /* Parses llama.cpp -ot / --override-tensor, the items `gpumem fit` prints

@@ -214,7 +214,8 @@ static gpumem_status read_qwen_vit(cfg_ctx *c, bool v2_5, qwen_vit *q)
  * embed_dim x mlp_ratio, LayerNorms; Qwen2.5-VL: gated of
  * intermediate_size, RMSNorms), and the patch merger (norm, then
  * hidden x merge^2 -> same -> out, with bias). */
-static gpumem_status qwen_tower(cfg_ctx *c, acc64 *s, bool v2_5, uint64_t *buffers)
+static gpumem_status qwen_tower(cfg_ctx *c, acc64 *s, bool v2_5, uint64_t *buffers,
+                                qwen_vit *out)
 {
     qwen_vit q;
     uint32_t heads;
@@ -244,6 +245,7 @@ static gpumem_status qwen_tower(cfg_ctx *c, acc64 *s, bool v2_5, uint64_t *buffe
     acc64_add(s, norm, h);
     linear(s, merged, merged, true);
     linear(s, merged, q.out, true);
+    *out = q;
     return GPUMEM_OK;
 }
 
@@ -404,6 +406,42 @@ static void image_path(gpumem_model *m, const vit_dims *v, uint64_t patches_in, 
     m->vision_patches = patches_in;
     m->vision_tokens = tokens;
     m->vision_pixels = (uint64_t)v->channels * v->image * v->image;
+    m->vision_resident = 2; /* residual and normed input */
+    m->vision_attn = 4;     /* q, k, v and the attention output */
+}
+
+/* The official Qwen2-VL / Qwen2.5-VL checkpoints' preprocessor_config.json
+ * (Qwen/Qwen2-VL-7B-Instruct, Qwen/Qwen2.5-VL-7B-Instruct and their 2B/3B/
+ * 32B/72B siblings): min_pixels 56 x 56, max_pixels 12845056 (16384
+ * merged tokens). Qwen2VLImageProcessor's class default (transformers
+ * 5.24, 4.57) is 28 x 28 x 1280 = 1003520; gpumem reads config.json only,
+ * so it assumes the checkpoints' larger bound (an over-estimate for a repo
+ * that ships the class default); --mm-processor-kwargs '{"max_pixels": N}'
+ * sets it as vLLM's option does. */
+enum { QWEN_MIN_PIXELS = 56 * 56, QWEN_MAX_PIXELS = 12845056 };
+
+/* Qwen2-VL / Qwen2.5-VL's image path for vLLM's profiling run
+ * (qwen2_vl.py / qwen2_5_vl.py, 0.10.1 to 0.33.0): the tokens per item
+ * depend on the pixel bounds and, for videos, on max_model_len, so the
+ * engine counts them (engine_vllm_mm.c). Per patch the blocks hold the
+ * residual stream, the attention output, the fused norm's residual and
+ * normed output (resident 4) and, in attention, q/k/v, the contiguous q/k
+ * copy RoPE reads and its rotated q/k (attn 8, an upper bound: some die
+ * earlier). */
+static void qwen_image_path(gpumem_model *m, const qwen_vit *q, bool v2_5)
+{
+    m->vision_hidden = q->hidden;
+    m->vision_ff = q->ff;
+    m->vision_gated = v2_5;
+    m->vision_resident = 4;
+    m->vision_attn = 8;
+    m->vision_dynamic = true;
+    m->vision_patch = q->patch;
+    m->vision_merge = q->merge;
+    m->vision_temporal = q->temporal;
+    m->vision_pixels = (uint64_t)q->channels * q->temporal * q->patch * q->patch;
+    m->vision_min_pixels = QWEN_MIN_PIXELS;
+    m->vision_max_pixels = QWEN_MAX_PIXELS;
 }
 
 static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, const char *outer,
@@ -493,11 +531,16 @@ static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, cons
         acc64_add(s, vh, t->hidden);
         return GPUMEM_OK;
     case TOWER_QWEN2_VL:
-    case TOWER_QWEN2_5_VL:
-        TRY(qwen_tower(c, s, row->tower == TOWER_QWEN2_5_VL, &vt->buffers));
+    case TOWER_QWEN2_5_VL: {
+        qwen_vit q;
+        memset(&q, 0, sizeof q);
+        bool v2_5 = row->tower == TOWER_QWEN2_5_VL;
+        TRY(qwen_tower(c, s, v2_5, &vt->buffers, &q));
         vt->tower_end = s->sum; /* the merger is the tower's */
         vt->tree = true;
+        qwen_image_path(m, &q, v2_5);
         return GPUMEM_OK;
+    }
     }
     return BAD("unknown vision tower");
 }

@@ -27,17 +27,22 @@ static const vllm_version versions[] = {
     /* 0.10.1 pins torch 2.7.1: _should_use_marlin picks Marlin on Hopper
      * (triton_kernels needs torch >= 2.8). */
     {"0.10.1", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 0, 0,
-     true, false, false, false, false, false, VLLM_HYBRID_UNMODELLED, false, true, false, false},
+     true, false, false, false, false, false, VLLM_HYBRID_UNMODELLED, false, true, false, false,
+     false, 16, false},
     {"0.11.0", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 255,
-     true, false, false, false, false, false, VLLM_HYBRID_ONE_STATE, false, true, false, true},
+     true, false, false, false, false, false, VLLM_HYBRID_ONE_STATE, false, true, false, true,
+     false, 14, false},
     /* 0.14.1: Triton only on SM90-SM10x; flashinfer-python a dependency. */
     {"0.14.1", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 11,
-     true, true, false, false, false, false, VLLM_HYBRID_UNMODELLED, false, false, true, false},
+     true, true, false, false, false, false, VLLM_HYBRID_UNMODELLED, false, false, true, false,
+     true, 14, false},
     /* 0.19.0: the MoE oracle replaces the loaded scales (replace_parameter). */
     {"0.19.0", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 11,
-     false, true, false, false, false, true, VLLM_HYBRID_UNMODELLED, false, false, true, false},
+     false, true, false, false, false, true, VLLM_HYBRID_UNMODELLED, false, false, true, false,
+     true, 14, true},
     {"0.33.0", 0.92, true, VLLM_TOKENS_CONCURRENCY, 512, 70, 8192, 1024, 160, 16384, 1024, 2048,
-     256, 9, 11, false, true, true, true, true, true, VLLM_HYBRID_ALIGN, true, false, true, false},
+     256, 9, 11, false, true, true, true, true, true, VLLM_HYBRID_ALIGN, true, false, true, false,
+     true, 14, true},
 };
 enum { N_VERSIONS = sizeof versions / sizeof versions[0] };
 
@@ -236,7 +241,7 @@ static gpumem_status weights(const gpumem_model *m, const engine_req *r, const v
  * upper bound where vLLM shards the tower's linears), and with every
  * encoder layer (vLLM stops LLaVA's tower at vision_feature_layer: one
  * layer less for -2, an upper bound). The profiling run's image pass is
- * in activations (mm_profiling) where config.json fixes the image size. */
+ * in activations (engine_vllm_mm.c). */
 static gpumem_status vision_weights(const gpumem_model *m, const engine_req *r, gpumem_device *gpu,
                                     uint64_t *out, gpumem_error *err)
 {
@@ -250,8 +255,9 @@ static gpumem_status vision_weights(const gpumem_model *m, const engine_req *r, 
                       "\"Model loading took\": %llu params, vision tower + projector (%s)%s",
                       (unsigned long long)m->params_vision,
                       stored ? "as stored" : dtype_get(r->compute)->name,
-                      m->vision_tokens ? ""
-                                       : "; profiling's image pass not modelled");
+                      m->vision_tokens || m->vision_dynamic
+                          ? ""
+                          : "; profiling's image pass not modelled");
 }
 
 /* ------------------------------------------------------------ activations */
@@ -293,62 +299,28 @@ static uint64_t forward_peak(const gpumem_model *m, const vctx *c, uint64_t toke
     return tokens * pt * c->cb;
 }
 
-/* The image side of profile_run (gpu_model_runner.py, 0.10.1 to 0.33.0):
- * before the text forward, dummy images of the largest size go through the
- * vision tower in one batch, as many as the encoder budget holds
- * (encoder_budget.py / v1/worker/utils.py: budget = max(max_num_batched_
- * tokens, tokens per image); images = budget / tokens per image, at most
- * max_num_seqs x min(999, max_model_len / tokens per image), at least 1).
- * Their pixels and the cached encoder outputs stay alive through the text
- * forward. The tower's peak per patch is modelled like per_token_elems:
- * residual and normed input, then the larger of q/k/v + attention output
- * and the MLP's two (SwiGLU: three) intermediates, split over TP (vLLM's
- * towers use parallel linears). */
-typedef struct {
-    uint64_t images, encoder_peak, held;
-} mm_profile;
-
-static mm_profile mm_profiling(const gpumem_model *m, const vctx *c)
+static gpumem_status activations(const gpumem_model *m, const gpumem_settings *s, const vctx *c,
+                                 gpumem_device *gpu, uint64_t *out, gpumem_error *err)
 {
-    mm_profile p = {0, 0, 0};
-    uint64_t tok = m->vision_tokens;
-    if (!tok || !m->vision_patches)
-        return p;
-    uint64_t budget = c->batched > tok ? c->batched : tok;
-    uint64_t per_prompt = c->max_model_len / tok;
-    per_prompt = per_prompt < 1 ? 1 : per_prompt > 999 ? 999 : per_prompt;
-    uint64_t images = budget / tok, cap = c->max_num_seqs * per_prompt;
-    images = images < cap ? images : cap;
-    p.images = images ? images : 1;
-    uint64_t vh = m->vision_hidden, attn = div_up(4 * vh, c->tp);
-    uint64_t mlp = (m->vision_gated ? 3 : 2) * div_up(m->vision_ff, c->tp);
-    /* The processor's pixel_values arrive in fp32 and the tower casts a
-     * copy to the model dtype. */
-    uint64_t pixels = p.images * m->vision_pixels * 4;
-    p.encoder_peak = p.images * m->vision_patches * (2 * vh + (attn > mlp ? attn : mlp)) * c->cb;
-    p.encoder_peak += pixels + p.images * m->vision_pixels * c->cb;
-    /* 0.11.0 pads every image's output to the budget's token count. */
-    uint64_t rows = c->v->mm_outputs_padded ? budget : tok;
-    p.held = p.images * rows * m->n_embd * c->cb + pixels;
-    return p;
-}
-
-static gpumem_status activations(const gpumem_model *m, const vctx *c, gpumem_device *gpu,
-                                 uint64_t *out, gpumem_error *err)
-{
-    /* profile_run: a dummy forward of max_num_batched_tokens, then the
-     * sampler over max_num_seqs rows of fp32 logits (logits, probabilities
-     * and the top-p sort's values). */
-    mm_profile mm = mm_profiling(m, c);
+    /* profile_run: the multimodal pass (engine_vllm_mm.c), a dummy forward
+     * of max_num_batched_tokens, then the sampler over max_num_seqs rows
+     * of fp32 logits (logits, probabilities and the top-p sort's values). */
+    vllm_mm_args a = {c->batched, c->max_model_len, c->max_num_seqs, c->tp, c->cb,
+                      s->mm_max_pixels, s->limit_mm_image, s->limit_mm_video};
+    vllm_mm_profile mm;
+    gpumem_status st = vllm_mm_profile_for(m, c->v, &a, &mm, err);
+    if (st != GPUMEM_OK)
+        return st;
     uint64_t fwd = forward_peak(m, c, c->batched) + mm.held;
     uint64_t sampler = c->max_num_seqs * m->n_vocab * 12ull + mm.held;
     *out = fwd > sampler ? fwd : sampler;
     *out = mm.encoder_peak > *out ? mm.encoder_peak : *out;
-    if (mm.images)
+    if (mm.items)
         return device_add(gpu, "activations", *out, err,
-                          "profiled peak: %llu dummy images (%llu tokens each), %llu-token "
-                          "forward, sampler over %llu seqs",
-                          (unsigned long long)mm.images, (unsigned long long)m->vision_tokens,
+                          "profiled peak: %llu dummy %s (%llu tokens each), encoder budget "
+                          "%llu, %llu-token forward, sampler over %llu seqs",
+                          (unsigned long long)mm.items, mm.video ? "videos" : "images",
+                          (unsigned long long)mm.tokens, (unsigned long long)mm.budget,
                           (unsigned long long)c->batched, (unsigned long long)c->max_num_seqs);
     return device_add(gpu, "activations", *out, err,
                       "profiled peak: %llu-token forward vs sampler over %llu seqs",
@@ -524,7 +496,7 @@ gpumem_status engine_vllm(const gpumem_model *m, const engine_req *req, const gp
     uint64_t w, vw, act, graphs;
     if ((st = weights(m, r, &c, gpu, &w, err)) != GPUMEM_OK ||
         (st = vision_weights(m, r, gpu, &vw, err)) != GPUMEM_OK ||
-        (st = activations(m, &c, gpu, &act, err)) != GPUMEM_OK)
+        (st = activations(m, s, &c, gpu, &act, err)) != GPUMEM_OK)
         return st;
     uint64_t increase = non_torch_base + (c.tp > 1 ? non_torch_tp + non_torch_per_rank * c.tp : 0);
     st = device_add(gpu, "non_torch", cuda_context_bytes + increase, err,

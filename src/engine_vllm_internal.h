@@ -86,6 +86,17 @@ typedef struct {
      * output.new_zeros((encoder_budget, hidden))); other rows cache the
      * outputs as they are. */
     bool mm_outputs_padded;
+    /* Qwen2-VL / Qwen2.5-VL (model_executor/models/qwen2_vl.py): the
+     * largest image factors max_pixels / (patch x merge)^2 tokens into a
+     * height x width pair (get_image_size_with_most_features, 0.14.1 on)
+     * instead of resizing a 9999999-pixel square; a video holds at most
+     * mm_video_frames_max frames (_MAX_FRAMES_PER_VIDEO: 16 in 0.10.1,
+     * then 14); the profiled modality on a tie of tokens per item is video
+     * (get_modality_with_max_tokens keyed by (tokens, name), 0.19.0 on),
+     * else image. */
+    bool mm_image_factor_pair;
+    uint8_t mm_video_frames_max;
+    bool mm_video_wins_ties;
 } vllm_version;
 
 /* The row for "0.11.0" etc.; NULL (the newest) gives the newest row. */
@@ -159,6 +170,30 @@ typedef struct {
  * any cached layer gets n_groups 0, starts and no limit. */
 gpumem_status vllm_plan_kv(const gpumem_model *m, const vllm_kv_params *p, uint64_t pool_bytes,
                            vllm_kv_plan *out, gpumem_error *err);
+
+/* ------------------------------------------------------ multimodal pass */
+
+typedef struct {
+    uint64_t batched, max_model_len, max_num_seqs;
+    uint32_t tp, cb; /* cb: compute dtype bytes */
+    uint64_t mm_max_pixels;            /* settings: 0 the model's */
+    int32_t limit_image, limit_video;  /* settings: -1 vLLM's default */
+} vllm_mm_args;
+
+typedef struct {
+    uint64_t items;        /* dummy items encoded in one batch; 0: no pass */
+    bool video;            /* the profiled modality is video (else image) */
+    uint64_t tokens;       /* tokens per item (its largest size) */
+    uint64_t budget;       /* the encoder budget, tokens */
+    uint64_t encoder_peak; /* bytes at the tower's peak */
+    uint64_t held;         /* bytes kept through the text forward */
+} vllm_mm_profile;
+
+/* What profile_run's image/video pass adds for a multimodal model
+ * (engine_vllm_mm.c); items 0 for text-only models, models whose image
+ * size config.json does not fix, or every modality limited to 0. */
+gpumem_status vllm_mm_profile_for(const gpumem_model *m, const vllm_version *v,
+                                  const vllm_mm_args *a, vllm_mm_profile *p, gpumem_error *err);
 
 /* ----------------------------------------------------------------- engine */
 

@@ -64,6 +64,7 @@ void gpumem_settings_init(gpumem_settings *s)
     s->attn = GPUMEM_ATTN_SDPA;
     s->gpus = 1;
     s->n_gpu_layers_draft = -1;
+    s->limit_mm_image = s->limit_mm_video = -1;
 }
 
 gpumem_status device_add(gpumem_device *d, const char *name, uint64_t bytes, gpumem_error *err,

@@ -184,12 +184,24 @@ struct gpumem_model {
     /* The image path vLLM's profiling run encodes (arch_vision.c): tower
      * width, MLP width (gated: a SwiGLU MLP), patches the tower encodes
      * and placeholder tokens in the language model per image of the
-     * largest size, and that image's pixels x channels. All 0 where
-     * config.json alone does not fix them (Qwen2.5-VL's max_pixels is in
-     * preprocessor_config.json; Llama 4 and LLaVA-NeXT tile images). */
+     * largest size, and that image's pixels x channels. vision_tokens is
+     * 0 where config.json alone does not fix them (Llama 4 and LLaVA-NeXT
+     * tile images; Qwen-VL sizes images dynamically, see vision_dynamic). */
     uint32_t vision_hidden, vision_ff;
     bool vision_gated;
     uint64_t vision_patches, vision_tokens, vision_pixels;
+    /* Widths (in vision_hidden) alive per patch at the tower's peak beside
+     * the MLP's intermediates (resident) and in the attention branch
+     * (attn); engine_vllm_mm.c. */
+    uint32_t vision_resident, vision_attn;
+    /* Qwen2-VL / Qwen2.5-VL dynamic resolution: patches of patch x patch
+     * pixels over `temporal` frames, merged merge x merge into one token;
+     * the image processor's pixel bounds (preprocessor_config.json, which
+     * gpumem does not read: the official checkpoints' values, see
+     * arch_vision.c); pixels per patch in vision_pixels. */
+    bool vision_dynamic;
+    uint32_t vision_patch, vision_merge, vision_temporal;
+    uint64_t vision_min_pixels, vision_max_pixels;
     /* transformers ties lm_head by the top-level config, but text_config
      * alone leaves it untied (Mistral 3): vLLM, which builds the language
      * model from text_config, loads an lm_head of its own. */

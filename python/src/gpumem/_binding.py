@@ -189,7 +189,8 @@ LLAMACPP_OPTIONS = {"ubatch_size", "parallel", "kv_unified", "flash_attn", "cach
 VLLM_OPTIONS = {"gpu_memory_utilization", "max_model_len", "max_num_seqs",
                 "max_num_batched_tokens", "kv_cache_dtype", "block_size", "enforce_eager",
                 "enable_hybrid_kv_cache_manager", "disable_hybrid_kv_cache_manager",
-                "kv_cache_memory", "quantization", "vllm_version"}
+                "kv_cache_memory", "quantization", "vllm_version", "limit_mm_per_prompt",
+                "mm_processor_kwargs"}
 TRAIN_ONLY = ["method", "lora_rank", "lora_targets", "precision", "optimizer", "checkpointing",
               "seq", "zero", "fsdp", "ep", "cp", "dp", "micro_batches", "freeze_embeddings",
               "no_flash", "sequence_parallel", "keep_grads", "head"]
@@ -357,6 +358,45 @@ def _fill_llamacpp_extras(s, o):
     s._extra_files = files  # keeps them loaded while s lives
 
 
+def _json_object(name, value, example):
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, dict):
+        raise usage("%s wants a mapping such as %s" % (name, example))
+    return value
+
+
+def _fill_vllm_mm(s, o):
+    """The CLI's --limit-mm-per-prompt and --mm-processor-kwargs (vLLM's JSON
+    options; a dict or its JSON text)."""
+    if "limit_mm_per_prompt" in o:
+        limits = _json_object("limit_mm_per_prompt", o["limit_mm_per_prompt"],
+                              '{"image": 2, "video": 0}')
+        for modality, v in limits.items():
+            count = v.get("count") if isinstance(v, dict) else v
+            if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 1 << 20:
+                raise usage("limit_mm_per_prompt: each count must be an integer >= 0")
+            if modality == "image":
+                s.limit_mm_image = count
+            elif modality == "video":
+                s.limit_mm_video = count
+    if "mm_processor_kwargs" in o:
+        kw = _json_object("mm_processor_kwargs", o["mm_processor_kwargs"],
+                          '{"max_pixels": 1003520}')
+        for k, v in kw.items():
+            if k not in ("max_pixels", "min_pixels"):
+                raise usage("mm_processor_kwargs: %r is not modelled (max_pixels, min_pixels)" % k)
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= 1 << 40:
+                raise usage("mm_processor_kwargs: pixel bounds must be positive integers")
+            if k == "min_pixels" and v > 56 * 56:
+                raise usage("mm_processor_kwargs: only min_pixels up to 3136 (56 x 56) is modelled")
+            if k == "max_pixels":
+                s.mm_max_pixels = v
+
+
 def _fill_vllm(s, o):
     if "gpu_memory_utilization" in o:
         u = o["gpu_memory_utilization"]
@@ -390,6 +430,7 @@ def _fill_vllm(s, o):
                                       2 if _flag(o, "disable_hybrid_kv_cache_manager") else 0)
     if "kv_cache_memory" in o:
         s.kv_cache_memory = _size("kv_cache_memory", o["kv_cache_memory"])
+    _fill_vllm_mm(s, o)
     if "kv_cache_dtype" in o:
         k = o["kv_cache_dtype"]
         if k not in _KV_CACHE_DTYPES:

@@ -14,6 +14,7 @@ from ctypes import (
     c_double,
     c_int,
     c_int16,
+    c_int32,
     c_int64,
     c_size_t,
     c_uint32,
@@ -169,6 +170,9 @@ class Settings(Structure):
         ("ctx_size_draft", c_uint64),
         ("lora", c_void_p),
         ("bnb_double_quant", c_int),
+        ("mm_max_pixels", c_uint64),
+        ("limit_mm_image", c_int32),
+        ("limit_mm_video", c_int32),
     ]
 
 
