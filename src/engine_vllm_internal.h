@@ -97,6 +97,12 @@ typedef struct {
     bool mm_image_factor_pair;
     uint8_t mm_video_frames_max;
     bool mm_video_wins_ties;
+    /* Qwen2-VL / Qwen2.5-VL towers rotate q and k in fp32
+     * (apply_rotary_pos_emb_vision: t.float(), an fp32 result, then
+     * type_as; qwen2_vl.py of 0.10.1 and 0.11.0): 4 widths of the tower's
+     * hidden in fp32 (8 in its dtype) more in attention. 0.14.1 on use
+     * ApplyRotaryEmb in the model dtype. */
+    bool mm_rope_fp32;
 } vllm_version;
 
 /* The row for "0.11.0" etc.; NULL (the newest) gives the newest row. */

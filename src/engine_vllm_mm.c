@@ -120,7 +120,8 @@ gpumem_status vllm_mm_profile_for(const gpumem_model *m, const vllm_version *v,
      * intermediates, split over TP (vLLM's towers use parallel linears). */
     uint64_t patches = fixed ? m->vision_patches : tok * merge2;
     uint64_t pixels = fixed ? m->vision_pixels : patches * m->vision_pixels;
-    uint64_t vh = m->vision_hidden, attn = div_up((uint64_t)m->vision_attn * vh, a->tp);
+    uint64_t widths = m->vision_attn + (m->vision_dynamic && v->mm_rope_fp32 ? 8 : 0);
+    uint64_t vh = m->vision_hidden, attn = div_up(widths * vh, a->tp);
     uint64_t mlp = (m->vision_gated ? 3 : 2) * div_up(m->vision_ff, a->tp);
     uint64_t per_patch = m->vision_resident * vh + (attn > mlp ? attn : mlp);
     /* The processor's pixel_values arrive in fp32 and the tower casts a
