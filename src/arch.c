@@ -3,6 +3,7 @@
  * keys, and which parameters its modules hold (modeling_<arch>.py). Adding
  * an architecture is one function and one table row. */
 #include "read_config_internal.h"
+#include "arch_more_internal.h"
 
 #include "error_internal.h"
 
@@ -871,6 +872,8 @@ static const arch_row rows[] = {
     {"jamba", arch_read_jamba},
     {"qwen2_5_vl_text", arch_read_qwen_vl_text},
     {"qwen2_vl_text", arch_read_qwen_vl_text},
+    /* arch_more.c, arch_linear.c */
+    {"qwen3_next", arch_read_qwen3_next},
 };
 
 const arch_row *arch_find(const char *model_type)

@@ -928,6 +928,15 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
                        "whole batch), which gpumem does not size yet; its config.json with "
                        "--engine transformers sizes it for PyTorch",
                        m->name, m->architecture);
+    for (uint32_t i = 0; m->layers && i < m->n_layer; i++)
+        if (m->layers[i].ssm_delta)
+            /* qwen3next's graph (delta-net chunks) and recurrent state
+             * are not measured on de3ff81. */
+            return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                           "%s: layer %u is gated delta-net linear attention (Qwen3-Next), "
+                           "whose state and compute buffer gpumem does not model for "
+                           "llama.cpp; use --engine transformers",
+                           m->name, i);
     gpumem_status st = check_extras(m, s, err);
     if (st == GPUMEM_OK)
         st = run(m, r, s, false, out, err);

@@ -289,7 +289,22 @@ static layer_peak layer_peak_per_token(const gpumem_model *m, const model_layer 
     uint64_t attn = 0, ff = 0, scores = 0;
     /* fp32 intermediates count twice in 16-bit compute. */
     uint64_t f32 = dtype_get(compute)->bytes_num < 4 ? 2 : 1;
-    if (l->ssm && l->ssm_heads) {
+    if (l->ssm && l->ssm_delta) {
+        /* Gated delta net on the torch path (Qwen3NextGatedDeltaNet with
+         * torch_chunk_gated_delta_rule, transformers 5.24), live in the
+         * chunk loop: in_proj_qkvz's output, z's copy and the conv output
+         * in the compute dtype; in fp32 per value head (q and k repeated
+         * to every value head): the padded v, k_beta, v_beta, decayed
+         * k_beta, the two triangular solves, the decayed q and k, the
+         * output and one more copy (5 head_k + 5 head_v), and three
+         * chunk-wide tensors (pairwise decay, UT system, intra-chunk
+         * attention). Measured: tiny-qwen3-next, torch_inference.jsonl. */
+        uint64_t nv = div_up(l->ssm_heads, tp), nk = div_up(l->ssm_groups, tp);
+        uint64_t kd = nk * l->ssm_d_state, vd = nv * l->ssm_head_dim;
+        attn = 2 * kd + 2 * vd + 2 * nv + vd + 2 * kd + vd + nv +
+               f32 * (nv * (5ull * l->ssm_d_state + 5ull * l->ssm_head_dim +
+                            3ull * l->ssm_chunk) + 3 * nv);
+    } else if (l->ssm && l->ssm_heads) {
         /* Mamba-2 on the torch path (GraniteMoeHybridMambaLayer,
          * NemotronHMamba2Mixer with mamba2_chunk_scan, transformers 5.24):
          * in_proj's output (gate, conv input, dt) and the conv output in

@@ -372,6 +372,16 @@ static gpumem_status resolve(const gpumem_model *m, const engine_req *r, const g
         return err_set(err, GPUMEM_ERR_NOT_FOUND, "vLLM version '%s' is not modelled (have %s, %s)",
                        s->vllm_version, versions[0].version, versions[N_VERSIONS - 1].version);
     uint32_t ssm = 0, attn = 0, mamba2 = 0;
+    for (uint32_t i = 0; i < m->n_layer; i++)
+        if (m->layers[i].ssm_delta)
+            /* vLLM gives gated delta-net layers their own state spec
+             * (GDN: conv and recurrent state, own dtype rules), not
+             * checked against its planner. */
+            return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                           "vLLM: layer %u is gated delta-net linear attention (Qwen3-Next), "
+                           "whose state pages gpumem does not model for vLLM; use --engine "
+                           "transformers",
+                           i);
     for (uint32_t i = 0; i < m->n_layer; i++) {
         ssm += m->layers[i].ssm;
         mamba2 += m->layers[i].ssm_heads != 0;

@@ -50,6 +50,14 @@ typedef struct {
     /* vLLM keeps the SSM state in fp32 whatever the model dtype
      * (NemotronH: mamba_ssm_cache_dtype, models/config.py). */
     bool ssm_vllm_state_f32;
+    /* Gated delta-net linear attention (Qwen3-Next, modeling_qwen3_next.py,
+     * transformers 5.24) described in the Mamba-2 fields: ssm_heads value
+     * heads of ssm_head_dim (head_v_dim), ssm_groups key heads of
+     * ssm_d_state (head_k_dim), so the conv runs over 2 key_dim +
+     * value_dim channels and the state is v_heads x head_v x head_k, as
+     * for Mamba-2; ssm_chunk is the delta rule's chunk (64). Its
+     * parameters and activations are its own. */
+    bool ssm_delta;
     /* Feed-forward: dense width, or MoE experts. */
     uint32_t n_ff;          /* dense MLP width (0 when MoE only) */
     bool gated_ff;          /* gate+up+down (3 matrices) vs up+down */
@@ -70,6 +78,9 @@ typedef struct {
      * type_as); otherwise fp32 (Mixtral, DeepSeek, GLM-4-MoE, Nemotron-H),
      * and the weighted expert rows become fp32 (transformers 5.24). */
     bool moe_weights_compute;
+    /* Parameters an architecture reader counted itself for modules the
+     * shared counter has no rule for (compute_params adds them). */
+    uint64_t arch_linear, arch_small;
     /* Parameters of this layer, split as quantisers and engines need. */
     uint64_t params_linear; /* 2-D matrices outside routed experts */
     uint64_t params_expert; /* routed expert matrices (and their biases) */

@@ -256,6 +256,8 @@ static void attn_params(const arch_spec *s, const model_layer *l, acc64 *lin, ac
 
 static void ssm_params(const arch_spec *s, const model_layer *l, acc64 *lin, acc64 *small)
 {
+    if (l->ssm_delta) /* counted by its reader into arch_linear/arch_small */
+        return;
     if (l->ssm_heads) {
         uint64_t ml, ms;
         arch_mamba2_params(l, s->hidden, &ml, &ms);
@@ -333,6 +335,8 @@ gpumem_status compute_params(cfg_ctx *c, gpumem_model *m, const arch_spec *s)
         else
             attn_params(s, l, &lin, &small);
         ff_params(s, l, &lin, &small, &expert);
+        acc64_add(&lin, l->arch_linear, 1);
+        acc64_add(&small, l->arch_small, 1);
         acc64_add(&small, (uint64_t)s->norms_per_layer * h, s->norm_w);
         if (lin.overflow || small.overflow || expert.overflow)
             top.overflow = true;

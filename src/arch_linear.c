@@ -1,0 +1,171 @@
+/* Linear-attention and state-space architectures whose per-sequence state
+ * replaces a KV cache in some layers. Readers follow transformers 5.24
+ * (configuration_<arch>.py defaults, modeling_<arch>.py modules). */
+#include "arch_more_internal.h"
+
+#include "error_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    MAX_DIM = 1 << 20,
+    MAX_WIDTH = 1 << 24,
+    MAX_COUNT = 1 << 16,
+    MAX_CTX = 1 << 30,
+};
+
+#define BADCFG(...) err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0, __VA_ARGS__)
+
+static gpumem_status check_experts(cfg_ctx *c, const arch_spec *s)
+{
+    if (s->n_expert_used == 0 || s->n_expert_used > s->n_expert)
+        return BADCFG("num_experts_per_tok (%u) must be between 1 and num_experts (%u)",
+                      s->n_expert_used, s->n_expert);
+    if (s->ff_expert == 0)
+        return BADCFG("\"moe_intermediate_size\" is zero");
+    return GPUMEM_OK;
+}
+
+/* "layer_types" of linear_attention / full_attention, else every
+ * `interval`-th layer full: out[i] true for linear attention. */
+static gpumem_status linear_layout(cfg_ctx *c, uint32_t n, uint32_t interval, bool *out)
+{
+    json_t *types = json_object_get(c->root, "layer_types");
+    if (!types || json_is_null(types)) {
+        for (uint32_t i = 0; i < n; i++)
+            out[i] = interval == 0 || (i + 1) % interval != 0;
+        return GPUMEM_OK;
+    }
+    if (!json_is_array(types) || json_array_size(types) != n)
+        return BADCFG("\"layer_types\" must be an array of %u strings (one per layer)", n);
+    for (uint32_t i = 0; i < n; i++) {
+        const char *t = json_string_value(json_array_get(types, i));
+        if (!t)
+            return BADCFG("\"layer_types\"[%u] is not a string", i);
+        if (strcmp(t, "linear_attention") == 0)
+            out[i] = true;
+        else if (strcmp(t, "full_attention") == 0)
+            out[i] = false;
+        else
+            return err_set_at(c->err, GPUMEM_ERR_UNSUPPORTED, c->file, -1, 0, 0,
+                              "\"layer_types\"[%u] is '%s'; expected linear_attention or "
+                              "full_attention",
+                              i, t);
+    }
+    return GPUMEM_OK;
+}
+
+/* Whether layer i is listed in "mlp_only_layers". */
+static gpumem_status listed(cfg_ctx *c, const char *key, uint32_t i, bool *out)
+{
+    json_t *a = json_object_get(c->root, key);
+    *out = false;
+    if (!a || json_is_null(a))
+        return GPUMEM_OK;
+    if (!json_is_array(a))
+        return BADCFG("\"%s\" must be an array of layer indices", key);
+    for (size_t k = 0; k < json_array_size(a); k++)
+        if (json_integer_value(json_array_get(a, k)) == (json_int_t)i)
+            *out = true;
+    return GPUMEM_OK;
+}
+
+/* ------------------------------------------------------------ Qwen3-Next */
+
+/* Qwen3-Next (modeling_qwen3_next.py, transformers 5.24): layers are gated
+ * delta-net linear attention (Qwen3NextGatedDeltaNet) or gated full
+ * attention (q_proj twice as wide: query and output gate; per-head q/k
+ * RMSNorm) by "layer_types" (default: every full_attention_interval-th, 4,
+ * full); MoE where num_experts > 0 and (i + 1) % decoder_sparse_step == 0
+ * unless in mlp_only_layers: routed experts, one gated shared expert of
+ * shared_expert_intermediate_size and its sigmoid gate Linear(hidden, 1).
+ * The delta net: in_proj_qkvz (2 key_dim + 2 value_dim), in_proj_ba (2 v
+ * heads), a depthwise conv1d without bias over 2 key_dim + value_dim,
+ * dt_bias and A_log per v head, a gated RMSNorm of head_v_dim, out_proj.
+ * Its cache (cache_utils.py LinearAttentionLayer) keeps conv_kernel
+ * columns of the conv input in the model dtype and the recurrent state
+ * v_heads x head_k x head_v in fp32 (torch_chunk_gated_delta_rule computes
+ * in fp32 and the cache stores zeros_like of it). */
+gpumem_status arch_read_qwen3_next(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    uint32_t nk, nv, dk, dv, conv, interval, step;
+    TRY(cfg_u32(c, "vocab_size", 151936, MAX_WIDTH, &s->vocab));
+    TRY(cfg_u32(c, "hidden_size", 2048, MAX_DIM, &s->hidden));
+    TRY(cfg_u32(c, "num_hidden_layers", 48, 1u << 31, &s->layers));
+    TRY(cfg_u32(c, "num_attention_heads", 16, MAX_COUNT, &s->heads));
+    TRY(cfg_u32(c, "num_key_value_heads", 2, MAX_COUNT, &s->kv_heads));
+    TRY(cfg_u32(c, "head_dim", 256, MAX_DIM, &s->head_dim));
+    TRY(cfg_u32(c, "intermediate_size", 5632, MAX_WIDTH, &s->ff));
+    TRY(cfg_u32(c, "max_position_embeddings", 32768, MAX_CTX, &s->maxpos));
+    TRY(cfg_bool(c, "tie_word_embeddings", false, &s->tie));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    TRY(cfg_u32(c, "linear_num_key_heads", 16, MAX_COUNT, &nk));
+    TRY(cfg_u32(c, "linear_num_value_heads", 32, MAX_COUNT, &nv));
+    TRY(cfg_u32(c, "linear_key_head_dim", 128, MAX_DIM, &dk));
+    TRY(cfg_u32(c, "linear_value_head_dim", 128, MAX_DIM, &dv));
+    TRY(cfg_u32(c, "linear_conv_kernel_dim", 4, 1024, &conv));
+    TRY(cfg_u32(c, "full_attention_interval", 4, MAX_COUNT, &interval));
+    TRY(cfg_u32(c, "decoder_sparse_step", 1, MAX_COUNT, &step));
+    TRY(cfg_u32(c, "num_experts", 512, MAX_COUNT, &s->n_expert));
+    TRY(cfg_u32(c, "num_experts_per_tok", 10, MAX_COUNT, &s->n_expert_used));
+    TRY(cfg_u32(c, "moe_intermediate_size", 512, MAX_WIDTH, &s->ff_expert));
+    TRY(cfg_u32(c, "shared_expert_intermediate_size", 512, MAX_WIDTH, &s->ff_shared));
+    s->o_bias = s->qkv_bias;
+    s->qk_norm = 1;
+    s->shared_gate = true;
+    s->router_compute = true; /* router_top_value.to(router_logits.dtype) */
+    if (!nk || !nv || !dk || !dv || !conv)
+        return BADCFG("linear_num_key_heads, linear_num_value_heads, the linear head dims and "
+                      "linear_conv_kernel_dim must be non-zero");
+    if (nv % nk != 0)
+        return BADCFG("linear_num_key_heads (%u) must divide linear_num_value_heads (%u)", nk,
+                      nv);
+    if ((uint64_t)nv * dv > MAX_WIDTH || (uint64_t)nk * dk > MAX_WIDTH)
+        return BADCFG("linear heads x head dims (%u x %u, %u x %u) are implausibly large", nk,
+                      dk, nv, dv);
+    if (s->n_expert)
+        TRY(check_experts(c, s));
+    TRY(arch_read_common(c, m, s));
+    TRY(arch_alloc_layers(c, m, s));
+    bool *lin = calloc(m->n_layer, sizeof *lin);
+    if (!lin)
+        return err_set(c->err, GPUMEM_ERR_NOMEM, "out of memory");
+    gpumem_status st = linear_layout(c, m->n_layer, interval, lin);
+    uint64_t h = s->hidden, kd = (uint64_t)nk * dk, vd = (uint64_t)nv * dv;
+    for (uint32_t i = 0; st == GPUMEM_OK && i < m->n_layer; i++) {
+        model_layer *l = &m->layers[i];
+        bool dense;
+        st = listed(c, "mlp_only_layers", i, &dense);
+        if (!dense && s->n_expert && step && (i + 1) % step == 0) {
+            l->n_ff = 0;
+            l->n_expert = s->n_expert;
+            l->n_expert_used = s->n_expert_used;
+            l->n_ff_expert = s->ff_expert;
+            l->n_ff_shared = s->ff_shared;
+            l->moe_weights_compute = true;
+        }
+        if (!lin[i]) { /* the output gate half of q_proj (with its bias) */
+            uint64_t q = (uint64_t)s->heads * s->head_dim;
+            l->arch_linear = h * q;
+            l->arch_small = s->qkv_bias ? q : 0;
+            continue;
+        }
+        l->attn = ATTN_KIND_NONE;
+        l->ssm = true;
+        l->ssm_delta = true;
+        l->ssm_heads = nv;
+        l->ssm_head_dim = dv;
+        l->ssm_groups = nk;
+        l->ssm_d_state = dk;
+        l->ssm_d_conv = conv;
+        l->ssm_d_inner = nv * dv;
+        l->ssm_chunk = 64; /* torch_chunk_gated_delta_rule's chunk_size */
+        l->ssm_state_f32 = true;
+        l->qk_norm = false;
+        l->arch_linear = h * (2 * kd + 2 * vd) + h * 2 * nv + vd * h;
+        l->arch_small = (2 * kd + vd) * conv + 2ull * nv + dv;
+    }
+    free(lin);
+    return st;
+}

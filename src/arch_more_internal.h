@@ -1,0 +1,12 @@
+/* Architectures added beyond arch.c's first set (arch_more.c: decoders,
+ * encoders, MoE; arch_linear.c: linear-attention and state-space models).
+ * Each reader follows transformers 5.24's configuration_<arch>.py defaults
+ * and modeling_<arch>.py modules. */
+#ifndef GPUMEM_ARCH_MORE_INTERNAL_H
+#define GPUMEM_ARCH_MORE_INTERNAL_H
+
+#include "read_config_internal.h"
+
+gpumem_status arch_read_qwen3_next(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+
+#endif

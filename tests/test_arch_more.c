@@ -1,0 +1,85 @@
+/* Architectures of arch_more.c and arch_linear.c: cache layouts worked by
+ * hand from the configs in validation/configs/arch/, and bad configs
+ * refused with the key named. Parameter counts are checked against
+ * transformers in test_params_transformers.c. */
+#include "test_helpers.h"
+
+#include <string.h>
+
+static gpumem_model *load_arch(const char *id)
+{
+    char path[1024];
+    gpumem_model *m = NULL;
+    gpumem_error err;
+    snprintf(path, sizeof path, "%s/validation/configs/arch/%s.json", GPUMEM_SOURCE_DIR, id);
+    if (gpumem_model_load_config_file(path, &m, &err) != GPUMEM_OK)
+        fail_msg("%s: %s", path, err.message);
+    return m;
+}
+
+static uint64_t arch_component(const char *id, const char *what, uint64_t batch, uint64_t ctx)
+{
+    gpumem_model *m = load_arch(id);
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    s.batch = batch;
+    s.context = ctx;
+    gpumem_estimate *e = estimate_or_fail(m, &s);
+    uint64_t b = component(e, what);
+    free(e);
+    gpumem_model_free(m);
+    return b;
+}
+
+static gpumem_status load_text(const char *text, gpumem_error *err)
+{
+    gpumem_model *m = NULL;
+    gpumem_status st = gpumem_model_load_config_json(text, strlen(text), "c.json", &m, err);
+    gpumem_model_free(m);
+    return st;
+}
+
+/* qwen3-next-small, bf16: full_attention_interval 2 makes layers 1 and 3
+ * full attention (2 KV heads of 64: 2 x 2 x 64 x 2 B = 512 B per token
+ * each, 1024 B), layers 0, 2, 4 gated delta nets with 2 key heads of 32
+ * and 4 value heads of 48: conv over 2 x 64 + 192 = 320 channels x 4
+ * columns x 2 B = 2560 B, recurrent state 4 x 48 x 32 x 4 B (fp32) =
+ * 24576 B: 3 x 27136 = 81408 B per sequence, whatever the context. */
+static void test_qwen3_next_cache(void **state)
+{
+    (void)state;
+    assert_int_equal(arch_component("qwen3-next-small", "kv_cache", 1, 4096),
+                     1024ull * 4096 + 81408);
+    assert_int_equal(arch_component("qwen3-next-small", "kv_cache", 3, 100),
+                     3 * (1024ull * 100 + 81408));
+}
+
+/* The delta-net layout is checked: heads that do not divide, and layer
+ * types it does not know, are refused naming the key. */
+static void test_qwen3_next_errors(void **state)
+{
+    (void)state;
+    gpumem_error err;
+    assert_int_equal(load_text("{\"model_type\": \"qwen3_next\", \"linear_num_key_heads\": 3}",
+                               &err),
+                     GPUMEM_ERR_INVALID);
+    assert_non_null(strstr(err.message, "linear_num_key_heads"));
+    assert_int_equal(load_text("{\"model_type\": \"qwen3_next\", \"num_hidden_layers\": 2, "
+                               "\"layer_types\": [\"full_attention\", \"mamba\"]}",
+                               &err),
+                     GPUMEM_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.message, "layer_types"));
+    assert_int_equal(load_text("{\"model_type\": \"qwen3_next\", \"num_experts_per_tok\": 0}",
+                               &err),
+                     GPUMEM_ERR_INVALID);
+    assert_non_null(strstr(err.message, "num_experts_per_tok"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_qwen3_next_cache),
+        cmocka_unit_test(test_qwen3_next_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
