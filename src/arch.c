@@ -874,6 +874,19 @@ static const arch_row rows[] = {
     {"qwen2_vl_text", arch_read_qwen_vl_text},
     /* arch_more.c, arch_linear.c */
     {"qwen3_next", arch_read_qwen3_next},
+    {"opt", arch_read_opt},
+    {"bloom", arch_read_bloom},
+    {"gptj", arch_read_gptj},
+    {"mpt", arch_read_mpt},
+    {"stablelm", arch_read_stablelm},
+    {"nemotron", arch_read_nemotron},
+    {"olmo3", arch_read_olmo3},
+    {"seed_oss", arch_read_seed_oss},
+    {"hunyuan_v1_dense", arch_read_hunyuan_dense},
+    {"apertus", arch_read_apertus},
+    {"glm", arch_read_glm},
+    {"arcee", arch_read_arcee},
+    {"helium", arch_read_helium},
 };
 
 const arch_row *arch_find(const char *model_type)

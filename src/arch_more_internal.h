@@ -8,5 +8,19 @@
 #include "read_config_internal.h"
 
 gpumem_status arch_read_qwen3_next(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+/* arch_more.c */
+gpumem_status arch_read_opt(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_bloom(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_gptj(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_mpt(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_stablelm(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_nemotron(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_olmo3(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_seed_oss(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_hunyuan_dense(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_apertus(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_glm(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_arcee(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_helium(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 
 #endif

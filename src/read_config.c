@@ -317,15 +317,16 @@ static void ff_params(const arch_spec *s, const model_layer *l, acc64 *lin, acc6
 gpumem_status compute_params(cfg_ctx *c, gpumem_model *m, const arch_spec *s)
 {
     uint64_t h = s->hidden;
+    uint64_t e = s->embed_dim ? s->embed_dim : h;
     acc64 top = {0, false};
-    acc64_add(&top, s->vocab, h);
+    acc64_add(&top, s->vocab, e);
     m->params_embed = top.sum;
     if (!u64_add(m->params_embed, s->extra_embed, &m->params_embed))
         top.overflow = true;
     m->params_output = 0;
     if (!s->encoder && !s->tie)
-        m->params_output = (uint64_t)s->vocab * h + (s->lm_head_bias ? s->vocab : 0);
-    m->params_other = h * s->norm_w + s->extra_other;
+        m->params_output = (uint64_t)s->vocab * e + (s->lm_head_bias ? s->vocab : 0);
+    m->params_other = (s->no_final_norm ? 0 : h * s->norm_w) + s->extra_other;
 
     for (uint32_t i = 0; i < m->n_layer; i++) {
         model_layer *l = &m->layers[i];

@@ -1,0 +1,297 @@
+/* More Hugging Face architectures: dense decoders, MoE decoders and
+ * encoders. Each reader names the keys it reads with the class defaults of
+ * transformers 5.24 (configuration_<arch>.py) and the modules that hold
+ * parameters (modeling_<arch>.py); the parameter counts are checked
+ * against transformers' own num_parameters() (param_counts_arch.jsonl). */
+#include "arch_more_internal.h"
+
+#include "error_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    MAX_DIM = 1 << 20,
+    MAX_WIDTH = 1 << 24,
+    MAX_COUNT = 1 << 16,
+    MAX_CTX = 1 << 30,
+};
+
+#define BADCFG(...) err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0, __VA_ARGS__)
+
+/* Class defaults of the common keys; each field names its config keys. */
+typedef struct {
+    uint32_t vocab, hidden, layers, heads, kv_heads, head_dim, ff, maxpos;
+    bool tie;
+} dims;
+
+typedef struct {
+    const char *hidden, *layers, *heads, *ff, *maxpos;
+} dim_keys;
+
+static const dim_keys hf_keys = {"hidden_size", "num_hidden_layers", "num_attention_heads",
+                                 "intermediate_size", "max_position_embeddings"};
+
+static gpumem_status read_dims_keys(cfg_ctx *c, arch_spec *s, dims d, const dim_keys *k)
+{
+    TRY(cfg_u32(c, "vocab_size", d.vocab, MAX_WIDTH, &s->vocab));
+    TRY(cfg_u32(c, k->hidden, d.hidden, MAX_DIM, &s->hidden));
+    TRY(cfg_u32(c, k->layers, d.layers, 1u << 31, &s->layers));
+    TRY(cfg_u32(c, k->heads, d.heads, MAX_COUNT, &s->heads));
+    TRY(cfg_u32(c, "num_key_value_heads", d.kv_heads, MAX_COUNT, &s->kv_heads));
+    TRY(cfg_u32(c, "head_dim", d.head_dim, MAX_DIM, &s->head_dim));
+    TRY(cfg_u32(c, k->ff, d.ff, MAX_WIDTH, &s->ff));
+    TRY(cfg_u32(c, k->maxpos, d.maxpos, MAX_CTX, &s->maxpos));
+    return cfg_bool(c, "tie_word_embeddings", d.tie, &s->tie);
+}
+
+static gpumem_status read_dims(cfg_ctx *c, arch_spec *s, dims d)
+{
+    return read_dims_keys(c, s, d, &hf_keys);
+}
+
+static gpumem_status finish(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(arch_read_common(c, m, s));
+    return arch_alloc_layers(c, m, s);
+}
+
+/* Sliding from "layer_types", else on every layer but each pattern-th
+ * (configuration_olmo3.py's default layer_types). */
+static gpumem_status sliding_pattern(cfg_ctx *c, gpumem_model *m, uint32_t def_window,
+                                     uint32_t pattern)
+{
+    uint32_t window;
+    bool found;
+    TRY(cfg_u32(c, "sliding_window", def_window, MAX_CTX, &window));
+    TRY(arch_layer_types(c, m, window, &found));
+    for (uint32_t i = 0; !found && window && pattern && i < m->n_layer; i++) {
+        if ((i + 1) % pattern != 0) {
+            m->layers[i].attn = ATTN_KIND_SLIDING;
+            m->layers[i].window = window;
+        }
+    }
+    return GPUMEM_OK;
+}
+
+/* The per-layer parameters beside the shared counter's rules. */
+static void add_small(gpumem_model *m, uint64_t n)
+{
+    for (uint32_t i = 0; i < m->n_layer; i++)
+        m->layers[i].arch_small += n;
+}
+
+/* ------------------------------------------------------- dense decoders */
+
+/* OPT (modeling_opt.py): learned positions with an offset of 2 rows;
+ * q/k/v/out_proj and fc1/fc2 with enable_bias; LayerNorms affine unless
+ * layer_norm_elementwise_affine is false; a final LayerNorm only with
+ * do_layer_norm_before and not _remove_final_layer_norm; tokens embedded
+ * in word_embed_proj_dim and projected in and out (bias-free) when it
+ * differs from hidden_size; lm_head tied by default. */
+gpumem_status arch_read_opt(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    static const dim_keys k = {"hidden_size", "num_hidden_layers", "num_attention_heads",
+                               "ffn_dim", "max_position_embeddings"};
+    bool bias, affine, pre_ln, remove_final;
+    uint32_t proj;
+    TRY(read_dims_keys(c, s, (dims){50272, 768, 12, 12, 0, 0, 3072, 2048, true}, &k));
+    TRY(cfg_bool(c, "enable_bias", true, &bias));
+    TRY(cfg_bool(c, "layer_norm_elementwise_affine", true, &affine));
+    TRY(cfg_bool(c, "do_layer_norm_before", true, &pre_ln));
+    TRY(cfg_bool(c, "_remove_final_layer_norm", false, &remove_final));
+    TRY(cfg_u32(c, "word_embed_proj_dim", s->hidden, MAX_DIM, &proj));
+    s->kv_heads = s->head_dim = 0; /* OPTAttention: plain MHA */
+    s->qkv_bias = s->o_bias = s->mlp_bias = bias;
+    s->gated = false;
+    s->norm_w = affine ? 2 : 0;
+    s->no_final_norm = !pre_ln || remove_final;
+    s->learned_pos = true;
+    s->extra_embed = ((uint64_t)s->maxpos + 2) * s->hidden;
+    if (proj != s->hidden) {
+        s->embed_dim = proj;
+        s->extra_other = 2ull * proj * s->hidden; /* project_in, project_out */
+    }
+    if (proj == 0)
+        return BADCFG("\"word_embed_proj_dim\" is zero");
+    return finish(c, m, s);
+}
+
+/* BLOOM (modeling_bloom.py): ALiBi (no position embeddings), a LayerNorm
+ * after the word embeddings, fused query_key_value, biases everywhere,
+ * 4 x hidden MLP; n_embed overrides hidden_size (configuration_bloom.py). */
+gpumem_status arch_read_bloom(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    static const dim_keys k = {"n_embed,hidden_size", "n_layer,num_hidden_layers",
+                               "n_head,num_attention_heads", "intermediate_size_unused",
+                               "max_position_embeddings_unused"};
+    TRY(read_dims_keys(c, s, (dims){250880, 64, 2, 8, 0, 0, 0, 0, true}, &k));
+    s->kv_heads = s->head_dim = 0;
+    s->ff = 4 * s->hidden;
+    s->qkv_bias = s->o_bias = s->mlp_bias = true;
+    s->gated = false;
+    s->norm_w = 2;
+    s->extra_other = 2ull * s->hidden; /* word_embeddings_layernorm */
+    return finish(c, m, s);
+}
+
+/* GPT-J (modeling_gptj.py): attention and MLP in parallel after one ln_1;
+ * q/k/v/out without bias, fc_in/fc_out with bias, lm_head with bias;
+ * n_inner null means 4 x n_embd. */
+gpumem_status arch_read_gptj(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    static const dim_keys k = {"n_embd,hidden_size", "n_layer,num_hidden_layers",
+                               "n_head,num_attention_heads", "n_inner", "n_positions"};
+    TRY(read_dims_keys(c, s, (dims){50400, 4096, 28, 16, 0, 0, 0, 2048, false}, &k));
+    s->kv_heads = s->head_dim = 0;
+    if (s->ff == 0)
+        s->ff = 4 * s->hidden;
+    s->mlp_bias = true;
+    s->gated = false;
+    s->norm_w = 2;
+    s->norms_per_layer = 1;
+    s->lm_head_bias = true;
+    return finish(c, m, s);
+}
+
+/* MPT (modeling_mpt.py): ALiBi, fused Wqkv, every Linear bias-free and
+ * every LayerNorm's bias set to None whatever no_bias says; the MLP is 4 x
+ * d_model whatever expansion_ratio says (MptMLP). */
+gpumem_status arch_read_mpt(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    static const dim_keys k = {"d_model", "n_layers", "n_heads", "intermediate_size_unused",
+                               "max_seq_len"};
+    TRY(read_dims_keys(c, s, (dims){50368, 2048, 24, 16, 0, 0, 0, 2048, true}, &k));
+    s->kv_heads = s->head_dim = 0;
+    s->ff = 4 * s->hidden;
+    s->gated = false;
+    s->maxpos = 0; /* ALiBi: no learned cap */
+    return finish(c, m, s);
+}
+
+/* StableLM (modeling_stablelm.py): LayerNorms with bias; use_qkv_bias on
+ * q/k/v; qk_layernorm adds a bias-free LayerNorm of head_dim per head
+ * (StableLmLayerNormPerHead) for q and k; use_parallel_residual drops
+ * post_attention_layernorm. */
+gpumem_status arch_read_stablelm(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    bool qk_ln, parallel;
+    TRY(read_dims(c, s, (dims){50304, 2560, 32, 32, 32, 0, 6912, 4096, false}));
+    TRY(cfg_bool(c, "use_qkv_bias", false, &s->qkv_bias));
+    TRY(cfg_bool(c, "qk_layernorm", false, &qk_ln));
+    TRY(cfg_bool(c, "use_parallel_residual", false, &parallel));
+    s->head_dim = 0;
+    s->norm_w = 2;
+    s->norms_per_layer = parallel ? 1 : 2;
+    TRY(finish(c, m, s));
+    for (uint32_t i = 0; qk_ln && i < m->n_layer; i++) {
+        m->layers[i].qk_norm = true;
+        m->layers[i].arch_small = ((uint64_t)s->heads + s->kv_heads) * s->head_dim;
+    }
+    return GPUMEM_OK;
+}
+
+/* Nemotron-4 / Minitron (modeling_nemotron.py): relu2 MLP up/down,
+ * LayerNorm1P with bias, attention_bias on q/k/v/o, mlp_bias; head_dim
+ * defaults to 128 in the class, null meaning hidden / heads. */
+gpumem_status arch_read_nemotron(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){256000, 6144, 32, 48, 0, 128, 24576, 4096, false}));
+    json_t *hd = json_object_get(c->root, "head_dim");
+    if (hd && json_is_null(hd))
+        s->head_dim = 0;
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    TRY(cfg_bool(c, "mlp_bias", false, &s->mlp_bias));
+    s->o_bias = s->qkv_bias;
+    s->gated = false;
+    s->norm_w = 2;
+    return finish(c, m, s);
+}
+
+/* OLMo 3 (modeling_olmo3.py): OLMo 2's layer (q/k RMSNorm over all heads,
+ * norms after attention and MLP), sliding_window (4096) on every layer but
+ * each fourth unless "layer_types" says (configuration_olmo3.py). */
+gpumem_status arch_read_olmo3(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){50304, 4096, 32, 32, 0, 0, 11008, 2048, false}));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    s->o_bias = s->qkv_bias;
+    s->qk_norm = 2;
+    TRY(finish(c, m, s));
+    return sliding_pattern(c, m, 4096, 4);
+}
+
+/* Seed-OSS (modeling_seed_oss.py): attention_bias on q/k/v (default true),
+ * attention_out_bias on o_proj, mlp_bias. */
+gpumem_status arch_read_seed_oss(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){155136, 4096, 64, 80, 8, 128, 27648, 524288, false}));
+    TRY(cfg_bool(c, "attention_bias", true, &s->qkv_bias));
+    TRY(cfg_bool(c, "attention_out_bias", false, &s->o_bias));
+    TRY(cfg_bool(c, "mlp_bias", false, &s->mlp_bias));
+    return finish(c, m, s);
+}
+
+/* Hunyuan dense (modeling_hunyuan_v1_dense.py): per-head q/k RMSNorms
+ * (query_layernorm, key_layernorm), attention_bias on q/k/v/o, bias-free
+ * MLP. transformers needs head_dim in the file; absent, hidden / heads. */
+gpumem_status arch_read_hunyuan_dense(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){290943, 4096, 32, 32, 0, 0, 11008, 2048, false}));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    s->o_bias = s->qkv_bias;
+    s->qk_norm = 1;
+    return finish(c, m, s);
+}
+
+/* Apertus (modeling_apertus.py): per-head q/k RMSNorms, an up/down MLP
+ * without bias whose xIELU activation holds alpha_p and alpha_n. */
+gpumem_status arch_read_apertus(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    const char *act;
+    TRY(read_dims(c, s, (dims){131072, 4096, 32, 32, 0, 0, 14336, 65536, false}));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    TRY(cfg_str(c, "hidden_act", &act));
+    s->o_bias = s->qkv_bias;
+    s->qk_norm = 1;
+    s->gated = false;
+    TRY(finish(c, m, s));
+    if (!act || strcmp(act, "xielu") == 0)
+        add_small(m, 2);
+    return GPUMEM_OK;
+}
+
+/* GLM-4-9B "glm" (modeling_glm.py): fused gate_up_proj, q/k/v bias
+ * (attention_bias, default true) without o bias, two norms per layer. */
+gpumem_status arch_read_glm(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){151552, 4096, 40, 32, 2, 128, 13696, 131072, false}));
+    TRY(cfg_bool(c, "attention_bias", true, &s->qkv_bias));
+    return finish(c, m, s);
+}
+
+/* Arcee AFM (modeling_arcee.py): Llama with a relu2 up/down MLP. */
+gpumem_status arch_read_arcee(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){32000, 2560, 32, 32, 0, 0, 18432, 4096, false}));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    TRY(cfg_bool(c, "mlp_bias", false, &s->mlp_bias));
+    s->o_bias = s->qkv_bias;
+    s->gated = false;
+    return finish(c, m, s);
+}
+
+/* Helium (modeling_helium.py): attention_bias on q/k/v only; o_proj maps
+ * hidden_size to hidden_size, so heads x head_dim must equal it. */
+gpumem_status arch_read_helium(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){48000, 2560, 24, 20, 20, 128, 7040, 4096, false}));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    TRY(cfg_bool(c, "mlp_bias", false, &s->mlp_bias));
+    TRY(arch_read_common(c, m, s));
+    if ((uint64_t)s->heads * s->head_dim != s->hidden)
+        return BADCFG("num_attention_heads x head_dim (%u x %u) must equal hidden_size (%u): "
+                      "Helium's o_proj maps hidden_size to hidden_size",
+                      s->heads, s->head_dim, s->hidden);
+    return arch_alloc_layers(c, m, s);
+}
