@@ -132,6 +132,7 @@ gpumem_status arch_read_bloom(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     s->gated = false;
     s->norm_w = 2;
     s->extra_other = 2ull * s->hidden; /* word_embeddings_layernorm */
+    m->eager_extra_scores = 2;         /* measured: tiny-bloom eager */
     return finish(c, m, s);
 }
 

@@ -432,6 +432,7 @@ static gpumem_status activations(const gpumem_model *m, const engine_req *r, con
          * result (none extra when already fp32; measured peak op on the
          * CPU: _softmax; CUDA's kernel converts in place and needs less). */
         uint64_t per_score = m->softmax_native ? 2 * d : d + 4 + (d < 4 ? 4 : 0);
+        per_score += m->eager_extra_scores * d;
         acc_mul(&ph_scores, 2, (uint64_t[]){probs, per_score});
         acc_mul(&ph_rest, 2, (uint64_t[]){probs, d});
     }

@@ -140,6 +140,11 @@ struct gpumem_model {
     /* Eager attention's softmax runs in the compute dtype (BERT, GPT-2,
      * Falcon in transformers 5.24) instead of upcasting to fp32. */
     bool softmax_native;
+    /* Extra compute-dtype score tensors live at eager's softmax (BLOOM,
+     * transformers 5.24: the masked sum beside baddbmm's scores, and the
+     * previous block's attention probabilities, which BloomModel's loop
+     * still holds). */
+    uint8_t eager_extra_scores;
     bool embed_scale_buffer; /* the input embedding keeps a scalar buffer (Gemma's embed_scale) */
     gpumem_dtype dtype;
     uint32_t n_layer, n_embd, n_vocab, max_ctx;
