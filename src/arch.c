@@ -887,6 +887,10 @@ static const arch_row rows[] = {
     {"glm", arch_read_glm},
     {"arcee", arch_read_arcee},
     {"helium", arch_read_helium},
+    {"roberta", arch_read_roberta},
+    {"xlm-roberta", arch_read_xlm_roberta},
+    {"distilbert", arch_read_distilbert},
+    {"modernbert", arch_read_modernbert},
 };
 
 const arch_row *arch_find(const char *model_type)

@@ -296,3 +296,90 @@ gpumem_status arch_read_helium(cfg_ctx *c, gpumem_model *m, arch_spec *s)
                       s->heads, s->head_dim, s->hidden);
     return arch_alloc_layers(c, m, s);
 }
+
+/* -------------------------------------------------------------- encoders */
+
+/* BERT-shaped encoders built by AutoModel (RobertaModel, XLMRobertaModel:
+ * modeling_roberta.py): word, position and token-type embeddings and
+ * their LayerNorm, post-LN layers with biases everywhere, the pooler. */
+static gpumem_status read_bert_like(cfg_ctx *c, gpumem_model *m, arch_spec *s, uint32_t vocab)
+{
+    uint32_t types;
+    TRY(read_dims(c, s, (dims){vocab, 768, 12, 12, 0, 0, 3072, 512, true}));
+    TRY(cfg_u32(c, "type_vocab_size", 2, MAX_WIDTH, &types));
+    s->kv_heads = s->head_dim = 0;
+    s->qkv_bias = s->o_bias = s->mlp_bias = true;
+    s->gated = false;
+    s->norm_w = 2;
+    s->encoder = true;
+    s->softmax_native = true; /* eager softmax without upcast */
+    s->learned_pos = true;
+    /* The norm after the last layer is the embeddings' LayerNorm here. */
+    s->extra_embed = ((uint64_t)s->maxpos + types) * s->hidden;
+    s->extra_other = (uint64_t)s->hidden * s->hidden + s->hidden;
+    return finish(c, m, s);
+}
+
+gpumem_status arch_read_roberta(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    return read_bert_like(c, m, s, 50265);
+}
+
+gpumem_status arch_read_xlm_roberta(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    return read_bert_like(c, m, s, 30522);
+}
+
+/* DistilBERT (modeling_distilbert.py): keys dim, n_layers, n_heads,
+ * hidden_dim; word and position embeddings with a LayerNorm, no token
+ * types and no pooler; post-LN layers with biases everywhere. */
+gpumem_status arch_read_distilbert(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    static const dim_keys k = {"dim", "n_layers", "n_heads", "hidden_dim",
+                               "max_position_embeddings"};
+    TRY(read_dims_keys(c, s, (dims){30522, 768, 6, 12, 0, 0, 3072, 512, true}, &k));
+    s->kv_heads = s->head_dim = 0;
+    s->qkv_bias = s->o_bias = s->mlp_bias = true;
+    s->gated = false;
+    s->norm_w = 2;
+    s->encoder = true;
+    s->softmax_native = true;
+    s->learned_pos = true;
+    s->extra_embed = (uint64_t)s->maxpos * s->hidden;
+    return finish(c, m, s);
+}
+
+/* ModernBERT (modeling_modernbert.py): rotary (no position embeddings),
+ * an embedding norm, fused Wqkv and Wo (attention_bias), a GLU MLP Wi to
+ * 2 x intermediate_size and Wo (mlp_bias), LayerNorms with bias only if
+ * norm_bias; layer 0 has no attn_norm (Identity); a final norm. Layers
+ * where i % global_attn_every_n_layers != 0 attend within local_attention
+ * tokens. */
+gpumem_status arch_read_modernbert(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    bool norm_bias;
+    uint32_t every, local;
+    TRY(read_dims(c, s, (dims){50368, 768, 22, 12, 0, 0, 1152, 8192, true}));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    TRY(cfg_bool(c, "mlp_bias", false, &s->mlp_bias));
+    TRY(cfg_bool(c, "norm_bias", false, &norm_bias));
+    TRY(cfg_u32(c, "global_attn_every_n_layers", 3, MAX_COUNT, &every));
+    TRY(cfg_u32(c, "local_attention", 128, MAX_CTX, &local));
+    s->kv_heads = s->head_dim = 0;
+    s->o_bias = s->qkv_bias;
+    s->norm_w = norm_bias ? 2 : 1;
+    s->norms_per_layer = 1; /* mlp_norm; attn_norm below from layer 1 */
+    s->encoder = true;
+    s->extra_other = (uint64_t)s->hidden * s->norm_w; /* embeddings.norm */
+    m->rope_f32 = true;
+    TRY(finish(c, m, s));
+    for (uint32_t i = 0; i < m->n_layer; i++) {
+        if (i > 0)
+            m->layers[i].arch_small = (uint64_t)s->hidden * s->norm_w;
+        if (every && local && i % every != 0) {
+            m->layers[i].attn = ATTN_KIND_SLIDING;
+            m->layers[i].window = local;
+        }
+    }
+    return GPUMEM_OK;
+}

@@ -22,5 +22,9 @@ gpumem_status arch_read_apertus(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 gpumem_status arch_read_glm(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 gpumem_status arch_read_arcee(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 gpumem_status arch_read_helium(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_roberta(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_xlm_roberta(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_distilbert(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_modernbert(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 
 #endif

@@ -340,6 +340,16 @@ static layer_peak layer_peak_per_token(const gpumem_model *m, const model_layer 
          * (measured: bert-base eager, q, k and v beside the scores). */
         scores = (q + kv) * (m->learned_positions ? 1 : 2) +
                  (nkv < nh ? nh * (l->head_dim_k + (uint64_t)l->head_dim_v) : 0);
+        if (m->rope_f32) {
+            /* ModernBERT (transformers 5.24) rotates q, then k, in fp32:
+             * at k's rotate_half the fused qkv output, the rotated q and
+             * k's fp32 copy, its cos product, negated half and cat (q +
+             * 3.5 k in fp32) beside the pre-norm input. Measured:
+             * tiny-modernbert sdpa. */
+            uint64_t kd = nkv * l->head_dim_k;
+            uint64_t rope = h + q + kv + f32 * (q + (7 * kd + 1) / 2);
+            attn = rope > attn ? rope : attn;
+        }
         if (l->attn == ATTN_KIND_MLA) {
             attn += l->kv_lora_rank + l->qk_rope_dim;
             scores += l->kv_lora_rank + l->qk_rope_dim;

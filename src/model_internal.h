@@ -145,6 +145,9 @@ struct gpumem_model {
      * previous block's attention probabilities, which BloomModel's loop
      * still holds). */
     uint8_t eager_extra_scores;
+    /* Rotary embedding applied in fp32 (ModernBERT's apply_rotary_pos_emb
+     * upcasts q and k, transformers 5.24). */
+    bool rope_f32;
     bool embed_scale_buffer; /* the input embedding keeps a scalar buffer (Gemma's embed_scale) */
     gpumem_dtype dtype;
     uint32_t n_layer, n_embd, n_vocab, max_ctx;
