@@ -891,6 +891,9 @@ static const arch_row rows[] = {
     {"xlm-roberta", arch_read_xlm_roberta},
     {"distilbert", arch_read_distilbert},
     {"modernbert", arch_read_modernbert},
+    {"dbrx", arch_read_dbrx},
+    {"hunyuan_v1_moe", arch_read_hunyuan_moe},
+    {"dots1", arch_read_dots1},
 };
 
 const arch_row *arch_find(const char *model_type)

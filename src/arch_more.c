@@ -383,3 +383,144 @@ gpumem_status arch_read_modernbert(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     }
     return GPUMEM_OK;
 }
+
+/* ------------------------------------------------------------------- MoE */
+
+static gpumem_status check_experts(cfg_ctx *c, const arch_spec *s, const char *used_key)
+{
+    if (s->n_expert_used == 0 || s->n_expert_used > s->n_expert)
+        return BADCFG("\"%s\" (%u) must be between 1 and the number of experts (%u)", used_key,
+                      s->n_expert_used, s->n_expert);
+    if (s->ff_expert == 0)
+        return BADCFG("expert intermediate size is zero");
+    return GPUMEM_OK;
+}
+
+static void set_experts(model_layer *l, const arch_spec *s)
+{
+    l->n_ff = 0;
+    l->n_expert = s->n_expert;
+    l->n_expert_used = s->n_expert_used;
+    l->n_ff_expert = s->ff_expert;
+    l->n_ff_shared = s->ff_shared;
+    l->moe_weights_compute = s->router_compute;
+}
+
+/* Reads `key` of the nested object `obj` (DBRX's attn_config/ffn_config). */
+static gpumem_status nested_u32(cfg_ctx *c, const char *obj, const char *key, uint32_t def,
+                                uint32_t max, uint32_t *out)
+{
+    json_t *o = json_object_get(c->root, obj);
+    if (!o || json_is_null(o)) {
+        *out = def;
+        return GPUMEM_OK;
+    }
+    if (!json_is_object(o))
+        return BADCFG("\"%s\" must be an object", obj);
+    json_t *root = c->root;
+    c->root = o;
+    gpumem_status st = cfg_u32(c, key, def, max, out);
+    c->root = root;
+    return st;
+}
+
+/* DBRX (modeling_dbrx.py): fused Wqkv (kv heads from attn_config.kv_n_heads,
+ * default 1), bias-free; LayerNorms without bias; every layer MoE with
+ * ffn_config's moe_num_experts (4) experts of ffn_hidden_size (3584), gated
+ * (w1, v1, w2), moe_top_k (1) per token, a bias-free router whose softmax
+ * stays in the compute dtype. */
+gpumem_status arch_read_dbrx(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    static const dim_keys k = {"d_model", "n_layers", "n_heads", "intermediate_size_unused",
+                               "max_seq_len"};
+    TRY(read_dims_keys(c, s, (dims){32000, 2048, 24, 16, 0, 0, 0, 2048, false}, &k));
+    TRY(nested_u32(c, "attn_config", "kv_n_heads", 1, MAX_COUNT, &s->kv_heads));
+    TRY(nested_u32(c, "ffn_config", "ffn_hidden_size", 3584, MAX_WIDTH, &s->ff_expert));
+    TRY(nested_u32(c, "ffn_config", "moe_num_experts", 4, MAX_COUNT, &s->n_expert));
+    TRY(nested_u32(c, "ffn_config", "moe_top_k", 1, MAX_COUNT, &s->n_expert_used));
+    s->head_dim = 0;
+    s->router_compute = true;
+    TRY(check_experts(c, s, "ffn_config.moe_top_k"));
+    TRY(finish(c, m, s));
+    for (uint32_t i = 0; i < m->n_layer; i++)
+        set_experts(&m->layers[i], s);
+    return GPUMEM_OK;
+}
+
+/* Hunyuan MoE (modeling_hunyuan_v1_moe.py): the dense model's attention;
+ * every layer MoE: an fp32 router wg, num_experts experts of
+ * intermediate_size (gated, fused gate_up), moe_topk per token (an integer
+ * or one per layer), and a gated shared_mlp of intermediate_size. The
+ * router weights stay fp32. */
+gpumem_status arch_read_hunyuan_moe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){290943, 4096, 32, 32, 0, 0, 11008, 2048, false}));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    json_t *ne = json_object_get(c->root, "num_experts");
+    if (ne && json_is_array(ne))
+        return err_set_at(c->err, GPUMEM_ERR_UNSUPPORTED, c->file, -1, 0, 0,
+                          "\"num_experts\" as a per-layer list is not modelled (transformers "
+                          "5.24 builds one expert count for every layer)");
+    TRY(cfg_u32(c, "num_experts", 1, MAX_COUNT, &s->n_expert));
+    s->o_bias = s->qkv_bias;
+    s->qk_norm = 1;
+    s->ff_expert = s->ff_shared = s->ff;
+    json_t *topk = json_object_get(c->root, "moe_topk");
+    if (!topk || !json_is_array(topk)) {
+        TRY(cfg_u32(c, "moe_topk", 1, MAX_COUNT, &s->n_expert_used));
+        TRY(check_experts(c, s, "moe_topk"));
+    }
+    TRY(finish(c, m, s));
+    for (uint32_t i = 0; i < m->n_layer; i++) {
+        if (topk && json_is_array(topk)) {
+            json_t *v = json_array_get(topk, i);
+            if (json_array_size(topk) != m->n_layer || !json_is_integer(v))
+                return BADCFG("\"moe_topk\" must be an integer or %u integers (one per layer)",
+                              m->n_layer);
+            s->n_expert_used = (uint32_t)json_integer_value(v);
+            if (json_integer_value(v) < 1 || s->n_expert_used > s->n_expert)
+                return BADCFG("\"moe_topk\"[%u] must be between 1 and num_experts (%u)", i,
+                              s->n_expert);
+        }
+        set_experts(&m->layers[i], s);
+    }
+    return GPUMEM_OK;
+}
+
+/* dots.llm1 (modeling_dots1.py): per-head q/k RMSNorms; the first
+ * first_k_dense_replace layers dense, the rest MoE with n_routed_experts
+ * of moe_intermediate_size, a gated shared expert of n_shared_experts x
+ * moe_intermediate_size and an fp32 router (its e_score_correction_bias a
+ * buffer); sliding_window on layers from max_window_layers (62) on,
+ * unless "layer_types" says. */
+gpumem_status arch_read_dots1(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    uint32_t first_dense, n_shared, window, from;
+    bool found;
+    TRY(read_dims(c, s, (dims){152064, 4608, 62, 32, 32, 0, 10944, 2048, false}));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    TRY(cfg_u32(c, "n_routed_experts", 0, MAX_COUNT, &s->n_expert));
+    TRY(cfg_u32(c, "num_experts_per_tok", 0, MAX_COUNT, &s->n_expert_used));
+    TRY(cfg_u32(c, "moe_intermediate_size", 1408, MAX_WIDTH, &s->ff_expert));
+    TRY(cfg_u32(c, "n_shared_experts", 0, MAX_COUNT, &n_shared));
+    TRY(cfg_u32(c, "first_k_dense_replace", 0, 1u << 31, &first_dense));
+    TRY(cfg_u32(c, "sliding_window", 4096, MAX_CTX, &window));
+    TRY(cfg_u32(c, "max_window_layers", 62, 1u << 31, &from));
+    json_t *w = json_object_get(c->root, "sliding_window");
+    if (w && json_is_null(w))
+        window = 0;
+    s->o_bias = s->qkv_bias;
+    s->qk_norm = 1;
+    s->ff_shared = n_shared * s->ff_expert;
+    if (s->n_expert)
+        TRY(check_experts(c, s, "num_experts_per_tok"));
+    TRY(finish(c, m, s));
+    for (uint32_t i = first_dense; s->n_expert && i < m->n_layer; i++)
+        set_experts(&m->layers[i], s);
+    TRY(arch_layer_types(c, m, window, &found));
+    for (uint32_t i = from; !found && window && i < m->n_layer; i++) {
+        m->layers[i].attn = ATTN_KIND_SLIDING;
+        m->layers[i].window = window;
+    }
+    return GPUMEM_OK;
+}

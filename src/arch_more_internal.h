@@ -26,5 +26,8 @@ gpumem_status arch_read_roberta(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 gpumem_status arch_read_xlm_roberta(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 gpumem_status arch_read_distilbert(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 gpumem_status arch_read_modernbert(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_dbrx(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_hunyuan_moe(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_dots1(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 
 #endif
