@@ -894,6 +894,8 @@ static const arch_row rows[] = {
     {"dbrx", arch_read_dbrx},
     {"hunyuan_v1_moe", arch_read_hunyuan_moe},
     {"dots1", arch_read_dots1},
+    {"mamba2", arch_read_mamba2},
+    {"falcon_mamba", arch_read_falcon_mamba},
 };
 
 const arch_row *arch_find(const char *model_type)

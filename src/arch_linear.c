@@ -169,3 +169,106 @@ gpumem_status arch_read_qwen3_next(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     free(lin);
     return st;
 }
+
+/* --------------------------------------------------------- pure Mamba */
+
+/* Mamba-2 (modeling_mamba2.py, configuration_mamba2.py): a norm and a
+ * Mamba-2 mixer per layer (in_proj to gate, conv input and dt; depthwise
+ * conv1d over d_inner + 2 n_groups x state_size with use_conv_bias; dt_bias,
+ * A_log, D per head; gated RMSNorm over d_inner; out_proj; use_bias on the
+ * projections), d_inner = expand x hidden_size = num_heads x head_dim. */
+gpumem_status arch_read_mamba2(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    uint32_t heads, head_dim, groups, state, conv, expand, chunk;
+    bool conv_bias, bias;
+    TRY(cfg_u32(c, "vocab_size", 32768, MAX_WIDTH, &s->vocab));
+    TRY(cfg_u32(c, "hidden_size", 4096, MAX_DIM, &s->hidden));
+    TRY(cfg_u32(c, "num_hidden_layers", 64, 1u << 31, &s->layers));
+    TRY(cfg_u32(c, "num_heads", 128, MAX_COUNT, &heads));
+    TRY(cfg_u32(c, "head_dim", 64, MAX_DIM, &head_dim));
+    TRY(cfg_u32(c, "n_groups", 8, MAX_COUNT, &groups));
+    TRY(cfg_u32(c, "state_size", 128, MAX_DIM, &state));
+    TRY(cfg_u32(c, "conv_kernel", 4, 1024, &conv));
+    TRY(cfg_u32(c, "expand", 2, 64, &expand));
+    TRY(cfg_u32(c, "chunk_size", 256, MAX_CTX, &chunk));
+    TRY(cfg_bool(c, "use_bias", false, &bias));
+    TRY(cfg_bool(c, "use_conv_bias", true, &conv_bias));
+    TRY(cfg_bool(c, "tie_word_embeddings", false, &s->tie));
+    TRY(arch_check_base(c, s));
+    if ((uint64_t)heads * head_dim != (uint64_t)expand * s->hidden)
+        return BADCFG("num_heads x head_dim (%u x %u) must equal expand x hidden_size (%u x %u)",
+                      heads, head_dim, expand, s->hidden);
+    if (!heads || !groups || heads % groups || !state || !conv || !chunk)
+        return BADCFG("num_heads, n_groups (dividing num_heads), state_size, conv_kernel and "
+                      "chunk_size must be non-zero");
+    s->norms_per_layer = 1;
+    s->heads = s->kv_heads = 0;
+    s->ff = 0;
+    TRY(arch_alloc_layers(c, m, s));
+    for (uint32_t i = 0; i < m->n_layer; i++) {
+        model_layer *l = &m->layers[i];
+        l->attn = ATTN_KIND_NONE;
+        l->ssm = true;
+        l->ssm_heads = heads;
+        l->ssm_head_dim = head_dim;
+        l->ssm_groups = groups;
+        l->ssm_d_state = state;
+        l->ssm_d_conv = conv;
+        l->ssm_d_inner = heads * head_dim;
+        l->ssm_chunk = chunk;
+        l->ssm_state_f32 = true;
+        l->ssm_conv_bias = conv_bias;
+        l->ssm_proj_bias = bias;
+        l->ssm_torch_mamba2 = true;
+    }
+    return GPUMEM_OK;
+}
+
+/* Falcon-Mamba (modeling_falcon_mamba.py): Mamba-1 layers whose B, C and
+ * dt RMS norms hold no weights; d_inner is intermediate_size, which
+ * __post_init__ sets to expand x hidden_size but a key in the file
+ * overrides (measured: falcon-mamba-small); time_step_rank "auto" is
+ * ceil(hidden / 16). */
+gpumem_status arch_read_falcon_mamba(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    uint32_t state, expand, conv, dt_rank;
+    bool conv_bias;
+    TRY(cfg_u32(c, "vocab_size", 50280, MAX_WIDTH, &s->vocab));
+    TRY(cfg_u32(c, "hidden_size", 768, MAX_DIM, &s->hidden));
+    TRY(cfg_u32(c, "num_hidden_layers", 32, 1u << 31, &s->layers));
+    TRY(cfg_u32(c, "state_size", 16, MAX_DIM, &state));
+    TRY(cfg_u32(c, "expand", 2, 64, &expand));
+    TRY(cfg_u32(c, "conv_kernel", 4, 1024, &conv));
+    TRY(cfg_bool(c, "use_bias", false, &s->qkv_bias));
+    TRY(cfg_bool(c, "use_conv_bias", true, &conv_bias));
+    TRY(cfg_bool(c, "tie_word_embeddings", true, &s->tie));
+    json_t *tr = json_object_get(c->root, "time_step_rank");
+    if (tr && json_is_integer(tr))
+        TRY(cfg_u32(c, "time_step_rank", 0, MAX_DIM, &dt_rank));
+    else
+        dt_rank = (s->hidden + 15) / 16;
+    TRY(cfg_u32(c, "intermediate_size", expand * s->hidden, MAX_WIDTH, &s->ff));
+    TRY(arch_check_base(c, s));
+    if (!conv_bias)
+        return err_set_at(c->err, GPUMEM_ERR_UNSUPPORTED, c->file, -1, 0, 0,
+                          "use_conv_bias false is not modelled");
+    if (!state || !conv || !dt_rank || !s->ff)
+        return BADCFG("state_size, conv_kernel, time_step_rank and intermediate_size must be "
+                      "non-zero");
+    uint32_t inner = s->ff;
+    s->norms_per_layer = 1;
+    s->heads = s->kv_heads = 0;
+    s->ff = 0;
+    TRY(arch_alloc_layers(c, m, s));
+    for (uint32_t i = 0; i < m->n_layer; i++) {
+        model_layer *l = &m->layers[i];
+        l->attn = ATTN_KIND_NONE;
+        l->ssm = true;
+        l->ssm_d_inner = inner;
+        l->ssm_state_f32 = true; /* the slow scan's final state is fp32 */
+        l->ssm_d_state = state;
+        l->ssm_d_conv = conv;
+        l->ssm_dt_rank = dt_rank;
+    }
+    return GPUMEM_OK;
+}

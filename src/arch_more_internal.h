@@ -8,6 +8,8 @@
 #include "read_config_internal.h"
 
 gpumem_status arch_read_qwen3_next(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_mamba2(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_falcon_mamba(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 /* arch_more.c */
 gpumem_status arch_read_opt(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 gpumem_status arch_read_bloom(cfg_ctx *c, gpumem_model *m, arch_spec *s);

@@ -304,6 +304,19 @@ static layer_peak layer_peak_per_token(const gpumem_model *m, const model_layer 
         attn = 2 * kd + 2 * vd + 2 * nv + vd + 2 * kd + vd + nv +
                f32 * (nv * (5ull * l->ssm_d_state + 5ull * l->ssm_head_dim +
                             3ull * l->ssm_chunk) + 3 * nv);
+    } else if (l->ssm && l->ssm_torch_mamba2) {
+        /* Mamba2Mixer.torch_forward (modeling_mamba2.py, transformers
+         * 5.24): in_proj's output and the conv output in the compute
+         * dtype; in fp32 the padded input, B and C (repeated to every
+         * head), D's residual and input x dt, six more head-wide tensors
+         * of the chunk products (each d_inner or heads x state wide,
+         * whichever is larger) and, per chunk, L, G and M (3 heads x
+         * chunk). Measured: tiny-mamba2, tiny-mamba2-s32. */
+        uint64_t d = div_up(l->ssm_d_inner, tp), nh = div_up(l->ssm_heads, tp);
+        uint64_t conv = d + 2ull * l->ssm_groups * l->ssm_d_state;
+        uint64_t bc = nh * l->ssm_d_state, wide = bc > d ? bc : d;
+        attn = d + 2 * conv + nh +
+               f32 * (2 * d + 2 * bc + 6 * wide + 3 * nh * (uint64_t)l->ssm_chunk);
     } else if (l->ssm && l->ssm_heads) {
         /* Mamba-2 on the torch path (GraniteMoeHybridMambaLayer,
          * NemotronHMamba2Mixer with mamba2_chunk_scan, transformers 5.24):
@@ -324,6 +337,16 @@ static layer_peak layer_peak_per_token(const gpumem_model *m, const model_layer 
         uint64_t d = div_up(l->ssm_d_inner, tp);
         attn = 4 * d + l->ssm_dt_rank + 2ull * l->ssm_d_state +
                f32 * (d + 3 * d * l->ssm_d_state);
+    } else if (l->ssm && l->ssm_state_f32) {
+        /* Falcon-Mamba's slow path (FalconMambaMixer.slow_forward,
+         * transformers 5.24): in_proj output (2 d_inner), conv output,
+         * its copy, softplus(dt) and the stacked scan outputs in the
+         * compute dtype, x_proj's output; in fp32 two d_inner-wide
+         * tensors and discrete_A, discrete_B, deltaB_u (3 d_inner x
+         * d_state). Measured: tiny-falcon-mamba. */
+        uint64_t d = div_up(l->ssm_d_inner, tp);
+        attn = 6 * d + l->ssm_dt_rank + 2ull * l->ssm_d_state +
+               f32 * (2 * d + 3 * d * l->ssm_d_state);
     } else if (l->ssm) {
         /* in_proj output (2 d), conv output, x_proj, dt, gated output. */
         uint64_t d = div_up(l->ssm_d_inner, tp);

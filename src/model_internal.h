@@ -58,6 +58,10 @@ typedef struct {
      * for Mamba-2; ssm_chunk is the delta rule's chunk (64). Its
      * parameters and activations are its own. */
     bool ssm_delta;
+    /* Mamba-2 run by Mamba2Mixer.torch_forward (modeling_mamba2.py,
+     * transformers 5.24), which pads and repeats more in fp32 than the
+     * hybrids' mamba2_chunk_scan. */
+    bool ssm_torch_mamba2;
     /* Feed-forward: dense width, or MoE experts. */
     uint32_t n_ff;          /* dense MLP width (0 when MoE only) */
     bool gated_ff;          /* gate+up+down (3 matrices) vs up+down */
