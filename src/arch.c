@@ -896,6 +896,8 @@ static const arch_row rows[] = {
     {"dots1", arch_read_dots1},
     {"mamba2", arch_read_mamba2},
     {"falcon_mamba", arch_read_falcon_mamba},
+    {"qwen3_vl_text", arch_read_qwen3_vl_text},
+    {"qwen3_vl_moe_text", arch_read_qwen3_vl_moe_text},
 };
 
 const arch_row *arch_find(const char *model_type)

@@ -524,3 +524,51 @@ gpumem_status arch_read_dots1(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     }
     return GPUMEM_OK;
 }
+
+/* ----------------------------------------------- Qwen3-VL text towers */
+
+/* Qwen3-VL text model (modeling_qwen3_vl.py): Qwen3's layer (per-head q/k
+ * RMSNorm, attention_bias on q/k/v/o) under M-RoPE, which holds no
+ * parameters. */
+gpumem_status arch_read_qwen3_vl_text(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    TRY(read_dims(c, s, (dims){151936, 4096, 32, 32, 32, 128, 22016, 128000, false}));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    s->o_bias = s->qkv_bias;
+    s->qk_norm = 1;
+    return finish(c, m, s);
+}
+
+/* Qwen3-VL-MoE text model (modeling_qwen3_vl_moe.py): the same attention;
+ * MoE where num_experts > 0 and (i + 1) % decoder_sparse_step == 0 unless
+ * in mlp_only_layers: a router and num_experts experts of
+ * moe_intermediate_size, no shared expert, routing weights cast back to
+ * the compute dtype. */
+gpumem_status arch_read_qwen3_vl_moe_text(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    uint32_t step;
+    TRY(read_dims(c, s, (dims){151936, 2048, 24, 16, 16, 128, 5632, 128000, false}));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    TRY(cfg_u32(c, "num_experts,num_local_experts", 60, MAX_COUNT, &s->n_expert));
+    TRY(cfg_u32(c, "num_experts_per_tok", 4, MAX_COUNT, &s->n_expert_used));
+    TRY(cfg_u32(c, "moe_intermediate_size", 1408, MAX_WIDTH, &s->ff_expert));
+    TRY(cfg_u32(c, "decoder_sparse_step", 1, MAX_COUNT, &step));
+    s->o_bias = s->qkv_bias;
+    s->qk_norm = 1;
+    s->router_compute = true;
+    if (s->n_expert)
+        TRY(check_experts(c, s, "num_experts_per_tok"));
+    TRY(finish(c, m, s));
+    json_t *only = json_object_get(c->root, "mlp_only_layers");
+    if (only && !json_is_null(only) && !json_is_array(only))
+        return BADCFG("\"mlp_only_layers\" must be an array of layer indices");
+    for (uint32_t i = 0; s->n_expert && i < m->n_layer; i++) {
+        bool dense = step == 0 || (i + 1) % step != 0;
+        for (size_t k = 0; only && k < json_array_size(only); k++)
+            if (json_integer_value(json_array_get(only, k)) == (json_int_t)i)
+                dense = true;
+        if (!dense)
+            set_experts(&m->layers[i], s);
+    }
+    return GPUMEM_OK;
+}
