@@ -898,6 +898,7 @@ static const arch_row rows[] = {
     {"falcon_mamba", arch_read_falcon_mamba},
     {"qwen3_vl_text", arch_read_qwen3_vl_text},
     {"qwen3_vl_moe_text", arch_read_qwen3_vl_moe_text},
+    {"gemma3n_text", arch_read_gemma3n_text},
 };
 
 const arch_row *arch_find(const char *model_type)

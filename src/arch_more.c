@@ -572,3 +572,99 @@ gpumem_status arch_read_qwen3_vl_moe_text(cfg_ctx *c, gpumem_model *m, arch_spec
     }
     return GPUMEM_OK;
 }
+
+/* ------------------------------------------------------- Gemma 3n text */
+
+/* Per-layer widths from an integer or a list of one per layer. */
+static gpumem_status u32_per_layer(cfg_ctx *c, const char *key, uint32_t def, uint32_t i,
+                                   uint32_t n, uint32_t *out)
+{
+    json_t *a = json_object_get(c->root, key);
+    if (!a || !json_is_array(a))
+        return cfg_u32(c, key, def, MAX_WIDTH, out);
+    json_t *v = json_array_get(a, i);
+    if (json_array_size(a) != n || !json_is_integer(v) || json_integer_value(v) < 0 ||
+        json_integer_value(v) > MAX_WIDTH)
+        return BADCFG("\"%s\" must be an integer or %u integers (one per layer)", key, n);
+    *out = (uint32_t)json_integer_value(v);
+    return GPUMEM_OK;
+}
+
+/* Gemma 3n text model (modeling_gemma3n.py, configuration_gemma3n.py):
+ * Gemma 3's attention (per-head q/k norms, a scale-free v norm) and four
+ * norms per layer, a gated MLP of intermediate_size (one per layer or
+ * one for all); per layer also AltUp (altup_num_inputs n: router n x
+ * hidden, coefficients n x n and n^2 x n, an output scale and the
+ * router's norm), LAuReL (rank laurel_rank, its norm) and the per-layer
+ * input gate and projection (hidden_size_per_layer_input, its norm).
+ * Model-wide: embed_tokens_per_layer (vocab_size_per_layer_input x layers x
+ * per-layer width), its projection and norm, n - 1 AltUp projections and
+ * as many unembedding projections. The last num_kv_shared_layers layers
+ * reuse an earlier layer's K/V (kv_sharing_modes "reuse"): they hold
+ * only q_proj, q_norm and o_proj and cache nothing, so they are described
+ * without attention (those projections counted here). Layers slide over sliding_window (512) but every fifth,
+ * unless "layer_types" says. */
+gpumem_status arch_read_gemma3n_text(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    uint32_t pl_vocab, pl_width, n_alt, rank, shared;
+    json_t *ffj = json_object_get(c->root, "intermediate_size");
+    json_t *saved = ffj ? json_incref(ffj) : NULL;
+    if (ffj && json_is_array(ffj))
+        json_object_del(c->root, "intermediate_size"); /* read per layer below */
+    gpumem_status st = read_dims(c, s, (dims){262400, 2048, 35, 8, 2, 256, 16384, 32768, true});
+    if (saved && json_is_array(saved))
+        json_object_set(c->root, "intermediate_size", saved);
+    json_decref(saved);
+    TRY(st);
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    TRY(cfg_u32(c, "vocab_size_per_layer_input", 262144, MAX_WIDTH, &pl_vocab));
+    TRY(cfg_u32(c, "hidden_size_per_layer_input", 256, MAX_DIM, &pl_width));
+    TRY(cfg_u32(c, "altup_num_inputs", 4, 64, &n_alt));
+    TRY(cfg_u32(c, "laurel_rank", 64, MAX_DIM, &rank));
+    TRY(cfg_u32(c, "num_kv_shared_layers", 15, 1u << 31, &shared));
+    if (n_alt == 0)
+        return BADCFG("\"altup_num_inputs\" is zero");
+    s->o_bias = s->qkv_bias;
+    s->qk_norm = 1;
+    s->norms_per_layer = 4;
+    m->embed_scale_buffer = true;
+    TRY(finish(c, m, s));
+    if (shared >= m->n_layer)
+        return BADCFG("\"num_kv_shared_layers\" (%u) must be below num_hidden_layers (%u)", shared,
+                      m->n_layer);
+    uint64_t h = s->hidden, L = m->n_layer, n = n_alt;
+    /* Measured (tiny-gemma3n): the AltUp stacks of the previous and this
+     * layer (2 n hidden), eight more hidden-sized intermediates (AltUp
+     * projections and norms, LAuReL) and the per-layer inputs (layers x
+     * per-layer width) stay live beside the usual four; the MLP's gate,
+     * activation, up and product are live together. */
+    m->layer_extra_live = 2 * n * h + 8 * h + L * pl_width;
+    s->extra_embed = (uint64_t)pl_vocab * L * pl_width;
+    s->extra_other = h * L * pl_width + pl_width + 2 * (n - 1) * h * h;
+    for (uint32_t i = 0; i < m->n_layer; i++) {
+        model_layer *l = &m->layers[i];
+        TRY(u32_per_layer(c, "intermediate_size", 16384, i, m->n_layer, &l->n_ff));
+        l->ff_live = 4;
+        l->arch_linear = 2 * rank * h + 2ull * pl_width * h + n * h;
+        l->arch_small = h + n * n + n * n * n + 3 * h;
+    }
+    uint32_t window;
+    bool found;
+    TRY(cfg_u32(c, "sliding_window", 512, MAX_CTX, &window));
+    TRY(arch_layer_types(c, m, window, &found));
+    for (uint32_t i = 0; !found && window && i < m->n_layer; i++) {
+        if ((i + 1) % 5 != 0) {
+            m->layers[i].attn = ATTN_KIND_SLIDING;
+            m->layers[i].window = window;
+        }
+    }
+    for (uint32_t i = m->n_layer - shared; i < m->n_layer; i++) {
+        model_layer *l = &m->layers[i];
+        uint64_t q = (uint64_t)l->n_head * l->head_dim_k;
+        l->arch_linear += 2 * h * q; /* q_proj and o_proj; no k/v_proj, no k_norm */
+        l->arch_small += l->head_dim_k + (s->qkv_bias ? q + h : 0);
+        l->attn = ATTN_KIND_NONE;
+        l->window = 0;
+    }
+    return GPUMEM_OK;
+}

@@ -33,6 +33,7 @@ gpumem_status arch_read_hunyuan_moe(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 gpumem_status arch_read_dots1(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 gpumem_status arch_read_qwen3_vl_text(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 gpumem_status arch_read_qwen3_vl_moe_text(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_gemma3n_text(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 /* arch_vision_qwen3.c: the Qwen3-VL vision tower and mergers; c->root is
  * the vision_config. */
 gpumem_status vision_qwen3_tower(cfg_ctx *c, acc64 *s);

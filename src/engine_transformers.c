@@ -285,7 +285,7 @@ static layer_peak layer_peak_per_token(const gpumem_model *m, const model_layer 
 {
     /* An encoder (BERT: LayerNorm after the residual) holds two: the
      * embedding output and the layer's input (measured: bert-base). */
-    uint64_t h = m->n_embd, base = m->is_encoder ? 2 * h : 4 * h;
+    uint64_t h = m->n_embd, base = (m->is_encoder ? 2 * h : 4 * h) + m->layer_extra_live;
     uint64_t attn = 0, ff = 0, scores = 0;
     /* fp32 intermediates count twice in 16-bit compute. */
     uint64_t f32 = dtype_get(compute)->bytes_num < 4 ? 2 : 1;

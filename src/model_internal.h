@@ -152,6 +152,10 @@ struct gpumem_model {
     /* Rotary embedding applied in fp32 (ModernBERT's apply_rotary_pos_emb
      * upcasts q and k, transformers 5.24). */
     bool rope_f32;
+    /* Per-token elements live through every layer beside the usual
+     * hidden-sized tensors (Gemma 3n, transformers 5.24: the AltUp
+     * stacks, AltUp/LAuReL intermediates and the per-layer inputs). */
+    uint64_t layer_extra_live;
     bool embed_scale_buffer; /* the input embedding keeps a scalar buffer (Gemma's embed_scale) */
     gpumem_dtype dtype;
     uint32_t n_layer, n_embd, n_vocab, max_ctx;

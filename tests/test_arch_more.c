@@ -75,11 +75,39 @@ static void test_qwen3_next_errors(void **state)
     assert_non_null(strstr(err.message, "num_experts_per_tok"));
 }
 
+/* gemma3n-text-small, bf16: 6 layers alternating sliding (window 64) and
+ * full, 2 KV heads of 32; num_kv_shared_layers 2 makes layers 4 and 5
+ * reuse earlier K/V and cache nothing. Per token and layer 2 x 2 x 32 x
+ * 2 B = 256 B. At 1000 tokens (+1 generated, dynamic cache): full layers 1
+ * and 3 hold 1000 tokens, sliding layers 0 and 2 hold the prompt after
+ * prefill too (1000): 4 x 256 x 1000 = 1024000 B. */
+static void test_gemma3n_shared_kv(void **state)
+{
+    (void)state;
+    assert_int_equal(arch_component("gemma3n-text-small", "kv_cache", 1, 1000), 4 * 256ull * 1000);
+}
+
+/* mamba2-small-bias, fp32 (no dtype): 3 layers of 8 heads x 64 (d_inner
+ * 512), 2 groups x state 32: conv over 512 + 128 = 640 channels x 4
+ * columns x 4 B = 10240 B, SSM state 8 x 64 x 32 x 4 B = 65536 B:
+ * 3 x 75776 = 227328 B per sequence. falcon-mamba-small: 3 Mamba-1 layers
+ * of d_inner 999 (the file's intermediate_size), state 8, conv 4, fp32:
+ * 999 x 4 x 4 + 999 x 8 x 4 = 47952 B each, 143856 B. */
+static void test_mamba_variants_state(void **state)
+{
+    (void)state;
+    assert_int_equal(arch_component("mamba2-small-bias", "kv_cache", 1, 4096), 227328);
+    assert_int_equal(arch_component("mamba2-small-bias", "kv_cache", 2, 10), 2 * 227328);
+    assert_int_equal(arch_component("falcon-mamba-small", "kv_cache", 1, 4096), 143856);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_qwen3_next_cache),
         cmocka_unit_test(test_qwen3_next_errors),
+        cmocka_unit_test(test_gemma3n_shared_kv),
+        cmocka_unit_test(test_mamba_variants_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
