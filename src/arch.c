@@ -874,6 +874,8 @@ static const arch_row rows[] = {
     {"qwen2_vl_text", arch_read_qwen_vl_text},
     /* arch_more.c, arch_linear.c */
     {"qwen3_next", arch_read_qwen3_next},
+    {"qwen3_5_text", arch_read_qwen3_5_text},
+    {"qwen3_5_moe_text", arch_read_qwen3_5_moe_text},
     {"opt", arch_read_opt},
     {"bloom", arch_read_bloom},
     {"gptj", arch_read_gptj},

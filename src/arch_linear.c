@@ -87,16 +87,25 @@ static gpumem_status listed(cfg_ctx *c, const char *key, uint32_t i, bool *out)
  * columns of the conv input in the model dtype and the recurrent state
  * v_heads x head_k x head_v in fp32 (torch_chunk_gated_delta_rule computes
  * in fp32 and the cache stores zeros_like of it). */
-gpumem_status arch_read_qwen3_next(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+/* Class defaults of the Qwen3-Next family (configuration_qwen3_next.py,
+ * configuration_qwen3_5.py, configuration_qwen3_5_moe.py). */
+typedef struct {
+    uint32_t vocab, hidden, layers, heads, kv_heads, ff, n_expert, n_used, moe_ff, shared_ff;
+    bool experts;     /* reads num_experts (Qwen3.5 dense has none) */
+    bool sparse_step; /* decoder_sparse_step and mlp_only_layers (Qwen3-Next) */
+} next_defaults;
+
+static gpumem_status read_next_family(cfg_ctx *c, gpumem_model *m, arch_spec *s,
+                                      const next_defaults *d)
 {
-    uint32_t nk, nv, dk, dv, conv, interval, step;
-    TRY(cfg_u32(c, "vocab_size", 151936, MAX_WIDTH, &s->vocab));
-    TRY(cfg_u32(c, "hidden_size", 2048, MAX_DIM, &s->hidden));
-    TRY(cfg_u32(c, "num_hidden_layers", 48, 1u << 31, &s->layers));
-    TRY(cfg_u32(c, "num_attention_heads", 16, MAX_COUNT, &s->heads));
-    TRY(cfg_u32(c, "num_key_value_heads", 2, MAX_COUNT, &s->kv_heads));
+    uint32_t nk, nv, dk, dv, conv, interval, step = 1;
+    TRY(cfg_u32(c, "vocab_size", d->vocab, MAX_WIDTH, &s->vocab));
+    TRY(cfg_u32(c, "hidden_size", d->hidden, MAX_DIM, &s->hidden));
+    TRY(cfg_u32(c, "num_hidden_layers", d->layers, 1u << 31, &s->layers));
+    TRY(cfg_u32(c, "num_attention_heads", d->heads, MAX_COUNT, &s->heads));
+    TRY(cfg_u32(c, "num_key_value_heads", d->kv_heads, MAX_COUNT, &s->kv_heads));
     TRY(cfg_u32(c, "head_dim", 256, MAX_DIM, &s->head_dim));
-    TRY(cfg_u32(c, "intermediate_size", 5632, MAX_WIDTH, &s->ff));
+    TRY(cfg_u32(c, "intermediate_size", d->ff, MAX_WIDTH, &s->ff));
     TRY(cfg_u32(c, "max_position_embeddings", 32768, MAX_CTX, &s->maxpos));
     TRY(cfg_bool(c, "tie_word_embeddings", false, &s->tie));
     TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
@@ -106,11 +115,15 @@ gpumem_status arch_read_qwen3_next(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     TRY(cfg_u32(c, "linear_value_head_dim", 128, MAX_DIM, &dv));
     TRY(cfg_u32(c, "linear_conv_kernel_dim", 4, 1024, &conv));
     TRY(cfg_u32(c, "full_attention_interval", 4, MAX_COUNT, &interval));
-    TRY(cfg_u32(c, "decoder_sparse_step", 1, MAX_COUNT, &step));
-    TRY(cfg_u32(c, "num_experts", 512, MAX_COUNT, &s->n_expert));
-    TRY(cfg_u32(c, "num_experts_per_tok", 10, MAX_COUNT, &s->n_expert_used));
-    TRY(cfg_u32(c, "moe_intermediate_size", 512, MAX_WIDTH, &s->ff_expert));
-    TRY(cfg_u32(c, "shared_expert_intermediate_size", 512, MAX_WIDTH, &s->ff_shared));
+    if (d->sparse_step)
+        TRY(cfg_u32(c, "decoder_sparse_step", 1, MAX_COUNT, &step));
+    if (d->experts) {
+        TRY(cfg_u32(c, "num_experts", d->n_expert, MAX_COUNT, &s->n_expert));
+        TRY(cfg_u32(c, "num_experts_per_tok", d->n_used, MAX_COUNT, &s->n_expert_used));
+        TRY(cfg_u32(c, "moe_intermediate_size", d->moe_ff, MAX_WIDTH, &s->ff_expert));
+        TRY(cfg_u32(c, "shared_expert_intermediate_size", d->shared_ff, MAX_WIDTH,
+                    &s->ff_shared));
+    }
     s->o_bias = s->qkv_bias;
     s->qk_norm = 1;
     s->shared_gate = true;
@@ -135,8 +148,9 @@ gpumem_status arch_read_qwen3_next(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     uint64_t h = s->hidden, kd = (uint64_t)nk * dk, vd = (uint64_t)nv * dv;
     for (uint32_t i = 0; st == GPUMEM_OK && i < m->n_layer; i++) {
         model_layer *l = &m->layers[i];
-        bool dense;
-        st = listed(c, "mlp_only_layers", i, &dense);
+        bool dense = false;
+        if (d->sparse_step)
+            st = listed(c, "mlp_only_layers", i, &dense);
         if (!dense && s->n_expert && step && (i + 1) % step == 0) {
             l->n_ff = 0;
             l->n_expert = s->n_expert;
@@ -168,6 +182,29 @@ gpumem_status arch_read_qwen3_next(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     }
     free(lin);
     return st;
+}
+
+gpumem_status arch_read_qwen3_next(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    static const next_defaults d = {151936, 2048, 48, 16, 2, 5632, 512, 10, 512, 512, true, true};
+    return read_next_family(c, m, s, &d);
+}
+
+/* Qwen3.5 (modeling_qwen3_5.py): Qwen3-Next's layers with the delta net's
+ * input split into in_proj_qkv, in_proj_z, in_proj_b and in_proj_a (the
+ * same sizes) and a dense gated MLP in every layer. */
+gpumem_status arch_read_qwen3_5_text(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    static const next_defaults d = {248320, 4096, 32, 16, 4, 12288, 0, 0, 0, 0, false, false};
+    return read_next_family(c, m, s, &d);
+}
+
+/* Qwen3.5-MoE (modeling_qwen3_5_moe.py): every layer MoE with a gated
+ * shared expert (no decoder_sparse_step or mlp_only_layers). */
+gpumem_status arch_read_qwen3_5_moe_text(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    static const next_defaults d = {248320, 2048, 40, 16, 2, 0, 256, 8, 512, 512, true, false};
+    return read_next_family(c, m, s, &d);
 }
 
 /* --------------------------------------------------------- pure Mamba */

@@ -8,6 +8,8 @@
 #include "read_config_internal.h"
 
 gpumem_status arch_read_qwen3_next(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_qwen3_5_text(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_qwen3_5_moe_text(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 gpumem_status arch_read_mamba2(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 gpumem_status arch_read_falcon_mamba(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 /* arch_more.c */
@@ -36,6 +38,6 @@ gpumem_status arch_read_qwen3_vl_moe_text(cfg_ctx *c, gpumem_model *m, arch_spec
 gpumem_status arch_read_gemma3n_text(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 /* arch_vision_qwen3.c: the Qwen3-VL vision tower and mergers; c->root is
  * the vision_config. */
-gpumem_status vision_qwen3_tower(cfg_ctx *c, acc64 *s);
+gpumem_status vision_qwen3_tower(cfg_ctx *c, acc64 *s, bool deepstack);
 
 #endif

@@ -251,7 +251,7 @@ static gpumem_status llava_projector(cfg_ctx *c, acc64 *s, uint64_t vh, const te
 /* --------------------------------------------------------------- table */
 
 typedef enum { TOWER_CLIP_OR_SIGLIP, TOWER_SIGLIP, TOWER_PIXTRAL, TOWER_LLAMA4,
-               TOWER_QWEN2_VL, TOWER_QWEN2_5_VL, TOWER_QWEN3_VL } tower_kind;
+               TOWER_QWEN2_VL, TOWER_QWEN2_5_VL, TOWER_QWEN3_VL, TOWER_QWEN3_5 } tower_kind;
 
 /* Which tie_word_embeddings ties lm_head to the embedding in the built
  * model; measured on transformers 5.24 with every combination of the key
@@ -282,6 +282,8 @@ static const vision_row vision_rows[] = {
     /* arch_vision_qwen3.c; tie measured: the top-level key alone */
     {"qwen3_vl", NULL, TOWER_QWEN3_VL, true, TIE_TOP, false},
     {"qwen3_vl_moe", NULL, TOWER_QWEN3_VL, true, TIE_TOP, false},
+    {"qwen3_5", NULL, TOWER_QWEN3_5, true, TIE_TOP, false},
+    {"qwen3_5_moe", NULL, TOWER_QWEN3_5, true, TIE_TOP, false},
 };
 
 static gpumem_status key_bool(cfg_ctx *c, json_t *obj, bool def, bool *out)
@@ -394,7 +396,9 @@ static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, cons
     case TOWER_QWEN2_5_VL:
         return qwen_tower(c, s, row->tower == TOWER_QWEN2_5_VL);
     case TOWER_QWEN3_VL:
-        return vision_qwen3_tower(c, s);
+        return vision_qwen3_tower(c, s, true);
+    case TOWER_QWEN3_5:
+        return vision_qwen3_tower(c, s, false);
     }
     return BAD("unknown vision tower");
 }

@@ -28,8 +28,9 @@ static void merger(acc64 *s, uint64_t h, uint64_t merged, uint64_t out, bool pos
  * learned position embeddings (num_position_embeddings); depth blocks of
  * two LayerNorms, fused qkv and proj, and a linear_fc1/linear_fc2 MLP, all
  * with bias; the merger and one deepstack merger per entry of
- * deepstack_visual_indexes. */
-gpumem_status vision_qwen3_tower(cfg_ctx *c, acc64 *s)
+ * deepstack_visual_indexes (Qwen3.5's tower, modeling_qwen3_5.py, has
+ * no deepstack mergers whatever the key says). */
+gpumem_status vision_qwen3_tower(cfg_ctx *c, acc64 *s, bool deepstack)
 {
     uint32_t depth, h, ff, heads, ch, patch, merge, tps, out, npos;
     TRY(cfg_u32(c, "depth", 27, MAX_LAYERS, &depth));
@@ -43,8 +44,8 @@ gpumem_status vision_qwen3_tower(cfg_ctx *c, acc64 *s)
     TRY(cfg_u32(c, "out_hidden_size", 3584, MAX_DIM, &out));
     TRY(cfg_u32(c, "num_position_embeddings", 2304, 1u << 24, &npos));
     json_t *deep = json_object_get(c->root, "deepstack_visual_indexes");
-    size_t n_deep = 3; /* the class default [8, 16, 24] */
-    if (deep && !json_is_null(deep)) {
+    size_t n_deep = deepstack ? 3 : 0; /* the class default [8, 16, 24] */
+    if (deepstack && deep && !json_is_null(deep)) {
         if (!json_is_array(deep))
             return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
                               "\"deepstack_visual_indexes\" must be an array of block indices");

@@ -605,7 +605,8 @@ static gpumem_status pick_tower(cfg_ctx *c, gpumem_model *m, const char **model_
         return err_set_at(c->err, GPUMEM_ERR_UNSUPPORTED, c->file, -1, 0, 0,
                           "multimodal model_type '%s' is not supported: its vision tower is "
                           "not modelled (supported: gemma3, llama4, llava, llava_next, "
-                          "mistral3, qwen2_vl, qwen2_5_vl, qwen3_vl, qwen3_vl_moe)",
+                          "mistral3, qwen2_vl, qwen2_5_vl, qwen3_vl, qwen3_vl_moe, qwen3_5, "
+                          "qwen3_5_moe)",
                           json_string_value(json_object_get(c->top, "model_type")));
     snprintf(m->note, sizeof m->note, "multimodal '%s': text tower '%s' + vision tower", *outer,
              *model_type);
