@@ -901,6 +901,7 @@ static const arch_row rows[] = {
     {"qwen3_vl_text", arch_read_qwen3_vl_text},
     {"qwen3_vl_moe_text", arch_read_qwen3_vl_moe_text},
     {"gemma3n_text", arch_read_gemma3n_text},
+    {"lfm2", arch_read_lfm2},
 };
 
 const arch_row *arch_find(const char *model_type)

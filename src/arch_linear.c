@@ -309,3 +309,91 @@ gpumem_status arch_read_falcon_mamba(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     }
     return GPUMEM_OK;
 }
+
+/* ------------------------------------------------------------------ LFM2 */
+
+/* LFM2 (modeling_lfm2.py, configuration_lfm2.py): "layer_types" (else
+ * full_attn_idxs, else every layer) picks full attention (per-head q/k
+ * RMSNorms, bias-free out_proj) or a gated short convolution
+ * (Lfm2ShortConv: in_proj to 3 x hidden, a depthwise conv of conv_L_cache
+ * taps, out_proj, conv_bias on all three); a SwiGLU MLP (w1, w3, w2) whose
+ * width, with block_auto_adjust_ff_dim, is 2/3 of intermediate_size times
+ * block_ffn_dim_multiplier rounded up to block_multiple_of; operator_norm
+ * and ffn_norm per layer, embedding_norm after the last layer. The conv
+ * layer caches conv_L_cache columns of hidden channels per sequence. */
+gpumem_status arch_read_lfm2(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    uint32_t taps, multiple;
+    bool bias, adjust;
+    TRY(cfg_u32(c, "vocab_size", 65536, MAX_WIDTH, &s->vocab));
+    TRY(cfg_u32(c, "hidden_size", 2560, MAX_DIM, &s->hidden));
+    TRY(cfg_u32(c, "num_hidden_layers", 32, 1u << 31, &s->layers));
+    TRY(cfg_u32(c, "num_attention_heads", 32, MAX_COUNT, &s->heads));
+    TRY(cfg_u32(c, "num_key_value_heads", 8, MAX_COUNT, &s->kv_heads));
+    TRY(cfg_u32(c, "intermediate_size", 12288, MAX_WIDTH, &s->ff));
+    TRY(cfg_u32(c, "max_position_embeddings", 128000, MAX_CTX, &s->maxpos));
+    TRY(cfg_bool(c, "tie_word_embeddings,tie_embedding", true, &s->tie));
+    TRY(cfg_u32(c, "conv_L_cache", 3, 1024, &taps));
+    TRY(cfg_bool(c, "conv_bias", false, &bias));
+    TRY(cfg_bool(c, "block_auto_adjust_ff_dim", true, &adjust));
+    TRY(cfg_u32(c, "block_multiple_of", 256, MAX_WIDTH, &multiple));
+    json_t *mult = json_object_get(c->root, "block_ffn_dim_multiplier");
+    if (mult && !json_is_null(mult) && !json_is_number(mult))
+        return BADCFG("\"block_ffn_dim_multiplier\" must be a number or null");
+    if (adjust) {
+        uint64_t ff = 2ull * s->ff / 3;
+        if (!mult || !json_is_null(mult)) {
+            double f = mult ? json_number_value(mult) : 1.0;
+            if (f <= 0 || f > 64 || multiple == 0)
+                return BADCFG("\"block_ffn_dim_multiplier\" and \"block_multiple_of\" must be "
+                              "positive");
+            ff = (uint64_t)(f * (double)ff);
+            ff = (ff + multiple - 1) / multiple * multiple;
+        }
+        if (ff > MAX_WIDTH)
+            return BADCFG("the adjusted MLP width %llu is implausibly large",
+                          (unsigned long long)ff);
+        s->ff = (uint32_t)ff;
+    }
+    if (taps == 0)
+        return BADCFG("\"conv_L_cache\" is zero");
+    s->qk_norm = 1;
+    TRY(arch_read_common(c, m, s));
+    TRY(arch_alloc_layers(c, m, s));
+    json_t *types = json_object_get(c->root, "layer_types");
+    json_t *idx = json_object_get(c->root, "full_attn_idxs");
+    bool have_types = types && !json_is_null(types), have_idx = idx && !json_is_null(idx);
+    if (have_types && (!json_is_array(types) || json_array_size(types) != m->n_layer))
+        return BADCFG("\"layer_types\" must be an array of %u strings (one per layer)",
+                      m->n_layer);
+    if (!have_types && have_idx && !json_is_array(idx))
+        return BADCFG("\"full_attn_idxs\" must be an array of layer indices");
+    uint64_t h = s->hidden;
+    for (uint32_t i = 0; i < m->n_layer; i++) {
+        bool conv = false;
+        if (have_types) {
+            const char *t = json_string_value(json_array_get(types, i));
+            if (!t || (strcmp(t, "conv") != 0 && strcmp(t, "full_attention") != 0))
+                return err_set_at(c->err, GPUMEM_ERR_UNSUPPORTED, c->file, -1, 0, 0,
+                                  "\"layer_types\"[%u] must be \"conv\" or \"full_attention\"", i);
+            conv = strcmp(t, "conv") == 0;
+        } else if (have_idx) {
+            conv = true;
+            for (size_t k = 0; k < json_array_size(idx); k++)
+                if (json_integer_value(json_array_get(idx, k)) == (json_int_t)i)
+                    conv = false;
+        }
+        if (!conv)
+            continue;
+        model_layer *l = &m->layers[i];
+        l->attn = ATTN_KIND_NONE;
+        l->qk_norm = false;
+        l->ssm = true;
+        l->ssm_short_conv = true;
+        l->ssm_d_inner = s->hidden;
+        l->ssm_d_conv = taps;
+        l->arch_linear = 4 * h * h;
+        l->arch_small = h * taps + (bias ? 3 * h + h + h : 0);
+    }
+    return GPUMEM_OK;
+}

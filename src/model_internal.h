@@ -62,6 +62,10 @@ typedef struct {
      * transformers 5.24), which pads and repeats more in fp32 than the
      * hybrids' mamba2_chunk_scan. */
     bool ssm_torch_mamba2;
+    /* LFM2's gated short convolution (Lfm2ShortConv): only a conv state of
+     * ssm_d_conv columns over ssm_d_inner (= hidden) channels, no SSM
+     * state; parameters counted by its reader. */
+    bool ssm_short_conv;
     /* Feed-forward: dense width, or MoE experts. */
     uint32_t n_ff;          /* dense MLP width (0 when MoE only) */
     bool gated_ff;          /* gate+up+down (3 matrices) vs up+down */

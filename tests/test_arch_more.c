@@ -101,6 +101,17 @@ static void test_mamba_variants_state(void **state)
     assert_int_equal(arch_component("falcon-mamba-small", "kv_cache", 1, 4096), 143856);
 }
 
+/* lfm2-small, bf16: layers 2 and 4 full attention (2 KV heads of 64:
+ * 2 x 2 x 64 x 2 B = 512 B per token each), layers 0, 1, 3 short
+ * convolutions caching conv_L_cache 3 columns of 256 channels: 1536 B per
+ * sequence each. */
+static void test_lfm2_conv_state(void **state)
+{
+    (void)state;
+    assert_int_equal(arch_component("lfm2-small", "kv_cache", 1, 2048), 1024ull * 2048 + 4608);
+    assert_int_equal(arch_component("lfm2-small", "kv_cache", 4, 7), 4 * (1024ull * 7 + 4608));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -108,6 +119,7 @@ int main(void)
         cmocka_unit_test(test_qwen3_next_errors),
         cmocka_unit_test(test_gemma3n_shared_kv),
         cmocka_unit_test(test_mamba_variants_state),
+        cmocka_unit_test(test_lfm2_conv_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
