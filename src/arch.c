@@ -918,6 +918,10 @@ const char *arch_supported(void)
            "gemma3 (text + vision), gemma3_text, phi, phi3, gpt2, gpt_neox, gpt_bigcode, falcon, "
            "bert, deepseek_v2, deepseek_v3, gpt_oss, olmo2, starcoder2, mamba, llama4 (text + vision), "
            "llama4_text, granite, granitemoe, cohere, cohere2, glm4, glm4_moe, olmo, olmoe, "
-           "smollm3, exaone4, ernie4_5, phimoe, granitemoehybrid, nemotron_h, jamba, multimodal "
-           "llava, llava_next, mistral3, qwen2_vl, qwen2_5_vl (text + vision towers)";
+           "smollm3, exaone4, ernie4_5, phimoe, granitemoehybrid, nemotron_h, jamba, opt, bloom, "
+           "gptj, mpt, stablelm, nemotron, olmo3, seed_oss, hunyuan_v1_dense, hunyuan_v1_moe, "
+           "apertus, glm, arcee, helium, dbrx, dots1, gemma3n_text, roberta, xlm-roberta, "
+           "distilbert, modernbert, mamba2, falcon_mamba, lfm2, qwen3_next, qwen3_5_text, "
+           "qwen3_5_moe_text, multimodal llava, llava_next, mistral3, qwen2_vl, qwen2_5_vl, qwen3_vl, "
+           "qwen3_vl_moe, qwen3_5, qwen3_5_moe (text + vision towers)";
 }
