@@ -397,3 +397,65 @@ gpumem_status arch_read_lfm2(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     }
     return GPUMEM_OK;
 }
+
+/* --------------------------------------------------------------- MiniMax */
+
+/* MiniMax-Text-01 (modeling_minimax.py, configuration_minimax.py):
+ * "layer_types" (default: full attention on even layers, lightning
+ * attention on odd ones; transformers 5.24 ignores the Hub's
+ * attn_type_list) picks GQA attention without biases or lightning
+ * attention (qkv_proj to 3 x heads x head_dim, output_gate, an RMSNorm over
+ * heads x head_dim, out_proj; its K^T V state heads x head_dim x head_dim
+ * per sequence, computed in block_size blocks); every layer MoE with
+ * num_local_experts experts, num_experts_per_tok per token and an fp32
+ * router; head_dim null means hidden / heads. */
+gpumem_status arch_read_minimax(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    uint32_t block;
+    TRY(cfg_u32(c, "vocab_size", 32000, MAX_WIDTH, &s->vocab));
+    TRY(cfg_u32(c, "hidden_size", 4096, MAX_DIM, &s->hidden));
+    TRY(cfg_u32(c, "num_hidden_layers", 32, 1u << 31, &s->layers));
+    TRY(cfg_u32(c, "num_attention_heads", 32, MAX_COUNT, &s->heads));
+    TRY(cfg_u32(c, "num_key_value_heads", 8, MAX_COUNT, &s->kv_heads));
+    TRY(cfg_u32(c, "head_dim", 0, MAX_DIM, &s->head_dim));
+    TRY(cfg_u32(c, "intermediate_size", 14336, MAX_WIDTH, &s->ff));
+    TRY(cfg_u32(c, "max_position_embeddings", 131072, MAX_CTX, &s->maxpos));
+    TRY(cfg_bool(c, "tie_word_embeddings", false, &s->tie));
+    TRY(cfg_u32(c, "num_local_experts", 8, MAX_COUNT, &s->n_expert));
+    TRY(cfg_u32(c, "num_experts_per_tok", 2, MAX_COUNT, &s->n_expert_used));
+    TRY(cfg_u32(c, "block_size", 256, MAX_CTX, &block));
+    s->ff_expert = s->ff;
+    if (block == 0)
+        return BADCFG("\"block_size\" is zero");
+    TRY(check_experts(c, s));
+    TRY(arch_read_common(c, m, s));
+    TRY(arch_alloc_layers(c, m, s));
+    bool *lin = calloc(m->n_layer, sizeof *lin);
+    if (!lin)
+        return err_set(c->err, GPUMEM_ERR_NOMEM, "out of memory");
+    /* Default: (i + 1) % 2 != 0 is full attention, i.e. odd layers linear. */
+    gpumem_status st = linear_layout(c, m->n_layer, 2, lin);
+    uint64_t h = s->hidden, d = (uint64_t)s->heads * s->head_dim;
+    for (uint32_t i = 0; st == GPUMEM_OK && i < m->n_layer; i++) {
+        model_layer *l = &m->layers[i];
+        l->n_ff = 0;
+        l->n_expert = s->n_expert;
+        l->n_expert_used = s->n_expert_used;
+        l->n_ff_expert = s->ff_expert;
+        bool linear = json_object_get(c->root, "layer_types") ? lin[i] : i % 2 == 1;
+        if (!linear)
+            continue;
+        l->attn = ATTN_KIND_NONE;
+        l->ssm = true;
+        l->ssm_lightning = true;
+        l->ssm_heads = s->heads;
+        l->ssm_head_dim = s->head_dim;
+        l->ssm_d_state = s->head_dim;
+        l->ssm_d_inner = (uint32_t)d;
+        l->ssm_chunk = block;
+        l->arch_linear = 3 * h * d + d * h + h * d; /* qkv_proj, out_proj, output_gate */
+        l->arch_small = d;                           /* norm */
+    }
+    free(lin);
+    return st;
+}

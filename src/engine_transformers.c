@@ -304,6 +304,15 @@ static layer_peak layer_peak_per_token(const gpumem_model *m, const model_layer 
         attn = 2 * kd + 2 * vd + 2 * nv + vd + 2 * kd + vd + nv +
                f32 * (nv * (5ull * l->ssm_d_state + 5ull * l->ssm_head_dim +
                             3ull * l->ssm_chunk) + 3 * nv);
+    } else if (l->ssm && l->ssm_lightning) {
+        /* MiniMax lightning attention (MiniMaxLightningAttention,
+         * transformers 5.24) at its RMSNorm: the activated qkv (3 d), the
+         * reshaped output (d), the norm's fp32 input copy and product (2 d
+         * in fp32), and one block's [heads, block, block] products, at
+         * most heads x block per token once the prompt fills a block.
+         * Measured: tiny-minimax-wide s512 and s2048. */
+        uint64_t d = div_up(l->ssm_d_inner, tp), nh = div_up(l->ssm_heads, tp);
+        attn = 4 * d + f32 * 2 * d + nh * (uint64_t)l->ssm_chunk;
     } else if (l->ssm && l->ssm_torch_mamba2) {
         /* Mamba2Mixer.torch_forward (modeling_mamba2.py, transformers
          * 5.24): in_proj's output and the conv output in the compute

@@ -66,6 +66,11 @@ typedef struct {
      * ssm_d_conv columns over ssm_d_inner (= hidden) channels, no SSM
      * state; parameters counted by its reader. */
     bool ssm_short_conv;
+    /* MiniMax lightning attention (MiniMaxLightningAttention): a state of
+     * ssm_heads x ssm_head_dim x ssm_d_state (= head_dim) per sequence, no
+     * conv; computed in blocks of ssm_chunk tokens. Parameters counted by
+     * its reader. */
+    bool ssm_lightning;
     /* Feed-forward: dense width, or MoE experts. */
     uint32_t n_ff;          /* dense MLP width (0 when MoE only) */
     bool gated_ff;          /* gate+up+down (3 matrices) vs up+down */

@@ -112,6 +112,16 @@ static void test_lfm2_conv_state(void **state)
     assert_int_equal(arch_component("lfm2-small", "kv_cache", 4, 7), 4 * (1024ull * 7 + 4608));
 }
 
+/* minimax-small, bf16: layer 2 full attention (2 KV heads of 48: 2 x 2 x
+ * 48 x 2 B = 384 B per token), layers 0, 1, 3 lightning attention keeping
+ * K^T V per head in the model dtype (measured: bf16 in tiny-minimax):
+ * 4 x 48 x 48 x 2 B = 18432 B per sequence each. */
+static void test_minimax_lightning_state(void **state)
+{
+    (void)state;
+    assert_int_equal(arch_component("minimax-small", "kv_cache", 1, 1000), 384ull * 1000 + 55296);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -120,6 +130,7 @@ int main(void)
         cmocka_unit_test(test_gemma3n_shared_kv),
         cmocka_unit_test(test_mamba_variants_state),
         cmocka_unit_test(test_lfm2_conv_state),
+        cmocka_unit_test(test_minimax_lightning_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
