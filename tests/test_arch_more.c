@@ -122,6 +122,51 @@ static void test_minimax_lightning_state(void **state)
     assert_int_equal(arch_component("minimax-small", "kv_cache", 1, 1000), 384ull * 1000 + 55296);
 }
 
+/* Each reader refuses an inconsistent config with an error naming the
+ * key, never a crash or a silent default. */
+static void test_bad_configs_name_the_key(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json, *key;
+        gpumem_status st;
+    } cases[] = {
+        {"{\"model_type\": \"helium\", \"head_dim\": 100}", "hidden_size", GPUMEM_ERR_INVALID},
+        {"{\"model_type\": \"lfm2\", \"num_hidden_layers\": 2, \"layer_types\": [\"conv\", "
+         "\"mamba\"]}",
+         "layer_types", GPUMEM_ERR_UNSUPPORTED},
+        {"{\"model_type\": \"dbrx\", \"attn_config\": 3}", "attn_config", GPUMEM_ERR_INVALID},
+        {"{\"model_type\": \"dbrx\", \"ffn_config\": {\"moe_top_k\": 9}}", "moe_top_k",
+         GPUMEM_ERR_INVALID},
+        {"{\"model_type\": \"hunyuan_v1_moe\", \"num_experts\": [4, 4]}", "num_experts",
+         GPUMEM_ERR_UNSUPPORTED},
+        {"{\"model_type\": \"hunyuan_v1_moe\", \"num_experts\": 4, \"num_hidden_layers\": 2, "
+         "\"moe_topk\": [1]}",
+         "moe_topk", GPUMEM_ERR_INVALID},
+        {"{\"model_type\": \"mamba2\", \"num_heads\": 7}", "num_heads", GPUMEM_ERR_INVALID},
+        {"{\"model_type\": \"gemma3n_text\", \"num_hidden_layers\": 4, \"num_kv_shared_layers\": 4, "
+         "\"layer_types\": null}",
+         "num_kv_shared_layers", GPUMEM_ERR_INVALID},
+        {"{\"model_type\": \"gemma3n_text\", \"num_hidden_layers\": 2, "
+         "\"num_kv_shared_layers\": 0, \"intermediate_size\": [1, 2, 3]}",
+         "intermediate_size", GPUMEM_ERR_INVALID},
+        {"{\"model_type\": \"minimax\", \"block_size\": 0}", "block_size", GPUMEM_ERR_INVALID},
+        {"{\"model_type\": \"opt\", \"word_embed_proj_dim\": 0}", "word_embed_proj_dim",
+         GPUMEM_ERR_INVALID},
+        {"{\"model_type\": \"qwen3_vl\", \"text_config\": {\"model_type\": \"qwen3_vl_text\"}, "
+         "\"vision_config\": {\"deepstack_visual_indexes\": 5}}",
+         "deepstack_visual_indexes", GPUMEM_ERR_INVALID},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        gpumem_error err;
+        memset(&err, 0, sizeof err);
+        gpumem_status st = load_text(cases[i].json, &err);
+        if (st != cases[i].st || !strstr(err.message, cases[i].key))
+            fail_msg("case %zu: status %d, message '%s' (want %d naming %s)", i, (int)st,
+                     err.message, (int)cases[i].st, cases[i].key);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -131,6 +176,7 @@ int main(void)
         cmocka_unit_test(test_mamba_variants_state),
         cmocka_unit_test(test_lfm2_conv_state),
         cmocka_unit_test(test_minimax_lightning_state),
+        cmocka_unit_test(test_bad_configs_name_the_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
