@@ -602,8 +602,8 @@ static gpumem_status u32_per_layer(cfg_ctx *c, const char *key, uint32_t def, ui
  * as many unembedding projections. The last num_kv_shared_layers layers
  * reuse an earlier layer's K/V (kv_sharing_modes "reuse"): they hold
  * only q_proj, q_norm and o_proj and cache nothing, so they are described
- * without attention (those projections counted here). Layers slide over sliding_window (512) but every fifth,
- * unless "layer_types" says. */
+ * without attention (those projections counted here). Layers slide over
+ * sliding_window (512) but every fifth, unless "layer_types" says. */
 gpumem_status arch_read_gemma3n_text(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 {
     uint32_t pl_vocab, pl_width, n_alt, rank, shared;

@@ -144,7 +144,8 @@ static void test_bad_configs_name_the_key(void **state)
          "\"moe_topk\": [1]}",
          "moe_topk", GPUMEM_ERR_INVALID},
         {"{\"model_type\": \"mamba2\", \"num_heads\": 7}", "num_heads", GPUMEM_ERR_INVALID},
-        {"{\"model_type\": \"gemma3n_text\", \"num_hidden_layers\": 4, \"num_kv_shared_layers\": 4, "
+        {"{\"model_type\": \"gemma3n_text\", \"num_hidden_layers\": 4, "
+         "\"num_kv_shared_layers\": 4, "
          "\"layer_types\": null}",
          "num_kv_shared_layers", GPUMEM_ERR_INVALID},
         {"{\"model_type\": \"gemma3n_text\", \"num_hidden_layers\": 2, "
