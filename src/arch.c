@@ -903,6 +903,7 @@ static const arch_row rows[] = {
     {"gemma3n_text", arch_read_gemma3n_text},
     {"lfm2", arch_read_lfm2},
     {"minimax", arch_read_minimax},
+    {"falcon_h1", arch_read_falcon_h1},
 };
 
 const arch_row *arch_find(const char *model_type)
@@ -922,7 +923,7 @@ const char *arch_supported(void)
            "smollm3, exaone4, ernie4_5, phimoe, granitemoehybrid, nemotron_h, jamba, opt, bloom, "
            "gptj, mpt, stablelm, nemotron, olmo3, seed_oss, hunyuan_v1_dense, hunyuan_v1_moe, "
            "apertus, glm, arcee, helium, dbrx, dots1, gemma3n_text, roberta, xlm-roberta, "
-           "distilbert, modernbert, mamba2, falcon_mamba, lfm2, minimax, qwen3_next, qwen3_5_text, "
-           "qwen3_5_moe_text, multimodal llava, llava_next, mistral3, qwen2_vl, qwen2_5_vl, qwen3_vl, "
-           "qwen3_vl_moe, qwen3_5, qwen3_5_moe (text + vision towers)";
+           "distilbert, modernbert, mamba2, falcon_mamba, falcon_h1, lfm2, minimax, qwen3_next, "
+           "qwen3_5_text, qwen3_5_moe_text, multimodal llava, llava_next, mistral3, qwen2_vl, "
+           "qwen2_5_vl, qwen3_vl, qwen3_vl_moe, qwen3_5, qwen3_5_moe (text + vision towers)";
 }

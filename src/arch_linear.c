@@ -5,6 +5,7 @@
 
 #include "error_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -458,4 +459,97 @@ gpumem_status arch_read_minimax(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     }
     free(lin);
     return st;
+}
+
+/* -------------------------------------------------------------- Falcon-H1 */
+
+/* Falcon-H1 (modeling_falcon_h1.py, configuration_falcon_h1.py): every
+ * layer runs a Mamba-2 mixer and attention side by side on the same
+ * normed input, then a gated MLP. The description holds each layer as two:
+ * the Mamba-2 half (with input_layernorm) and the attention + MLP half
+ * (with pre_ff_layernorm), so both caches, all parameters and each half's
+ * peak are counted. Mamba: d_ssm = mamba_d_ssm (default 1024; null:
+ * mamba_expand x hidden) = mamba_n_heads x mamba_d_head ("auto": d_ssm / heads); in_proj
+ * with mamba_proj_bias, conv1d with mamba_conv_bias, dt_bias/A_log/D per
+ * head, a gated RMSNorm only with mamba_rms_norm, out_proj with
+ * projectors_bias. Attention: q/k/v/o with attention_bias, head_dim
+ * hidden / heads unless given. lm_head never tied unless
+ * tie_word_embeddings. The multipliers and mup_vector are buffers. */
+gpumem_status arch_read_falcon_h1(cfg_ctx *c, gpumem_model *m, arch_spec *s)
+{
+    uint32_t heads, head_dim, groups, state, conv, chunk, expand, d_ssm, layers;
+    bool conv_bias, proj_bias, out_bias, rms_norm;
+    TRY(cfg_u32(c, "vocab_size", 128000, MAX_WIDTH, &s->vocab));
+    TRY(cfg_u32(c, "hidden_size", 4096, MAX_DIM, &s->hidden));
+    TRY(cfg_u32(c, "num_hidden_layers", 32, 1u << 30, &layers));
+    TRY(cfg_u32(c, "num_attention_heads", 32, MAX_COUNT, &s->heads));
+    TRY(cfg_u32(c, "num_key_value_heads", 8, MAX_COUNT, &s->kv_heads));
+    TRY(cfg_u32(c, "head_dim", 0, MAX_DIM, &s->head_dim));
+    TRY(cfg_u32(c, "intermediate_size", 14336, MAX_WIDTH, &s->ff));
+    TRY(cfg_u32(c, "max_position_embeddings", 8192, MAX_CTX, &s->maxpos));
+    TRY(cfg_bool(c, "tie_word_embeddings", false, &s->tie));
+    TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
+    TRY(cfg_bool(c, "mlp_bias", false, &s->mlp_bias));
+    TRY(cfg_u32(c, "mamba_expand", 2, 64, &expand));
+    TRY(cfg_u32(c, "mamba_d_ssm", 1024, MAX_WIDTH, &d_ssm));
+    json_t *dj = json_object_get(c->root, "mamba_d_ssm");
+    if (dj && json_is_null(dj))
+        d_ssm = expand * s->hidden;
+    TRY(cfg_u32(c, "mamba_n_heads", 128, MAX_COUNT, &heads));
+    TRY(cfg_u32(c, "mamba_n_groups", 1, MAX_COUNT, &groups));
+    TRY(cfg_u32(c, "mamba_d_state", 256, MAX_DIM, &state));
+    TRY(cfg_u32(c, "mamba_d_conv", 4, 1024, &conv));
+    TRY(cfg_u32(c, "mamba_chunk_size", 256, MAX_CTX, &chunk));
+    TRY(cfg_bool(c, "mamba_conv_bias", true, &conv_bias));
+    TRY(cfg_bool(c, "mamba_proj_bias", false, &proj_bias));
+    TRY(cfg_bool(c, "projectors_bias", false, &out_bias));
+    TRY(cfg_bool(c, "mamba_rms_norm", false, &rms_norm));
+    json_t *dh = json_object_get(c->root, "mamba_d_head");
+    if (dh && json_is_integer(dh))
+        TRY(cfg_u32(c, "mamba_d_head", 0, MAX_DIM, &head_dim));
+    else if (dh && !json_is_null(dh) &&
+             !(json_is_string(dh) && strcmp(json_string_value(dh), "auto") == 0))
+        return BADCFG("\"mamba_d_head\" must be an integer or \"auto\"");
+    else
+        head_dim = heads ? d_ssm / heads : 0;
+    if (!heads || !groups || heads % groups || !state || !conv || !chunk ||
+        (uint64_t)heads * head_dim != d_ssm)
+        return BADCFG("mamba_n_heads x mamba_d_head (%u x %u) must equal mamba_d_ssm (%u), with "
+                      "mamba_n_groups dividing the heads and non-zero state, conv and chunk",
+                      heads, head_dim, d_ssm);
+    if (layers > (1u << 30) / 2)
+        return BADCFG("\"num_hidden_layers\" is implausibly large");
+    s->layers = 2 * layers;
+    s->norms_per_layer = 1;
+    TRY(arch_read_common(c, m, s));
+    TRY(arch_alloc_layers(c, m, s));
+    snprintf(m->note, sizeof m->note,
+             "Falcon-H1: each of its %u layers described as a Mamba-2 half and an attention + "
+             "MLP half",
+             layers);
+    uint64_t h = s->hidden, conv_dim = d_ssm + 2ull * groups * state;
+    uint64_t proj = d_ssm + conv_dim + heads;
+    for (uint32_t i = 0; i < m->n_layer; i += 2) {
+        model_layer *l = &m->layers[i];
+        l->attn = ATTN_KIND_NONE;
+        l->qk_norm = false;
+        l->n_ff = 0;
+        l->ssm = true;
+        l->ssm_own_params = true;
+        l->ssm_torch_mamba2 = true; /* the same fp32 pads and repeats (measured) */
+        l->ssm_heads = heads;
+        l->ssm_head_dim = head_dim;
+        l->ssm_groups = groups;
+        l->ssm_d_state = state;
+        l->ssm_d_conv = conv;
+        l->ssm_d_inner = d_ssm;
+        l->ssm_chunk = chunk;
+        l->ssm_state_f32 = true;
+        l->ssm_conv_bias = conv_bias;
+        l->arch_linear = h * proj + (uint64_t)d_ssm * h;
+        l->arch_small = conv_dim * conv + (conv_bias ? conv_dim : 0) + 3ull * heads +
+                        (rms_norm ? d_ssm : 0) + (proj_bias ? proj : 0) + (out_bias ? h : 0);
+    }
+    s->o_bias = s->qkv_bias;
+    return GPUMEM_OK;
 }

@@ -14,6 +14,7 @@ gpumem_status arch_read_mamba2(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 gpumem_status arch_read_falcon_mamba(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 gpumem_status arch_read_lfm2(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 gpumem_status arch_read_minimax(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+gpumem_status arch_read_falcon_h1(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 /* arch_more.c */
 gpumem_status arch_read_opt(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 gpumem_status arch_read_bloom(cfg_ctx *c, gpumem_model *m, arch_spec *s);

@@ -317,15 +317,15 @@ static layer_peak layer_peak_per_token(const gpumem_model *m, const model_layer 
         /* Mamba2Mixer.torch_forward (modeling_mamba2.py, transformers
          * 5.24): in_proj's output and the conv output in the compute
          * dtype; in fp32 the padded input, B and C (repeated to every
-         * head), D's residual and input x dt, six more head-wide tensors
-         * of the chunk products (each d_inner or heads x state wide,
-         * whichever is larger) and, per chunk, L, G and M (3 heads x
-         * chunk). Measured: tiny-mamba2, tiny-mamba2-s32. */
+         * head: heads x state each) and one more heads x state product,
+         * six d_inner-wide tensors (D's residual, input x dt, the chunk
+         * products) and, per chunk, L, G and M (3 heads x chunk).
+         * Measured: tiny-mamba2, tiny-mamba2-s32, tiny-falcon-h1 (heads x
+         * state twice d_inner there). */
         uint64_t d = div_up(l->ssm_d_inner, tp), nh = div_up(l->ssm_heads, tp);
         uint64_t conv = d + 2ull * l->ssm_groups * l->ssm_d_state;
-        uint64_t bc = nh * l->ssm_d_state, wide = bc > d ? bc : d;
-        attn = d + 2 * conv + nh +
-               f32 * (2 * d + 2 * bc + 6 * wide + 3 * nh * (uint64_t)l->ssm_chunk);
+        uint64_t bc = nh * l->ssm_d_state;
+        attn = d + 2 * conv + nh + f32 * (7 * d + 3 * bc + 3 * nh * (uint64_t)l->ssm_chunk);
     } else if (l->ssm && l->ssm_heads) {
         /* Mamba-2 on the torch path (GraniteMoeHybridMambaLayer,
          * NemotronHMamba2Mixer with mamba2_chunk_scan, transformers 5.24):

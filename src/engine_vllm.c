@@ -373,13 +373,14 @@ static gpumem_status resolve(const gpumem_model *m, const engine_req *r, const g
                        s->vllm_version, versions[0].version, versions[N_VERSIONS - 1].version);
     uint32_t ssm = 0, attn = 0, mamba2 = 0;
     for (uint32_t i = 0; i < m->n_layer; i++)
-        if (m->layers[i].ssm_short_conv || m->layers[i].ssm_lightning)
-            /* vLLM's ShortConvSpec (LFM2) and MiniMax's linear-attention
-             * state spec are not modelled. */
+        if (m->layers[i].ssm_short_conv || m->layers[i].ssm_lightning ||
+            m->layers[i].ssm_own_params)
+            /* vLLM's ShortConvSpec (LFM2), MiniMax's linear-attention
+             * state and Falcon-H1's Mamba state are not checked. */
             return err_set(err, GPUMEM_ERR_UNSUPPORTED,
-                           "vLLM: layer %u is an LFM2 short convolution or MiniMax lightning "
-                           "attention, whose state pages gpumem does not model for vLLM; use "
-                           "--engine transformers",
+                           "vLLM: layer %u is an LFM2 short convolution, MiniMax lightning "
+                           "attention or a Falcon-H1 Mamba half, whose state pages gpumem does "
+                           "not check against vLLM; use --engine transformers",
                            i);
     for (uint32_t i = 0; i < m->n_layer; i++)
         if (m->layers[i].ssm_delta)

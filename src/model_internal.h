@@ -71,6 +71,9 @@ typedef struct {
      * conv; computed in blocks of ssm_chunk tokens. Parameters counted by
      * its reader. */
     bool ssm_lightning;
+    /* A Mamba-2 mixer whose parameters its reader counted (Falcon-H1: its
+     * gated norm optional, in_proj and out_proj biases apart). */
+    bool ssm_own_params;
     /* Feed-forward: dense width, or MoE experts. */
     uint32_t n_ff;          /* dense MLP width (0 when MoE only) */
     bool gated_ff;          /* gate+up+down (3 matrices) vs up+down */

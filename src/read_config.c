@@ -256,7 +256,8 @@ static void attn_params(const arch_spec *s, const model_layer *l, acc64 *lin, ac
 
 static void ssm_params(const arch_spec *s, const model_layer *l, acc64 *lin, acc64 *small)
 {
-    if (l->ssm_delta || l->ssm_short_conv || l->ssm_lightning) /* the reader counted them */
+    if (l->ssm_delta || l->ssm_short_conv || l->ssm_lightning || l->ssm_own_params)
+        /* the reader counted them */
         return;
     if (l->ssm_heads) {
         uint64_t ml, ms;

@@ -168,6 +168,18 @@ static void test_bad_configs_name_the_key(void **state)
     }
 }
 
+/* falcon-h1-small-bias, bf16: 3 layers, each both attention (2 KV heads
+ * of 256 / 4 = 64: 512 B per token) and a Mamba-2 mixer (d_ssm 384, 2
+ * groups x state 16: conv over 384 + 64 = 448 channels x 4 columns x 2 B
+ * = 3584 B, state 12 heads x 32 x 16 x 4 B = 24576 B per sequence); the
+ * description holds each as two layers. */
+static void test_falcon_h1_both_caches(void **state)
+{
+    (void)state;
+    assert_int_equal(arch_component("falcon-h1-small-bias", "kv_cache", 1, 3000),
+                     1536ull * 3000 + 3 * 28160);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +190,7 @@ int main(void)
         cmocka_unit_test(test_lfm2_conv_state),
         cmocka_unit_test(test_minimax_lightning_state),
         cmocka_unit_test(test_bad_configs_name_the_key),
+        cmocka_unit_test(test_falcon_h1_both_caches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
