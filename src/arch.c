@@ -3,6 +3,7 @@
  * keys, and which parameters its modules hold (modeling_<arch>.py). Adding
  * an architecture is one function and one table row. */
 #include "read_config_internal.h"
+#include "arch_more_internal.h"
 
 #include "error_internal.h"
 
@@ -351,6 +352,7 @@ static gpumem_status read_ernie4_5(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 
 static gpumem_status read_phi3(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 {
+    s->qkv_fused = true;
     TRY(read_dims(c, s, (dims){32064, 3072, 32, 32, 0, 0, 8192, 4096, false}));
     TRY(finish_dense(c, m, s));
     return sliding_all(c, m);
@@ -383,6 +385,7 @@ static gpumem_status read_phi(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 
 static gpumem_status read_gpt_neox(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 {
+    s->qkv_fused = true;
     TRY(read_dims(c, s, (dims){50432, 6144, 44, 64, 0, 0, 24576, 2048, false}));
     TRY(cfg_bool(c, "attention_bias", true, &s->qkv_bias));
     s->o_bias = s->qkv_bias;
@@ -396,6 +399,7 @@ static gpumem_status read_gpt_neox(cfg_ctx *c, gpumem_model *m, arch_spec *s)
  * n_inner null means 4 * n_embd. */
 static gpumem_status read_gpt2_like(cfg_ctx *c, gpumem_model *m, arch_spec *s, bool mqa)
 {
+    s->qkv_fused = true;
     TRY(read_dims(c, s, (dims){50257, 768, 12, 12, 0, 0, 0, 1024, true}));
     if (s->ff == 0)
         s->ff = 4 * s->hidden;
@@ -425,6 +429,7 @@ static gpumem_status read_gpt_bigcode(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 
 static gpumem_status read_falcon(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 {
+    s->qkv_fused = true;
     bool new_arch, multi_query, parallel;
     uint32_t n_ln;
     TRY(read_dims(c, s, (dims){65024, 4544, 32, 71, 0, 0, 0, 2048, true}));
@@ -873,6 +878,38 @@ static const arch_row rows[] = {
     {"jamba", arch_read_jamba},
     {"qwen2_5_vl_text", arch_read_qwen_vl_text},
     {"qwen2_vl_text", arch_read_qwen_vl_text},
+    /* arch_more.c, arch_linear.c */
+    {"qwen3_next", arch_read_qwen3_next},
+    {"qwen3_5_text", arch_read_qwen3_5_text},
+    {"qwen3_5_moe_text", arch_read_qwen3_5_moe_text},
+    {"opt", arch_read_opt},
+    {"bloom", arch_read_bloom},
+    {"gptj", arch_read_gptj},
+    {"mpt", arch_read_mpt},
+    {"stablelm", arch_read_stablelm},
+    {"nemotron", arch_read_nemotron},
+    {"olmo3", arch_read_olmo3},
+    {"seed_oss", arch_read_seed_oss},
+    {"hunyuan_v1_dense", arch_read_hunyuan_dense},
+    {"apertus", arch_read_apertus},
+    {"glm", arch_read_glm},
+    {"arcee", arch_read_arcee},
+    {"helium", arch_read_helium},
+    {"roberta", arch_read_roberta},
+    {"xlm-roberta", arch_read_xlm_roberta},
+    {"distilbert", arch_read_distilbert},
+    {"modernbert", arch_read_modernbert},
+    {"dbrx", arch_read_dbrx},
+    {"hunyuan_v1_moe", arch_read_hunyuan_moe},
+    {"dots1", arch_read_dots1},
+    {"mamba2", arch_read_mamba2},
+    {"falcon_mamba", arch_read_falcon_mamba},
+    {"qwen3_vl_text", arch_read_qwen3_vl_text},
+    {"qwen3_vl_moe_text", arch_read_qwen3_vl_moe_text},
+    {"gemma3n_text", arch_read_gemma3n_text},
+    {"lfm2", arch_read_lfm2},
+    {"minimax", arch_read_minimax},
+    {"falcon_h1", arch_read_falcon_h1},
 };
 
 const arch_row *arch_find(const char *model_type)
@@ -889,6 +926,10 @@ const char *arch_supported(void)
            "gemma3 (text + vision), gemma3_text, phi, phi3, gpt2, gpt_neox, gpt_bigcode, falcon, "
            "bert, deepseek_v2, deepseek_v3, gpt_oss, olmo2, starcoder2, mamba, llama4 (text + vision), "
            "llama4_text, granite, granitemoe, cohere, cohere2, glm4, glm4_moe, olmo, olmoe, "
-           "smollm3, exaone4, ernie4_5, phimoe, granitemoehybrid, nemotron_h, jamba, multimodal "
-           "llava, llava_next, mistral3, qwen2_vl, qwen2_5_vl (text + vision towers)";
+           "smollm3, exaone4, ernie4_5, phimoe, granitemoehybrid, nemotron_h, jamba, opt, bloom, "
+           "gptj, mpt, stablelm, nemotron, olmo3, seed_oss, hunyuan_v1_dense, hunyuan_v1_moe, "
+           "apertus, glm, arcee, helium, dbrx, dots1, gemma3n_text, roberta, xlm-roberta, "
+           "distilbert, modernbert, mamba2, falcon_mamba, falcon_h1, lfm2, minimax, qwen3_next, "
+           "qwen3_5_text, qwen3_5_moe_text, multimodal llava, llava_next, mistral3, qwen2_vl, "
+           "qwen2_5_vl, qwen3_vl, qwen3_vl_moe, qwen3_5, qwen3_5_moe (text + vision towers)";
 }

@@ -5,6 +5,7 @@
  * file adds what the image side holds. Class defaults are those of
  * configuration_<tower>.py (5.24) for keys a vision_config leaves out. */
 #include "read_config_internal.h"
+#include "arch_more_internal.h"
 
 #include "error_internal.h"
 #include "util_internal.h"
@@ -286,7 +287,7 @@ static gpumem_status llava_projector(cfg_ctx *c, acc64 *s, uint64_t vh, const te
 /* --------------------------------------------------------------- table */
 
 typedef enum { TOWER_CLIP_OR_SIGLIP, TOWER_SIGLIP, TOWER_PIXTRAL, TOWER_LLAMA4,
-               TOWER_QWEN2_VL, TOWER_QWEN2_5_VL } tower_kind;
+               TOWER_QWEN2_VL, TOWER_QWEN2_5_VL, TOWER_QWEN3_VL, TOWER_QWEN3_5 } tower_kind;
 
 /* Which tie_word_embeddings ties lm_head to the embedding in the built
  * model; measured on transformers 5.24 with every combination of the key
@@ -314,6 +315,11 @@ static const vision_row vision_rows[] = {
     {"llama4", NULL, TOWER_LLAMA4, true, TIE_TEXT, false},
     {"qwen2_vl", "qwen2_vl_text", TOWER_QWEN2_VL, false, TIE_EITHER, false},
     {"qwen2_5_vl", "qwen2_5_vl_text", TOWER_QWEN2_5_VL, false, TIE_EITHER, false},
+    /* arch_vision_qwen3.c; tie measured: the top-level key alone */
+    {"qwen3_vl", NULL, TOWER_QWEN3_VL, true, TIE_TOP, false},
+    {"qwen3_vl_moe", NULL, TOWER_QWEN3_VL, true, TIE_TOP, false},
+    {"qwen3_5", NULL, TOWER_QWEN3_5, true, TIE_TOP, false},
+    {"qwen3_5_moe", NULL, TOWER_QWEN3_5, true, TIE_TOP, false},
 };
 
 static gpumem_status key_bool(cfg_ctx *c, json_t *obj, bool def, bool *out)
@@ -541,6 +547,10 @@ static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, cons
         qwen_image_path(m, &q, v2_5);
         return GPUMEM_OK;
     }
+    case TOWER_QWEN3_VL:
+        return vision_qwen3_tower(c, s, true);
+    case TOWER_QWEN3_5:
+        return vision_qwen3_tower(c, s, false);
     }
     return BAD("unknown vision tower");
 }

@@ -1296,6 +1296,15 @@ gpumem_status engine_llamacpp(const gpumem_model *m, const engine_req *r,
                        "--model-draft: speculative decoding generates tokens; %s runs as an "
                        "embedding model here",
                        m->name);
+    for (uint32_t i = 0; m->layers && i < m->n_layer; i++)
+        if (m->layers[i].ssm_delta)
+            /* qwen3next's graph (delta-net chunks) and recurrent state
+             * are not measured on de3ff81. */
+            return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                           "%s: layer %u is gated delta-net linear attention (Qwen3-Next), "
+                           "whose state and compute buffer gpumem does not model for "
+                           "llama.cpp; use --engine transformers",
+                           m->name, i);
     gpumem_status st = check_extras(m, s, err);
     if (st == GPUMEM_OK)
         st = run(m, r, s, false, out, err);

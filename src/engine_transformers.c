@@ -303,11 +303,48 @@ static layer_peak layer_peak_per_token(const gpumem_model *m, const model_layer 
 {
     /* An encoder (BERT: LayerNorm after the residual) holds two: the
      * embedding output and the layer's input (measured: bert-base). */
-    uint64_t h = m->n_embd, base = m->is_encoder ? 2 * h : 4 * h;
+    uint64_t h = m->n_embd, base = (m->is_encoder ? 2 * h : 4 * h) + m->layer_extra_live;
     uint64_t attn = 0, ff = 0, scores = 0;
     /* fp32 intermediates count twice in 16-bit compute. */
     uint64_t f32 = dtype_get(compute)->bytes_num < 4 ? 2 : 1;
-    if (l->ssm && l->ssm_heads) {
+    if (l->ssm && l->ssm_delta) {
+        /* Gated delta net on the torch path (Qwen3NextGatedDeltaNet with
+         * torch_chunk_gated_delta_rule, transformers 5.24), live in the
+         * chunk loop: in_proj_qkvz's output, z's copy and the conv output
+         * in the compute dtype; in fp32 per value head (q and k repeated
+         * to every value head): the padded v, k_beta, v_beta, decayed
+         * k_beta, the two triangular solves, the decayed q and k, the
+         * output and one more copy (5 head_k + 5 head_v), and three
+         * chunk-wide tensors (pairwise decay, UT system, intra-chunk
+         * attention). Measured: tiny-qwen3-next, torch_inference.jsonl. */
+        uint64_t nv = div_up(l->ssm_heads, tp), nk = div_up(l->ssm_groups, tp);
+        uint64_t kd = nk * l->ssm_d_state, vd = nv * l->ssm_head_dim;
+        attn = 2 * kd + 2 * vd + 2 * nv + vd + 2 * kd + vd + nv +
+               f32 * (nv * (5ull * l->ssm_d_state + 5ull * l->ssm_head_dim +
+                            3ull * l->ssm_chunk) + 3 * nv);
+    } else if (l->ssm && l->ssm_lightning) {
+        /* MiniMax lightning attention (MiniMaxLightningAttention,
+         * transformers 5.24) at its RMSNorm: the activated qkv (3 d), the
+         * reshaped output (d), the norm's fp32 input copy and product (2 d
+         * in fp32), and one block's [heads, block, block] products, at
+         * most heads x block per token once the prompt fills a block.
+         * Measured: tiny-minimax-wide s512 and s2048. */
+        uint64_t d = div_up(l->ssm_d_inner, tp), nh = div_up(l->ssm_heads, tp);
+        attn = 4 * d + f32 * 2 * d + nh * (uint64_t)l->ssm_chunk;
+    } else if (l->ssm && l->ssm_torch_mamba2) {
+        /* Mamba2Mixer.torch_forward (modeling_mamba2.py, transformers
+         * 5.24): in_proj's output and the conv output in the compute
+         * dtype; in fp32 the padded input, B and C (repeated to every
+         * head: heads x state each) and one more heads x state product,
+         * six d_inner-wide tensors (D's residual, input x dt, the chunk
+         * products) and, per chunk, L, G and M (3 heads x chunk).
+         * Measured: tiny-mamba2, tiny-mamba2-s32, tiny-falcon-h1 (heads x
+         * state twice d_inner there). */
+        uint64_t d = div_up(l->ssm_d_inner, tp), nh = div_up(l->ssm_heads, tp);
+        uint64_t conv = d + 2ull * l->ssm_groups * l->ssm_d_state;
+        uint64_t bc = nh * l->ssm_d_state;
+        attn = d + 2 * conv + nh + f32 * (7 * d + 3 * bc + 3 * nh * (uint64_t)l->ssm_chunk);
+    } else if (l->ssm && l->ssm_heads) {
         /* Mamba-2 on the torch path (GraniteMoeHybridMambaLayer,
          * NemotronHMamba2Mixer with mamba2_chunk_scan, transformers 5.24):
          * in_proj's output (gate, conv input, dt) and the conv output in
@@ -327,6 +364,16 @@ static layer_peak layer_peak_per_token(const gpumem_model *m, const model_layer 
         uint64_t d = div_up(l->ssm_d_inner, tp);
         attn = 4 * d + l->ssm_dt_rank + 2ull * l->ssm_d_state +
                f32 * (d + 3 * d * l->ssm_d_state);
+    } else if (l->ssm && l->ssm_state_f32) {
+        /* Falcon-Mamba's slow path (FalconMambaMixer.slow_forward,
+         * transformers 5.24): in_proj output (2 d_inner), conv output,
+         * its copy, softplus(dt) and the stacked scan outputs in the
+         * compute dtype, x_proj's output; in fp32 two d_inner-wide
+         * tensors and discrete_A, discrete_B, deltaB_u (3 d_inner x
+         * d_state). Measured: tiny-falcon-mamba. */
+        uint64_t d = div_up(l->ssm_d_inner, tp);
+        attn = 6 * d + l->ssm_dt_rank + 2ull * l->ssm_d_state +
+               f32 * (2 * d + 3 * d * l->ssm_d_state);
     } else if (l->ssm) {
         /* in_proj output (2 d), conv output, x_proj, dt, gated output. */
         uint64_t d = div_up(l->ssm_d_inner, tp);
@@ -344,12 +391,24 @@ static layer_peak layer_peak_per_token(const gpumem_model *m, const model_layer 
         if (impl == GPUMEM_ATTN_FLASH)
             attn = attn - nh * (l->head_dim_k + (uint64_t)l->head_dim_v) + 2 * nh;
         /* Eager's scores come before the attention output and o_proj,
-         * beside q, k and v once (the rotary results replace the
-         * projections; a fused qkv projection stays whole while its views
-         * live) and K/V repeated to all heads where GQA repeats them
-         * (measured: bert-base eager q, k, v; llama-3.1-8b eager q and two
-         * clones; tiny-llava q beside the cache). */
-        scores = q + kv + (nkv < nh ? nh * (l->head_dim_k + (uint64_t)l->head_dim_v) : 0);
+         * beside q, k and v once (separate projections: the rotary results
+         * replace them), twice where a fused projection's output stays
+         * whole beside rotated copies, and K/V repeated to all heads where
+         * GQA repeats them (measured: bert-base eager q, k, v; llama-3.1-8b
+         * eager q and two clones; tiny-llava q beside the cache;
+         * tiny-modernbert Wqkv beside rotated q and k). */
+        scores = (q + kv) * (m->qkv_fused && !m->learned_positions ? 2 : 1) +
+                 (nkv < nh ? nh * (l->head_dim_k + (uint64_t)l->head_dim_v) : 0);
+        if (m->rope_f32) {
+            /* ModernBERT (transformers 5.24) rotates q, then k, in fp32:
+             * at k's rotate_half the fused qkv output, the rotated q and
+             * k's fp32 copy, its cos product, negated half and cat (q +
+             * 3.5 k in fp32) beside the pre-norm input. Measured:
+             * tiny-modernbert sdpa. */
+            uint64_t kd = nkv * l->head_dim_k;
+            uint64_t rope = h + q + kv + f32 * (q + (7 * kd + 1) / 2);
+            attn = rope > attn ? rope : attn;
+        }
         if (l->attn == ATTN_KIND_MLA) {
             attn += l->kv_lora_rank + l->qk_rope_dim;
             scores += l->kv_lora_rank + l->qk_rope_dim;
@@ -447,6 +506,7 @@ static gpumem_status activations(const gpumem_model *m, const engine_req *r, con
          * result (none extra when already fp32; measured peak op on the
          * CPU: _softmax; CUDA's kernel converts in place and needs less). */
         uint64_t per_score = m->softmax_native ? 2 * d : d + 4 + (d < 4 ? 4 : 0);
+        per_score += m->eager_extra_scores * d;
         acc_mul(&ph_scores, 2, (uint64_t[]){probs, per_score});
         acc_mul(&ph_rest, 2, (uint64_t[]){probs, d});
     }

@@ -382,6 +382,26 @@ static gpumem_status resolve(const gpumem_model *m, const engine_req *r, const g
         return err_set(err, GPUMEM_ERR_NOT_FOUND, "vLLM version '%s' is not modelled (have %s, %s)",
                        s->vllm_version, versions[0].version, versions[N_VERSIONS - 1].version);
     uint32_t ssm = 0, attn = 0, mamba2 = 0, moe_only = 0;
+    for (uint32_t i = 0; i < m->n_layer; i++)
+        if (m->layers[i].ssm_short_conv || m->layers[i].ssm_lightning ||
+            m->layers[i].ssm_own_params)
+            /* vLLM's ShortConvSpec (LFM2), MiniMax's linear-attention
+             * state and Falcon-H1's Mamba state are not checked. */
+            return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                           "vLLM: layer %u is an LFM2 short convolution, MiniMax lightning "
+                           "attention or a Falcon-H1 Mamba half, whose state pages gpumem does "
+                           "not check against vLLM; use --engine transformers",
+                           i);
+    for (uint32_t i = 0; i < m->n_layer; i++)
+        if (m->layers[i].ssm_delta)
+            /* vLLM gives gated delta-net layers their own state spec
+             * (GDN: conv and recurrent state, own dtype rules), not
+             * checked against its planner. */
+            return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                           "vLLM: layer %u is gated delta-net linear attention (Qwen3-Next), "
+                           "whose state pages gpumem does not model for vLLM; use --engine "
+                           "transformers",
+                           i);
     for (uint32_t i = 0; i < m->n_layer; i++) {
         const model_layer *l = &m->layers[i];
         ssm += l->ssm;

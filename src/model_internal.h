@@ -56,6 +56,30 @@ typedef struct {
     /* vLLM keeps the SSM state in fp32 whatever the model dtype
      * (NemotronH: mamba_ssm_cache_dtype, models/config.py). */
     bool ssm_vllm_state_f32;
+    /* Gated delta-net linear attention (Qwen3-Next, modeling_qwen3_next.py,
+     * transformers 5.24) described in the Mamba-2 fields: ssm_heads value
+     * heads of ssm_head_dim (head_v_dim), ssm_groups key heads of
+     * ssm_d_state (head_k_dim), so the conv runs over 2 key_dim +
+     * value_dim channels and the state is v_heads x head_v x head_k, as
+     * for Mamba-2; ssm_chunk is the delta rule's chunk (64). Its
+     * parameters and activations are its own. */
+    bool ssm_delta;
+    /* Mamba-2 run by Mamba2Mixer.torch_forward (modeling_mamba2.py,
+     * transformers 5.24), which pads and repeats more in fp32 than the
+     * hybrids' mamba2_chunk_scan. */
+    bool ssm_torch_mamba2;
+    /* LFM2's gated short convolution (Lfm2ShortConv): only a conv state of
+     * ssm_d_conv columns over ssm_d_inner (= hidden) channels, no SSM
+     * state; parameters counted by its reader. */
+    bool ssm_short_conv;
+    /* MiniMax lightning attention (MiniMaxLightningAttention): a state of
+     * ssm_heads x ssm_head_dim x ssm_d_state (= head_dim) per sequence, no
+     * conv; computed in blocks of ssm_chunk tokens. Parameters counted by
+     * its reader. */
+    bool ssm_lightning;
+    /* A Mamba-2 mixer whose parameters its reader counted (Falcon-H1: its
+     * gated norm optional, in_proj and out_proj biases apart). */
+    bool ssm_own_params;
     /* Feed-forward: dense width, or MoE experts. */
     uint32_t n_ff;          /* dense MLP width (0 when MoE only) */
     bool gated_ff;          /* gate+up+down (3 matrices) vs up+down */
@@ -76,6 +100,9 @@ typedef struct {
      * type_as); otherwise fp32 (Mixtral, DeepSeek, GLM-4-MoE, Nemotron-H),
      * and the weighted expert rows become fp32 (transformers 5.24). */
     bool moe_weights_compute;
+    /* Parameters an architecture reader counted itself for modules the
+     * shared counter has no rule for (compute_params adds them). */
+    uint64_t arch_linear, arch_small;
     /* Parameters of this layer, split as quantisers and engines need. */
     uint64_t params_linear; /* 2-D matrices outside routed experts */
     uint64_t params_expert; /* routed expert matrices (and their biases) */
@@ -160,6 +187,23 @@ struct gpumem_model {
     /* Eager attention's softmax runs in the compute dtype (BERT, GPT-2,
      * Falcon in transformers 5.24) instead of upcasting to fp32. */
     bool softmax_native;
+    /* One fused q/k/v projection (GPT-2's c_attn, GPT-NeoX/Falcon/BLOOM's
+     * query_key_value, Phi-3's qkv_proj, MPT/DBRX/ModernBERT's Wqkv): its
+     * output stays whole while q, k, v (views of it) live, beside rotary
+     * copies (transformers 5.24). */
+    bool qkv_fused;
+    /* Extra compute-dtype score tensors live at eager's softmax (BLOOM,
+     * transformers 5.24: the masked sum beside baddbmm's scores, and the
+     * previous block's attention probabilities, which BloomModel's loop
+     * still holds). */
+    uint8_t eager_extra_scores;
+    /* Rotary embedding applied in fp32 (ModernBERT's apply_rotary_pos_emb
+     * upcasts q and k, transformers 5.24). */
+    bool rope_f32;
+    /* Per-token elements live through every layer beside the usual
+     * hidden-sized tensors (Gemma 3n, transformers 5.24: the AltUp
+     * stacks, AltUp/LAuReL intermediates and the per-layer inputs). */
+    uint64_t layer_extra_live;
     bool embed_scale_buffer; /* the input embedding keeps a scalar buffer (Gemma's embed_scale) */
     bool rope_per_layer_type; /* rotary_emb keeps inv_freq per layer type (Gemma 3: 2 sets) */
     gpumem_dtype dtype;

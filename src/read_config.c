@@ -151,6 +151,7 @@ gpumem_status arch_alloc_layers(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     m->learned_positions = s->learned_pos;
     m->is_encoder = s->encoder;
     m->softmax_native = s->softmax_native;
+    m->qkv_fused = s->qkv_fused;
     for (uint32_t i = 0; i < s->layers; i++) {
         model_layer *l = &m->layers[i];
         l->attn = ATTN_KIND_FULL;
@@ -256,6 +257,9 @@ static void attn_params(const arch_spec *s, const model_layer *l, acc64 *lin, ac
 
 static void ssm_params(const arch_spec *s, const model_layer *l, acc64 *lin, acc64 *small)
 {
+    if (l->ssm_delta || l->ssm_short_conv || l->ssm_lightning || l->ssm_own_params)
+        /* the reader counted them */
+        return;
     if (l->ssm_heads) {
         uint64_t ml, ms;
         arch_mamba2_params(l, s->hidden, &ml, &ms);
@@ -334,15 +338,16 @@ static uint64_t linear_biases(const arch_spec *s, const model_layer *l)
 gpumem_status compute_params(cfg_ctx *c, gpumem_model *m, const arch_spec *s)
 {
     uint64_t h = s->hidden;
+    uint64_t e = s->embed_dim ? s->embed_dim : h;
     acc64 top = {0, false};
-    acc64_add(&top, s->vocab, h);
+    acc64_add(&top, s->vocab, e);
     m->params_embed = top.sum;
     if (!u64_add(m->params_embed, s->extra_embed, &m->params_embed))
         top.overflow = true;
     m->params_output = 0;
     if (!s->encoder && !s->tie)
-        m->params_output = (uint64_t)s->vocab * h + (s->lm_head_bias ? s->vocab : 0);
-    m->params_other = h * s->norm_w + s->extra_other;
+        m->params_output = (uint64_t)s->vocab * e + (s->lm_head_bias ? s->vocab : 0);
+    m->params_other = (s->no_final_norm ? 0 : h * s->norm_w) + s->extra_other;
 
     for (uint32_t i = 0; i < m->n_layer; i++) {
         model_layer *l = &m->layers[i];
@@ -352,6 +357,8 @@ gpumem_status compute_params(cfg_ctx *c, gpumem_model *m, const arch_spec *s)
         else
             attn_params(s, l, &lin, &small);
         ff_params(s, l, &lin, &small, &expert);
+        acc64_add(&lin, l->arch_linear, 1);
+        acc64_add(&small, l->arch_small, 1);
         acc64_add(&small, (uint64_t)s->norms_per_layer * h, s->norm_w);
         if (lin.overflow || small.overflow || expert.overflow)
             top.overflow = true;
@@ -620,7 +627,8 @@ static gpumem_status pick_tower(cfg_ctx *c, gpumem_model *m, const char **model_
         return err_set_at(c->err, GPUMEM_ERR_UNSUPPORTED, c->file, -1, 0, 0,
                           "multimodal model_type '%s' is not supported: its vision tower is "
                           "not modelled (supported: gemma3, llama4, llava, llava_next, "
-                          "mistral3, qwen2_vl, qwen2_5_vl)",
+                          "mistral3, qwen2_vl, qwen2_5_vl, qwen3_vl, qwen3_vl_moe, qwen3_5, "
+                          "qwen3_5_moe)",
                           json_string_value(json_object_get(c->top, "model_type")));
     snprintf(m->note, sizeof m->note, "multimodal '%s': text tower '%s' + vision tower", *outer,
              *model_type);

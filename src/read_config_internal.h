@@ -37,6 +37,10 @@ typedef struct {
     bool lm_head_bias;
     uint64_t extra_embed; /* position / token-type embeddings */
     uint64_t extra_other; /* beyond the final norm: pooler, embedding norm */
+    /* Token embedding (and lm_head) width when it is not hidden (OPT's
+     * word_embed_proj_dim, projected in and out); 0: hidden. */
+    uint32_t embed_dim;
+    bool no_final_norm;   /* no norm after the last layer (OPT post-LN) */
     /* MoE */
     uint32_t n_expert, n_expert_used, ff_expert, ff_shared;
     bool shared_gate, router_bias, expert_bias;
@@ -46,6 +50,7 @@ typedef struct {
     uint32_t q_lora_rank, kv_lora_rank, qk_rope_dim, qk_nope_dim, v_head_dim;
     bool learned_pos, encoder;
     bool softmax_native; /* see gpumem_model.softmax_native */
+    bool qkv_fused;      /* see gpumem_model.qkv_fused */
 } arch_spec;
 
 /* Reader context for one config object; errors name `file` and the key. */

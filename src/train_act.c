@@ -126,6 +126,19 @@ static layer_act layer_bytes(const gpumem_model *m, const model_layer *l, const 
 {
     layer_act a = {0, 0, 0};
     double h = m->n_embd, t = r->tp, mask = r->dropout ? h : 0;
+    if (l->ssm && l->ssm_delta) {
+        /* Gated delta net (Qwen3-Next, transformers 5.24's torch chunk
+         * rule): the tensors of its inference peak (engine_transformers.c),
+         * all of which autograd saves: projections, z and the conv output
+         * in the compute dtype, fp32 per value head 5 head_k + 5 head_v +
+         * 3 chunk. Not measured in training. */
+        double nv = (double)l->ssm_heads / t, kd = (double)l->ssm_groups * l->ssm_d_state / t;
+        double vd = nv * l->ssm_head_dim;
+        a.replicated = norm_bytes(b, h) + b->el * h;
+        a.split = b->el * (4 * kd + 4 * vd + 3 * nv) +
+                  4.0 * nv * (5.0 * l->ssm_d_state + 5.0 * l->ssm_head_dim + 3.0 * l->ssm_chunk);
+        return a;
+    }
     if (l->ssm) {
         /* Mamba: in_proj input and output (2d), conv output, x_proj output,
          * dt and the scan's saved inputs. */
