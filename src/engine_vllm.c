@@ -381,6 +381,15 @@ static gpumem_status resolve(const gpumem_model *m, const engine_req *r, const g
     if (!c->v)
         return err_set(err, GPUMEM_ERR_NOT_FOUND, "vLLM version '%s' is not modelled (have %s, %s)",
                        s->vllm_version, versions[0].version, versions[N_VERSIONS - 1].version);
+    if (m->is_encoder)
+        /* vLLM (0.10.1 to 0.33.0) runs encoder-only models as pooling
+         * models whose attention keeps no KV cache (EncoderOnlyAttention):
+         * no pool to size, which this engine model assumes. */
+        return err_set(err, GPUMEM_ERR_UNSUPPORTED,
+                       "%s is an encoder-only (%s) model: vLLM runs it as a pooling model "
+                       "without a KV cache, which gpumem does not model for vLLM; use --engine "
+                       "transformers",
+                       m->name, m->architecture);
     uint32_t ssm = 0, attn = 0, mamba2 = 0, moe_only = 0;
     for (uint32_t i = 0; i < m->n_layer; i++)
         if (m->layers[i].ssm_short_conv || m->layers[i].ssm_lightning ||
