@@ -195,6 +195,7 @@ static gpumem_status read_gemma(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 
 static gpumem_status read_gemma2(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 {
+    s->no_sdpa = true;
     m->embed_scale_buffer = true; /* GemmaTextScaledWordEmbedding (transformers 5.24) */
     TRY(read_dims(c, s, (dims){256000, 2304, 26, 8, 4, 256, 9216, 8192, true}));
     TRY(cfg_bool(c, "attention_bias", false, &s->qkv_bias));
@@ -713,6 +714,7 @@ static gpumem_status read_llama4_text(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 
 static gpumem_status read_gpt_oss(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 {
+    s->no_sdpa = true;
     TRY(read_dims(c, s, (dims){201088, 2880, 36, 64, 8, 64, 2880, 131072, false}));
     TRY(cfg_u32(c, "num_local_experts", 128, MAX_COUNT, &s->n_expert));
     TRY(cfg_u32(c, "num_experts_per_tok,experts_per_token", 4, MAX_COUNT, &s->n_expert_used));

@@ -122,6 +122,7 @@ gpumem_status arch_read_opt(cfg_ctx *c, gpumem_model *m, arch_spec *s)
  * 4 x hidden MLP; n_embed overrides hidden_size (configuration_bloom.py). */
 gpumem_status arch_read_bloom(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 {
+    s->no_sdpa = true;
     s->qkv_fused = true;
     static const dim_keys k = {"n_embed,hidden_size", "n_layer,num_hidden_layers",
                                "n_head,num_attention_heads", "intermediate_size_unused",
@@ -161,6 +162,7 @@ gpumem_status arch_read_gptj(cfg_ctx *c, gpumem_model *m, arch_spec *s)
  * d_model whatever expansion_ratio says (MptMLP). */
 gpumem_status arch_read_mpt(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 {
+    s->no_sdpa = true;
     s->qkv_fused = true;
     static const dim_keys k = {"d_model", "n_layers", "n_heads", "intermediate_size_unused",
                                "max_seq_len"};

@@ -125,6 +125,11 @@ static gpumem_status resolve(const gpumem_model *m, const gpumem_settings *s, en
                        dtype_get(r->kv_dtype)->name);
     r->batch = s->batch;
     r->attn = s->attn;
+    /* transformers' default attention is SDPA where the model class has
+     * it, else eager (modeling_utils.py _check_and_adjust_attn_impl, 5.24;
+     * asking for SDPA there is an error): size what it runs. */
+    if (r->attn == GPUMEM_ATTN_SDPA && m->no_sdpa && s->engine == GPUMEM_ENGINE_TRANSFORMERS)
+        r->attn = GPUMEM_ATTN_EAGER;
     r->cache = s->cache;
     r->new_tokens = s->new_tokens;
     r->images = s->images;

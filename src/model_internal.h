@@ -192,6 +192,10 @@ struct gpumem_model {
      * output stays whole while q, k, v (views of it) live, beside rotary
      * copies (transformers 5.24). */
     bool qkv_fused;
+    /* transformers 5.24 has no SDPA path for this model class
+     * (_supports_sdpa False: Gemma 2, gpt-oss, BLOOM, MPT): by default it
+     * runs eager attention. */
+    bool no_sdpa;
     /* Extra compute-dtype score tensors live at eager's softmax (BLOOM,
      * transformers 5.24: the masked sum beside baddbmm's scores, and the
      * previous block's attention probabilities, which BloomModel's loop

@@ -152,6 +152,7 @@ gpumem_status arch_alloc_layers(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     m->is_encoder = s->encoder;
     m->softmax_native = s->softmax_native;
     m->qkv_fused = s->qkv_fused;
+    m->no_sdpa = s->no_sdpa;
     for (uint32_t i = 0; i < s->layers; i++) {
         model_layer *l = &m->layers[i];
         l->attn = ATTN_KIND_FULL;

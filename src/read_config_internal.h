@@ -51,6 +51,7 @@ typedef struct {
     bool learned_pos, encoder;
     bool softmax_native; /* see gpumem_model.softmax_native */
     bool qkv_fused;      /* see gpumem_model.qkv_fused */
+    bool no_sdpa;        /* see gpumem_model.no_sdpa */
 } arch_spec;
 
 /* Reader context for one config object; errors name `file` and the key. */

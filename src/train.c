@@ -221,7 +221,10 @@ static gpumem_status resolve(const gpumem_model *m, const gpumem_train_settings 
     r->precision = s->precision;
     r->optimizer = s->optimizer;
     r->ckpt = s->checkpointing;
-    r->flash = s->flash_attention != 0;
+    /* a model class without SDPA trains with eager attention by default
+     * (transformers 5.24; Gemma 2, gpt-oss, BLOOM, MPT): an upper bound
+     * where flash_attention_2 is asked for explicitly */
+    r->flash = s->flash_attention != 0 && !m->no_sdpa;
     r->freeze_embeddings = s->freeze_embeddings != 0;
     r->fsdp = s->fsdp;
     r->mlm_head = m->is_encoder && (s->encoder_head == GPUMEM_HEAD_MLM ||

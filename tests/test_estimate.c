@@ -151,6 +151,26 @@ static void test_eager_materialises_scores(void **state)
     gpumem_model_free(m);
 }
 
+/* transformers 5.24 runs eager attention where a model class has no SDPA
+ * (Gemma2ForCausalLM._supports_sdpa is False; the harness measured Gemma 2
+ * eager): the default settings size that, not SDPA. */
+static void test_default_attention_is_the_models(void **state)
+{
+    (void)state;
+    gpumem_model *m = load_or_fail("gemma-2-9b-it");
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    s.context = 8192;
+    gpumem_estimate *def = estimate_or_fail(m, &s);
+    s.attn = GPUMEM_ATTN_EAGER;
+    gpumem_estimate *eager = estimate_or_fail(m, &s);
+    assert_int_equal(def->attn, GPUMEM_ATTN_EAGER);
+    assert_int_equal(component(def, "activations"), component(eager, "activations"));
+    free(def);
+    free(eager);
+    gpumem_model_free(m);
+}
+
 /* bitsandbytes NF4 with double quantisation (QLoRA, §3: 4 + 8/64 +
  * 32/(64 x 256) bits a weight), Llama-3.1-8B: 32 layers x (2 x 4096^2 +
  * 2 x 4096 x 1024 + 3 x 4096 x 14336) = 6,979,321,856 matrix weights:
@@ -324,6 +344,7 @@ int main(void)
         cmocka_unit_test(test_tensor_parallel_split),
         cmocka_unit_test(test_components_sum_and_fit),
         cmocka_unit_test(test_eager_materialises_scores),
+        cmocka_unit_test(test_default_attention_is_the_models),
         cmocka_unit_test(test_nf4_double_quant_by_hand),
         cmocka_unit_test(test_flash_attention_drops_the_mask),
         cmocka_unit_test(test_allocated_excludes_the_cuda_context),
