@@ -456,14 +456,8 @@ static gpumem_status resolve(const gpumem_model *m, const engine_req *r, const g
     if (!c->max_model_len)
         return err_set(err, GPUMEM_ERR_USAGE,
                        "the model states no context length: give --max-model-len");
-    /* `vllm serve` defaults by GPU memory; A100s keep the small tier. */
-    uint64_t gib = s->gpu->memory_bytes / GiB;
-    bool a100 = strstr(s->gpu->id, "a100") != NULL;
-    uint64_t seqs = c->v->small_num_seqs, batched = c->v->small_batched_tokens;
-    if (c->v->huge_gib && gib >= c->v->huge_gib)
-        seqs = c->v->huge_num_seqs, batched = c->v->huge_batched_tokens;
-    else if (c->v->big_gib && gib >= c->v->big_gib && !a100)
-        seqs = c->v->big_num_seqs, batched = c->v->big_batched_tokens;
+    uint64_t seqs, batched;
+    vllm_batching_defaults(c->v, s->gpu, &seqs, &batched);
     c->max_num_seqs = s->max_num_seqs ? s->max_num_seqs : seqs;
     c->batched = s->max_num_batched_tokens ? s->max_num_batched_tokens : batched;
     c->cb = dtype_get(r->compute)->bytes_num;
@@ -497,6 +491,19 @@ static void fill_info(const vctx *c, const vllm_kv_plan *plan, gpumem_vllm_info 
                  "max seq len (%llu) needs %.2f GiB KV cache, more than the available %.2f GiB",
                  (unsigned long long)c->max_model_len, (double)plan->needed_bytes / (double)GiB,
                  (double)(plan->num_blocks * plan->bytes_per_block) / (double)GiB);
+}
+
+void vllm_batching_defaults(const vllm_version *v, const gpumem_gpu *gpu, uint64_t *max_num_seqs,
+                            uint64_t *batched)
+{
+    /* `vllm serve` defaults by GPU memory; A100s keep the small tier. */
+    uint64_t gib = gpu->memory_bytes / GiB;
+    bool a100 = strstr(gpu->id, "a100") != NULL;
+    *max_num_seqs = v->small_num_seqs, *batched = v->small_batched_tokens;
+    if (v->huge_gib && gib >= v->huge_gib)
+        *max_num_seqs = v->huge_num_seqs, *batched = v->huge_batched_tokens;
+    else if (v->big_gib && gib >= v->big_gib && !a100)
+        *max_num_seqs = v->big_num_seqs, *batched = v->big_batched_tokens;
 }
 
 engine_req vllm_auto_dtype(const gpumem_model *m, const engine_req *r, const gpumem_settings *s)

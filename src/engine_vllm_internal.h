@@ -107,6 +107,11 @@ typedef struct {
 
 /* The row for "0.11.0" etc.; NULL (the newest) gives the newest row. */
 const vllm_version *vllm_version_find(const char *version);
+
+/* `vllm serve`'s max_num_seqs and max_num_batched_tokens for `gpu` when
+ * neither is given (arg_utils.py, by the GPU's memory). */
+void vllm_batching_defaults(const vllm_version *v, const gpumem_gpu *gpu, uint64_t *max_num_seqs,
+                            uint64_t *batched);
 size_t vllm_version_count(void);
 const vllm_version *vllm_version_at(size_t i);
 

@@ -42,6 +42,17 @@ static uint64_t comp(const gpumem_device *d, const char *name)
     return 0;
 }
 
+/* "Model loading took" counts the text model and, for a multimodal model,
+ * its vision tower and projector (gpumem's vision_weights). */
+static uint64_t loaded_weights(const gpumem_device *d)
+{
+    uint64_t w = comp(d, "weights");
+    for (size_t i = 0; i < d->n_components; i++)
+        if (!strcmp(d->components[i].name, "vision_weights"))
+            w += d->components[i].bytes;
+    return w;
+}
+
 /* ------------------------------------------------------ planner by hand */
 
 static vllm_kv_params params(uint64_t len, vllm_tokens_rule rule)
@@ -323,9 +334,25 @@ typedef struct {
     unsigned long long len;
     char pool[16], weights[16], tokens[16], conc[16], needed[16], starts[4];
     int check; /* 0: recorded only (the table's header says why) */
+    double util;             /* --gpu-memory-utilization; 0 not known */
+    unsigned long long batched; /* max_num_batched_tokens; 0 not known */
+    int limit_image, limit_video; /* limit_mm_per_prompt; -1 vLLM's default */
+    unsigned long long max_pixels;  /* mm_processor_kwargs; 0 the model's */
+    char encoder[32];        /* "budget/items/modality" as printed, or "-" */
 } log_case;
 
-enum { LOG_FIELDS = 17 };
+enum { LOG_FIELDS = 22 };
+
+/* "image=N,video=M" (either may be left out) or "-". */
+static void parse_limits(const char *f, log_case *c)
+{
+    c->limit_image = c->limit_video = -1;
+    const char *im = strstr(f, "image="), *vi = strstr(f, "video=");
+    if (im)
+        c->limit_image = atoi(im + 6);
+    if (vi)
+        c->limit_video = atoi(vi + 6);
+}
 
 static int parse_line(char *line, log_case *c)
 {
@@ -343,6 +370,12 @@ static int parse_line(char *line, log_case *c)
     c->tp = (unsigned)strtoul(f[6], NULL, 10);
     c->len = strtoull(f[9], NULL, 10);
     c->check = strcmp(f[16], "1") == 0;
+    c->util = strcmp(f[17], "-") ? strtod(f[17], NULL) : 0;
+    c->batched = strtoull(f[18], NULL, 10);
+    parse_limits(f[19], c);
+    const char *mp = strstr(f[20], "max_pixels=");
+    c->max_pixels = mp ? strtoull(mp + 11, NULL, 10) : 0;
+    snprintf(c->encoder, sizeof c->encoder, "%s", f[21]);
     return 1;
 }
 
@@ -362,6 +395,61 @@ static void report(const char *what, double *e, size_t n)
                   100 * e[n - 1]);
 }
 
+/* The printed "Encoder cache will be initialized with a budget of N tokens,
+ * and profiled with K <modality> items" against gpumem's profiling pass
+ * (vllm_mm_profile_for) at the row's settings: budget, items and modality
+ * must be equal. */
+static void check_encoder(const gpumem_model *m, const log_case *c, const gpumem_settings *s,
+                          const engine_req *r)
+{
+    unsigned long long budget = 0, items = 0;
+    char modality[16] = "";
+    if (sscanf(c->encoder, "%llu/%llu/%15s", &budget, &items, modality) != 3)
+        fail_msg("%s: encoder column '%s' is not budget/items/modality", c->id, c->encoder);
+    const vllm_version *v = vllm_version_find(c->rule);
+    assert_non_null(v);
+    uint64_t seqs, batched;
+    vllm_batching_defaults(v, s->gpu, &seqs, &batched);
+    if (c->batched)
+        batched = c->batched;
+    vllm_mm_args a = {batched, c->len, seqs, c->tp, dtype_get(r->compute)->bytes_num,
+                      c->max_pixels, c->limit_image, c->limit_video};
+    vllm_mm_profile p;
+    assert_int_equal(vllm_mm_profile_for(m, v, &a, &p, NULL), GPUMEM_OK);
+    const char *mod = p.video ? "video" : "image";
+    print_message("%-26s encoder budget %llu, %llu %s items; log %llu, %llu %s\n", c->id,
+                  (unsigned long long)p.budget, (unsigned long long)p.items, mod, budget, items,
+                  modality);
+    assert_int_equal(p.budget, budget);
+    assert_int_equal(p.items, items);
+    assert_string_equal(mod, modality);
+}
+
+/* The row re-estimated without its printed pool: gpumem's own profiling
+ * pass at the printed --gpu-memory-utilization sizes the pool. An
+ * under-estimate is worse than an over-estimate, so gpumem may find fewer
+ * KV tokens than vLLM printed (the header records each gap and its
+ * reason) but never more than 3% more. Returns the signed error. */
+static double check_profiled_pool(const gpumem_model *m, const log_case *c,
+                                  const gpumem_settings *s, const engine_req *r)
+{
+    gpumem_settings p = *s;
+    p.kv_cache_memory = 0;
+    p.gpu_memory_utilization = c->util;
+    gpumem_device dev;
+    gpumem_vllm_info info;
+    gpumem_error err;
+    memset(&dev, 0, sizeof dev);
+    if (engine_vllm(m, r, &p, &dev, &info, &err) != GPUMEM_OK)
+        fail_msg("%s: %s", c->id, err.message);
+    double want = strtod(c->tokens, NULL), got = (double)info.kv_cache_tokens;
+    double e = (got - want) / want;
+    print_message("%-26s KV tokens from gpumem's profile %.0f (pool %.2f GiB), log %.0f (%+.1f%%)\n",
+                  c->id, got, (double)comp(&dev, "kv_cache") / GiB, want, 100 * e);
+    assert_true(e <= 0.03);
+    return fabs(e);
+}
+
 /* Every row of tests/data/engine_logs/vllm.tsv (the columns are described
  * in its header): the printed weights within 1%, and with the printed pool
  * fed back as --kv-cache-memory the printed token count and concurrency
@@ -372,8 +460,8 @@ static void test_published_logs(void **state)
     FILE *f = fopen(GPUMEM_SOURCE_DIR "/tests/data/engine_logs/vllm.tsv", "r");
     assert_non_null(f);
     char line[1024];
-    double ew[64], et[64], ec[64], en[64];
-    size_t nw = 0, nt = 0, nc = 0, nn = 0, cases = 0, checked = 0;
+    double ew[64], et[64], ec[64], en[64], ep[64];
+    size_t nw = 0, nt = 0, nc = 0, nn = 0, np = 0, cases = 0, checked = 0;
     bool header = true;
     while (fgets(line, sizeof line, f)) {
         log_case c;
@@ -395,6 +483,10 @@ static void test_published_logs(void **state)
         s.gpu = gpu_or_fail(strcmp(c.gpu, "-") ? c.gpu : "h100-sxm");
         s.max_model_len = c.len;
         s.vllm_version = c.rule;
+        s.max_num_batched_tokens = c.batched;
+        s.limit_mm_image = c.limit_image;
+        s.limit_mm_video = c.limit_video;
+        s.mm_max_pixels = c.max_pixels;
         /* A trailing '*': the pool is derived from the printed tokens. */
         bool derived = strchr(c.pool, '*') != NULL;
         /* A negative printed pool (vLLM refused) cannot be fed back. */
@@ -413,7 +505,7 @@ static void test_published_logs(void **state)
         if (engine_vllm(m, &r, &s, &dev, &info, &err) != GPUMEM_OK)
             fail_msg("%s: %s", c.id, err.message);
         if (strcmp(c.weights, "-") != 0) {
-            double want = strtod(c.weights, NULL) * GiB, got = (double)comp(&dev, "weights");
+            double want = strtod(c.weights, NULL) * GiB, got = (double)loaded_weights(&dev);
             ew[nw] = fabs(got - want) / want;
             print_message("%-26s weights %.3f GiB, log %.3f (%+.2f%%)\n", c.id, got / GiB,
                           want / GiB, 100 * (got - want) / want);
@@ -448,6 +540,10 @@ static void test_published_logs(void **state)
         }
         if (strcmp(c.starts, "-") != 0 && s.kv_cache_memory)
             assert_int_equal(info.starts, atoi(c.starts));
+        if (strcmp(c.encoder, "-") != 0)
+            check_encoder(m, &c, &s, &r);
+        if (c.util > 0 && s.kv_cache_memory && !derived && strcmp(c.tokens, "-") != 0)
+            ep[np++] = check_profiled_pool(m, &c, &s, &r);
         gpumem_model_free(m);
     }
     fclose(f);
@@ -456,7 +552,8 @@ static void test_published_logs(void **state)
     report("KV tokens", et, nt);
     report("concurrency", ec, nc);
     report("KV needed", en, nn);
-    assert_true(checked >= 22);
+    report("KV tokens from the profiled pool", ep, np);
+    assert_true(checked >= 24);
 }
 
 int main(void)
