@@ -14,11 +14,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (gguf_read(&src, &f, &err) == GPUMEM_OK) {
         gpumem_model *m = NULL;
         if (model_from_gguf(&f, "fuzz.gguf", &m, &err) == GPUMEM_OK) {
-            gpumem_settings s;
+            /* what the file runs on (llama.cpp, also as an embedding
+             * model) and the transformers rules */
             gpumem_estimate *e = malloc(sizeof *e);
-            gpumem_settings_init(&s);
-            if (e)
+            for (int k = 0; e && k < 3; k++) {
+                gpumem_settings s;
+                gpumem_settings_init(&s);
+                s.engine = k ? GPUMEM_ENGINE_LLAMACPP : GPUMEM_ENGINE_TRANSFORMERS;
+                s.embedding = k == 2;
                 gpumem_estimate_inference(m, &s, e, &err);
+            }
             free(e);
             gpumem_model_free(m);
         }

@@ -20,6 +20,6 @@ run() { # target, seed dirs...
   echo "fuzzing $t for ${secs}s"
   build-fuzz/fuzz_$t -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 "$corpus" 2>&1 | tail -2
 }
-run gguf tests/fixtures/gguf/*.gguf tests/bad_gguf/*.gguf
+run gguf tests/fixtures/gguf/*.gguf tests/bad_gguf/*.gguf validation/llamacpp/headers/*.gguf-header
 run safetensors tests/fixtures/safetensors/*.safetensors tests/bad_safetensors/*.safetensors
-run config data/models/*.json tests/bad/*.json
+run config data/models/*.json tests/bad/*.json validation/configs/*.json validation/configs/arch/*.json

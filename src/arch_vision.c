@@ -523,6 +523,8 @@ static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, cons
             st = cfg_bool(c, "multimodal_projector_bias", false, &bias);
         c->root = root;
         TRY(st);
+        if (merge == 0)
+            return BAD("\"spatial_merge_size\" must be at least 1");
         TRY(feature_layers(c, &n));
         acc64_add(s, vh, 1 + vh * merge * merge);
         linear(s, vh * n, t->hidden, bias);

@@ -270,6 +270,7 @@ static uint64_t attn_phase(const gpumem_model *m, const lcpp *c, uint32_t first,
                            uint64_t *swa_cells, uint64_t *full_cells)
 {
     uint64_t e = m->n_embd, ub = c->ub, attn = 0;
+    bool hybrid = is_hybrid(m); /* once: it scans every layer */
     *swa_cells = *full_cells = 0;
     for (uint32_t i = first; i < last; i++) {
         const model_layer *l = &m->layers[i];
@@ -286,7 +287,7 @@ static uint64_t attn_phase(const gpumem_model *m, const lcpp *c, uint32_t first,
                                          * (its 16384-cell run prints only the FFN
                                          * phase, 40.51 MiB) */
             a = n_kv * ub * mask_elt(c) + 2 * ub * e * 4;
-        else if (c->fa && is_hybrid(m)) /* the f16 mask beside 12 rows of n_embd
+        else if (c->fa && hybrid) /* the f16 mask beside 12 rows of n_embd
                                          * (de3ff81 CPU, 65536 and 131072 cells:
                                          * 11 to 12.02 rows measured in qwen3next,
                                          * lfm2, lfm2moe) */
@@ -310,7 +311,7 @@ static uint64_t attn_phase(const gpumem_model *m, const lcpp *c, uint32_t first,
      * and 4 rows of n_embd (de3ff81 CPU, 131072 cells: nemotron-h-s 164.68
      * MiB printed, this 162.06; falcon-h1-s 152.35 / 152.5; nemotron-h-moe-s
      * 153.62 / 155.05; llamacpp_hybrid.jsonl). */
-    if (c->fa && c->out_rows >= ub && *full_cells && is_hybrid(m))
+    if (c->fa && c->out_rows >= ub && *full_cells && hybrid)
         for (uint32_t i = first; i < last; i++) {
             const model_layer *l = &m->layers[i];
             if (!l->ssm)
