@@ -11,13 +11,6 @@
 #include <string.h>
 
 
-enum {
-    MAX_DIM = 1 << 20,    /* hidden size, head dim */
-    MAX_WIDTH = 1 << 24,  /* vocab, MLP width */
-    MAX_COUNT = 1 << 16,  /* heads, experts */
-    MAX_CTX = 1 << 30,    /* positions, windows */
-};
-
 /* Class defaults of the common keys. */
 typedef struct {
     uint32_t vocab, hidden, layers, heads, kv_heads, head_dim, ff, maxpos;

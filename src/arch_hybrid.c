@@ -10,15 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum {
-    MAX_DIM = 1 << 20,
-    MAX_WIDTH = 1 << 24,
-    MAX_COUNT = 1 << 16,
-    MAX_CTX = 1 << 30,
-};
-
-#define BADCFG(...) err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0, __VA_ARGS__)
-
 void arch_mamba2_params(const model_layer *l, uint64_t hidden, uint64_t *lin, uint64_t *small)
 {
     /* Mamba2 mixer (modeling_granitemoehybrid.py / modeling_nemotron_h.py):
@@ -36,8 +27,8 @@ void arch_mamba2_params(const model_layer *l, uint64_t hidden, uint64_t *lin, ui
         *small += proj + hidden;
 }
 
-/* Marks layer i a Mamba-2 mixer with the given shape. */
-static void set_mamba2(model_layer *l, uint32_t heads, uint32_t head_dim, uint32_t groups,
+/* Marks layer l a Mamba-2 mixer with the given shape. */
+void arch_set_mamba2(model_layer *l, uint32_t heads, uint32_t head_dim, uint32_t groups,
                        uint32_t state, uint32_t conv, uint32_t chunk)
 {
     l->attn = ATTN_KIND_NONE;
@@ -163,7 +154,7 @@ gpumem_status arch_read_granitemoehybrid(cfg_ctx *c, gpumem_model *m, arch_spec 
         if (types && !json_is_null(types))
             TRY(layer_kind(c, "layer_types", json_array_get(types, i), i, &mamba));
         if (mamba) {
-            set_mamba2(l, heads, head_dim, groups, state, conv, chunk);
+            arch_set_mamba2(l, heads, head_dim, groups, state, conv, chunk);
             l->ssm_conv_bias = conv_bias;
             l->ssm_proj_bias = proj_bias;
         }
@@ -289,7 +280,7 @@ gpumem_status arch_read_nemotron_h(cfg_ctx *c, gpumem_model *m, arch_spec *s)
         if (kinds[i] != '*')
             l->attn = ATTN_KIND_NONE;
         if (kinds[i] == 'M') {
-            set_mamba2(l, heads, head_dim, groups, state, conv, chunk);
+            arch_set_mamba2(l, heads, head_dim, groups, state, conv, chunk);
             l->ssm_conv_bias = conv_bias;
             l->ssm_proj_bias = use_bias;
             l->ssm_vllm_state_f32 = !ssm_dtype || strcmp(ssm_dtype, "float32") == 0;

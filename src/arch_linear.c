@@ -9,15 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum {
-    MAX_DIM = 1 << 20,
-    MAX_WIDTH = 1 << 24,
-    MAX_COUNT = 1 << 16,
-    MAX_CTX = 1 << 30,
-};
-
-#define BADCFG(...) err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0, __VA_ARGS__)
-
 static gpumem_status check_experts(cfg_ctx *c, const arch_spec *s)
 {
     if (s->n_expert_used == 0 || s->n_expert_used > s->n_expert)
@@ -245,16 +236,7 @@ gpumem_status arch_read_mamba2(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     TRY(arch_alloc_layers(c, m, s));
     for (uint32_t i = 0; i < m->n_layer; i++) {
         model_layer *l = &m->layers[i];
-        l->attn = ATTN_KIND_NONE;
-        l->ssm = true;
-        l->ssm_heads = heads;
-        l->ssm_head_dim = head_dim;
-        l->ssm_groups = groups;
-        l->ssm_d_state = state;
-        l->ssm_d_conv = conv;
-        l->ssm_d_inner = heads * head_dim;
-        l->ssm_chunk = chunk;
-        l->ssm_state_f32 = true;
+        arch_set_mamba2(l, heads, head_dim, groups, state, conv, chunk);
         l->ssm_conv_bias = conv_bias;
         l->ssm_proj_bias = bias;
         l->ssm_torch_mamba2 = true;

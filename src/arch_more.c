@@ -10,15 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum {
-    MAX_DIM = 1 << 20,
-    MAX_WIDTH = 1 << 24,
-    MAX_COUNT = 1 << 16,
-    MAX_CTX = 1 << 30,
-};
-
-#define BADCFG(...) err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0, __VA_ARGS__)
-
 /* Class defaults of the common keys; each field names its config keys. */
 typedef struct {
     uint32_t vocab, hidden, layers, heads, kv_heads, head_dim, ff, maxpos;

@@ -12,7 +12,7 @@
 
 #include <string.h>
 
-enum { MAX_DIM = 1 << 20, MAX_LAYERS = 4096, MAX_PIXELS = 1 << 16 };
+enum { MAX_LAYERS = 4096, MAX_PIXELS = 1 << 16 };
 
 #define BAD(...) err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0, __VA_ARGS__)
 

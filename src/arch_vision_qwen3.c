@@ -5,7 +5,7 @@
 
 #include "error_internal.h"
 
-enum { MAX_DIM = 1 << 20, MAX_LAYERS = 4096 };
+enum { MAX_LAYERS = 4096 };
 
 static void linear(acc64 *s, uint64_t in, uint64_t out)
 {

@@ -21,6 +21,17 @@ static inline void acc64_add(acc64 *a, uint64_t x, uint64_t y)
         a->overflow = true;
 }
 
+/* Caps on what a config may say (readers name the key they check). */
+enum {
+    MAX_DIM = 1 << 20,   /* hidden size, head dim */
+    MAX_WIDTH = 1 << 24, /* vocab, MLP width */
+    MAX_COUNT = 1 << 16, /* heads, experts */
+    MAX_CTX = 1 << 30,   /* positions, windows */
+};
+
+/* An invalid-config error naming the reader's file (needs a cfg_ctx *c). */
+#define BADCFG(...) err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0, __VA_ARGS__)
+
 /* Everything an architecture function reads from a config, in one place.
  * compute_params() turns it (plus the per-layer attention/MoE choices the
  * architecture function wrote into the model's layers) into counts. */
@@ -97,6 +108,10 @@ gpumem_status compute_params(cfg_ctx *c, gpumem_model *m, const arch_spec *s);
 
 /* Hybrid attention / state-space architectures (arch_hybrid.c). */
 gpumem_status arch_read_granitemoehybrid(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+/* Marks a layer a Mamba-2 mixer (heads x head_dim, groups of d_state, a
+ * conv of `conv`, scan chunks of `chunk`; fp32 state under transformers). */
+void arch_set_mamba2(model_layer *l, uint32_t heads, uint32_t head_dim, uint32_t groups,
+                     uint32_t state, uint32_t conv, uint32_t chunk);
 gpumem_status arch_read_nemotron_h(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 gpumem_status arch_read_jamba(cfg_ctx *c, gpumem_model *m, arch_spec *s);
 /* Parameters of a Mamba-2 mixer (in_proj, conv1d, dt_bias, A_log, D,
