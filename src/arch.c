@@ -469,8 +469,7 @@ static gpumem_status read_bert(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 
 /* ---------------------------------------------------------------- MoE */
 
-/* Marks layer i MoE with the spec's expert shape. */
-static void set_moe(model_layer *l, const arch_spec *s)
+void arch_set_moe(model_layer *l, const arch_spec *s)
 {
     l->n_ff = 0;
     l->n_expert = s->n_expert;
@@ -502,7 +501,7 @@ static gpumem_status read_mixtral(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     TRY(check_moe(c, s));
     TRY(finish_dense(c, m, s));
     for (uint32_t i = 0; i < m->n_layer; i++)
-        set_moe(&m->layers[i], s);
+        arch_set_moe(&m->layers[i], s);
     return sliding_all(c, m);
 }
 
@@ -524,7 +523,7 @@ static gpumem_status qwen_moe_layers(cfg_ctx *c, gpumem_model *m, const arch_spe
                 dense = true;
         }
         if (!dense)
-            set_moe(&m->layers[i], s);
+            arch_set_moe(&m->layers[i], s);
     }
     return GPUMEM_OK;
 }
@@ -575,7 +574,7 @@ static gpumem_status read_granitemoe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     TRY(check_moe(c, s));
     TRY(finish_dense(c, m, s));
     for (uint32_t i = 0; i < m->n_layer; i++)
-        set_moe(&m->layers[i], s);
+        arch_set_moe(&m->layers[i], s);
     return GPUMEM_OK;
 }
 
@@ -593,7 +592,7 @@ static gpumem_status read_olmoe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     TRY(check_moe(c, s));
     TRY(finish_dense(c, m, s));
     for (uint32_t i = 0; i < m->n_layer; i++)
-        set_moe(&m->layers[i], s);
+        arch_set_moe(&m->layers[i], s);
     return GPUMEM_OK;
 }
 
@@ -612,7 +611,7 @@ static gpumem_status read_phimoe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     TRY(check_moe(c, s));
     TRY(finish_dense(c, m, s));
     for (uint32_t i = 0; i < m->n_layer; i++)
-        set_moe(&m->layers[i], s);
+        arch_set_moe(&m->layers[i], s);
     return sliding_all(c, m);
 }
 
@@ -638,7 +637,7 @@ static gpumem_status read_glm4_moe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     TRY(check_moe(c, s));
     TRY(finish_dense(c, m, s));
     for (uint32_t i = first_dense; i < m->n_layer; i++)
-        set_moe(&m->layers[i], s);
+        arch_set_moe(&m->layers[i], s);
     return GPUMEM_OK;
 }
 
@@ -663,7 +662,7 @@ static gpumem_status llama4_layers(cfg_ctx *c, gpumem_model *m, const arch_spec 
     for (uint32_t i = 0; i < m->n_layer; i++) {
         bool moe = listed ? flags[i] : step && (i + 1) % step == 0;
         if (moe) {
-            set_moe(&m->layers[i], s);
+            arch_set_moe(&m->layers[i], s);
             m->layers[i].experts_all_tokens = true;
         }
     }
@@ -720,7 +719,7 @@ static gpumem_status read_gpt_oss(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     TRY(check_moe(c, s));
     TRY(finish_dense(c, m, s));
     for (uint32_t i = 0; i < m->n_layer; i++)
-        set_moe(&m->layers[i], s);
+        arch_set_moe(&m->layers[i], s);
     bool found;
     uint32_t window;
     TRY(cfg_u32(c, "sliding_window", 128, MAX_CTX, &window));
@@ -774,7 +773,7 @@ static gpumem_status read_deepseek(cfg_ctx *c, gpumem_model *m, arch_spec *s, bo
         l->kv_lora_rank = s->kv_lora_rank;
         l->qk_rope_dim = s->qk_rope_dim;
         if (s->n_expert && i >= first_dense && freq && i % freq == 0)
-            set_moe(l, s);
+            arch_set_moe(l, s);
     }
     return GPUMEM_OK;
 }

@@ -392,16 +392,6 @@ static gpumem_status check_experts(cfg_ctx *c, const arch_spec *s, const char *u
     return GPUMEM_OK;
 }
 
-static void set_experts(model_layer *l, const arch_spec *s)
-{
-    l->n_ff = 0;
-    l->n_expert = s->n_expert;
-    l->n_expert_used = s->n_expert_used;
-    l->n_ff_expert = s->ff_expert;
-    l->n_ff_shared = s->ff_shared;
-    l->moe_weights_compute = s->router_compute;
-}
-
 /* Reads `key` of the nested object `obj` (DBRX's attn_config/ffn_config). */
 static gpumem_status nested_u32(cfg_ctx *c, const char *obj, const char *key, uint32_t def,
                                 uint32_t max, uint32_t *out)
@@ -440,7 +430,7 @@ gpumem_status arch_read_dbrx(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     TRY(check_experts(c, s, "ffn_config.moe_top_k"));
     TRY(finish(c, m, s));
     for (uint32_t i = 0; i < m->n_layer; i++)
-        set_experts(&m->layers[i], s);
+        arch_set_moe(&m->layers[i], s);
     return GPUMEM_OK;
 }
 
@@ -479,7 +469,7 @@ gpumem_status arch_read_hunyuan_moe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
                 return BADCFG("\"moe_topk\"[%u] must be between 1 and num_experts (%u)", i,
                               s->n_expert);
         }
-        set_experts(&m->layers[i], s);
+        arch_set_moe(&m->layers[i], s);
     }
     return GPUMEM_OK;
 }
@@ -513,7 +503,7 @@ gpumem_status arch_read_dots1(cfg_ctx *c, gpumem_model *m, arch_spec *s)
         TRY(check_experts(c, s, "num_experts_per_tok"));
     TRY(finish(c, m, s));
     for (uint32_t i = first_dense; s->n_expert && i < m->n_layer; i++)
-        set_experts(&m->layers[i], s);
+        arch_set_moe(&m->layers[i], s);
     TRY(arch_layer_types(c, m, window, &found));
     for (uint32_t i = from; !found && window && i < m->n_layer; i++) {
         m->layers[i].attn = ATTN_KIND_SLIDING;
@@ -565,7 +555,7 @@ gpumem_status arch_read_qwen3_vl_moe_text(cfg_ctx *c, gpumem_model *m, arch_spec
             if (json_integer_value(json_array_get(only, k)) == (json_int_t)i)
                 dense = true;
         if (!dense)
-            set_experts(&m->layers[i], s);
+            arch_set_moe(&m->layers[i], s);
     }
     return GPUMEM_OK;
 }

@@ -108,6 +108,8 @@ gpumem_status compute_params(cfg_ctx *c, gpumem_model *m, const arch_spec *s);
 
 /* Hybrid attention / state-space architectures (arch_hybrid.c). */
 gpumem_status arch_read_granitemoehybrid(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+/* Marks a layer MoE with the spec's expert shape (no dense MLP). */
+void arch_set_moe(model_layer *l, const arch_spec *s);
 /* Marks a layer a Mamba-2 mixer (heads x head_dim, groups of d_state, a
  * conv of `conv`, scan chunks of `chunk`; fp32 state under transformers). */
 void arch_set_mamba2(model_layer *l, uint32_t heads, uint32_t head_dim, uint32_t groups,
