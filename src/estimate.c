@@ -134,6 +134,15 @@ static gpumem_status resolve(const gpumem_model *m, const gpumem_settings *s, en
     r->new_tokens = s->new_tokens;
     r->images = s->images;
     r->double_quant = s->bnb_double_quant;
+    if (s->engine == GPUMEM_ENGINE_LLAMACPP && (s->dtype_set || s->kv_dtype_set))
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "llama.cpp runs the GGUF's own tensor types: --dtype, --quant and "
+                       "--kv-dtype do not apply (the KV cache type is -ctk/-ctv; a smaller "
+                       "quant is another file, see gpumem fit's advice)");
+    if (s->bnb_double_quant && s->engine != GPUMEM_ENGINE_TRANSFORMERS)
+        return err_set(err, GPUMEM_ERR_USAGE,
+                       "bitsandbytes double quantisation (--quant bnb-nf4-dq) is a transformers "
+                       "setting (vLLM: --quantization bitsandbytes)");
     if (s->bnb_double_quant && r->dtype != GPUMEM_DTYPE_INT4)
         return err_set(err, GPUMEM_ERR_USAGE,
                        "double quantisation applies to bitsandbytes NF4 (dtype int4), not %s",
