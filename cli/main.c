@@ -798,7 +798,14 @@ static int estimate_with(const opt_values *v, extra_files *x)
         O_MARGIN,       O_LLAMACPP_VERSION, O_SPLIT_MODE, O_MAIN_GPU, O_NO_KV_OFFLOAD,
         O_MMPROJ,       O_NO_MMPROJ_OFFLOAD, O_MODEL_DRAFT, O_NGLD,   O_CTKD,
         O_CTVD,         O_CTX_DRAFT,     O_LORA,        O_EMBEDDING, O_POOLING,
-        O_RERANK};
+        O_RERANK,       O_UBATCH,        O_PARALLEL,    O_KV_UNIFIED, O_FLASH_ATTN,
+        O_CTK,          O_CTV,           O_SWA_FULL};
+    /* vLLM's own options, and the transformers-only new tokens: given to
+     * another engine they would be ignored, so they are refused. */
+    static const opt_id vllm_only[] = {O_GPU_UTIL,        O_MAX_MODEL_LEN, O_MAX_NUM_SEQS,
+                                       O_MAX_BATCHED,     O_BLOCK_SIZE,    O_ENFORCE_EAGER,
+                                       O_KV_CACHE_MEMORY, O_VLLM_VERSION,  O_DISABLE_HMA,
+                                       O_ENABLE_HMA,      O_LIMIT_MM,      O_MM_KWARGS};
     gpumem_gpu sized; /* --budget on the other engines: --gpu with that much memory */
     if ((v->set[O_DEVICE_MAP] || v->set[O_MAX_MEMORY]) &&
         (s.engine != GPUMEM_ENGINE_TRANSFORMERS || v->set[O_TRAIN])) {
@@ -822,6 +829,18 @@ static int estimate_with(const opt_values *v, extra_files *x)
                      opt_spec_of(llamacpp_only[i])->name);
             return usage_error(msg);
         }
+    for (size_t i = 0; i < sizeof vllm_only / sizeof vllm_only[0]; i++)
+        if (v->set[vllm_only[i]] && s.engine != GPUMEM_ENGINE_VLLM) {
+            gpumem_model_free(m);
+            char msg[160];
+            snprintf(msg, sizeof msg, "--%s applies to vLLM: add --engine vllm",
+                     opt_spec_of(vllm_only[i])->name);
+            return usage_error(msg);
+        }
+    if (v->set[O_NEW_TOKENS] && s.engine != GPUMEM_ENGINE_TRANSFORMERS) {
+        gpumem_model_free(m);
+        return usage_error("--new-tokens applies to transformers' generate (the default engine)");
+    }
     if (v->set[O_TARGET_CONCURRENCY]) {
         char *end;
         double want = strtod(v->value[O_TARGET_CONCURRENCY], &end);

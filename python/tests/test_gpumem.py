@@ -377,6 +377,21 @@ def test_bad_settings_are_usage_errors(kwargs):
         gpumem.estimate("llama-3.1-8b", **kwargs)
 
 
+@pytest.mark.parametrize("kwargs,cli", [
+    (dict(max_model_len=4096), ["--max-model-len", "4096"]),
+    (dict(ngl=10), ["-ngl", "10"]),
+    (dict(ctk="q8_0"), ["-ctk", "q8_0"]),
+    (dict(engine="vllm", gpu="h100-sxm", new_tokens=5),
+     ["--engine", "vllm", "--gpu", "h100-sxm", "--new-tokens", "5"])])
+def test_options_of_another_engine_refused_as_cli(kwargs, cli):
+    """An option the chosen engine would ignore is refused, as the CLI does."""
+    with pytest.raises(gpumem.UsageError):
+        gpumem.estimate("llama-3.1-8b", **kwargs)
+    if CLI:
+        p = subprocess.run([CLI, "estimate", "llama-3.1-8b", *cli], capture_output=True, text=True)
+        assert p.returncode == 2, p.stderr
+
+
 @pytest.mark.parametrize("kwargs,hint", [(dict(gpu="rtx-4099"), "rtx-4090"),
                                          (dict(dtype="fp7"), "bf16"),
                                          (dict(engine="tensorrt"), "vllm"),

@@ -212,6 +212,25 @@ FIT_OPTIONS = {"batch", "context", "gpu", "margin", "budget", "fit_ctx"} | LLAMA
 
 ESTIMATE_OPTIONS = sorted(INFERENCE_OPTIONS | TRAIN_OPTIONS)
 
+# Options one engine reads, refused for the others as the CLI refuses them
+# (they would be ignored).
+_ENGINE_ONLY = (
+    (_capi.ENGINE_LLAMACPP,
+     LLAMACPP_OPTIONS | LLAMACPP_EXTRA_OPTIONS | {"cpu_moe", "n_cpu_moe"},
+     "%s applies to llama.cpp: give a GGUF file or engine='llamacpp'"),
+    (_capi.ENGINE_VLLM, VLLM_OPTIONS - {"kv_cache_dtype", "quantization"},
+     "%s applies to vLLM: add engine='vllm'"),
+    (_capi.ENGINE_TRANSFORMERS, {"new_tokens"},
+     "%s applies to transformers' generate (the default engine)"),
+)
+
+
+def _check_engine_options(engine, o):
+    for owner, names, message in _ENGINE_ONLY:
+        for name in sorted(names & set(o)):
+            if engine != owner:
+                raise usage(message % name)
+
 
 def _normalise(settings, allowed, what):
     out = {}
@@ -681,6 +700,7 @@ class Model:
         if (not self.from_params and "engine" not in o and not _flag(o, "simple")
                 and self._source() == _capi.SOURCE_GGUF):
             s.engine = _capi.ENGINE_LLAMACPP
+        _check_engine_options(s.engine, o)
         _apply_budgets(s, o)
         if "target_concurrency" in o:
             # The CLI's --target-concurrency: the smallest utilisation for it.
