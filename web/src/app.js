@@ -45,8 +45,14 @@
       disable: '--disable-hybrid-kv-cache-manager' },
     'llamacpp-task': { embedding: '--embedding', rerank: '--rerank' },
   };
+  // vLLM's JSON-valued options, built from plain fields: flag -> {field: key}.
+  const JSON_FLAGS = {
+    '--limit-mm-per-prompt': { 'mm-images': 'image', 'mm-videos': 'video' },
+    '--mm-processor-kwargs': { 'mm-max-pixels': 'max_pixels' },
+  };
+  const JSON_FIELDS = Object.values(JSON_FLAGS).flatMap((f) => Object.keys(f));
   const STATE = ['model', 'gpu', 'gpu2', 'gpus', 'memory', 'share', 'engine', 'mode', ...FLAGS,
-    ...Object.keys(SWITCHES)];
+    ...Object.keys(SWITCHES), ...JSON_FIELDS];
   const gpuMemory = {}; // catalog id -> {memory_bytes, unified}
   const form = $('form');
 
@@ -90,6 +96,14 @@
     for (const [name, flags] of Object.entries(SWITCHES)) {
       const el = $(name);
       if (Object.hasOwn(flags, el.value) && visible(el)) args.push(flags[el.value]);
+    }
+    for (const [flag, fields] of Object.entries(JSON_FLAGS)) {
+      const obj = {};
+      for (const [name, key] of Object.entries(fields)) {
+        const el = $(name);
+        if (el.value !== '' && visible(el)) obj[key] = Number(el.value);
+      }
+      if (Object.keys(obj).length) args.push(flag, JSON.stringify(obj));
     }
     return args;
   }

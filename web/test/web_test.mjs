@@ -44,8 +44,32 @@ function native(args, cwd = root) {
 /** The page's command line (`gpumem estimate ... --json`) as argv and the
  *  directory to run it in: a file name the test gave the page runs beside
  *  that file, as a user would; MODEL_DIR becomes the test's directory. */
+// The shell words of the page's command: spaces split, '...' quotes (the
+// page's shellWord writes ' as '\'').
+function shellWords(command) {
+  const words = [];
+  let word = null;
+  for (let i = 0; i < command.length; i++) {
+    const ch = command[i];
+    if (ch === ' ') {
+      if (word !== null) words.push(word);
+      word = null;
+    } else if (ch === "'") {
+      const end = command.indexOf("'", i + 1);
+      word = (word ?? '') + command.slice(i + 1, end);
+      i = end;
+    } else if (ch === '\\') {
+      word = (word ?? '') + command[++i];
+    } else {
+      word = (word ?? '') + ch;
+    }
+  }
+  if (word !== null) words.push(word);
+  return words;
+}
+
 function argvOf(command, paths) {
-  const words = command.split(' ');
+  const words = shellWords(command);
   if (words.shift() !== 'gpumem') throw new Error('not a gpumem command: ' + command);
   let cwd = root;
   const argv = words.map((w) => {
@@ -219,6 +243,20 @@ check(hmaOn.command.includes(' --enable-hybrid-kv-cache-manager') &&
   hmaOn.report.vllm.kv_cache_tokens === hmaDefault.report.vllm.kv_cache_tokens,
   'on: the flag is passed, as many KV tokens as the default of vLLM 0.33.0');
 await page.selectOption('#hybrid-kv-cache-manager', '');
+
+// 2d. vLLM's profiling pass over dummy images/videos (Qwen2.5-VL): no video,
+// smaller images.
+const qvlDefault = await runCase('qwen2.5-vl-7b, vLLM, H100, max-model-len 32768',
+  { model: 'qwen2.5-vl-7b', gpu: 'h100-sxm', 'max-model-len': '32768' });
+const qvl = await runCase('qwen2.5-vl-7b, vLLM, no video, images of at most 1003520 pixels',
+  { 'mm-videos': '0', 'mm-max-pixels': '1003520' });
+check(qvl.command.includes(`--limit-mm-per-prompt '{"video":0}'`) &&
+  qvl.command.includes(`--mm-processor-kwargs '{"max_pixels":1003520}'`) &&
+  qvl.report.vllm.kv_cache_tokens > qvlDefault.report.vllm.kv_cache_tokens,
+  `the JSON options are passed and free KV cache (${qvl.report.vllm.kv_cache_tokens} > ${qvlDefault.report.vllm.kv_cache_tokens})`);
+await permalinkRestores('vLLM Qwen2.5-VL without video, smaller images');
+await page.fill('#mm-videos', '');
+await page.fill('#mm-max-pixels', '');
 
 // 3. Training: LoRA fine-tuning on two A100s with ZeRO-3.
 await runCase('mistral-7b-v0.3 LoRA training, 2 x A100 80GB, ZeRO-3',
