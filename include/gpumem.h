@@ -480,7 +480,7 @@ typedef struct {
     /* transformers with dtype int4 (bitsandbytes NF4): bnb_4bit_use_double_
      * quant, each 64-weight block's absmax in 8 bits plus an fp32 scale per
      * 256 blocks (4.127 bits a weight instead of 4.5); --quant bnb-nf4-dq.
-     * Other dtypes fail with GPUMEM_ERR_USAGE. */
+     * Other dtypes and engines fail with GPUMEM_ERR_USAGE. */
     int bnb_double_quant;
     /* vLLM's profiling run for Qwen2-VL / Qwen2.5-VL: the image processor's
      * max_pixels, as `--mm-processor-kwargs '{"max_pixels": N}'` sets it
