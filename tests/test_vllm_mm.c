@@ -319,6 +319,28 @@ static void test_tiled_bytes_by_hand(void **state)
     gpumem_model_free(scout);
 }
 
+/* image_grid_pinpoints must be [height, width] pairs of at least one tile
+ * (image_size 336): anything else is refused with the key's name. */
+static void test_pinpoints_checked(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"[]", "[[100, 100]]", "[[336]]", "[[336, \"672\"]]",
+                                      "{\"a\": 1}"};
+    json_t *cfg = json_load_file(LLAVA_NEXT, 0, NULL);
+    assert_non_null(cfg);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_object_set_new(cfg, "image_grid_pinpoints", json_loads(bad[i], JSON_DECODE_ANY, NULL));
+        char *text = json_dumps(cfg, 0);
+        gpumem_model *m = NULL;
+        gpumem_error err;
+        assert_int_equal(gpumem_model_load_config_json(text, strlen(text), "next", &m, &err),
+                         GPUMEM_ERR_INVALID);
+        assert_non_null(strstr(err.message, "image_grid_pinpoints"));
+        free(text);
+    }
+    json_decref(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -327,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_max_pixels_checked),
         cmocka_unit_test(test_tiled_profile_matches_vllm),
         cmocka_unit_test(test_tiled_bytes_by_hand),
+        cmocka_unit_test(test_pinpoints_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
