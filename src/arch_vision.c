@@ -10,6 +10,7 @@
 #include "error_internal.h"
 #include "util_internal.h"
 
+#include <math.h>
 #include <string.h>
 
 enum { MAX_LAYERS = 4096, MAX_PIXELS = 1 << 16 };
@@ -161,7 +162,7 @@ static gpumem_status pixtral_tower(cfg_ctx *c, acc64 *s, vit_dims *out)
  * after, CLIP-like layers, and the pixel-shuffle adapter MLP
  * (intermediate_size -> projector_input_dim -> projector_output_dim, no
  * bias). Returns vision_output_dim, what the projector reads. */
-static gpumem_status llama4_tower(cfg_ctx *c, acc64 *s, uint64_t *out_dim)
+static gpumem_status llama4_tower(cfg_ctx *c, acc64 *s, uint64_t *out_dim, vit_dims *dims)
 {
     vit_dims v;
     uint32_t pin, pout, vout;
@@ -178,6 +179,7 @@ static gpumem_status llama4_tower(cfg_ctx *c, acc64 *s, uint64_t *out_dim)
     acc64_add(s, v.ff, pin);
     acc64_add(s, pout, pout);
     *out_dim = vout;
+    *dims = v;
     return GPUMEM_OK;
 }
 
@@ -416,6 +418,105 @@ static void image_path(gpumem_model *m, const vit_dims *v, uint64_t patches_in, 
     m->vision_attn = 4;     /* q, k, v and the attention output */
 }
 
+/* LlavaNextConfig's image_grid_pinpoints default (transformers 5.24, 4.57),
+ * [height, width] pairs. */
+static const uint32_t default_pinpoints[][2] = {
+    {336, 672}, {672, 336}, {672, 672}, {1008, 336}, {336, 1008}};
+enum { MAX_PINPOINTS = 1024 };
+
+/* LlavaNextProcessingInfo.get_num_image_tokens (llava_next.py, 0.11.0 and
+ * 0.33.0, after TGI's vlm_causal_lm.py) for an image of a pinpoint's size,
+ * which anyres tiles into exactly (h / image) x (w / image) tiles
+ * (select_best_resolution picks the pinpoint itself: no waste). The
+ * unpadded grid; Python's int(round(x, 7)) as floor(x * 1e7 + 0.5) / 1e7. */
+static uint64_t anyres_tokens(uint64_t h, uint64_t w, uint64_t image, uint64_t side,
+                              uint64_t base)
+{
+    uint64_t gh = h / image, gw = w / image;
+    uint64_t ch = side * gh, cw = side * gw;
+    double aspect = (double)w / (double)h, current = (double)cw / (double)ch;
+    if (aspect > current) {
+        double x = (double)h * ((double)cw / (double)w);
+        uint64_t nh = (uint64_t)(floor(x * 1e7 + 0.5) / 1e7);
+        ch -= 2 * ((ch - (nh < ch ? nh : ch)) / 2);
+    } else {
+        double x = (double)w * ((double)ch / (double)h);
+        uint64_t nw = (uint64_t)(floor(x * 1e7 + 0.5) / 1e7);
+        cw -= 2 * ((cw - (nw < cw ? nw : cw)) / 2);
+    }
+    return ch * cw + ch + base;
+}
+
+/* LLaVA-NeXT's largest image for vLLM's profiling run
+ * (get_image_size_with_most_features, 0.11.0 and 0.33.0): the first
+ * pinpoint with the most tokens; the tower encodes its 1 + gh x gw tiles
+ * (the base image and the anyres grid) of `per_tile` patches. */
+static gpumem_status llava_next_path(cfg_ctx *c, gpumem_model *m, const vit_dims *v,
+                                     uint64_t per_tile, uint64_t base)
+{
+    json_t *pp = json_object_get(c->top, "image_grid_pinpoints");
+    size_t n = sizeof default_pinpoints / sizeof default_pinpoints[0];
+    if (pp && !json_is_null(pp)) {
+        n = json_is_array(pp) ? json_array_size(pp) : 0;
+        if (n == 0 || n > MAX_PINPOINTS)
+            return BAD("\"image_grid_pinpoints\" must be a list of 1 to %d [height, width] pairs",
+                       MAX_PINPOINTS);
+    }
+    uint64_t best = 0, tiles = 0, side = v->image / v->patch;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t hw[2];
+        for (size_t k = 0; k < 2; k++) {
+            json_t *e = pp && !json_is_null(pp) ? json_array_get(json_array_get(pp, i), k) : NULL;
+            hw[k] = pp && !json_is_null(pp) ? (uint64_t)json_integer_value(e)
+                                            : default_pinpoints[i][k];
+            if ((pp && !json_is_null(pp) && !json_is_integer(e)) || hw[k] < v->image ||
+                hw[k] > MAX_PIXELS)
+                return BAD("\"image_grid_pinpoints\": each entry must be two integers from "
+                           "image_size (%u) to %u",
+                           v->image, MAX_PIXELS);
+        }
+        uint64_t t = anyres_tokens(hw[0], hw[1], v->image, side, base);
+        if (t > best) {
+            best = t;
+            tiles = 1 + (hw[0] / v->image) * (hw[1] / v->image);
+        }
+    }
+    image_path(m, v, tiles * per_tile, best, false);
+    m->vision_pixels *= tiles;
+    return GPUMEM_OK;
+}
+
+/* Llama 4's largest image for vLLM's profiling run (mllama4.py,
+ * Mllama4ProcessingInfo, 0.11.0 and 0.33.0): max_patches x image_size tall
+ * and image_size wide, max_patches the image processor's class default, 16
+ * (Llama4ImageProcessor; gpumem reads config.json only), so get_best_fit
+ * gives a 16 x 1 grid: 16 tiles + the global one, each
+ * (image / patch)^2 / round(1 / pixel_shuffle_ratio^2) tokens
+ * (get_patch_per_chunk), (image / patch)^2 + 1 patches with the class
+ * token. Llama4Processor._prompt_split_image adds <|image_start|>,
+ * <|image|>, <|image_end|> and a <|tile_y_separator|> per grid row. The
+ * tower rotates q and k as complex64 (Llama4VisionRotaryEmbedding): fp32
+ * copies and results, 8 widths more in attention. */
+enum { LLAMA4_MAX_TILES = 16 };
+
+static gpumem_status llama4_path(cfg_ctx *c, gpumem_model *m, const vit_dims *v)
+{
+    json_t *r = json_object_get(c->root, "pixel_shuffle_ratio");
+    double ratio = r && !json_is_null(r) ? json_number_value(r) : 0.5;
+    if ((r && !json_is_null(r) && !json_is_number(r)) || !(ratio > 0.0 && ratio <= 1.0))
+        return BAD("vision_config: \"pixel_shuffle_ratio\" must be a number in (0, 1]");
+    uint64_t ds = (uint64_t)floor(1.0 / (ratio * ratio) + 0.5); /* Python round, ties aside */
+    uint64_t grid = LLAMA4_MAX_TILES, tiles = grid > 1 ? grid + 1 : 1;
+    uint64_t per_chunk = patches(v) / ds;
+    if (per_chunk == 0)
+        return BAD("vision_config: pixel_shuffle_ratio leaves no tokens per tile");
+    image_path(m, v, tiles * (patches(v) + 1), tiles * per_chunk, false);
+    m->vision_pixels *= tiles;
+    m->vision_token_extra = 3 + (grid > 1 ? (uint32_t)grid : 0);
+    m->vision_attn = 4 + 8;
+    return GPUMEM_OK;
+}
+
 /* The official Qwen2-VL / Qwen2.5-VL checkpoints' preprocessor_config.json
  * (Qwen/Qwen2-VL-7B-Instruct, Qwen/Qwen2.5-VL-7B-Instruct and their 2B/3B/
  * 32B/72B siblings): min_pixels 56 x 56, max_pixels 12845056 (16384
@@ -468,9 +569,10 @@ static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, cons
         TRY(st);
         bool full = strategy && strcmp(strategy, "full") == 0;
         uint64_t n = patches(&vt->vit.v) + clip;
-        /* LLaVA-NeXT tiles images (anyres): not modelled. */
         if (strcmp(outer, "llava") == 0)
             image_path(m, &vt->vit.v, n, n - !full, false);
+        else
+            TRY(llava_next_path(c, m, &vt->vit.v, n, n - !full));
         /* vision_feature_select_strategy "default" drops CLIP's CLS token
          * (modeling_llava.py get_image_features, 5.24) */
         if (clip && strcmp(outer, "llava") == 0) {
@@ -533,11 +635,13 @@ static gpumem_status tower_and_projector(cfg_ctx *c, const vision_row *row, cons
         image_path(m, &v, patches(&v), side * side, true);
         return GPUMEM_OK;
     }
-    case TOWER_LLAMA4:
+    case TOWER_LLAMA4: {
+        vit_dims v;
         /* Llama4MultiModalProjector: vision_output_dim -> text, no bias. */
-        TRY(llama4_tower(c, s, &vh));
+        TRY(llama4_tower(c, s, &vh, &v));
         acc64_add(s, vh, t->hidden);
-        return GPUMEM_OK;
+        return llama4_path(c, m, &v);
+    }
     case TOWER_QWEN2_VL:
     case TOWER_QWEN2_5_VL: {
         qwen_vit q;

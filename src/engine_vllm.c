@@ -28,21 +28,21 @@ static const vllm_version versions[] = {
      * (triton_kernels needs torch >= 2.8). */
     {"0.10.1", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 0, 0,
      true, false, false, false, false, false, VLLM_HYBRID_UNMODELLED, false, true, false, false,
-     false, 16, false, true},
+     false, 16, false, true, true},
     {"0.11.0", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 255,
      true, false, false, false, false, false, VLLM_HYBRID_ONE_STATE, false, true, false, true,
-     false, 14, false, true},
+     false, 14, false, true, true},
     /* 0.14.1: Triton only on SM90-SM10x; flashinfer-python a dependency. */
     {"0.14.1", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 11,
      true, true, false, false, false, false, VLLM_HYBRID_UNMODELLED, false, false, true, false,
-     true, 14, false, false},
+     true, 14, false, false, false},
     /* 0.19.0: the MoE oracle replaces the loaded scales (replace_parameter). */
     {"0.19.0", 0.90, false, VLLM_TOKENS_BLOCKS, 512, 70, 8192, 1024, 0, 0, 0, 2048, 256, 9, 11,
      false, true, false, false, false, true, VLLM_HYBRID_UNMODELLED, false, false, true, false,
-     true, 14, true, false},
+     true, 14, true, false, false},
     {"0.33.0", 0.92, true, VLLM_TOKENS_CONCURRENCY, 512, 70, 8192, 1024, 160, 16384, 1024, 2048,
      256, 9, 11, false, true, true, true, true, true, VLLM_HYBRID_ALIGN, true, false, true, false,
-     true, 14, true, false},
+     true, 14, true, false, false},
 };
 enum { N_VERSIONS = sizeof versions / sizeof versions[0] };
 

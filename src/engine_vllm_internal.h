@@ -103,6 +103,11 @@ typedef struct {
      * hidden in fp32 (8 in its dtype) more in attention. 0.14.1 on use
      * ApplyRotaryEmb in the model dtype. */
     bool mm_rope_fp32;
+    /* The encoder budget counts an item's whole placeholder, separators
+     * included (MultiModalProfiler.get_mm_max_contiguous_tokens, 0.10.1
+     * and 0.11.0); 0.14.1 on its embeddings only (get_mm_max_tokens,
+     * PlaceholderRange.get_num_embeds). */
+    bool mm_budget_contiguous;
 } vllm_version;
 
 /* The row for "0.11.0" etc.; NULL (the newest) gives the newest row. */

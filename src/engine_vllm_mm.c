@@ -6,7 +6,8 @@
  * (v1/worker/utils.py up to 0.14.1, multimodal/encoder_budget.py from
  * 0.19.0) over the processors' get_mm_max_tokens_per_item. Checked against
  * vLLM 0.11.0's and 0.33.0's own functions
- * (validation/vllm/qwen_vl_profile_reference.py). */
+ * (validation/vllm/qwen_vl_profile_reference.py; LLaVA-NeXT and Llama 4,
+ * whose images are tiles: tiled_vision_profile_reference.py). */
 #include "engine_vllm_internal.h"
 #include "util_internal.h"
 
@@ -77,7 +78,9 @@ gpumem_status vllm_mm_profile_for(const gpumem_model *m, const vllm_version *v,
     uint64_t lim_vid = a->limit_video < 0 ? DEFAULT_MM_LIMIT : (uint64_t)a->limit_video;
     uint64_t img = 0, vid = 0, merge2 = 1;
     if (fixed) {
-        img = m->vision_tokens;
+        /* 0.10.1 / 0.11.0 budget the whole placeholder (Llama 4's
+         * separators too); the encoder still outputs the embeddings. */
+        img = m->vision_tokens + (v->mm_budget_contiguous ? m->vision_token_extra : 0);
         lim_vid = 0;
     } else {
         uint64_t unit = (uint64_t)m->vision_patch * m->vision_merge;

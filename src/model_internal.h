@@ -233,8 +233,9 @@ struct gpumem_model {
      * width, MLP width (gated: a SwiGLU MLP), patches the tower encodes
      * and placeholder tokens in the language model per image of the
      * largest size, and that image's pixels x channels. vision_tokens is
-     * 0 where config.json alone does not fix them (Llama 4 and LLaVA-NeXT
-     * tile images; Qwen-VL sizes images dynamically, see vision_dynamic). */
+     * 0 where config.json alone does not fix them (Qwen-VL sizes images
+     * dynamically, see vision_dynamic). Tiled models (LLaVA-NeXT, Llama 4)
+     * count every tile's patches and pixels. */
     uint32_t vision_hidden, vision_ff;
     bool vision_gated;
     uint64_t vision_patches, vision_tokens, vision_pixels;
@@ -242,6 +243,10 @@ struct gpumem_model {
      * the MLP's intermediates (resident) and in the attention branch
      * (attn); engine_vllm_mm.c. */
     uint32_t vision_resident, vision_attn;
+    /* Placeholder tokens per image beyond its embeddings (Llama 4's tile
+     * separators, image start/end), which 0.10.1 / 0.11.0's encoder budget
+     * counts (engine_vllm_mm.c). */
+    uint32_t vision_token_extra;
     /* Qwen2-VL / Qwen2.5-VL dynamic resolution: patches of patch x patch
      * pixels over `temporal` frames, merged merge x merge into one token;
      * the image processor's pixel bounds (preprocessor_config.json, which

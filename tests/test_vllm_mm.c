@@ -1,4 +1,5 @@
-/* vLLM's multimodal profiling pass for Qwen2-VL / Qwen2.5-VL.
+/* vLLM's multimodal profiling pass for Qwen2-VL / Qwen2.5-VL, LLaVA-NeXT
+ * and Llama 4.
  *
  * validation/measurements/vllm_qwen_vl_profile.jsonl holds what vLLM 0.11.0
  * and 0.33.0 computed themselves (validation/vllm/qwen_vl_profile_
@@ -12,10 +13,13 @@
 #include "test_helpers.h"
 
 #include "engine_vllm_internal.h"
+#include "model_internal.h"
 
 #include <jansson.h>
 
 #define DATA GPUMEM_SOURCE_DIR "/validation/measurements/vllm_qwen_vl_profile.jsonl"
+#define TILED GPUMEM_SOURCE_DIR "/validation/measurements/vllm_tiled_vision_profile.jsonl"
+#define LLAVA_NEXT GPUMEM_SOURCE_DIR "/validation/configs/llava-v1.6-mistral-7b.json"
 
 /* Qwen/Qwen2-VL-7B-Instruct's config.json (flat text keys), trimmed to
  * the keys gpumem reads; the catalog has no Qwen2-VL. */
@@ -183,12 +187,169 @@ static void test_max_pixels_checked(void **state)
     gpumem_model_free(llava);
 }
 
+static gpumem_model *load_file_or_fail(const char *path)
+{
+    gpumem_model *m = NULL;
+    gpumem_error err;
+    if (gpumem_model_load_config_file(path, &m, &err) != GPUMEM_OK)
+        fail_msg("%s: %s", path, err.message);
+    return m;
+}
+
+/* LLaVA-NeXT and Llama 4 tile their images:
+ * validation/measurements/vllm_tiled_vision_profile.jsonl holds what vLLM
+ * 0.11.0 and 0.33.0 computed (validation/vllm/tiled_vision_profile_
+ * reference.py: get_image_size_with_most_features, get_num_image_tokens /
+ * _prompt_split_image, the tiles of _postprocess_hf_mm_data /
+ * get_anyres_image_grid_shape, compute_mm_encoder_budget and the item
+ * count). Every row must give the same tokens per item, budget, items, and
+ * tiles x patches per tile for the patches the tower encodes. */
+static void test_tiled_profile_matches_vllm(void **state)
+{
+    (void)state;
+    gpumem_model *next = load_file_or_fail(LLAVA_NEXT), *scout = load_or_fail("llama-4-scout"),
+                 *maverick = load_or_fail("llama-4-maverick");
+    FILE *f = fopen(TILED, "r");
+    assert_non_null(f);
+    char line[4096];
+    size_t n = 0, per_model[3] = {0, 0, 0};
+    while (fgets(line, sizeof line, f)) {
+        json_t *r = json_loads(line, 0, NULL);
+        assert_non_null(r);
+        const char *ver = json_string_value(json_object_get(r, "vllm"));
+        const char *model = json_string_value(json_object_get(r, "model"));
+        const vllm_version *v = vllm_version_find(ver);
+        assert_non_null(v);
+        size_t k = strcmp(model, "llava-v1.6-mistral-7b") == 0 ? 0
+                   : strcmp(model, "llama-4-scout") == 0   ? 1
+                                                           : 2;
+        const gpumem_model *m = k == 0 ? next : k == 1 ? scout : maverick;
+        vllm_mm_args a = {num(r, "max_num_batched_tokens"), num(r, "max_model_len"),
+                          num(r, "max_num_seqs"), 1, 2, 0, limit(r, "image"), -1};
+        vllm_mm_profile p;
+        assert_int_equal(vllm_mm_profile_for(m, v, &a, &p, NULL), GPUMEM_OK);
+        if (p.video || p.tokens != num(r, "image_tokens") || p.budget != num(r, "encoder_budget") ||
+            p.items != num(r, "items") ||
+            m->vision_patches != num(r, "tiles") * num(r, "patches_per_tile") ||
+            m->vision_tokens != num(r, "image_embeds"))
+            fail_msg("%s %s row %zu: gpumem %llu tokens (%llu embeds), budget %llu, %llu items, "
+                     "%llu patches; vLLM %llu (%llu), %llu, %llu, %llu x %llu",
+                     ver, model, n + 1, (unsigned long long)p.tokens,
+                     (unsigned long long)m->vision_tokens, (unsigned long long)p.budget,
+                     (unsigned long long)p.items, (unsigned long long)m->vision_patches,
+                     (unsigned long long)num(r, "image_tokens"),
+                     (unsigned long long)num(r, "image_embeds"),
+                     (unsigned long long)num(r, "encoder_budget"),
+                     (unsigned long long)num(r, "items"), (unsigned long long)num(r, "tiles"),
+                     (unsigned long long)num(r, "patches_per_tile"));
+        per_model[k]++;
+        n++;
+        json_decref(r);
+    }
+    fclose(f);
+    assert_true(per_model[0] >= 100 && per_model[1] >= 100 && per_model[2] >= 100);
+    gpumem_model_free(next);
+    gpumem_model_free(scout);
+    gpumem_model_free(maverick);
+}
+
+/* By hand, vLLM 0.33.0's defaults on one GPU (8192 batched tokens, 1024
+ * seqs), max_model_len 32768.
+ *  - LLaVA-v1.6-Mistral-7B (CLIP 336/14: 577 patches a tile with the class
+ *    token; hidden 1024, MLP 4096; fp16; text hidden 4096): the 672 x 672
+ *    pinpoint wins: 2 x 2 tiles + the base = 5 tiles; tokens 576 (base)
+ *    + 48 x 48 (unpadded grid) + 48 (newlines) = 2928; 8192 / 2928 = 2
+ *    images of 5 x 577 = 2885 patches. Per patch 2 x 1024 + max(4 x 1024,
+ *    2 x 4096) = 10240 elements x 2 B = 20480 B; pixels 5 x 3 x 336 x 336
+ *    = 1,693,440 per image, fp32 + an fp16 copy = 6 B each. Peak
+ *    2 x 2885 x 20480 + 2 x 1,693,440 x 6 = 118,169,600 + 20,321,280 =
+ *    138,490,880 B; held: 2 x 2928 x 4096 x 2 + 2 x 1,693,440 x 4 =
+ *    47,972,352 + 13,547,520 = 61,519,872 B.
+ *  - Llama 4 Scout from the catalog (no vision_config: the class defaults,
+ *    image 448, patch 14, hidden 768, MLP 5632, pixel_shuffle_ratio 0.5;
+ *    bf16; text hidden 5120): 17 tiles of 1024 / 4 = 256 tokens = 4352
+ *    tokens, 1 image (8192 / 4352), 17 x 1025 = 17425 patches. Per patch
+ *    2 x 768 + max((4 + 8) x 768, 2 x 5632) = 12800 elements x 2 B =
+ *    25600 B; pixels 17 x 3 x 448 x 448 = 10,235,904. Peak 17425 x 25600
+ *    + 10,235,904 x 6 = 446,080,000 + 61,415,424 = 507,495,424 B; held
+ *    4352 x 5120 x 2 + 10,235,904 x 4 = 44,564,480 + 40,943,616 =
+ *    85,508,096 B.
+ *  - Scout at 0.11.0: 4352 + 19 (16 row separators, image start/end,
+ *    <|image|>) = 4371 tokens budgeted, still 1 image, its output padded
+ *    to the 8192-token budget: 8192 x 5120 x 2 + 40,943,616 =
+ *    124,829,696 B held. */
+static void test_tiled_bytes_by_hand(void **state)
+{
+    (void)state;
+    gpumem_model *next = load_file_or_fail(LLAVA_NEXT), *scout = load_or_fail("llama-4-scout");
+    vllm_mm_args a = {8192, 32768, 1024, 1, 2, 0, -1, -1};
+    vllm_mm_profile p;
+    assert_int_equal(vllm_mm_profile_for(next, vllm_version_find("0.33.0"), &a, &p, NULL),
+                     GPUMEM_OK);
+    assert_int_equal(p.tokens, 2928);
+    assert_int_equal(p.items, 2);
+    assert_int_equal(p.encoder_peak, 138490880ull);
+    assert_int_equal(p.held, 61519872ull);
+    assert_int_equal(vllm_mm_profile_for(scout, vllm_version_find("0.33.0"), &a, &p, NULL),
+                     GPUMEM_OK);
+    assert_int_equal(p.tokens, 4352);
+    assert_int_equal(p.items, 1);
+    assert_int_equal(p.encoder_peak, 507495424ull);
+    assert_int_equal(p.held, 85508096ull);
+    assert_int_equal(vllm_mm_profile_for(scout, vllm_version_find("0.11.0"), &a, &p, NULL),
+                     GPUMEM_OK);
+    assert_int_equal(p.tokens, 4371);
+    assert_int_equal(p.held, 124829696ull);
+    /* The estimate counts the pass: its activations note names the dummy
+     * images, the vision_weights note no longer says "not modelled". */
+    gpumem_settings s;
+    gpumem_settings_init(&s);
+    s.engine = GPUMEM_ENGINE_VLLM;
+    s.gpu = gpu_or_fail("h100-sxm");
+    s.max_model_len = 32768;
+    gpumem_estimate *e = estimate_or_fail(next, &s);
+    for (size_t i = 0; i < e->n_components; i++) {
+        if (!strcmp(e->components[i].name, "activations"))
+            assert_non_null(strstr(e->components[i].note, "2 dummy images (2928 tokens each)"));
+        if (!strcmp(e->components[i].name, "vision_weights"))
+            assert_null(strstr(e->components[i].note, "not modelled"));
+    }
+    free(e);
+    gpumem_model_free(next);
+    gpumem_model_free(scout);
+}
+
+/* image_grid_pinpoints must be [height, width] pairs of at least one tile
+ * (image_size 336): anything else is refused with the key's name. */
+static void test_pinpoints_checked(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"[]", "[[100, 100]]", "[[336]]", "[[336, \"672\"]]",
+                                      "{\"a\": 1}"};
+    json_t *cfg = json_load_file(LLAVA_NEXT, 0, NULL);
+    assert_non_null(cfg);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_object_set_new(cfg, "image_grid_pinpoints", json_loads(bad[i], JSON_DECODE_ANY, NULL));
+        char *text = json_dumps(cfg, 0);
+        gpumem_model *m = NULL;
+        gpumem_error err;
+        assert_int_equal(gpumem_model_load_config_json(text, strlen(text), "next", &m, &err),
+                         GPUMEM_ERR_INVALID);
+        assert_non_null(strstr(err.message, "image_grid_pinpoints"));
+        free(text);
+    }
+    json_decref(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_profile_matches_vllm),
         cmocka_unit_test(test_profile_bytes_by_hand),
         cmocka_unit_test(test_max_pixels_checked),
+        cmocka_unit_test(test_tiled_profile_matches_vllm),
+        cmocka_unit_test(test_tiled_bytes_by_hand),
+        cmocka_unit_test(test_pinpoints_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
