@@ -265,19 +265,19 @@ static void test_tiled_profile_matches_vllm(void **state)
  *    2 x 2885 x 20480 + 2 x 1,693,440 x 6 = 118,169,600 + 20,321,280 =
  *    138,490,880 B; held: 2 x 2928 x 4096 x 2 + 2 x 1,693,440 x 4 =
  *    47,972,352 + 13,547,520 = 61,519,872 B.
- *  - Llama 4 Scout from the catalog (no vision_config: the class defaults,
- *    image 448, patch 14, hidden 768, MLP 5632, pixel_shuffle_ratio 0.5;
- *    bf16; text hidden 5120): 17 tiles of 1024 / 4 = 256 tokens = 4352
- *    tokens, 1 image (8192 / 4352), 17 x 1025 = 17425 patches. Per patch
- *    2 x 768 + max((4 + 8) x 768, 2 x 5632) = 12800 elements x 2 B =
- *    25600 B; pixels 17 x 3 x 448 x 448 = 10,235,904. Peak 17425 x 25600
- *    + 10,235,904 x 6 = 446,080,000 + 61,415,424 = 507,495,424 B; held
- *    4352 x 5120 x 2 + 10,235,904 x 4 = 44,564,480 + 40,943,616 =
- *    85,508,096 B.
- *  - Scout at 0.11.0: 4352 + 19 (16 row separators, image start/end,
- *    <|image|>) = 4371 tokens budgeted, still 1 image, its output padded
- *    to the 8192-token budget: 8192 x 5120 x 2 + 40,943,616 =
- *    124,829,696 B held. */
+ *  - Llama 4 Scout from the catalog (its vision_config: image 336, patch
+ *    14, hidden 1408, MLP 5632, pixel_shuffle_ratio 0.5; bf16; text hidden
+ *    5120): 17 tiles of 576 x 0.25 = 144 tokens = 2448 tokens, 3 images
+ *    (8192 / 2448), each 17 x 577 = 9809 patches. Per patch 2 x 1408 +
+ *    max((4 + 8) x 1408, 2 x 5632) = 19712 elements x 2 B = 39424 B;
+ *    pixels 17 x 3 x 336 x 336 = 5,757,696 an image. Peak 3 x 9809 x 39424
+ *    + 3 x 5,757,696 x 6 = 1,160,130,048 + 103,638,528 = 1,263,768,576 B;
+ *    held 3 x 2448 x 5120 x 2 + 3 x 5,757,696 x 4 = 75,202,560 +
+ *    69,092,352 = 144,294,912 B.
+ *  - Scout at 0.11.0: 2448 + 19 (16 row separators, image start/end,
+ *    <|image|>) = 2467 tokens budgeted, still 3 images, each output padded
+ *    to the 8192-token budget: 3 x 8192 x 5120 x 2 + 69,092,352 =
+ *    320,750,592 B held. */
 static void test_tiled_bytes_by_hand(void **state)
 {
     (void)state;
@@ -292,14 +292,15 @@ static void test_tiled_bytes_by_hand(void **state)
     assert_int_equal(p.held, 61519872ull);
     assert_int_equal(vllm_mm_profile_for(scout, vllm_version_find("0.33.0"), &a, &p, NULL),
                      GPUMEM_OK);
-    assert_int_equal(p.tokens, 4352);
-    assert_int_equal(p.items, 1);
-    assert_int_equal(p.encoder_peak, 507495424ull);
-    assert_int_equal(p.held, 85508096ull);
+    assert_int_equal(p.tokens, 2448);
+    assert_int_equal(p.items, 3);
+    assert_int_equal(p.encoder_peak, 1263768576ull);
+    assert_int_equal(p.held, 144294912ull);
     assert_int_equal(vllm_mm_profile_for(scout, vllm_version_find("0.11.0"), &a, &p, NULL),
                      GPUMEM_OK);
-    assert_int_equal(p.tokens, 4371);
-    assert_int_equal(p.held, 124829696ull);
+    assert_int_equal(p.tokens, 2467);
+    assert_int_equal(p.items, 3);
+    assert_int_equal(p.held, 320750592ull);
     /* The estimate counts the pass: its activations note names the dummy
      * images, the vision_weights note no longer says "not modelled". */
     gpumem_settings s;
