@@ -479,16 +479,19 @@ void arch_set_moe(model_layer *l, const arch_spec *s)
     l->moe_weights_compute = s->router_compute;
 }
 
-static gpumem_status check_moe(cfg_ctx *c, const arch_spec *s)
+gpumem_status arch_check_moe(cfg_ctx *c, const arch_spec *s, const char *used_key,
+                             const char *ff_key)
 {
-    if (s->n_expert == 0 || s->n_expert_used == 0 || s->n_expert_used > s->n_expert)
-        return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
-                          "experts per token (%u) must be between 1 and the number of "
-                          "experts (%u)",
-                          s->n_expert_used, s->n_expert);
+    if (s->n_expert == 0 || s->n_expert_used == 0 || s->n_expert_used > s->n_expert) {
+        if (used_key)
+            return BADCFG("\"%s\" (%u) must be between 1 and the number of experts (%u)",
+                          used_key, s->n_expert_used, s->n_expert);
+        return BADCFG("experts per token (%u) must be between 1 and the number of experts (%u)",
+                      s->n_expert_used, s->n_expert);
+    }
     if (s->ff_expert == 0)
-        return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
-                          "expert intermediate size is zero");
+        return ff_key ? BADCFG("\"%s\" is zero", ff_key)
+                      : BADCFG("expert intermediate size is zero");
     return GPUMEM_OK;
 }
 
@@ -498,7 +501,7 @@ static gpumem_status read_mixtral(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     TRY(cfg_u32(c, "num_local_experts", 8, MAX_COUNT, &s->n_expert));
     TRY(cfg_u32(c, "num_experts_per_tok", 2, MAX_COUNT, &s->n_expert_used));
     s->ff_expert = s->ff;
-    TRY(check_moe(c, s));
+    TRY(arch_check_moe(c, s, NULL, NULL));
     TRY(finish_dense(c, m, s));
     for (uint32_t i = 0; i < m->n_layer; i++)
         arch_set_moe(&m->layers[i], s);
@@ -538,7 +541,7 @@ static gpumem_status read_qwen2_moe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     s->qkv_bias = true;
     s->shared_gate = s->ff_shared != 0; /* shared_expert_gate: Linear(hidden, 1) */
     s->router_compute = true;
-    TRY(check_moe(c, s));
+    TRY(arch_check_moe(c, s, NULL, NULL));
     TRY(finish_dense(c, m, s));
     TRY(qwen_moe_layers(c, m, s));
     return sliding_qwen(c, m);
@@ -554,7 +557,7 @@ static gpumem_status read_qwen3_moe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     s->o_bias = s->qkv_bias;
     s->qk_norm = 1;
     s->router_compute = true;
-    TRY(check_moe(c, s));
+    TRY(arch_check_moe(c, s, NULL, NULL));
     TRY(finish_dense(c, m, s));
     TRY(qwen_moe_layers(c, m, s));
     return sliding_qwen(c, m);
@@ -571,7 +574,7 @@ static gpumem_status read_granitemoe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     s->o_bias = s->qkv_bias;
     s->ff_expert = s->ff;
     s->router_compute = true;
-    TRY(check_moe(c, s));
+    TRY(arch_check_moe(c, s, NULL, NULL));
     TRY(finish_dense(c, m, s));
     for (uint32_t i = 0; i < m->n_layer; i++)
         arch_set_moe(&m->layers[i], s);
@@ -589,7 +592,7 @@ static gpumem_status read_olmoe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     s->ff_expert = s->ff;
     s->qk_norm = 2;
     s->router_compute = true;
-    TRY(check_moe(c, s));
+    TRY(arch_check_moe(c, s, NULL, NULL));
     TRY(finish_dense(c, m, s));
     for (uint32_t i = 0; i < m->n_layer; i++)
         arch_set_moe(&m->layers[i], s);
@@ -608,7 +611,7 @@ static gpumem_status read_phimoe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     s->o_bias = s->qkv_bias;
     s->ff_expert = s->ff;
     s->norm_w = 2;
-    TRY(check_moe(c, s));
+    TRY(arch_check_moe(c, s, NULL, NULL));
     TRY(finish_dense(c, m, s));
     for (uint32_t i = 0; i < m->n_layer; i++)
         arch_set_moe(&m->layers[i], s);
@@ -634,7 +637,7 @@ static gpumem_status read_glm4_moe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     TRY(cfg_bool(c, "use_qk_norm", false, &qk));
     s->qk_norm = qk ? 1 : 0;
     s->ff_shared = n_shared * s->ff_expert;
-    TRY(check_moe(c, s));
+    TRY(arch_check_moe(c, s, NULL, NULL));
     TRY(finish_dense(c, m, s));
     for (uint32_t i = first_dense; i < m->n_layer; i++)
         arch_set_moe(&m->layers[i], s);
@@ -694,7 +697,7 @@ static gpumem_status read_llama4_text(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     s->ff_expert = s->ff_shared = s->ff;
     s->ff = ff_mlp;
     s->softmax_native = true; /* eager_attention_forward without fp32 upcast */
-    TRY(check_moe(c, s));
+    TRY(arch_check_moe(c, s, NULL, NULL));
     TRY(finish_dense(c, m, s));
     bool *flags = calloc(m->n_layer, sizeof *flags);
     if (!flags)
@@ -716,7 +719,7 @@ static gpumem_status read_gpt_oss(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     s->sinks = true;
     s->router_bias = s->expert_bias = true; /* GptOssTopKRouter, GptOssExperts */
     s->router_compute = true;
-    TRY(check_moe(c, s));
+    TRY(arch_check_moe(c, s, NULL, NULL));
     TRY(finish_dense(c, m, s));
     for (uint32_t i = 0; i < m->n_layer; i++)
         arch_set_moe(&m->layers[i], s);
@@ -763,7 +766,7 @@ static gpumem_status read_deepseek(cfg_ctx *c, gpumem_model *m, arch_spec *s, bo
         return err_set_at(c->err, GPUMEM_ERR_INVALID, c->file, -1, 0, 0,
                           "MLA needs non-zero kv_lora_rank, qk head dims and v_head_dim");
     if (s->n_expert)
-        TRY(check_moe(c, s));
+        TRY(arch_check_moe(c, s, NULL, NULL));
     TRY(finish_dense(c, m, s));
     for (uint32_t i = 0; i < m->n_layer; i++) {
         model_layer *l = &m->layers[i];

@@ -56,16 +56,6 @@ static gpumem_status check_mamba2(cfg_ctx *c, uint32_t heads, uint32_t head_dim,
     return GPUMEM_OK;
 }
 
-static gpumem_status check_experts(cfg_ctx *c, const arch_spec *s)
-{
-    if (s->n_expert_used == 0 || s->n_expert_used > s->n_expert)
-        return BADCFG("experts per token (%u) must be between 1 and the number of experts (%u)",
-                      s->n_expert_used, s->n_expert);
-    if (s->ff_expert == 0)
-        return BADCFG("expert intermediate size is zero");
-    return GPUMEM_OK;
-}
-
 static gpumem_status read_tie(cfg_ctx *c, bool def, bool *out)
 {
     return cfg_bool(c, "tie_word_embeddings", def, out);
@@ -138,7 +128,7 @@ gpumem_status arch_read_granitemoehybrid(cfg_ctx *c, gpumem_model *m, arch_spec 
     TRY(check_mamba2(c, heads, head_dim, groups, state, conv, chunk));
     if (s->n_expert) {
         s->shared_gate = false;
-        TRY(check_experts(c, s));
+        TRY(arch_check_moe(c, s, NULL, NULL));
     }
     s->ff = 0;
     TRY(arch_read_common(c, m, s));
@@ -270,7 +260,7 @@ gpumem_status arch_read_nemotron_h(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     gpumem_status st = nemotron_kinds(c, s->layers, kinds);
     bool any_moe = st == GPUMEM_OK && strchr(kinds, 'E');
     if (st == GPUMEM_OK && any_moe)
-        st = check_experts(c, s);
+        st = arch_check_moe(c, s, NULL, NULL);
     if (st == GPUMEM_OK)
         st = arch_alloc_layers(c, m, s);
     for (uint32_t i = 0; st == GPUMEM_OK && i < m->n_layer; i++) {
@@ -347,7 +337,7 @@ gpumem_status arch_read_jamba(cfg_ctx *c, gpumem_model *m, arch_spec *s)
         return BADCFG("mamba_d_state, mamba_d_conv and mamba_dt_rank must be non-zero");
     s->ff_expert = s->ff;
     if (s->n_expert > 1)
-        TRY(check_experts(c, s));
+        TRY(arch_check_moe(c, s, NULL, NULL));
     TRY(arch_read_common(c, m, s));
     TRY(arch_alloc_layers(c, m, s));
     for (uint32_t i = 0; i < m->n_layer; i++) {

@@ -9,16 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static gpumem_status check_experts(cfg_ctx *c, const arch_spec *s)
-{
-    if (s->n_expert_used == 0 || s->n_expert_used > s->n_expert)
-        return BADCFG("num_experts_per_tok (%u) must be between 1 and num_experts (%u)",
-                      s->n_expert_used, s->n_expert);
-    if (s->ff_expert == 0)
-        return BADCFG("\"moe_intermediate_size\" is zero");
-    return GPUMEM_OK;
-}
-
 /* "layer_types" of linear_attention / full_attention, else every
  * `interval`-th layer full: out[i] true for linear attention. */
 static gpumem_status linear_layout(cfg_ctx *c, uint32_t n, uint32_t interval, bool *out)
@@ -130,7 +120,7 @@ static gpumem_status read_next_family(cfg_ctx *c, gpumem_model *m, arch_spec *s,
         return BADCFG("linear heads x head dims (%u x %u, %u x %u) are implausibly large", nk,
                       dk, nv, dv);
     if (s->n_expert)
-        TRY(check_experts(c, s));
+        TRY(arch_check_moe(c, s, "num_experts_per_tok", "moe_intermediate_size"));
     TRY(arch_read_common(c, m, s));
     TRY(arch_alloc_layers(c, m, s));
     bool *lin = calloc(m->n_layer, sizeof *lin);
@@ -410,7 +400,7 @@ gpumem_status arch_read_minimax(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     s->ff_expert = s->ff;
     if (block == 0)
         return BADCFG("\"block_size\" is zero");
-    TRY(check_experts(c, s));
+    TRY(arch_check_moe(c, s, "num_experts_per_tok", "moe_intermediate_size"));
     TRY(arch_read_common(c, m, s));
     TRY(arch_alloc_layers(c, m, s));
     bool *lin = calloc(m->n_layer, sizeof *lin);

@@ -382,16 +382,6 @@ gpumem_status arch_read_modernbert(cfg_ctx *c, gpumem_model *m, arch_spec *s)
 
 /* ------------------------------------------------------------------- MoE */
 
-static gpumem_status check_experts(cfg_ctx *c, const arch_spec *s, const char *used_key)
-{
-    if (s->n_expert_used == 0 || s->n_expert_used > s->n_expert)
-        return BADCFG("\"%s\" (%u) must be between 1 and the number of experts (%u)", used_key,
-                      s->n_expert_used, s->n_expert);
-    if (s->ff_expert == 0)
-        return BADCFG("expert intermediate size is zero");
-    return GPUMEM_OK;
-}
-
 /* Reads `key` of the nested object `obj` (DBRX's attn_config/ffn_config). */
 static gpumem_status nested_u32(cfg_ctx *c, const char *obj, const char *key, uint32_t def,
                                 uint32_t max, uint32_t *out)
@@ -427,7 +417,7 @@ gpumem_status arch_read_dbrx(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     TRY(nested_u32(c, "ffn_config", "moe_top_k", 1, MAX_COUNT, &s->n_expert_used));
     s->head_dim = 0;
     s->router_compute = true;
-    TRY(check_experts(c, s, "ffn_config.moe_top_k"));
+    TRY(arch_check_moe(c, s, "ffn_config.moe_top_k", NULL));
     TRY(finish(c, m, s));
     for (uint32_t i = 0; i < m->n_layer; i++)
         arch_set_moe(&m->layers[i], s);
@@ -455,7 +445,7 @@ gpumem_status arch_read_hunyuan_moe(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     json_t *topk = json_object_get(c->root, "moe_topk");
     if (!topk || !json_is_array(topk)) {
         TRY(cfg_u32(c, "moe_topk", 1, MAX_COUNT, &s->n_expert_used));
-        TRY(check_experts(c, s, "moe_topk"));
+        TRY(arch_check_moe(c, s, "moe_topk", NULL));
     }
     TRY(finish(c, m, s));
     for (uint32_t i = 0; i < m->n_layer; i++) {
@@ -500,7 +490,7 @@ gpumem_status arch_read_dots1(cfg_ctx *c, gpumem_model *m, arch_spec *s)
     s->qk_norm = 1;
     s->ff_shared = n_shared * s->ff_expert;
     if (s->n_expert)
-        TRY(check_experts(c, s, "num_experts_per_tok"));
+        TRY(arch_check_moe(c, s, "num_experts_per_tok", NULL));
     TRY(finish(c, m, s));
     for (uint32_t i = first_dense; s->n_expert && i < m->n_layer; i++)
         arch_set_moe(&m->layers[i], s);
@@ -544,7 +534,7 @@ gpumem_status arch_read_qwen3_vl_moe_text(cfg_ctx *c, gpumem_model *m, arch_spec
     s->qk_norm = 1;
     s->router_compute = true;
     if (s->n_expert)
-        TRY(check_experts(c, s, "num_experts_per_tok"));
+        TRY(arch_check_moe(c, s, "num_experts_per_tok", NULL));
     TRY(finish(c, m, s));
     json_t *only = json_object_get(c->root, "mlp_only_layers");
     if (only && !json_is_null(only) && !json_is_array(only))

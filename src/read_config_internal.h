@@ -108,6 +108,10 @@ gpumem_status compute_params(cfg_ctx *c, gpumem_model *m, const arch_spec *s);
 
 /* Hybrid attention / state-space architectures (arch_hybrid.c). */
 gpumem_status arch_read_granitemoehybrid(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+/* Checks the spec's experts: 1 <= experts per token <= experts, a
+ * non-zero expert width; the errors name used_key / ff_key when given. */
+gpumem_status arch_check_moe(cfg_ctx *c, const arch_spec *s, const char *used_key,
+                             const char *ff_key);
 /* Marks a layer MoE with the spec's expert shape (no dense MLP). */
 void arch_set_moe(model_layer *l, const arch_spec *s);
 /* Marks a layer a Mamba-2 mixer (heads x head_dim, groups of d_state, a
