@@ -64,9 +64,14 @@ static gpumem_status sliding_pattern(cfg_ctx *c, gpumem_model *m, uint32_t def_w
                                      uint32_t def_pattern)
 {
     uint32_t window, pattern;
-    bool found;
     TRY(cfg_u32(c, "sliding_window", def_window, MAX_CTX, &window));
     TRY(cfg_u32(c, "sliding_window_pattern", def_pattern, MAX_COUNT, &pattern));
+    return arch_sliding_every(c, m, window, pattern);
+}
+
+gpumem_status arch_sliding_every(cfg_ctx *c, gpumem_model *m, uint32_t window, uint32_t pattern)
+{
+    bool found;
     TRY(arch_layer_types(c, m, window, &found));
     for (uint32_t i = 0; !found && window && pattern && i < m->n_layer; i++) {
         if ((i + 1) % pattern != 0) {

@@ -53,16 +53,8 @@ static gpumem_status sliding_pattern(cfg_ctx *c, gpumem_model *m, uint32_t def_w
                                      uint32_t pattern)
 {
     uint32_t window;
-    bool found;
     TRY(cfg_u32(c, "sliding_window", def_window, MAX_CTX, &window));
-    TRY(arch_layer_types(c, m, window, &found));
-    for (uint32_t i = 0; !found && window && pattern && i < m->n_layer; i++) {
-        if ((i + 1) % pattern != 0) {
-            m->layers[i].attn = ATTN_KIND_SLIDING;
-            m->layers[i].window = window;
-        }
-    }
-    return GPUMEM_OK;
+    return arch_sliding_every(c, m, window, pattern);
 }
 
 /* The per-layer parameters beside the shared counter's rules. */

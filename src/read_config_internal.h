@@ -108,6 +108,9 @@ gpumem_status compute_params(cfg_ctx *c, gpumem_model *m, const arch_spec *s);
 
 /* Hybrid attention / state-space architectures (arch_hybrid.c). */
 gpumem_status arch_read_granitemoehybrid(cfg_ctx *c, gpumem_model *m, arch_spec *s);
+/* Sliding windows from "layer_types", else on every layer but each
+ * pattern-th ((i + 1) % pattern == 0 stays full); window 0: none. */
+gpumem_status arch_sliding_every(cfg_ctx *c, gpumem_model *m, uint32_t window, uint32_t pattern);
 /* Checks the spec's experts: 1 <= experts per token <= experts, a
  * non-zero expert width; the errors name used_key / ff_key when given. */
 gpumem_status arch_check_moe(cfg_ctx *c, const arch_spec *s, const char *used_key,
